@@ -1,0 +1,258 @@
+"""TouchpointLog: the only code that loads and saves Customer aggregates.
+
+Every command loads the customer, lets it decide, and saves; a save that loses an
+optimistic-concurrency race is retried from a fresh load, so concurrent writers never lose
+or duplicate a contact. Many contacts (an import) are saved many customers per transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+    Transcoder,
+)
+
+from touchlog.domain.codec import PlainJSONTranscoder
+from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan, customer_id
+from touchlog.domain.customer import Customer
+from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
+from touchlog.domain.settings import Settings
+from touchlog.domain.store import Location, environment, locate
+from touchlog.domain.values import Stage, amount_text, iso, parse_instant, required_text
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class ContactEntry:
+    """One contact to record: the customer's reference, the card and an optional follow-up."""
+
+    reference: str
+    contact: Contact
+    follow_up: FollowUpPlan | None = None
+    occurrence: int = 0  # earlier identical cards from the same source
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a contact did: its id, and False when it was already in the log."""
+
+    reference: str
+    contact_id: str
+    logged: bool
+
+
+class TouchpointLog(Application[UUID]):
+    """The touchpoint log application (event store on SQLite or PostgreSQL)."""
+
+    name = "touchlog"
+
+    def __init__(self, settings: Settings | None = None, *, create: bool = True) -> None:
+        self.settings = settings or Settings.load()
+        self.location: Location = locate(self.settings.db)
+        env = environment(self.location, create=create)
+        try:
+            super().__init__(env=env)
+        except (PersistenceError, sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open the database {self.location.redacted}: {e}") from None
+
+    def construct_transcoder(self) -> Transcoder:
+        return PlainJSONTranscoder()
+
+    # -- contacts -------------------------------------------------------------------------
+
+    def log_contact(self, reference: str, contact: Contact,
+                    follow_up: FollowUpPlan | None = None) -> Recorded:
+        return self.log_contacts([ContactEntry(reference, contact, follow_up)])[0]
+
+    def log_contacts(self, entries: Sequence[ContactEntry]) -> list[Recorded]:
+        """Records contacts of many customers in one transaction, in the given order.
+
+        A customer that does not exist yet is registered at its first contact. The same
+        contact recorded again (same id) is reported with ``logged=False``.
+        """
+        cards = [(e, self._card(e)) for e in entries]
+        references = list(dict.fromkeys(required_text(e.reference, "customer") for e in entries))
+
+        def decide(customers: dict[str, Customer]) -> list[Recorded]:
+            results = []
+            for entry, card in cards:
+                customer = customers[entry.reference]
+                logged = customer.log_contact(card)
+                if logged and entry.follow_up is not None:
+                    self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
+                results.append(Recorded(entry.reference, card["contact_id"], logged))
+            return results
+
+        return self._update(references, decide, registering_at={
+            e.reference: card["occurred_at"] for e, card in reversed(cards)
+        })
+
+    def _card(self, entry: ContactEntry) -> dict[str, Any]:
+        c = entry.contact
+        channel = self.settings.channel(c.channel)
+        return {
+            "contact_id": c.contact_id or c.derived_id(entry.reference, entry.occurrence),
+            "occurred_at": iso(c.occurred_at),
+            "channel": c.channel,
+            "initiated_by": c.initiated_by.value,
+            "purpose": c.purpose,
+            "summary": c.summary,
+            "place": c.place,
+            "actor": c.actor,
+            "outcome": c.outcome.value if c.outcome else None,
+            "rating": c.rating,
+            "amount": amount_text(c.amount) if c.amount is not None else None,
+            "stage_signal": c.stage_signal.value if c.stage_signal else None,
+            "deliberate": channel.deliberate if c.deliberate is None else c.deliberate,
+            "hard": channel.hard if c.hard is None else c.hard,
+            "active": (c.initiated_by.value == "company") if c.active is None else c.active,
+        }
+
+    def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges,
+                      reason: str | None = None, actor: str | None = None) -> None:
+        values = changes.plain()
+        if "channel" in values:
+            self.settings.channel(values["channel"])
+        self._update_one(reference, lambda c: c.amend_contact(contact_id, values, reason, actor))
+
+    def retract_contact(self, reference: str, contact_id: str, reason: str,
+                        actor: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.retract_contact(contact_id, reason, actor))
+
+    # -- customers and stages -------------------------------------------------------------
+
+    def register(self, reference: str, at: datetime | str | None = None) -> bool:
+        """Registers a customer (entering discovery); False when it already exists."""
+        reference = required_text(reference, "customer")
+        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        created = []
+
+        def decide(customers: dict[str, Customer]) -> None:
+            created.append(customers[reference].version == 0)
+
+        self._update([reference], decide, registering_at={reference: when})
+        return created[-1]
+
+    def update_profile(self, reference: str, changes: dict[str, str | None]) -> bool:
+        return self._update_one(reference, lambda c: c.update_profile(changes), register=True)
+
+    def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str,
+                     at: datetime | str | None = None) -> None:
+        to = Stage.parse(stage)
+        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        self._update_one(reference, lambda c: c.change_stage(to, when, reason, actor))
+
+    # -- follow-ups -----------------------------------------------------------------------
+
+    def schedule_follow_up(self, reference: str, plan: FollowUpPlan,
+                           contact_id: str | None = None) -> str:
+        return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None))
+
+    def _schedule(self, customer: Customer, plan: FollowUpPlan, contact_id: str | None,
+                  actor: str | None) -> str:
+        owner = plan.owner or customer.owner or actor
+        if owner is None:
+            raise InvalidInput("follow_up_owner", None,
+                               "a follow-up needs an owner (or a customer owner or contact actor)")
+        follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
+        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner, plan.purpose,
+                                    contact_id)
+        return follow_up_id
+
+    def complete_follow_up(self, reference: str, follow_up_id: str,
+                           contact_id: str | None = None, actor: str | None = None,
+                           at: datetime | str | None = None) -> None:
+        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        self._update_one(
+            reference, lambda c: c.complete_follow_up(follow_up_id, when, contact_id, actor)
+        )
+
+    def cancel_follow_up(self, reference: str, follow_up_id: str, reason: str,
+                         actor: str | None = None) -> None:
+        self._update_one(
+            reference, lambda c: c.cancel_follow_up(follow_up_id, _now(), reason, actor)
+        )
+
+    def reschedule_follow_up(self, reference: str, follow_up_id: str,
+                             due_at: datetime | str, reason: str | None = None,
+                             actor: str | None = None) -> None:
+        due = iso(parse_instant(due_at, "due_at"))
+        self._update_one(
+            reference, lambda c: c.reschedule_follow_up(follow_up_id, due, reason, actor)
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def customer(self, reference: str) -> Customer:
+        """The customer as of now, replayed from its events."""
+        try:
+            return self.repository.get(customer_id(reference))
+        except AggregateNotFoundError:
+            raise CustomerNotFound(reference) from None
+        except (OperationalError, sqlite3.Error) as e:
+            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+
+    def history(self, reference: str) -> list[Customer.Event]:
+        """Every event of the customer, in version order."""
+        events = list(self.repository.event_store.get(customer_id(reference)))
+        if not events:
+            raise CustomerNotFound(reference)
+        return events  # type: ignore[return-value]
+
+    # -- the load-decide-save loop ---------------------------------------------------------
+
+    def _update_one(self, reference: str, decide: Callable[[Customer], T],
+                    register: bool = False) -> T:
+        reference = required_text(reference, "customer")
+        registering = {reference: _now()} if register else None
+        return self._update([reference], lambda cs: decide(cs[reference]), registering)
+
+    def _update(self, references: Iterable[str], decide: Callable[[dict[str, Customer]], T],
+                registering_at: dict[str, str] | None = None) -> T:
+        """Loads the customers, lets ``decide`` act on them, and saves them in one transaction.
+
+        A lost optimistic-concurrency race (another writer saved first) is retried from a
+        fresh load; ``decide`` must therefore be a pure decision over the loaded state.
+        """
+        references = list(references)
+        for _attempt in range(MAX_ATTEMPTS):
+            customers = {r: self._load(r, registering_at) for r in references}
+            result = decide(customers)
+            try:
+                self.save(*customers.values())
+            except IntegrityError:
+                continue
+            except (OperationalError, sqlite3.Error) as e:
+                raise StoreError(f"cannot write to {self.location.redacted}: {e}") from None
+            return result
+        raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
+
+    def _load(self, reference: str, registering_at: dict[str, str] | None) -> Customer:
+        try:
+            return self.customer(reference)
+        except CustomerNotFound:
+            if registering_at is None or reference not in registering_at:
+                raise
+            return Customer(reference=reference, at=registering_at[reference])
+
+
+def _now() -> str:
+    return iso(datetime.now(UTC))
+
+
+def _follow_up_id(customer: Customer, contact_id: str | None) -> str:
+    if contact_id is not None:
+        return f"f-{contact_id.removeprefix('c-')}"
+    return f"f-{customer.id.hex[:12]}-{len(customer.follow_ups) + 1}"

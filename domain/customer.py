@@ -1,0 +1,339 @@
+"""The Customer aggregate: every contact, stage change and follow-up as an immutable event.
+
+Command methods check the rules and compute ids and times; the ``@event`` methods they call
+only assign state, because they run again on every replay. Event fields are plain JSON
+values (instants as ISO 8601 UTC text, amounts as decimal text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
+
+from touchlog.domain.codec import chain_link
+from touchlog.domain.contact import customer_id
+from touchlog.domain.errors import (
+    ContactAlreadyRetracted,
+    ContactNotFound,
+    FollowUpError,
+    InvalidInput,
+    StageError,
+)
+from touchlog.domain.values import Stage
+
+
+@dataclass
+class FollowUp:
+    """A follow-up's current state inside the aggregate."""
+
+    due_at: str
+    owner: str
+    purpose: str | None
+    status: str = "open"  # open | completed | cancelled
+
+
+class Customer(Aggregate):
+    """One customer's relationship with the company, as the sum of its events."""
+
+    class Event(Aggregate.Event):
+        """Every customer event carries ``link``, its place in the customer's hash chain."""
+
+        link: str
+        # Fields holding personal data, so that erasure can find them (docs/events.md).
+        personal_fields: ClassVar[tuple[str, ...]] = ()
+
+        def mutate(self, aggregate: Any) -> Any:
+            customer = super().mutate(aggregate)
+            customer.chain_head = self.link
+            return customer
+
+    class Registered(Event, Aggregate.Created):
+        reference: str
+        at: str
+
+    class ProfileUpdated(Event):
+        changes: dict[str, str | None]
+        personal_fields = ("changes.name", "changes.email", "changes.phone")
+
+    class ContactLogged(Event):
+        contact_id: str
+        occurred_at: str
+        channel: str
+        initiated_by: str
+        purpose: str | None
+        summary: str | None
+        place: str | None
+        actor: str | None
+        outcome: str | None
+        rating: int | None
+        amount: str | None
+        stage_signal: str | None
+        deliberate: bool
+        hard: bool
+        active: bool
+        personal_fields = ("purpose", "summary", "place")
+
+    class ContactAmended(Event):
+        contact_id: str
+        changes: dict[str, Any]
+        reason: str | None
+        actor: str | None
+        personal_fields = ("changes.purpose", "changes.summary", "changes.place", "reason")
+
+    class ContactRetracted(Event):
+        contact_id: str
+        reason: str
+        actor: str | None
+        personal_fields = ("reason",)
+
+    class StageChanged(Event):
+        from_stage: str
+        to_stage: str
+        at: str
+        reason: str
+        actor: str | None
+        contact_id: str | None
+        cycle: int
+        personal_fields = ("reason",)
+
+    class FollowUpScheduled(Event):
+        follow_up_id: str
+        due_at: str
+        owner: str
+        purpose: str | None
+        contact_id: str | None
+        personal_fields = ("purpose",)
+
+    class FollowUpCompleted(Event):
+        follow_up_id: str
+        at: str
+        contact_id: str | None
+        actor: str | None
+
+    class FollowUpCancelled(Event):
+        follow_up_id: str
+        at: str
+        reason: str
+        actor: str | None
+        personal_fields = ("reason",)
+
+    class FollowUpRescheduled(Event):
+        follow_up_id: str
+        due_at: str
+        reason: str | None
+        actor: str | None
+        personal_fields = ("reason",)
+
+    chain_head: str
+
+    @staticmethod
+    def create_id(reference: str) -> UUID:
+        return customer_id(reference)
+
+    @event(Registered)
+    def __init__(self, reference: str, at: str) -> None:
+        self.reference = reference
+        self.stage = Stage.DISCOVERY
+        self.stage_since = at
+        self.cycle = 1
+        self.profile: dict[str, str | None] = {}
+        self.contact_ids: set[str] = set()
+        self.retracted: set[str] = set()
+        self.follow_ups: dict[str, FollowUp] = {}
+
+    # -- the hash chain -------------------------------------------------------------------
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        originator_id = id or cls.create_id(kwargs["reference"])
+        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
+        state = {**kwargs, "originator_topic": get_topic(cls)}
+        kwargs["link"] = chain_link("", originator_id, 1, get_topic(event_class), state)
+        return super()._create(event_class, id=originator_id, **kwargs)
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
+        kwargs["link"] = chain_link(
+            self.chain_head, self.id, self.version + 1, get_topic(event_class), kwargs
+        )
+        super().trigger_event(event_class, **kwargs)
+
+    # -- profile --------------------------------------------------------------------------
+
+    def update_profile(self, changes: dict[str, str | None]) -> bool:
+        """Records the fields that differ from the profile; returns whether any did."""
+        changed = {k: val for k, val in changes.items() if self.profile.get(k) != val}
+        if changed:
+            self._profile_updated(changes=changed)
+        return bool(changed)
+
+    @event(ProfileUpdated)
+    def _profile_updated(self, changes: dict[str, str | None]) -> None:
+        self.profile.update(changes)
+
+    @property
+    def owner(self) -> str | None:
+        return self.profile.get("owner")
+
+    # -- contacts -------------------------------------------------------------------------
+
+    def log_contact(self, card: dict[str, Any]) -> bool:
+        """Records a contact card (plain values); the same contact id twice is a no-op.
+
+        A stage signal ahead of the current stage moves the relationship forward to it; a
+        dissolution signal ends it from any stage; any signal after dissolution reopens it
+        at the signalled stage in a new cycle.
+        """
+        contact_id = card["contact_id"]
+        if contact_id in self.contact_ids:
+            return False
+        self._contact_logged(**card)
+        signal = card["stage_signal"]
+        if signal is not None and self._signal_moves(Stage(signal)):
+            self._change_stage(
+                Stage(signal), at=card["occurred_at"], actor=card["actor"],
+                reason=f"stage signal of contact {contact_id}", contact_id=contact_id,
+            )
+        return True
+
+    def _signal_moves(self, signal: Stage) -> bool:
+        if self.stage is Stage.DISSOLUTION:
+            return signal is not Stage.DISSOLUTION
+        return signal is Stage.DISSOLUTION or signal.is_ahead_of(self.stage)
+
+    @event(ContactLogged)
+    def _contact_logged(  # noqa: PLR0913 - the contact card's fields
+        self, contact_id: str, occurred_at: str, channel: str, initiated_by: str,
+        purpose: str | None, summary: str | None, place: str | None, actor: str | None,
+        outcome: str | None, rating: int | None, amount: str | None, stage_signal: str | None,
+        deliberate: bool, hard: bool, active: bool,
+    ) -> None:
+        self.contact_ids.add(contact_id)
+
+    def amend_contact(self, contact_id: str, changes: dict[str, Any], reason: str | None,
+                      actor: str | None) -> None:
+        self._require_live_contact(contact_id)
+        if "stage_signal" in changes:
+            raise InvalidInput("stage_signal", changes["stage_signal"],
+                               "a stage signal cannot be amended; change the stage instead")
+        if not changes:
+            raise InvalidInput("changes", changes, "an amendment needs at least one field")
+        self._contact_amended(contact_id=contact_id, changes=changes, reason=reason, actor=actor)
+
+    @event(ContactAmended)
+    def _contact_amended(self, contact_id: str, changes: dict[str, Any], reason: str | None,
+                         actor: str | None) -> None:
+        pass  # the card's values live in the projections; the aggregate needs only the id
+
+    def retract_contact(self, contact_id: str, reason: str, actor: str | None) -> None:
+        """Marks a contact invalid (contact analysis); the original stays in the log."""
+        self._require_live_contact(contact_id)
+        if not reason.strip():
+            raise InvalidInput("reason", reason, "a retraction needs a reason")
+        self._contact_retracted(contact_id=contact_id, reason=reason, actor=actor)
+
+    @event(ContactRetracted)
+    def _contact_retracted(self, contact_id: str, reason: str, actor: str | None) -> None:
+        self.retracted.add(contact_id)
+
+    def _require_live_contact(self, contact_id: str) -> None:
+        if contact_id not in self.contact_ids:
+            raise ContactNotFound(contact_id)
+        if contact_id in self.retracted:
+            raise ContactAlreadyRetracted(contact_id)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def change_stage(self, to: Stage, at: str, reason: str, actor: str) -> None:
+        """An explicit stage change: any stage, with a reason and an actor."""
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "an explicit stage change needs a reason")
+        if not actor or not actor.strip():
+            raise InvalidInput("actor", actor, "an explicit stage change needs an actor")
+        if to is self.stage:
+            raise StageError(f"the relationship is already in stage {to.value}")
+        self._change_stage(to, at=at, reason=reason, actor=actor, contact_id=None)
+
+    def _change_stage(self, to: Stage, at: str, reason: str, actor: str | None,
+                      contact_id: str | None) -> None:
+        reopens = self.stage is Stage.DISSOLUTION and to is not Stage.DISSOLUTION
+        self._stage_changed(
+            from_stage=self.stage.value, to_stage=to.value, at=at, reason=reason, actor=actor,
+            contact_id=contact_id, cycle=self.cycle + 1 if reopens else self.cycle,
+        )
+
+    @event(StageChanged)
+    def _stage_changed(self, from_stage: str, to_stage: str, at: str, reason: str,
+                       actor: str | None, contact_id: str | None, cycle: int) -> None:
+        self.stage = Stage(to_stage)
+        self.stage_since = at
+        self.cycle = cycle
+
+    # -- follow-ups -----------------------------------------------------------------------
+
+    def schedule_follow_up(self, follow_up_id: str, due_at: str, owner: str,
+                           purpose: str | None, contact_id: str | None) -> None:
+        if follow_up_id in self.follow_ups:
+            raise FollowUpError(f"follow-up {follow_up_id!r} is already scheduled")
+        if contact_id is not None and contact_id not in self.contact_ids:
+            raise ContactNotFound(contact_id)
+        self._follow_up_scheduled(follow_up_id=follow_up_id, due_at=due_at, owner=owner,
+                                  purpose=purpose, contact_id=contact_id)
+
+    @event(FollowUpScheduled)
+    def _follow_up_scheduled(self, follow_up_id: str, due_at: str, owner: str,
+                             purpose: str | None, contact_id: str | None) -> None:
+        self.follow_ups[follow_up_id] = FollowUp(due_at=due_at, owner=owner, purpose=purpose)
+
+    def complete_follow_up(self, follow_up_id: str, at: str, contact_id: str | None,
+                           actor: str | None) -> None:
+        self._open_follow_up(follow_up_id)
+        if contact_id is not None and contact_id not in self.contact_ids:
+            raise ContactNotFound(contact_id)
+        self._follow_up_completed(follow_up_id=follow_up_id, at=at, contact_id=contact_id,
+                                  actor=actor)
+
+    @event(FollowUpCompleted)
+    def _follow_up_completed(self, follow_up_id: str, at: str, contact_id: str | None,
+                             actor: str | None) -> None:
+        self.follow_ups[follow_up_id].status = "completed"
+
+    def cancel_follow_up(self, follow_up_id: str, at: str, reason: str, actor: str | None) -> None:
+        self._open_follow_up(follow_up_id)
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "cancelling a follow-up needs a reason")
+        self._follow_up_cancelled(follow_up_id=follow_up_id, at=at, reason=reason, actor=actor)
+
+    @event(FollowUpCancelled)
+    def _follow_up_cancelled(self, follow_up_id: str, at: str, reason: str,
+                             actor: str | None) -> None:
+        self.follow_ups[follow_up_id].status = "cancelled"
+
+    def reschedule_follow_up(self, follow_up_id: str, due_at: str, reason: str | None,
+                             actor: str | None) -> None:
+        follow_up = self._open_follow_up(follow_up_id)
+        if follow_up.due_at == due_at:
+            raise FollowUpError(f"follow-up {follow_up_id!r} is already due at {due_at}")
+        self._follow_up_rescheduled(follow_up_id=follow_up_id, due_at=due_at, reason=reason,
+                                    actor=actor)
+
+    @event(FollowUpRescheduled)
+    def _follow_up_rescheduled(self, follow_up_id: str, due_at: str, reason: str | None,
+                               actor: str | None) -> None:
+        self.follow_ups[follow_up_id].due_at = due_at
+
+    def _open_follow_up(self, follow_up_id: str) -> FollowUp:
+        follow_up = self.follow_ups.get(follow_up_id)
+        if follow_up is None:
+            raise FollowUpError(f"no follow-up with id {follow_up_id!r}")
+        if follow_up.status != "open":
+            raise FollowUpError(f"follow-up {follow_up_id!r} is already {follow_up.status}")
+        return follow_up
+
+    @property
+    def open_follow_ups(self) -> dict[str, FollowUp]:
+        return {k: f for k, f in self.follow_ups.items() if f.status == "open"}

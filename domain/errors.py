@@ -1,0 +1,46 @@
+"""Errors the domain raises; each message names what was wrong."""
+
+from __future__ import annotations
+
+
+class TouchlogError(Exception):
+    """Base of every error touchlog reports to a user (exit code 1, no traceback)."""
+
+
+class InvalidInput(TouchlogError):
+    """A value was refused before anything was recorded."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field}: {reason} (got {value!r})")
+
+
+class CustomerNotFound(TouchlogError):
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"no customer with reference {reference!r}")
+
+
+class ContactNotFound(TouchlogError):
+    def __init__(self, contact_id: str) -> None:
+        self.contact_id = contact_id
+        super().__init__(f"no contact with id {contact_id!r}")
+
+
+class ContactAlreadyRetracted(TouchlogError):
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(f"contact {contact_id!r} is already retracted")
+
+
+class FollowUpError(TouchlogError):
+    """A follow-up command that does not fit the follow-up's state."""
+
+
+class StageError(TouchlogError):
+    """A stage change the relationship rules refuse."""
+
+
+class StoreError(TouchlogError):
+    """The database cannot be opened or written (missing, read-only, locked)."""

@@ -1,0 +1,101 @@
+"""Deployment settings: the database, the channel vocabulary and the stay-in-touch cadences.
+
+Read from ``touchlog.toml`` in the working directory (or the file ``TOUCHLOG_CONFIG``
+names) and from ``TOUCHLOG_DB``; an explicit ``--db`` wins over both. Adding a channel or
+changing a cadence is a settings change, never a code change (README "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from touchlog.domain.errors import InvalidInput
+from touchlog.domain.values import DEFAULT_CHANNELS, ChannelInfo, Stage, channel_name
+
+DEFAULT_DB = "touchlog.db"
+DEFAULT_CADENCE_DAYS: dict[Stage, int | None] = {
+    Stage.DISCOVERY: 14,
+    Stage.EXPLORATION: 7,
+    Stage.EXPANSION: 7,
+    Stage.COMMITMENT: 30,
+    Stage.DISSOLUTION: None,
+}
+
+
+class ChannelSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deliberate: bool = True
+    hard: bool = False
+
+
+class Settings(BaseModel):
+    """Everything a deployment may change without touching code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db: str = DEFAULT_DB
+    channels: dict[str, ChannelInfo] = {c.name: c for c in DEFAULT_CHANNELS}
+    cadence_days: dict[Stage, int | None] = DEFAULT_CADENCE_DAYS
+
+    @field_validator("db")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the database path or URL must not be empty")
+        return value.strip()
+
+    def channel(self, name: str) -> ChannelInfo:
+        info = self.channels.get(name)
+        if info is None:
+            known = ", ".join(sorted(self.channels))
+            raise InvalidInput("channel", name, f"unknown channel; known: {known}")
+        return info
+
+    @classmethod
+    def load(cls, db: str | None = None, config: str | os.PathLike[str] | None = None) -> Settings:
+        """Settings from the config file and environment; ``db`` overrides both."""
+        path = Path(config or os.environ.get("TOUCHLOG_CONFIG") or "touchlog.toml")
+        data = _read_toml(path) if path.exists() or config else {}
+        channels = {c.name: c for c in DEFAULT_CHANNELS}
+        for name, flags in (data.pop("channels", None) or {}).items():
+            try:
+                setting = ChannelSetting.model_validate(flags or {})
+            except ValidationError as e:
+                raise InvalidInput(f"{path}: channels.{name}", flags, _first(e)) from None
+            key = channel_name(name)
+            channels[key] = ChannelInfo(key, setting.deliberate, setting.hard)
+        cadence: dict[Stage, int | None] = dict(DEFAULT_CADENCE_DAYS)
+        for stage, days in (data.pop("cadence_days", None) or {}).items():
+            cadence[Stage.parse(stage, f"{path}: cadence_days")] = _days(days, path, stage)
+        chosen_db = db or os.environ.get("TOUCHLOG_DB") or data.pop("db", None) or DEFAULT_DB
+        data.pop("db", None)
+        if data:
+            raise InvalidInput(str(path), sorted(data), "unknown settings")
+        try:
+            return cls(db=chosen_db, channels=channels, cadence_days=cadence)
+        except ValidationError as e:
+            raise InvalidInput("db", chosen_db, _first(e)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InvalidInput("config", str(path), f"cannot read settings: {e}") from None
+
+
+def _days(value: object, path: Path, stage: str) -> int | None:
+    if value in (None, 0, "none"):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise InvalidInput(f"{path}: cadence_days.{stage}", value, "expected whole days > 0 or 0")
+
+
+def _first(error: ValidationError) -> str:
+    return str(error.errors()[0]["msg"])

@@ -1,0 +1,108 @@
+"""Where the event log lives: a SQLite file (the embedded default) or a PostgreSQL database.
+
+``TOUCHLOG_DB`` / ``--db`` takes a plain path, a ``sqlite:///path`` URL or a
+``postgresql://user:password@host:port/dbname`` URL. The library's own recorders are used
+(``eventsourcing.sqlite`` and ``eventsourcing.postgres``): they measured 2-3x faster than
+the SQLAlchemy ones for appends and reads (README "Storage").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from touchlog.domain.errors import StoreError
+
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed database location."""
+
+    kind: str  # "sqlite" | "postgres"
+    url: str
+    path: Path | None = None
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.url)
+
+
+def locate(db: str) -> Location:
+    scheme = db.split("://", 1)[0].lower() if "://" in db else ""
+    if scheme in POSTGRES_SCHEMES:
+        return Location("postgres", db)
+    if scheme == "sqlite":
+        return Location("sqlite", db, Path(db[len("sqlite:///"):] if db.startswith("sqlite:///")
+                                          else db.split("://", 1)[1]))
+    if scheme:
+        raise StoreError(f"unsupported database URL scheme {scheme!r} in {redact(db)}; "
+                         "use a file path, sqlite:///path or postgresql://...")
+    return Location("sqlite", db, Path(db))
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for every message a user or a log may see."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0]
+    return url.replace(parts.netloc, f"{userinfo}:***@{netloc[1]}", 1)
+
+
+def environment(location: Location, *, create: bool) -> dict[str, str]:
+    """The eventsourcing library's settings for this location.
+
+    ``create`` says whether a missing SQLite file may be created (write commands) or is an
+    error (queries).
+    """
+    if location.kind == "sqlite":
+        assert location.path is not None
+        _prepare_sqlite_file(location.path, create=create)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(location.path),
+            "SQLITE_LOCK_TIMEOUT": os.environ.get("TOUCHLOG_LOCK_TIMEOUT", "10"),
+        }
+    parts = urlsplit(location.url)
+    query = parse_qs(parts.query)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "localhost",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_LOCK_TIMEOUT": os.environ.get("TOUCHLOG_LOCK_TIMEOUT", "10"),
+    }
+    if "schema" in query:
+        env["POSTGRES_SCHEMA"] = query["schema"][0]
+    return env
+
+
+def _prepare_sqlite_file(path: Path, *, create: bool) -> None:
+    if path.exists():
+        if path.is_dir():
+            raise StoreError(f"the database path {path} is a folder, not a file")
+        return
+    if not create:
+        raise StoreError(f"no database at {path} (log a contact, import a file or run "
+                         "'touchlog demo' first, or name another with --db)")
+    if not path.parent.exists():
+        raise StoreError(f"cannot create the database {path}: folder {path.parent} does not exist")
+    try:
+        # The log holds personal data: readable by its owner only, from the first byte.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StoreError(f"cannot create the database {path}: {e.strerror}") from None

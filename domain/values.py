@@ -1,0 +1,222 @@
+"""Small values of the touchpoint domain: stages, parties, outcomes, channels, instants.
+
+Everything here is plain data with validation; nothing touches storage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from touchlog.domain.errors import InvalidInput
+
+# Documented limits (README "Input limits"): longer text is refused, never truncated.
+MAX_SHORT_TEXT = 200
+MAX_LONG_TEXT = 10_000
+MAX_AMOUNT = Decimal("1000000000000")  # one trillion per contact
+
+
+class Stage(StrEnum):
+    """The five relationship stages (Dwyer, Schurr and Oh); dissolution ends a cycle."""
+
+    DISCOVERY = "discovery"
+    EXPLORATION = "exploration"
+    EXPANSION = "expansion"
+    COMMITMENT = "commitment"
+    DISSOLUTION = "dissolution"
+
+    @property
+    def rank(self) -> int:
+        return _STAGE_RANK[self]
+
+    def is_ahead_of(self, other: Stage) -> bool:
+        return self.rank > other.rank
+
+    @classmethod
+    def parse(cls, value: object, field: str = "stage") -> Stage:
+        if isinstance(value, Stage):
+            return value
+        text = str(value).strip().lower()
+        try:
+            return cls(text)
+        except ValueError:
+            known = ", ".join(s.value for s in cls)
+            raise InvalidInput(field, value, f"unknown stage; known: {known}") from None
+
+
+_STAGE_RANK = {stage: rank for rank, stage in enumerate(Stage)}
+
+
+class InitiatedBy(StrEnum):
+    """Who started the contact: the company (first party), the customer, anyone else."""
+
+    COMPANY = "company"
+    CUSTOMER = "customer"
+    THIRD_PARTY = "third_party"
+
+
+class Outcome(StrEnum):
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """A contact means and the classification its contacts get unless told otherwise."""
+
+    name: str
+    deliberate: bool = True
+    hard: bool = False
+
+
+# The design documents' vocabulary (DOMAIN.md); deployments add their own in touchlog.toml.
+DEFAULT_CHANNELS: tuple[ChannelInfo, ...] = (
+    ChannelInfo("advertising", hard=True),
+    ChannelInfo("public_relations"),
+    ChannelInfo("personal"),
+    ChannelInfo("meeting"),
+    ChannelInfo("delegated"),
+    ChannelInfo("media", hard=True),
+    ChannelInfo("alliance"),
+    ChannelInfo("random", deliberate=False),
+    ChannelInfo("phone"),
+    ChannelInfo("email", hard=True),
+    ChannelInfo("sms", hard=True),
+    ChannelInfo("letter", hard=True),
+    ChannelInfo("fax", hard=True),
+    ChannelInfo("call_center"),
+    ChannelInfo("web", hard=True),
+    ChannelInfo("chat"),
+    ChannelInfo("social", deliberate=False),
+    ChannelInfo("store"),
+    ChannelInfo("club"),
+    ChannelInfo("word_of_mouth", deliberate=False),
+    ChannelInfo("after_sales"),
+)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def channel_name(value: object) -> str:
+    """Validates the form of a channel name (lower-case identifier)."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not _NAME.match(text):
+        raise InvalidInput("channel", value, "a channel is a lower-case name like 'phone'")
+    return text
+
+
+_INSTANT = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_instant(value: object, field: str) -> datetime:
+    """An aware UTC datetime from a datetime, a date, or ISO 8601 text.
+
+    Text without an offset means UTC (the documented default for text input); an hour
+    without its leading zero is accepted. A naive ``datetime`` object has no documented
+    default and is refused.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidInput(field, value, "a datetime needs a time zone")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise InvalidInput(field, value, "expected an ISO 8601 date or datetime")
+    match = _INSTANT.match(value.strip())
+    if not match:
+        raise InvalidInput(field, value, "expected an ISO 8601 date or datetime")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+            int(second or 0), int((fraction or "0").ljust(6, "0")), tzinfo=UTC,
+        )
+    except ValueError as e:
+        raise InvalidInput(field, value, f"not a real date or time ({e})") from None
+    if offset and offset != "Z":
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        shift = sign * (int(digits[:2]) * 60 + int(digits[2:]))
+        if abs(shift) > 18 * 60:
+            raise InvalidInput(field, value, "offset beyond ±18:00")
+        moment = _shift_minutes(moment, -shift)
+    return moment
+
+
+def _shift_minutes(moment: datetime, minutes: int) -> datetime:
+    from datetime import timedelta
+
+    try:
+        return moment + timedelta(minutes=minutes)
+    except OverflowError:
+        raise InvalidInput("occurred_at", moment, "out of the supported date range") from None
+
+
+def iso(moment: datetime) -> str:
+    """The stored and printed form of an instant: ISO 8601 in UTC with offset."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def parse_amount(value: object, field: str = "amount") -> Decimal:
+    """An exact, non-negative amount; refuses floats' rounding by accepting text or Decimal."""
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidInput(field, value, "not a decimal number") from None
+    if not amount.is_finite():
+        raise InvalidInput(field, value, "not a finite number")
+    if amount < 0:
+        raise InvalidInput(field, value, "must not be negative")
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(field, value, f"larger than the limit {MAX_AMOUNT}")
+    return amount
+
+
+def amount_text(amount: Decimal) -> str:
+    """The stored form of an amount: plain decimal notation, scale kept ("1054.00")."""
+    return format(amount, "f")
+
+
+def parse_rating(value: object, field: str = "rating") -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(field, value, "expected a whole number from 1 to 5")
+    try:
+        rating = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise InvalidInput(field, value, "expected a whole number from 1 to 5") from None
+    if not 1 <= rating <= 5:
+        raise InvalidInput(field, value, "expected a whole number from 1 to 5")
+    return rating
+
+
+def text(value: object, field: str, limit: int = MAX_SHORT_TEXT) -> str | None:
+    """Optional free text: blank means absent; longer than the limit is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(field, value, "expected text")
+    if "\x00" in value:
+        raise InvalidInput(field, value[:40], "NUL characters are not allowed in text")
+    if not value.strip():
+        return None
+    if len(value) > limit:
+        raise InvalidInput(field, f"{value[:20]}…", f"longer than {limit} characters")
+    return value
+
+
+def required_text(value: object, field: str, limit: int = MAX_SHORT_TEXT) -> str:
+    result = text(value, field, limit)
+    if result is None:
+        raise InvalidInput(field, value, "must not be empty")
+    return result

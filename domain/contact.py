@@ -177,3 +177,20 @@ def _plain(value: object) -> object:
     if isinstance(value, (InitiatedBy, Outcome, Stage)):
         return value.value
     return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """``model`` built from ``data``; any refusal is an InvalidInput naming field and value."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or model.__name__
+        if first["type"] == "extra_forbidden":
+            raise v.InvalidInput(field, first.get("input"), "unknown field") from None
+        raise v.InvalidInput(field, first.get("input"), str(first["msg"]).lower()) from None

@@ -1,0 +1,79 @@
+"""Output formats shared by every query command: a table for people, JSON and CSV for tools.
+
+JSON conventions: instants are ISO 8601 in UTC with offset, amounts exact decimal strings,
+absent values null.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("table", "json", "csv")
+
+
+def output_format(command: F) -> F:
+    """The shared ``--format`` option: table on a terminal, JSON otherwise."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default=None,
+        help="table (default on a terminal), json (default otherwise) or csv.",
+    )(command)
+
+
+def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | None) -> str:
+    """Text for ``data`` (a record or a list of records) in the chosen format."""
+    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    rows = [data] if isinstance(data, Mapping) else list(data)
+    if fmt == "csv":
+        return _csv(rows)
+    return _table(rows)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    columns = _columns(rows)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return out.getvalue().rstrip("\n")
+
+
+def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "(nothing)"
+    columns = [c for c in _columns(rows) if any(row.get(c) is not None for row in rows)]
+    cells = [[_cell(row.get(c)).replace("\n", " ") for c in columns] for row in rows]
+    widths = [min(40, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(_fit(v, w).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def _fit(value: str, width: int) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"

@@ -1,0 +1,31 @@
+# Everything runs from a project-local virtualenv in .venv.
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: test demo lint
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/touchlog demo
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# A half-created venv (e.g. ensurepip missing) would otherwise count as done next time.
+$(PY):
+	python3 -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+
+# The stamps are newer than pyproject.toml until it changes, so reinstalling is skipped;
+# the editable install picks up source changes by itself.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@

@@ -27,7 +27,7 @@ from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan, custo
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.settings import Settings
-from touchlog.domain.store import Location, environment, locate
+from touchlog.domain.store import Location, creation_lock, environment, locate
 from touchlog.domain.values import Stage, amount_text, iso, parse_instant, required_text
 
 T = TypeVar("T")
@@ -63,9 +63,11 @@ class TouchpointLog(Application[UUID]):
         self.location: Location = locate(self.settings.db)
         env = environment(self.location, create=create)
         try:
-            super().__init__(env=env)
+            with creation_lock(self.location, env):
+                super().__init__(env=env)
         except (PersistenceError, sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open the database {self.location.redacted}: {e}") from None
+            message = str(e).replace(env.get("POSTGRES_PASSWORD") or "\0", "***")
+            raise StoreError(f"cannot open the database {self.location.redacted}: {message}") from None
 
     def construct_transcoder(self) -> Transcoder:
         return PlainJSONTranscoder()

@@ -9,6 +9,8 @@ the SQLAlchemy ones for appends and reads (README "Storage").
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -87,6 +89,42 @@ def environment(location: Location, *, create: bool) -> dict[str, str]:
     if "schema" in query:
         env["POSTGRES_SCHEMA"] = query["schema"][0]
     return env
+
+
+# Any fixed number: the advisory lock that serialises table creation across processes.
+_CREATION_LOCK = 0x746F756368  # "touch"
+
+
+@contextmanager
+def creation_lock(location: Location, env: dict[str, str]) -> Iterator[None]:
+    """Holds a lock while the tables are created.
+
+    PostgreSQL refuses concurrent ``CREATE OR REPLACE FUNCTION`` ("tuple concurrently
+    updated") when several processes start at once; SQLite serialises writers itself.
+    """
+    if location.kind != "postgres":
+        yield
+        return
+    import psycopg
+
+    try:
+        connection = psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None, connect_timeout=5, autocommit=True,
+        )
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to {location.redacted}: {_first_line(e)}") from None
+    with connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (_CREATION_LOCK,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (_CREATION_LOCK,))
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _prepare_sqlite_file(path: Path, *, create: bool) -> None:

@@ -208,6 +208,10 @@ def text(value: object, field: str, limit: int = MAX_SHORT_TEXT) -> str | None:
         raise InvalidInput(field, value, "expected text")
     if "\x00" in value:
         raise InvalidInput(field, value[:40], "NUL characters are not allowed in text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, value[:40], "not valid UTF-8 text") from None
     if not value.strip():
         return None
     if len(value) > limit:

@@ -1,0 +1,60 @@
+"""Old events keep loading after their class gains a field (upcasting through our JSON form)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.settings import Settings
+
+
+class Account(Aggregate):
+    """Stands for any touchlog aggregate whose event gained a field in version 2."""
+
+    class Opened(Aggregate.Created):
+        class_version = 2
+        name: str
+        currency: str  # added in version 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["currency"] = "EUR"  # what every version-1 account implicitly used
+
+    @event(Opened)
+    def __init__(self, name: str, currency: str) -> None:
+        self.name = name
+        self.currency = currency
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[TouchpointLog]:
+    with TouchpointLog(Settings(db=str(tmp_path / "log.db"))) as log:
+        yield log
+
+
+def test_a_version_1_event_without_the_new_field_loads_upcast(app: TouchpointLog) -> None:
+    account_id = uuid.uuid4()
+    v1_state = {"name": "Acme", "originator_topic": get_topic(Account),
+                "timestamp": "2018-01-05T00:00:00+00:00"}
+    app.recorder.insert_events([StoredEvent(
+        originator_id=account_id, originator_version=1, topic=get_topic(Account.Opened),
+        state=json.dumps(v1_state).encode(),
+    )])
+    account = app.repository.get(account_id)
+    assert (account.name, account.currency) == ("Acme", "EUR")
+
+
+def test_new_events_record_their_class_version(app: TouchpointLog) -> None:
+    account = Account(name="Beta", currency="USD")
+    app.save(account)
+    (stored,) = app.recorder.select_events(account.id)
+    assert json.loads(stored.state)["class_version"] == 2
+    assert app.repository.get(account.id).currency == "USD"

@@ -50,3 +50,54 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     recorded = services.log().log_contact(customer, contact_card, plan)
     click.echo(render({"customer": recorded.reference, "contact_id": recorded.contact_id,
                        "logged": recorded.logged}, fmt))
+
+
+@contact.command()
+@click.argument("contact_id")
+@click.option("--customer", required=True,
+              help="The contact's customer reference (required: ids are looked up per customer).")
+@click.option("--at", "occurred_at", help="Corrected time it happened.")
+@click.option("--channel")
+@click.option("--initiated-by", type=click.Choice(["company", "customer", "third_party"]))
+@click.option("--purpose")
+@click.option("--summary")
+@click.option("--place")
+@click.option("--actor", help="Corrected staff member involved.")
+@click.option("--outcome", type=click.Choice(["positive", "neutral", "negative"]))
+@click.option("--rating", help="1 to 5.")
+@click.option("--amount", help="Exact decimal amount.")
+@click.option("--reason", help="Why the card is corrected.")
+@click.option("--by", "amended_by", help="Who makes the correction.")
+@output_format
+@click.pass_obj
+def amend(services: Services, contact_id: str, customer: str, reason: str | None,
+          amended_by: str | None, fmt: str | None, **fields: str | None) -> None:
+    """Correct fields of a contact card (a new fact; the original stays in the log).
+
+    Given blank text ("") clears a field. Example:
+    touchlog contact amend c-1f0e… --customer ACME --amount 1054.00 --reason "typo"
+    """
+    from touchlog.domain.contact import ContactChanges, validated
+
+    changes = validated(ContactChanges, {k: v for k, v in fields.items() if v is not None})
+    services.log().amend_contact(customer, contact_id, changes, reason, amended_by)
+    click.echo(render({"customer": customer, "contact_id": contact_id,
+                       "amended": changes.plain()}, fmt))
+
+
+@contact.command()
+@click.argument("contact_id")
+@click.option("--customer", required=True, help="The contact's customer reference.")
+@click.option("--reason", required=True, help="Why the contact is invalid.")
+@click.option("--by", "retracted_by", help="Who retracts it.")
+@output_format
+@click.pass_obj
+def retract(services: Services, contact_id: str, customer: str, reason: str,
+            retracted_by: str | None, fmt: str | None) -> None:
+    """Mark a contact invalid, with a reason; timelines hide it unless asked.
+
+    Example: touchlog contact retract c-1f0e… --customer ACME --reason "wrong customer"
+    """
+    services.log().retract_contact(customer, contact_id, reason, retracted_by)
+    click.echo(render({"customer": customer, "contact_id": contact_id, "retracted": True,
+                       "reason": reason}, fmt))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from touchlog.cli.render import output_format, render
@@ -30,5 +33,37 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         until=parse_instant(until, "until") if until else None,
         channel=channel, include_retracted=include_retracted,
     )
-    events = services.log(create=False).history(customer)
-    click.echo(render(build_timeline(events, window), fmt))
+    entries = build_timeline(services.log(create=False).history(customer), window)
+    click.echo(render(for_people(entries) if _is_table(fmt) else entries, fmt))
+
+
+def _is_table(fmt: str | None) -> bool:
+    return fmt == "table" or (fmt is None and sys.stdout.isatty())
+
+
+def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One short line per entry (at, type, channel, actor, detail); JSON and CSV keep all."""
+    return [{"at": _short(e["at"]), "type": e["type"],
+             "channel": e.get("channel"), "actor": e.get("actor") or e.get("owner"),
+             "detail": _detail(e)} for e in entries]
+
+
+def _detail(e: dict[str, Any]) -> str:
+    kind = e["type"]
+    if kind == "contact":
+        parts = [e["purpose"], e["summary"], e["outcome"],
+                 e["amount"] and f"amount {e['amount']}", e["rating"] and f"rated {e['rating']}",
+                 e["stage_signal"] and f"signals {e['stage_signal']}",
+                 e["retracted"] and f"RETRACTED: {e['retraction_reason']}"]
+        return "; ".join(str(p) for p in parts if p) or e["contact_id"]
+    if kind == "stage_changed":
+        signal = e["reason"].startswith("stage signal")  # the contact line above says why
+        return f"{e['from']} → {e['to']}" + ("" if signal else f": {e['reason']}")
+    note = e.get("purpose") or e.get("reason")
+    due = f"due {_short(e['due_at'])}" if e.get("due_at") else e["follow_up_id"]
+    return due + (f": {note}" if note else "")
+
+
+def _short(instant: str) -> str:
+    seconds = instant.split(".")[0].removesuffix("+00:00")  # people need no microseconds
+    return seconds.replace("T", " ").removesuffix(" 00:00:00")

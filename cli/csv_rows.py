@@ -1,0 +1,159 @@
+"""The CSV import contract (docs/import.md): the header check and the row model.
+
+A row is plain text per column; ``CsvRow.entry`` turns it into the domain's contact card and
+follow-up plan, or raises an InvalidInput that names the CSV column that was wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from touchlog.domain.contact import Contact, FollowUpPlan, customer_reference, validated
+from touchlog.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from touchlog.domain.application import ContactEntry
+    from touchlog.domain.settings import Settings
+
+REQUIRED = ("customer", "occurred_at", "channel")
+OPTIONAL = (
+    "contact_id", "initiated_by", "purpose", "summary", "place", "actor", "outcome", "rating",
+    "amount", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose",
+)
+COLUMNS = REQUIRED + OPTIONAL
+# Domain field names that differ from the CSV column a user has to fix.
+_CARD_COLUMN = {"stage_signal": "stage"}
+_PLAN_COLUMN = {"due_at": "follow_up_due", "owner": "follow_up_owner",
+                "purpose": "follow_up_purpose", "follow_up_due": "follow_up_due"}
+
+
+class CsvRow(BaseModel):
+    """One data row: every column is text; blank means absent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer: str | None = None
+    occurred_at: str | None = None
+    channel: str | None = None
+    contact_id: str | None = None
+    initiated_by: str | None = None
+    purpose: str | None = None
+    summary: str | None = None
+    place: str | None = None
+    actor: str | None = None
+    outcome: str | None = None
+    rating: str | None = None
+    amount: str | None = None
+    stage: str | None = None
+    follow_up_due: str | None = None
+    follow_up_owner: str | None = None
+    follow_up_purpose: str | None = None
+
+    def entry(self, settings: Settings, occurrence: int = 0) -> ContactEntry:
+        """The contact to record, checked against the deployment's channels."""
+        from touchlog.domain.application import ContactEntry
+
+        for column in REQUIRED:
+            if not (getattr(self, column) or "").strip():
+                raise InvalidInput(column, getattr(self, column), "required")
+        reference = customer_reference(self.customer)
+        card = {k: v for k, v in self.model_dump(exclude=_NOT_CARD).items() if v is not None}
+        if self.stage is not None:
+            card["stage_signal"] = self.stage
+        contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
+        settings.channel(contact.channel)
+        return ContactEntry(reference, contact, self._plan(), occurrence)
+
+    def _plan(self) -> FollowUpPlan | None:
+        if not (self.follow_up_due or "").strip():
+            if (self.follow_up_owner or self.follow_up_purpose or "").strip():
+                raise InvalidInput("follow_up_due", self.follow_up_due,
+                                   "a follow-up owner or purpose needs a due time")
+            return None
+        plan = {"due_at": self.follow_up_due, "owner": self.follow_up_owner,
+                "purpose": self.follow_up_purpose}
+        return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
+
+
+_NOT_CARD = {"customer", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose"}
+
+
+def _renamed(build, columns: dict[str, str]):  # type: ignore[no-untyped-def]
+    try:
+        return build()
+    except InvalidInput as e:
+        field = columns.get(e.field, e.field)
+        raise InvalidInput(field, e.value, e.reason) from None
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """A data row as read: its first line number and its values by column."""
+
+    line: int
+    values: dict[str, str]
+
+
+def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
+    """The header and a lazy iterator over the data rows (blank lines skipped).
+
+    An unknown, duplicated or missing required column is refused here, before any row is
+    read, because a typo in a header must not silently drop a column's data.
+    """
+    reader = csv.reader(stream)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise InvalidInput("header", "", "the file is empty; expected a header row") from None
+    except csv.Error as e:
+        raise InvalidInput("header", "", f"not valid CSV: {e}") from None
+    check_header(header)
+    return header, _rows(reader, header)
+
+
+def check_header(header: list[str]) -> None:
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise InvalidInput("header", unknown,
+                           f"unknown column(s); known columns: {', '.join(COLUMNS)}")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise InvalidInput("header", duplicated, "duplicated column(s)")
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise InvalidInput("header", missing, "missing required column(s)")
+
+
+def _rows(reader: csv.reader, header: list[str]) -> Iterator[RawRow]:  # type: ignore[valid-type]
+    first_line = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise InvalidInput("file", f"line {first_line}", f"not valid CSV: {e}") from None
+        if any(value.strip() for value in values):
+            yield RawRow(first_line, _by_column(header, values))
+        first_line = reader.line_num + 1
+
+
+def _by_column(header: list[str], values: list[str]) -> dict[str, str]:
+    row = dict(zip(header, values, strict=False))
+    if len(values) > len(header):
+        # Kept under a key no column has, so that parsing rejects the row with a reason.
+        row["(extra values)"] = ",".join(values[len(header):])
+    return row
+
+
+def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEntry:
+    """The row's contact entry, or an InvalidInput naming the column that was wrong."""
+    extra = raw.values.get("(extra values)")
+    if extra is not None:
+        raise InvalidInput("row", extra, "more values than the header has columns")
+    return CsvRow(**raw.values).entry(settings, occurrence)

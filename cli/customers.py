@@ -1,0 +1,73 @@
+"""``touchlog customer``: a customer's profile, stage and open follow-ups."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from touchlog.cli.render import output_format, render
+from touchlog.cli.services import Services
+
+if TYPE_CHECKING:
+    from touchlog.domain.customer import Customer
+
+PROFILE_FIELDS = ("name", "email", "phone", "owner")
+
+
+@click.group()
+def customer() -> None:
+    """Show or update a customer."""
+
+
+@customer.command()
+@click.argument("reference")
+@output_format
+@click.pass_obj
+def show(services: Services, reference: str, fmt: str | None) -> None:
+    """Show a customer's profile, stage, cycle and open follow-ups.
+
+    Example: touchlog customer show ACME --format json
+    """
+    card = _card(services.log(create=False).customer(reference))
+    if fmt == "table" or (fmt is None and sys.stdout.isatty()):
+        follow_ups = card.pop("open_follow_ups")
+        click.echo(render(card, fmt) + "\n\nOpen follow-ups:\n" + render(follow_ups, fmt))
+    else:
+        click.echo(render(card, fmt))
+
+
+@customer.command("set")
+@click.argument("reference")
+@click.option("--name")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--owner", help="Who the customer's follow-ups go to by default.")
+@output_format
+@click.pass_obj
+def set_(services: Services, reference: str, fmt: str | None, **fields: str | None) -> None:
+    """Set profile fields (a new customer is registered); "" clears a field.
+
+    Example: touchlog customer set ACME --name "Acme Ltd" --owner ann
+    """
+    from touchlog.domain.values import text
+
+    changes = {k: text(v, k) for k, v in fields.items() if v is not None}
+    if not changes:
+        raise click.UsageError("give at least one of --name, --email, --phone, --owner")
+    changed = services.log().update_profile(reference, changes)
+    click.echo(render({"customer": reference, "changed": changed, **changes}, fmt))
+
+
+def _card(c: Customer) -> dict[str, Any]:
+    """What a person asks about a customer first; follow-ups soonest due first."""
+    follow_ups = sorted(c.open_follow_ups.items(), key=lambda item: item[1].due_at)
+    return {
+        "customer": c.reference,
+        **{field: c.profile.get(field) for field in PROFILE_FIELDS},
+        "stage": c.stage.value, "stage_since": c.stage_since, "cycle": c.cycle,
+        "contacts": len(c.contact_ids), "retracted_contacts": len(c.retracted),
+        "open_follow_ups": [{"follow_up_id": fid, "due_at": f.due_at, "owner": f.owner,
+                             "purpose": f.purpose} for fid, f in follow_ups],
+    }

@@ -1,0 +1,101 @@
+"""``touchlog followup``: schedule, complete, cancel or reschedule one follow-up.
+
+The queue of follow-ups due is ``touchlog followups``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from touchlog.cli.render import output_format, render
+from touchlog.cli.services import Services
+
+
+@click.group()
+def followup() -> None:
+    """Schedule and settle follow-ups ("the first contact is a start, not an end")."""
+
+
+@followup.command()
+@click.argument("customer")
+@click.option("--due", required=True, help="When it is due: ISO 8601; no offset means UTC.")
+@click.option("--owner", help="Who does it (default: the customer's owner).")
+@click.option("--purpose")
+@click.option("--id", "follow_up_id", help="Follow-up id (default: generated).")
+@click.option("--contact", "contact_id", help="The contact that prompted it.")
+@output_format
+@click.pass_obj
+def schedule(services: Services, customer: str, due: str, owner: str | None,
+             purpose: str | None, follow_up_id: str | None, contact_id: str | None,
+             fmt: str | None) -> None:
+    """Schedule a follow-up for a customer.
+
+    Example: touchlog followup schedule ACME --due 2018-02-01 --owner ann --purpose "demo"
+    """
+    from touchlog.domain.contact import FollowUpPlan, validated
+
+    plan = validated(FollowUpPlan, {"due_at": due, "owner": owner, "purpose": purpose,
+                                    "follow_up_id": follow_up_id})
+    scheduled = services.log().schedule_follow_up(customer, plan, contact_id)
+    _echo(customer, scheduled, "scheduled", fmt, due_at=plan.due_at.isoformat())
+
+
+@followup.command()
+@click.argument("customer")
+@click.argument("follow_up_id")
+@click.option("--contact", "contact_id", help="The contact that completed it.")
+@click.option("--actor", help="Who completed it.")
+@click.option("--at", help="When (default: now).")
+@output_format
+@click.pass_obj
+def complete(services: Services, customer: str, follow_up_id: str, contact_id: str | None,
+             actor: str | None, at: str | None, fmt: str | None) -> None:
+    """Mark a follow-up done, optionally by the contact that did it.
+
+    Example: touchlog followup complete ACME f-1 --contact c-1f0e… --actor ann
+    """
+    services.log().complete_follow_up(customer, follow_up_id, contact_id, actor, at)
+    _echo(customer, follow_up_id, "completed", fmt)
+
+
+@followup.command()
+@click.argument("customer")
+@click.argument("follow_up_id")
+@click.option("--reason", required=True, help="Why it is no longer needed.")
+@click.option("--actor", help="Who cancels it.")
+@output_format
+@click.pass_obj
+def cancel(services: Services, customer: str, follow_up_id: str, reason: str,
+           actor: str | None, fmt: str | None) -> None:
+    """Cancel an open follow-up, with a reason.
+
+    Example: touchlog followup cancel ACME f-1 --reason "customer asked for no calls"
+    """
+    services.log().cancel_follow_up(customer, follow_up_id, reason, actor)
+    _echo(customer, follow_up_id, "cancelled", fmt)
+
+
+@followup.command()
+@click.argument("customer")
+@click.argument("follow_up_id")
+@click.option("--due", required=True, help="The new due time.")
+@click.option("--reason")
+@click.option("--actor", help="Who reschedules it.")
+@output_format
+@click.pass_obj
+def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
+               reason: str | None, actor: str | None, fmt: str | None) -> None:
+    """Move an open follow-up to a new due time.
+
+    Example: touchlog followup reschedule ACME f-1 --due 2018-02-15 --reason "on holiday"
+    """
+    from touchlog.domain.values import iso, parse_instant
+
+    due_at = iso(parse_instant(due, "due"))
+    services.log().reschedule_follow_up(customer, follow_up_id, due_at, reason, actor)
+    _echo(customer, follow_up_id, "rescheduled", fmt, due_at=due_at)
+
+
+def _echo(customer: str, follow_up_id: str, status: str, fmt: str | None, **extra: str) -> None:
+    click.echo(render({"customer": customer, "follow_up_id": follow_up_id, "status": status,
+                       **extra}, fmt))

@@ -1,0 +1,106 @@
+"""``touchlog import``: record contacts from a CSV file (the contract is docs/import.md)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from contextlib import ExitStack
+from typing import IO, TYPE_CHECKING
+
+import click
+
+from touchlog.cli.render import output_format, render
+from touchlog.cli.services import Services
+
+if TYPE_CHECKING:
+    from touchlog.cli.importer import Rejection
+
+SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
+
+
+@click.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig", lazy=False))
+@click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
+@click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
+@click.option("--rejects", type=click.File("w", encoding="utf-8", lazy=True),
+              help="Write the rejected rows, with line, field and reason, to this CSV file.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True,
+              help="Rows per transaction.")
+@output_format
+@click.pass_obj
+def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
+            rejects: IO[str] | None, batch_size: int, fmt: str | None) -> None:
+    """Import contacts from a CSV file; importing the same file again adds nothing.
+
+    Example: touchlog import contacts.csv --rejects rejected.csv --format json
+    """
+    from touchlog.cli.importer import run_import
+
+    reporter = RejectReporter(rejects)
+    with ExitStack() as stack:
+        progress = stack.enter_context(TerminalProgress()) if not dry_run else None
+        log = _dry_run_log(services) if dry_run else services.log()
+        summary = run_import(file, services.settings, log, strict=strict, dry_run=dry_run,
+                             on_reject=reporter, progress=progress, batch_size=batch_size)
+    result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
+    if strict and summary.rejected:
+        result["imported"] = 0
+    click.echo(render(result, fmt))
+    if summary.rejected:
+        nothing = "; nothing was imported (--strict)" if strict and not dry_run else ""
+        raise click.ClickException(f"{summary.rejected} row(s) rejected{nothing}")
+
+
+class RejectReporter:
+    """Prints the first rejections to stderr and writes every one to the --rejects file."""
+
+    def __init__(self, out: IO[str] | None) -> None:
+        self.out = out
+        self.writer: csv.DictWriter[str] | None = None
+        self.count = 0
+
+    def __call__(self, rejection: Rejection) -> None:
+        self.count += 1
+        if self.count <= SHOWN_REJECTIONS:
+            click.echo(f"rejected {rejection.message}", err=True)
+        elif self.count == SHOWN_REJECTIONS + 1:
+            click.echo("… more rejections not shown (use --rejects FILE)", err=True)
+        if self.out is not None:
+            row = {**rejection.values, "line": rejection.line, "field": rejection.field,
+                   "reason": rejection.reason}
+            if self.writer is None:
+                columns = [*rejection.columns, "line", "field", "reason"]
+                self.writer = csv.DictWriter(self.out, fieldnames=columns,
+                                             lineterminator="\n", extrasaction="ignore")
+                self.writer.writeheader()
+            self.writer.writerow(row)
+
+
+class TerminalProgress:
+    """A progress bar on a terminal only: scripts and logs get no control characters."""
+
+    def __init__(self) -> None:
+        self.bar = None  # type: ignore[var-annotated]
+
+    def __enter__(self) -> TerminalProgress | None:
+        return self if sys.stderr.isatty() else None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="importing", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _dry_run_log(services: Services):  # type: ignore[no-untyped-def]
+    """The log to compare against, or None when there is no database yet (nothing to compare)."""
+    from touchlog.domain.store import locate
+
+    location = locate(services.settings.db)
+    if location.kind == "sqlite" and location.path is not None and not location.path.exists():
+        return None
+    return services.log(create=False)

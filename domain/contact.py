@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from touchlog.domain import values as v
 from touchlog.domain.codec import canonical_json
+from touchlog.domain.errors import InvalidInput
 from touchlog.domain.values import InitiatedBy, Outcome, Stage
 
 E = TypeVar("E", InitiatedBy, Outcome)
@@ -166,7 +167,7 @@ def _choice(kind: type[E], value: object, field: str) -> E | None:
         return kind(str(value).strip().lower())
     except ValueError:
         known = ", ".join(member.value for member in kind)
-        raise v.InvalidInput(field, value, f"expected one of: {known}") from None
+        raise InvalidInput(field, value, f"expected one of: {known}") from None
 
 
 def _plain(value: object) -> object:
@@ -192,5 +193,5 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
         first = e.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or model.__name__
         if first["type"] == "extra_forbidden":
-            raise v.InvalidInput(field, first.get("input"), "unknown field") from None
-        raise v.InvalidInput(field, first.get("input"), str(first["msg"]).lower()) from None
+            raise InvalidInput(field, first.get("input"), "unknown field") from None
+        raise InvalidInput(field, first.get("input"), str(first["msg"]).lower()) from None

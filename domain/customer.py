@@ -48,6 +48,7 @@ class Customer(Aggregate):
 
         def mutate(self, aggregate: Any) -> Any:
             customer = super().mutate(aggregate)
+            assert customer is not None
             customer.chain_head = self.link
             return customer
 

@@ -1,0 +1,123 @@
+"""The contact archive: one row per contact, one per customer, and contacts per channel.
+
+Contacts keep their amended values; retracted contacts stay (with the reason) but count in
+no statistic. A customer's statistics are recomputed in SQL from its contact rows after each
+batch, which is simple and stays right whatever an amendment changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from touchlog.domain.customer import Customer
+from touchlog.projections.batch import Batch, ContactRows, known_references, reference
+from touchlog.projections.schema import ARCHIVE_CONTACTS
+from touchlog.projections.viewdb import ViewDB
+
+LIVE = "retracted = ?"  # bound to False: portable between 0/1 and boolean columns
+
+
+class ArchiveProjection:
+    """Projection ``archive``: tables archive_contacts, archive_customers, archive_channels."""
+
+    name = "archive"
+
+    def apply(self, db: ViewDB, batch: Batch) -> None:
+        refs = known_references(db, "archive_customers", batch)
+        state = _State(refs)
+        for position, e in batch:
+            handler = HANDLERS.get(type(e))
+            if handler is not None:
+                handler(state, reference(refs, e), position, e)
+        state.write(db)
+
+
+class _State:
+    def __init__(self, refs: dict[Any, str]) -> None:
+        self.refs = refs
+        self.new: list[list[Any]] = []
+        self.contacts = ContactRows(ARCHIVE_CONTACTS)
+        self.stage: dict[str, tuple[str, int]] = {}
+        self.follow_ups: dict[str, int] = {}
+        self.touched: dict[str, int] = {}  # customer -> last position that changed it
+
+    def write(self, db: ViewDB) -> None:
+        db.executemany(
+            "INSERT INTO archive_customers (customer, customer_id, stage, contacts, purchases, "
+            "total_amount, open_follow_ups, position) VALUES (?, ?, ?, 0, 0, '0', 0, ?) "
+            "ON CONFLICT DO NOTHING", self.new)
+        self.contacts.write(db)
+        db.executemany("UPDATE archive_customers SET stage = ? WHERE customer = ?",
+                       [[s, c] for c, (s, _) in self.stage.items()])
+        db.executemany(
+            "UPDATE archive_customers SET open_follow_ups = open_follow_ups + ? "
+            "WHERE customer = ?", [[d, c] for c, d in self.follow_ups.items()])
+        _recompute(db, self.contacts.customers, self.touched)
+
+
+def _recompute(db: ViewDB, customers: set[str], touched: dict[str, int]) -> None:
+    stats = (
+        f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), "
+        f"coalesce({db.sum_amount}(amount), '0'), "
+        "max(CASE WHEN amount IS NOT NULL THEN occurred_at END), "
+        f"{_average(db)} FROM archive_contacts k "
+        f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
+    )
+    db.executemany(
+        "UPDATE archive_customers SET (contacts, first_contact_at, last_contact_at, purchases, "
+        f"total_amount, last_purchase_at, average_rating) = ({stats}) WHERE customer = ?",
+        [[False, c] for c in customers])
+    db.executemany("DELETE FROM archive_channels WHERE customer = ?", [[c] for c in customers])
+    db.executemany(
+        "INSERT INTO archive_channels (customer, channel, contacts, position) "
+        f"SELECT customer, channel, count(*), ? FROM archive_contacts WHERE customer = ? "
+        f"AND {LIVE} GROUP BY customer, channel",
+        [[touched[c], c, False] for c in customers])
+    db.executemany("UPDATE archive_customers SET position = ? WHERE customer = ?",
+                   [[p, c] for c, p in touched.items()])
+
+
+def _average(db: ViewDB) -> str:
+    if db.dialect == "postgres":
+        return "round(avg(rating)::numeric, 2)::double precision"
+    return "round(avg(rating), 2)"
+
+
+def _registered(s: _State, ref: str, position: int, e: Any) -> None:
+    s.new.append([ref, str(e.originator_id), "discovery", position])
+    s.touched[ref] = position
+
+
+def _touch(s: _State, ref: str, position: int) -> None:
+    s.touched[ref] = position
+
+
+def _stage_changed(s: _State, ref: str, position: int, e: Any) -> None:
+    s.stage[ref] = (e.to_stage, position)
+    _touch(s, ref, position)
+
+
+def _follow_up(delta: int) -> Any:
+    def handle(s: _State, ref: str, position: int, e: Any) -> None:
+        s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
+        _touch(s, ref, position)
+    return handle
+
+
+def _contact(method: str) -> Any:
+    def handle(s: _State, ref: str, position: int, e: Any) -> None:
+        getattr(s.contacts, method)(ref, position, e)
+        _touch(s, ref, position)
+    return handle
+
+
+HANDLERS: dict[type, Any] = {
+    Customer.Registered: _registered,
+    Customer.ContactLogged: _contact("logged"),
+    Customer.ContactAmended: _contact("amended"),
+    Customer.ContactRetracted: _contact("retracted"),
+    Customer.StageChanged: _stage_changed,
+    Customer.FollowUpScheduled: _follow_up(+1),
+    Customer.FollowUpCompleted: _follow_up(-1),
+    Customer.FollowUpCancelled: _follow_up(-1),
+}

@@ -1,0 +1,134 @@
+"""The follow-up queue's facts: scheduled follow-ups, and what the cadence needs per customer.
+
+Cadence items are not stored: they depend on the reading time and on the deployment's
+cadence settings, so the query derives them from ``followup_customers`` (stage, owner, last
+live contact and its actor). A retracted contact does not reset the cadence; an amended
+``occurred_at`` moves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from touchlog.domain.customer import Customer
+from touchlog.projections.batch import Batch, ContactRows, known_references, reference
+from touchlog.projections.schema import FOLLOWUP_CONTACTS, FOLLOWUP_ITEMS
+from touchlog.projections.viewdb import ViewDB
+
+ITEM_COLUMNS = FOLLOWUP_ITEMS.column_names
+
+
+class FollowUpsProjection:
+    """Projection ``followups``: followup_items, followup_customers, followup_contacts."""
+
+    name = "followups"
+
+    def apply(self, db: ViewDB, batch: Batch) -> None:
+        s = _State(known_references(db, "followup_customers", batch))
+        for position, e in batch:
+            handler = HANDLERS.get(type(e))
+            if handler is not None:
+                handler(s, reference(s.refs, e), position, e)
+        s.write(db)
+
+
+class _State:
+    def __init__(self, refs: dict[Any, str]) -> None:
+        self.refs = refs
+        self.new: list[list[Any]] = []
+        self.customer_changes: dict[str, dict[str, Any]] = {}
+        self.contacts = ContactRows(FOLLOWUP_CONTACTS)
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.item_changes: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def change_item(self, key: tuple[str, str], **changes: Any) -> None:
+        target = self.items.get(key) or self.item_changes.setdefault(key, {})
+        target.update(changes)
+
+    def write(self, db: ViewDB) -> None:
+        db.executemany(
+            "INSERT INTO followup_customers (customer, customer_id, stage, position) "
+            "VALUES (?, ?, 'discovery', ?) ON CONFLICT DO NOTHING", self.new)
+        _update_each(db, "followup_customers", ("customer",), self.customer_changes)
+        self.contacts.write(db)
+        db.executemany(
+            "UPDATE followup_customers SET (last_contact_at, last_contact_actor) = "
+            "(SELECT occurred_at, actor FROM followup_contacts k WHERE "
+            "k.customer = followup_customers.customer AND k.retracted = ? "
+            "ORDER BY occurred_at DESC, contact_id DESC LIMIT 1) WHERE customer = ?",
+            [[False, c] for c in self.contacts.customers])
+        db.executemany(
+            f"INSERT INTO followup_items ({', '.join(ITEM_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) ON CONFLICT DO NOTHING",
+            [[row.get(c) for c in ITEM_COLUMNS] for row in self.items.values()])
+        _update_each(db, "followup_items", ("customer", "follow_up_id"), self.item_changes)
+
+
+def _update_each(db: ViewDB, table: str, key: tuple[str, ...],
+                 changes: dict[Any, dict[str, Any]]) -> None:
+    """Updates rows, one executemany per distinct set of changed columns."""
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for k, values in changes.items():
+        fields = tuple(sorted(values))
+        keys = k if isinstance(k, tuple) else (k,)
+        groups.setdefault(fields, []).append([*(values[f] for f in fields), *keys])
+    where = " AND ".join(f"{c} = ?" for c in key)
+    for fields, rows in groups.items():
+        sets = ", ".join(f"{f} = ?" for f in fields)
+        db.executemany(f"UPDATE {table} SET {sets} WHERE {where}", rows)
+
+
+def _registered(s: _State, ref: str, position: int, e: Any) -> None:
+    s.new.append([ref, str(e.originator_id), position])
+
+
+def _customer(s: _State, ref: str, position: int, **changes: Any) -> None:
+    s.customer_changes.setdefault(ref, {}).update(changes, position=position)
+
+
+def _profile(s: _State, ref: str, position: int, e: Any) -> None:
+    if "owner" in e.changes:
+        _customer(s, ref, position, owner=e.changes["owner"])
+
+
+def _stage(s: _State, ref: str, position: int, e: Any) -> None:
+    _customer(s, ref, position, stage=e.to_stage)
+
+
+def _contact(method: str) -> Any:
+    def handle(s: _State, ref: str, position: int, e: Any) -> None:
+        getattr(s.contacts, method)(ref, position, e)
+        _customer(s, ref, position)
+    return handle
+
+
+def _scheduled(s: _State, ref: str, position: int, e: Any) -> None:
+    s.items[(ref, e.follow_up_id)] = {
+        "customer": ref, "follow_up_id": e.follow_up_id, "due_at": e.due_at, "owner": e.owner,
+        "purpose": e.purpose, "contact_id": e.contact_id, "status": "open",
+        "closed_at": None, "position": position,
+    }
+
+
+def _closed(status: str) -> Any:
+    def handle(s: _State, ref: str, position: int, e: Any) -> None:
+        s.change_item((ref, e.follow_up_id), status=status, closed_at=e.at, position=position)
+    return handle
+
+
+def _rescheduled(s: _State, ref: str, position: int, e: Any) -> None:
+    s.change_item((ref, e.follow_up_id), due_at=e.due_at, position=position)
+
+
+HANDLERS: dict[type, Any] = {
+    Customer.Registered: _registered,
+    Customer.ProfileUpdated: _profile,
+    Customer.StageChanged: _stage,
+    Customer.ContactLogged: _contact("logged"),
+    Customer.ContactAmended: _contact("amended"),
+    Customer.ContactRetracted: _contact("retracted"),
+    Customer.FollowUpScheduled: _scheduled,
+    Customer.FollowUpCompleted: _closed("completed"),
+    Customer.FollowUpCancelled: _closed("cancelled"),
+    Customer.FollowUpRescheduled: _rescheduled,
+}

@@ -1,0 +1,147 @@
+"""Runs the projections: catch-up pull loop, rebuild, status, and a long-lived follower.
+
+Exactly once: each batch is one transaction that first moves the projection's tracked
+position with a compare-and-set (``UPDATE … WHERE position = <where this batch began>``)
+and then writes the rows. A second processor that raced ahead makes the update touch no
+row, and the whole batch rolls back. On PostgreSQL the update also locks the tracking row,
+so two processors of one projection take turns instead of interleaving.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.errors import InvalidInput
+from touchlog.projections.archive import ArchiveProjection
+from touchlog.projections.batch import Batch, Projection
+from touchlog.projections.followups import FollowUpsProjection
+from touchlog.projections.schema import PROJECTION_TABLES, TRACKING
+from touchlog.projections.stages import StagesProjection
+from touchlog.projections.viewdb import ViewDB
+
+BATCH_SIZE = 5_000
+REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
+
+
+class Conflict(Exception):
+    """Another processor moved the position first; this batch was rolled back."""
+
+
+def projections() -> dict[str, Projection]:
+    return {p.name: p for p in (ArchiveProjection(), StagesProjection(), FollowUpsProjection())}
+
+
+def reporting_url(log: TouchpointLog) -> str:
+    """The reporting database: its own URL when configured, else the event database."""
+    return os.environ.get(REPORTING_DB_ENV) or log.settings.db
+
+
+class Projector:
+    """Keeps the read models of one log up to date in one reporting database."""
+
+    def __init__(self, log: TouchpointLog, db: ViewDB | None = None,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.log = log
+        self.db = db or ViewDB(reporting_url(log))
+        self.batch_size = batch_size
+        self.projections = projections()
+        self.db.executemany(
+            f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
+            [[name] for name in self.projections])
+
+    def select(self, names: Iterable[str] | None) -> list[str]:
+        chosen = list(names or self.projections)
+        for name in chosen:
+            if name not in self.projections:
+                known = ", ".join(self.projections)
+                raise InvalidInput("projection", name, f"unknown projection; known: {known}")
+        return chosen
+
+    def catch_up(self, names: Iterable[str] | None = None) -> int:
+        """Applies every event after each projection's position; returns events read.
+
+        The log is read once for all projections, from the lowest position, in big batches.
+        """
+        chosen = self.select(names)
+        read = 0
+        while True:
+            positions = self.db.positions()
+            start = min(positions[n] for n in chosen)
+            notes = self.log.recorder.select_notifications(
+                start, self.batch_size, inclusive_of_start=False)
+            if not notes:
+                return read
+            events = [(n.id, self.log.mapper.to_domain_event(n)) for n in notes]
+            read += len(events)
+            for name in chosen:
+                mine = [(p, e) for p, e in events if p > positions[name]]
+                if mine:
+                    self._commit(name, positions[name], mine)
+
+    def _commit(self, name: str, expected: int, batch: Batch) -> None:
+        tracking = Tracking(self.log.name, batch[-1][0])
+        try:
+            with self.db.transaction():
+                moved = self.db.execute(
+                    f"UPDATE {TRACKING.name} SET position = ? WHERE name = ? AND position = ?",
+                    (tracking.notification_id, name, expected))
+                if moved != 1:
+                    raise Conflict(name)
+                self.projections[name].apply(self.db, batch)
+        except Conflict:
+            pass  # the other processor applied these events; re-read the positions
+
+    def rebuild(self, names: Iterable[str] | None = None) -> int:
+        """Empties the projections' tables and applies the whole log again."""
+        chosen = self.select(names)
+        with self.db.transaction():
+            for name in chosen:
+                for table in PROJECTION_TABLES[name]:
+                    self.db.execute(f"DELETE FROM {table.name}")
+                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
+                                (name,))
+        return self.catch_up(chosen)
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each projection's position, the log's head, and how many events behind it is."""
+        head = self.log.recorder.max_notification_id() or 0
+        positions = self.db.positions()
+        return [{"projection": name, "position": positions[name], "head": head,
+                 "lag": head - positions[name]} for name in self.projections]
+
+    def follow(self, stopping: threading.Event, poll_seconds: float = 0.5) -> None:
+        """Keeps catching up until ``stopping`` is set.
+
+        On PostgreSQL the library's LISTEN/NOTIFY subscription wakes it when events are
+        recorded; SQLite has no subscriptions, so it polls.
+        """
+        self.catch_up()
+        if self.log.location.kind != "postgres":
+            while not stopping.wait(poll_seconds):
+                self.catch_up()
+            return
+        subscription = self.log.recorder.subscribe(gt=self._lowest())
+        watcher = threading.Thread(target=_stop_when, args=(stopping, subscription), daemon=True)
+        watcher.start()
+        with subscription:
+            for notification in subscription:
+                if notification.id > self._lowest():
+                    self.catch_up()
+
+    def _lowest(self) -> int:
+        return min(self.db.positions().values())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _stop_when(stopping: threading.Event, subscription: Any) -> None:
+    stopping.wait()
+    subscription.stop()
+

@@ -1,0 +1,122 @@
+"""The reporting schema: every projection table, its columns and their portable types.
+
+docs/reporting.md documents the same tables for people; keep the two in step. Column types
+are abstract here and mapped per database: instants are ISO 8601 UTC text on SQLite and
+``timestamptz`` on PostgreSQL; amounts are exact decimal text on SQLite and ``numeric`` on
+PostgreSQL; flags are 0/1 integers on SQLite and ``boolean`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TYPES = {
+    "sqlite": {"text": "TEXT", "int": "INTEGER", "instant": "TEXT", "amount": "TEXT",
+               "flag": "INTEGER", "real": "REAL", "position": "INTEGER"},
+    "postgres": {"text": "TEXT", "int": "INTEGER", "instant": "TIMESTAMPTZ",
+                 "amount": "NUMERIC", "flag": "BOOLEAN", "real": "DOUBLE PRECISION",
+                 "position": "BIGINT"},
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One reporting table: columns as (name, abstract type), and its primary key."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def kinds(self) -> dict[str, str]:
+        return dict(self.columns)
+
+    def ddl(self, dialect: str) -> list[str]:
+        types = TYPES[dialect]
+        cols = ", ".join(f"{name} {types[kind]}" for name, kind in self.columns)
+        statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, "
+                      f"PRIMARY KEY ({', '.join(self.key)}))"]
+        for index in self.indexes:
+            statements.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(index)} "
+                              f"ON {self.name} ({', '.join(index)})")
+        return statements
+
+
+CONTACT_CARD = (
+    ("occurred_at", "instant"), ("recorded_at", "instant"), ("channel", "text"),
+    ("initiated_by", "text"), ("purpose", "text"), ("summary", "text"), ("place", "text"),
+    ("actor", "text"), ("outcome", "text"), ("rating", "int"), ("amount", "amount"),
+    ("stage_signal", "text"), ("deliberate", "flag"), ("hard", "flag"), ("active", "flag"),
+)
+
+ARCHIVE_CONTACTS = Table(
+    "archive_contacts",
+    (("customer", "text"), ("contact_id", "text"), *CONTACT_CARD, ("retracted", "flag"),
+     ("retraction_reason", "text"), ("position", "position")),
+    key=("customer", "contact_id"), indexes=(("position",),),
+)
+ARCHIVE_CUSTOMERS = Table(
+    "archive_customers",
+    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("contacts", "int"),
+     ("first_contact_at", "instant"), ("last_contact_at", "instant"), ("purchases", "int"),
+     ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
+     ("open_follow_ups", "int"), ("position", "position")),
+    key=("customer",), indexes=(("customer_id",), ("position",)),
+)
+ARCHIVE_CHANNELS = Table(
+    "archive_channels",
+    (("customer", "text"), ("channel", "text"), ("contacts", "int"), ("position", "position")),
+    key=("customer", "channel"),
+)
+STAGE_CURRENT = Table(
+    "stage_current",
+    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("since", "instant"),
+     ("cycle", "int"), ("changes", "int"), ("position", "position")),
+    key=("customer",), indexes=(("customer_id",),),
+)
+STAGE_HISTORY = Table(
+    "stage_history",
+    (("customer", "text"), ("seq", "int"), ("cycle", "int"), ("from_stage", "text"),
+     ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
+     ("duration_seconds", "int"), ("reason", "text"), ("actor", "text"),
+     ("contact_id", "text"), ("position", "position")),
+    key=("customer", "seq"), indexes=(("position",),),
+)
+FOLLOWUP_ITEMS = Table(
+    "followup_items",
+    (("customer", "text"), ("follow_up_id", "text"), ("due_at", "instant"), ("owner", "text"),
+     ("purpose", "text"), ("contact_id", "text"), ("status", "text"), ("closed_at", "instant"),
+     ("position", "position")),
+    key=("customer", "follow_up_id"), indexes=(("status", "due_at"),),
+)
+FOLLOWUP_CUSTOMERS = Table(
+    "followup_customers",
+    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("owner", "text"),
+     ("last_contact_at", "instant"), ("last_contact_actor", "text"), ("position", "position")),
+    key=("customer",), indexes=(("customer_id",),),
+)
+FOLLOWUP_CONTACTS = Table(
+    "followup_contacts",
+    (("customer", "text"), ("contact_id", "text"), ("occurred_at", "instant"),
+     ("actor", "text"), ("retracted", "flag"), ("position", "position")),
+    key=("customer", "contact_id"),
+)
+TRACKING = Table(
+    "projection_tracking",
+    (("name", "text"), ("position", "position")),
+    key=("name",),
+)
+
+# projection name -> its tables; each projection owns its tables alone.
+PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
+    "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS),
+    "stages": (STAGE_CURRENT, STAGE_HISTORY),
+    "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS, FOLLOWUP_CONTACTS),
+}
+ALL_TABLES: tuple[Table, ...] = (
+    TRACKING, *(t for tables in PROJECTION_TABLES.values() for t in tables)
+)

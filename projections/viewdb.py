@@ -1,0 +1,135 @@
+"""A thin connection to the reporting database through its own client (sqlite3 or psycopg).
+
+The ORM is deliberately absent: projections write whole batches with ``executemany`` and
+set-based statements, which is what makes rebuilds fast. SQL is written once with ``?``
+placeholders and translated for psycopg.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from touchlog.domain.errors import StoreError
+from touchlog.domain.store import locate, redact
+from touchlog.projections.schema import ALL_TABLES, TRACKING
+
+CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
+
+
+class _DecimalSum:
+    """SQLite aggregate ``dsum``: exact decimal sum of text amounts (SQLite's sum() is float)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total = Decimal(value) + (self.total or 0)
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else format(self.total, "f")
+
+
+class ViewDB:
+    """One connection to the reporting tables, with explicit transactions."""
+
+    def __init__(self, url: str) -> None:
+        location = locate(url)
+        self.url = url
+        self.dialect = location.kind
+        try:
+            self.conn: Any = (_sqlite(location.path) if location.path is not None
+                              else _postgres(url))
+        except (sqlite3.Error, OSError, ImportError, Exception) as e:
+            raise StoreError(f"cannot open the reporting database {redact(url)}: {e}") from None
+        self.create_tables()
+
+    def sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    @property
+    def sum_amount(self) -> str:
+        return "dsum" if self.dialect == "sqlite" else "sum"
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        cursor = self.conn.execute(self.sql(statement), tuple(params))
+        return int(cursor.rowcount)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.cursor().executemany(self.sql(statement), rows)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(self.sql(statement), tuple(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, map(plain, row), strict=True)) for row in cursor.fetchall()]
+
+    def by_keys(self, table: str, column: str, keys: Sequence[Any],
+                columns: str = "*") -> list[dict[str, Any]]:
+        """Rows whose ``column`` is one of ``keys``, fetched in chunks."""
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(keys), CHUNK):
+            chunk = keys[i:i + CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows += self.query(f"SELECT {columns} FROM {table} WHERE {column} IN ({marks})",
+                               chunk)
+        return rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; on SQLite it takes the write lock at once."""
+        self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def create_tables(self) -> None:
+        with self.transaction():
+            for table in ALL_TABLES:
+                for statement in table.ddl(self.dialect):
+                    self.conn.execute(statement)
+
+    def positions(self) -> dict[str, int]:
+        rows = self.query(f"SELECT name, position FROM {TRACKING.name}")
+        return {r["name"]: int(r["position"]) for r in rows}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def plain(value: Any) -> Any:
+    """A stored value as the JSON contract wants it: UTC ISO text, exact decimal text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _sqlite(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
+    return conn
+
+
+def _postgres(url: str) -> Any:
+    import psycopg
+
+    parts = urlsplit(url)
+    scheme = "postgresql"  # drop a "+psycopg" driver suffix and the touchlog-only query
+    conn = psycopg.connect(urlunsplit((scheme, parts.netloc, parts.path, "", "")),
+                           autocommit=True, connect_timeout=10)
+    conn.execute("SET TIME ZONE 'UTC'")
+    return conn

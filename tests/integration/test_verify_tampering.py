@@ -1,0 +1,177 @@
+"""Tampering with the stored events through plain SQL is caught, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+import pytest
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.codec import chain_link
+from touchlog.domain.contact import Contact, FollowUpPlan, customer_id
+from touchlog.domain.settings import Settings
+from touchlog.projections.checkpoint import read_checkpoint, verify_log
+
+
+class RawTable:
+    """The event table (SQLite or PostgreSQL), reached the way an intruder would."""
+
+    def __init__(self, url: str) -> None:
+        self.postgres = url.startswith("postgresql")
+        self.url = url
+        self.table = "touchlog_events" if self.postgres else "stored_events"
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        sql = sql.replace("{table}", self.table)
+        if self.postgres:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                cursor = conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+                return list(cursor.fetchall()) if cursor.description else []
+        conn = sqlite3.connect(self.url)
+        try:
+            with conn:
+                return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def key(self, reference: str) -> UUID | str:
+        uid = customer_id(reference)
+        return uid if self.postgres else uid.hex
+
+    def state(self, reference: str, version: int) -> bytes:
+        rows = self.execute("SELECT state FROM {table} WHERE originator_id = ? "
+                            "AND originator_version = ?", (self.key(reference), version))
+        return bytes(rows[0][0])
+
+    def set_state(self, reference: str, version: int, state: bytes) -> None:
+        self.execute("UPDATE {table} SET state = ? WHERE originator_id = ? "
+                     "AND originator_version = ?", (state, self.key(reference), version))
+
+    def delete(self, reference: str, version: int) -> None:
+        self.execute("DELETE FROM {table} WHERE originator_id = ? AND originator_version = ?",
+                     (self.key(reference), version))
+
+    def swap_versions(self, reference: str, first: int, second: int) -> None:
+        key = self.key(reference)
+        update = "UPDATE {table} SET originator_version = ? WHERE originator_id = ? " \
+                 "AND originator_version = ?"
+        self.execute(update, (-1, key, first))
+        self.execute(update, (first, key, second))
+        self.execute(update, (second, key, -1))
+
+
+# --------------------------------------------------------------------------- the log
+
+
+@pytest.fixture
+def log(db_url: str) -> Iterator[TouchpointLog]:
+    """Two customers; ACME has a six-event chain, BETA a short one."""
+    app = TouchpointLog(Settings(db=db_url))
+    app.log_contact("ACME", Contact(occurred_at="2018-01-05T10:00", channel="phone",
+                                    actor="ann", stage_signal="exploration"),
+                    FollowUpPlan(due_at="2018-02-01"))  # versions 1-4
+    app.log_contact("BETA", Contact(occurred_at="2018-01-06", channel="email", actor="bob"))
+    app.change_stage("ACME", "expansion", "second order", "ann", at="2018-03-01")  # 5
+    app.update_profile("ACME", {"name": "Acme Ltd"})  # 6
+    yield app
+    app.close()
+
+
+def problems(app: TouchpointLog, checkpoint: Path | None = None) -> list[tuple[str, int, str]]:
+    report, _ = verify_log(app, checkpoint=checkpoint)
+    return [(b.customer, b.version, b.problem) for b in report.breaks]
+
+
+def test_an_untouched_log_verifies_intact(log: TouchpointLog) -> None:
+    report, _ = verify_log(log)
+    assert report.intact
+    assert (report.customers, report.events) == (2, 8)
+
+
+def test_a_state_changed_with_plain_sql_is_named_by_customer_and_version(
+        log: TouchpointLog, db_url: str) -> None:
+    raw = RawTable(db_url)
+    state = orjson.loads(raw.state("ACME", 2))
+    state["actor"] = "mallory"
+    raw.set_state("ACME", 2, orjson.dumps(state, option=orjson.OPT_SORT_KEYS))
+
+    assert problems(log) == [("ACME", 2, "content_changed")]
+
+
+def test_a_deleted_middle_event_is_reported_as_a_version_gap(
+        log: TouchpointLog, db_url: str) -> None:
+    RawTable(db_url).delete("ACME", 3)
+
+    report, _ = verify_log(log)
+
+    assert [(b.customer, b.version, b.problem) for b in report.breaks] == [
+        ("ACME", 3, "missing_events")]
+    assert "version 3 missing" in report.breaks[0].detail
+
+
+def test_two_swapped_events_break_the_chain_at_both(log: TouchpointLog, db_url: str) -> None:
+    RawTable(db_url).swap_versions("ACME", 2, 3)
+
+    found = problems(log)
+
+    assert ("ACME", 2, "content_changed") in found
+    assert ("ACME", 3, "content_changed") in found
+    assert all(customer == "ACME" for customer, _, _ in found)
+
+
+def test_a_truncated_tail_passes_alone_but_is_caught_against_a_checkpoint(
+        log: TouchpointLog, db_url: str, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "heads.json"
+    assert problems(log, checkpoint) == []  # the first run writes the heads
+    RawTable(db_url).delete("ACME", 6)
+    RawTable(db_url).delete("ACME", 5)
+
+    assert problems(log) == []  # a shorter chain is still a valid chain
+    report, kept = verify_log(log, checkpoint=checkpoint)
+
+    assert [(b.customer, b.version, b.problem) for b in report.breaks] == [
+        ("ACME", 5, "truncated")]
+    assert kept == "kept"
+    assert problems(log, checkpoint) == [("ACME", 5, "truncated")]  # evidence not overwritten
+
+
+def test_a_rewritten_and_relinked_last_event_is_caught_against_a_checkpoint(
+        log: TouchpointLog, db_url: str, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "heads.json"
+    verify_log(log, checkpoint=checkpoint)
+    raw = RawTable(db_url)
+    state = orjson.loads(raw.state("ACME", 6))
+    previous = orjson.loads(raw.state("ACME", 5))["link"]
+    state.pop("link")
+    state["changes"] = {"name": "Someone Else"}
+    topic = "touchlog.domain.customer:Customer.ProfileUpdated"
+    state["link"] = chain_link(previous, customer_id("ACME"), 6, topic, state)
+    raw.set_state("ACME", 6, orjson.dumps(state, option=orjson.OPT_SORT_KEYS))
+
+    assert problems(log) == []  # a forger who recomputes links fools the chain alone
+    assert problems(log, checkpoint) == [("ACME", 6, "rewritten")]
+
+
+def test_a_checkpoint_advances_when_the_log_only_grew(
+        log: TouchpointLog, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "heads.json"
+    assert verify_log(log, checkpoint=checkpoint)[1] == "written"
+    log.update_profile("ACME", {"name": "Acme Group"})
+
+    report, status = verify_log(log, checkpoint=checkpoint)
+
+    assert report.intact and status == "advanced"
+    assert read_checkpoint(checkpoint)[customer_id("ACME").hex].version == 7  # type: ignore[index]
+
+
+def test_one_customer_is_verified_alone(log: TouchpointLog, db_url: str) -> None:
+    RawTable(db_url).delete("BETA", 1)
+
+    assert verify_log(log, "ACME")[0].intact
+    assert not verify_log(log, "BETA")[0].intact

@@ -149,8 +149,11 @@ class _Replay:
 
 def audit_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
     """The reconstruction as flat rows (one per fact) for table and CSV output."""
-    stage = state["stage"]
-    rows = [{"kind": "stage", "id": stage["stage"], "at": stage["since"],
+    stage, head = state["stage"], state["head"]
+    known = f"known at {state['known_at'] or 'now'}; head version {head['version']}"
+    rows = [{"kind": "audit", "id": state["customer"], "at": state["as_of"], "detail": known,
+             "versions": state["versions"]}]
+    rows += [{"kind": "stage", "id": stage["stage"], "at": stage["since"],
              "detail": f"cycle {stage['cycle']}", "versions": [stage["version"]]}]
     rows += [{"kind": "profile", "id": key, "at": None, "detail": value, "versions": None}
              for key, value in sorted(state["profile"].items())]

@@ -131,4 +131,5 @@ def test_the_rows_view_has_one_row_per_fact(story: Any) -> None:
     rows = audit_rows(reconstruct(events, as_of=at(6)))
 
     assert [(r["kind"], r["id"]) for r in rows] == [
-        ("stage", "exploration"), ("contact", "c-0"), ("contact", "c-1"), ("follow_up", "f-1")]
+        ("audit", "ACME"), ("stage", "exploration"), ("contact", "c-0"), ("contact", "c-1"),
+        ("follow_up", "f-1")]

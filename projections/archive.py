@@ -56,6 +56,7 @@ class _State:
 
 
 def _recompute(db: ViewDB, customers: set[str], touched: dict[str, int]) -> None:
+    """Statistics of the customers whose contacts changed, from their live contact rows."""
     stats = (
         f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), "
         f"coalesce({db.sum_amount}(amount), '0'), "
@@ -70,9 +71,9 @@ def _recompute(db: ViewDB, customers: set[str], touched: dict[str, int]) -> None
     db.executemany("DELETE FROM archive_channels WHERE customer = ?", [[c] for c in customers])
     db.executemany(
         "INSERT INTO archive_channels (customer, channel, contacts, position) "
-        f"SELECT customer, channel, count(*), ? FROM archive_contacts WHERE customer = ? "
-        f"AND {LIVE} GROUP BY customer, channel",
-        [[touched[c], c, False] for c in customers])
+        f"SELECT customer, channel, count(*), max(position) FROM archive_contacts "
+        f"WHERE customer = ? AND {LIVE} GROUP BY customer, channel",
+        [[c, False] for c in customers])
     db.executemany("UPDATE archive_customers SET position = ? WHERE customer = ?",
                    [[p, c] for c, p in touched.items()])
 

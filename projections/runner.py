@@ -134,6 +134,11 @@ class Projector:
                 if notification.id > self._lowest():
                     self.catch_up()
 
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Every projection table's rows in key order: rebuild and incremental must agree."""
+        return {t.name: self.db.query(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}")
+                for tables in PROJECTION_TABLES.values() for t in tables}
+
     def _lowest(self) -> int:
         return min(self.db.positions().values())
 

@@ -15,7 +15,6 @@ from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
 from touchlog.projections.queries import Queries
 from touchlog.projections.runner import Projector
-from touchlog.projections.viewdb import ViewDB
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
 

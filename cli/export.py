@@ -1,0 +1,35 @@
+"""``touchlog export``: a projection's rows as CSV, JSON Lines or Parquet for other tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from touchlog.cli.services import Services
+
+
+@click.command()
+@click.argument("name", type=click.Choice(["contacts", "archive", "stage-history", "followups"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), required=True,
+              help="File format (parquet needs: pip install 'touchlog[parquet]').")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write; FILE.meta.json records the log position it reflects.")
+@click.option("--since-position", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Only rows changed after log position N (an earlier export's position).")
+@click.pass_obj
+def export(services: Services, name: str, fmt: str, output: Path,
+           since_position: int | None) -> None:
+    """Export a projection: contacts, archive, stage-history or followups.
+
+    Example: touchlog export contacts --format csv -o contacts.csv
+    """
+    from touchlog.projections.export import export as write_export
+    from touchlog.projections.runner import Projector
+
+    projector = Projector(services.log(create=False))
+    try:
+        meta = write_export(projector, name, fmt, output, since_position)
+    finally:
+        projector.close()
+    click.echo(f"{meta['rows']} rows of {name} at position {meta['position']} -> {output}")

@@ -43,7 +43,7 @@ def build_timeline(events: Iterable[Customer.Event],
 def _entry(e: Customer.Event, contacts: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     recorded_at = e.timestamp.isoformat()
     if isinstance(e, Customer.ContactLogged):
-        card = {"type": "contact", "at": e.occurred_at}
+        card: dict[str, Any] = {"type": "contact", "at": e.occurred_at}
         card.update({f: getattr(e, f, None) for f in CONTACT_FIELDS})
         card.update(recorded_at=recorded_at, retracted=False, retraction_reason=None)
         contacts[e.contact_id] = card  # later amendments and retractions update it in place

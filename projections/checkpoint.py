@@ -20,7 +20,13 @@ import orjson
 from touchlog.domain.contact import customer_id
 from touchlog.domain.errors import CustomerNotFound, InvalidInput
 from touchlog.projections.raw_events import stored_rows
-from touchlog.projections.verify import ChainReport, Head, check_chains, compare_heads
+from touchlog.projections.verify import (
+    ChainReport,
+    Head,
+    check_chains,
+    compare_heads,
+    scan_log,
+)
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
@@ -60,6 +66,21 @@ def write_checkpoint(path: Path, heads: dict[str, Head]) -> None:
         raise InvalidInput("checkpoint", str(path), f"cannot write: {e.strerror}") from None
 
 
+def _checked(app: TouchpointLog, target: UUID | None, watch: dict[str, int]) -> ChainReport:
+    if target is not None:
+        with stored_rows(app, target) as rows:
+            return check_chains(rows, watch)
+    with stored_rows(app) as rows:
+        report, suspects = scan_log(rows, watch)
+    for raw_id in sorted(suspects, key=str):
+        with stored_rows(app, raw_id if isinstance(raw_id, UUID) else UUID(hex=raw_id)) as rows:
+            precise = check_chains(rows, watch)
+        report.breaks.extend(precise.breaks)
+        report.heads.update(precise.heads)
+        report.links_at.update(precise.links_at)
+    return report
+
+
 def verify_log(app: TouchpointLog, reference: str | None = None,
                checkpoint: Path | None = None) -> tuple[ChainReport, str | None]:
     """Checks the chains (all, or one customer's) and the checkpoint, if one is named.
@@ -73,8 +94,7 @@ def verify_log(app: TouchpointLog, reference: str | None = None,
     if old is not None and target is not None:
         old = {k: h for k, h in old.items() if k == target.hex}
     watch = {key: head.version for key, head in (old or {}).items()}
-    with stored_rows(app, target) as rows:
-        report = check_chains(rows, watch)
+    report = _checked(app, target, watch)
     if target is not None and report.events == 0 and not old:
         raise CustomerNotFound(str(reference))
     if old is not None:

@@ -43,8 +43,6 @@ def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
         summary = run_import(file, services.settings, log, strict=strict, dry_run=dry_run,
                              on_reject=reporter, progress=progress, batch_size=batch_size)
     result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
-    if strict and summary.rejected:
-        result["imported"] = 0
     click.echo(render(result, fmt))
     if summary.rejected:
         nothing = "; nothing was imported (--strict)" if strict and not dry_run else ""

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-ROWS = 12_000
-BATCH = 400
+ROWS = 6_000
+BATCH = 200
 MAIN = "from touchlog.cli.main import main; main()"
 
 

@@ -7,6 +7,7 @@ placeholders and translated for psycopg.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.store import locate, redact
@@ -47,8 +48,9 @@ class ViewDB:
         try:
             self.conn: Any = (_sqlite(location.path) if location.path is not None
                               else _postgres(url))
-        except (sqlite3.Error, OSError, ImportError, Exception) as e:
-            raise StoreError(f"cannot open the reporting database {redact(url)}: {e}") from None
+        except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
+            raise StoreError(f"cannot open the reporting database {_redacted(url)}: "
+                             f"{_scrub(str(e), url)}") from None
         self.create_tables()
 
     def sql(self, statement: str) -> str:
@@ -128,8 +130,30 @@ def _postgres(url: str) -> Any:
     import psycopg
 
     parts = urlsplit(url)
-    scheme = "postgresql"  # drop a "+psycopg" driver suffix and the touchlog-only query
-    conn = psycopg.connect(urlunsplit((scheme, parts.netloc, parts.path, "", "")),
+    # libpq knows neither a "+psycopg" driver suffix nor touchlog's own "schema" parameter;
+    # every other parameter (sslmode, …) is the server's business and passes through.
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+    conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, query, "")),
                            autocommit=True, connect_timeout=10)
     conn.execute("SET TIME ZONE 'UTC'")
     return conn
+
+
+_USERINFO = re.compile(r"(://[^:/@]*):([^@/]*)@")
+
+
+def _redacted(url: str) -> str:
+    try:
+        return redact(url)
+    except ValueError:  # too malformed for urlsplit: mask the userinfo by pattern
+        return _USERINFO.sub(r"\1:***@", url)
+
+
+def _scrub(message: str, url: str) -> str:
+    """A client's message with the URL's password masked, in case the client echoed it."""
+    found = _USERINFO.search(url)
+    if found is None or not found.group(2):
+        return message
+    for secret in {found.group(2), unquote(found.group(2))}:
+        message = message.replace(secret, "***")
+    return message

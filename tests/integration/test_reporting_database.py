@@ -1,0 +1,127 @@
+"""Reporting tables in a database of their own (``TOUCHLOG_REPORTING_DB``), on either store."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from touchlog.cli.main import cli
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.contact import Contact, FollowUpPlan
+from touchlog.domain.settings import Settings
+from touchlog.projections.runner import REPORTING_DB_ENV
+from touchlog.projections.schema import ALL_TABLES
+
+REPORTING_TABLES = {t.name for t in ALL_TABLES}
+PAIRS = [  # (event store, reporting store)
+    pytest.param(("sqlite", "sqlite"), id="sqlite-events-sqlite-reporting"),
+    pytest.param(("postgres", "postgres"), id="postgres-events-postgres-reporting",
+                 marks=pytest.mark.postgres),
+    pytest.param(("sqlite", "postgres"), id="sqlite-events-postgres-reporting",
+                 marks=pytest.mark.postgres),
+    pytest.param(("postgres", "sqlite"), id="postgres-events-sqlite-reporting",
+                 marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture
+def reporting_pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second fresh PostgreSQL database on the test server (pg_db_url holds the events)."""
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"r_{secrets.token_hex(8)}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlsplit(server)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=PAIRS)
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    events, reporting = request.param
+    event_url = (str(tmp_path / "events.db") if events == "sqlite"
+                 else str(request.getfixturevalue("pg_db_url")))
+    reporting_url = (str(tmp_path / "reporting.db") if reporting == "sqlite"
+                     else str(request.getfixturevalue("reporting_pg_url")))
+    return event_url, reporting_url
+
+
+def tables(url: str) -> set[str]:
+    """Table names in a database, read with its own client."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT table_name FROM information_schema.tables "
+                                "WHERE table_schema = 'public'").fetchall()
+    else:
+        with sqlite3.connect(url) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {r[0] for r in rows}
+
+
+def cli_json(db: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, ["--db", db, *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def seed(db: str) -> None:
+    with TouchpointLog(Settings(db=db)) as log:
+        log.log_contact("ACME", Contact(occurred_at="2018-01-05", channel="phone",
+                                        amount="1000.10", stage_signal="exploration"),
+                        FollowUpPlan(due_at="2018-01-20", owner="ann"))
+        log.log_contact("GLOBEX", Contact(occurred_at="2018-01-06", channel="email"))
+
+
+def test_reporting_tables_live_only_in_the_reporting_database(
+        stores: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    events, reporting = stores
+    seed(events)
+    monkeypatch.setenv(REPORTING_DB_ENV, reporting)
+    archive = cli_json(events, "archive")
+    assert [(r["customer"], r["stage"], r["total_amount"]) for r in archive] == [
+        ("ACME", "exploration", "1000.10"), ("GLOBEX", "discovery", "0")]
+    followups = cli_json(events, "followups", "--as-of", "2018-01-07", "--status", "upcoming")
+    assert [(i["customer"], i["kind"]) for i in followups] == [
+        ("ACME", "cadence"), ("ACME", "scheduled"), ("GLOBEX", "cadence")]
+    assert REPORTING_TABLES <= tables(reporting)
+    assert not REPORTING_TABLES & tables(events)
+
+
+def test_status_and_rebuild_work_on_the_reporting_database(
+        stores: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    events, reporting = stores
+    seed(events)
+    monkeypatch.setenv(REPORTING_DB_ENV, reporting)
+    assert {s["lag"] for s in cli_json(events, "projections", "status")} == {6}
+    before = cli_json(events, "stage", "history", "ACME")
+    result = CliRunner().invoke(cli, ["--db", events, "projections", "rebuild"])
+    assert result.exit_code == 0 and "from 6 events" in result.output, result.output
+    assert {s["lag"] for s in cli_json(events, "projections", "status")} == {0}
+    assert cli_json(events, "stage", "history", "ACME") == before
+    assert not REPORTING_TABLES & tables(events)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://bob:s3cret-pw@127.0.0.1:1/reports",  # nothing listens on port 1
+    "postgresql://bob:s3cret-pw@127.0.0.1:1/reports?sslmode=bogus",
+    "postgresql://bob:s3cret-pw@[malformed/reports",
+])
+def test_an_unreachable_reporting_database_exits_1_without_its_password(
+        url: str, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(sqlite_url)
+    monkeypatch.setenv(REPORTING_DB_ENV, url)
+    result = CliRunner().invoke(cli, ["--db", sqlite_url, "projections", "status"])
+    assert result.exit_code == 1
+    assert "cannot open the reporting database" in result.output
+    assert "bob:***@" in result.output and "s3cret" not in result.output

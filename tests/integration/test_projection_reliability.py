@@ -1,4 +1,5 @@
-"""A crash mid catch-up, a follower process, and reading the tables without touchlog."""
+"""A crash mid catch-up, a follower process, and reading the tables without touchlog
+(plain sqlite3 or psycopg, in a process that imports nothing of touchlog)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from touchlog.cli.main import cli
 from touchlog.domain.application import ContactEntry, TouchpointLog
-from touchlog.domain.contact import Contact
+from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.queries import Queries
 from touchlog.projections.runner import Projector
 
 CATCH_UP = """
@@ -55,26 +58,77 @@ def test_killed_catch_up_resumes_to_the_rows_of_a_clean_rebuild(tmp_path: Path) 
 
 
 PLAIN_SQL = """
-import json, sqlite3, sys
-conn = sqlite3.connect(sys.argv[1])
-rows = conn.execute("SELECT customer, contacts, total_amount, last_contact_at, stage "
-                    "FROM archive_customers ORDER BY customer").fetchall()
-print(json.dumps([list(r) for r in rows]))
+import json, sys
+from datetime import datetime, timezone
+from decimal import Decimal
+
+url = sys.argv[1]
+if url.startswith("postgresql://"):
+    import psycopg
+    conn = psycopg.connect(url)
+else:
+    import sqlite3
+    conn = sqlite3.connect(url)
+
+def plain(value):  # timestamptz and numeric as the JSON contract writes them
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return format(value, "f") if isinstance(value, Decimal) else value
+
+def rows(sql):
+    cursor = conn.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, map(plain, row))) for row in cursor.fetchall()]
+
+print(json.dumps({
+    "archive": rows("SELECT customer, stage, contacts, total_amount, last_contact_at, "
+                    "average_rating FROM archive_customers ORDER BY customer"),
+    "channels": rows("SELECT customer, channel, contacts FROM archive_channels "
+                     "ORDER BY customer, channel"),
+    "stage_history": rows("SELECT customer, seq, from_stage, to_stage, entered_at, left_at, "
+                          "duration_seconds, reason FROM stage_history ORDER BY customer, seq"),
+    "followups": rows("SELECT customer, follow_up_id, due_at, owner, purpose FROM "
+                      "followup_items WHERE status = 'open' ORDER BY due_at, customer"),
+    "touchlog_imported": any(m.startswith("touchlog") for m in sys.modules),
+}))
 """
 
 
-def test_plain_sqlite_client_reads_the_same_answers_as_the_queries(tmp_path: Path) -> None:
-    db = str(tmp_path / "t.db")
-    with TouchpointLog(Settings(db=db)) as log:
+def cli_json(db: str, *args: str) -> Any:
+    result = CliRunner().invoke(cli, ["--db", db, *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def only(rows: list[dict[str, Any]], keys: str) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in keys.split()} for r in rows]
+
+
+def test_plain_sql_client_reads_the_same_answers_as_the_cli(db_url: str) -> None:
+    with TouchpointLog(Settings(db=db_url)) as log:
         fill(log, 3, 4)
-        queries = Queries(log)
-        expected = [[r["customer"], r["contacts"], r["total_amount"], r["last_contact_at"],
-                     r["stage"]] for r in queries.archive()]
-        queries.close()
-    out = subprocess.run([sys.executable, "-I", "-c", PLAIN_SQL, db], capture_output=True,
+        log.log_contact("C1", Contact(occurred_at="2018-02-01", channel="meeting",
+                                      stage_signal="expansion"),
+                        FollowUpPlan(due_at="2018-02-10T12:30:00+00:00", owner="ann"))
+        log.change_stage("C2", "dissolution", "lost", "ann", at="2018-03-01T00:00:00+00:00")
+    archive = cli_json(db_url, "archive")
+    history = [row for ref in ("C0", "C1", "C2") for row in
+               cli_json(db_url, "stage", "history", ref)]
+    scheduled = [i for i in cli_json(db_url, "followups", "--as-of", "2018-01-01")
+                 if i["kind"] == "scheduled"]
+    out = subprocess.run([sys.executable, "-I", "-c", PLAIN_SQL, db_url], capture_output=True,
                          text=True, check=True, env={"PATH": os.environ["PATH"]})
-    assert json.loads(out.stdout) == expected
-    assert expected[0][2] == "7.00"  # 0.25 + 1.25 + 2.25 + 3.25, exactly
+    plain = json.loads(out.stdout)
+    assert not plain["touchlog_imported"]
+    assert plain["archive"] == only(
+        archive, "customer stage contacts total_amount last_contact_at average_rating")
+    assert plain["channels"] == [{"customer": r["customer"], "channel": c, "contacts": n}
+                                 for r in archive for c, n in sorted(r["channels"].items())]
+    assert plain["stage_history"] == only(
+        history, "customer seq from_stage to_stage entered_at left_at duration_seconds reason")
+    assert plain["followups"] == only(scheduled, "customer follow_up_id due_at owner purpose")
+    assert plain["archive"][0]["total_amount"] == "7.00"  # 0.25 + 1.25 + 2.25 + 3.25, exactly
+    assert len(plain["stage_history"]) == 5 and len(plain["followups"]) == 1
 
 
 @pytest.mark.postgres

@@ -67,7 +67,8 @@ class TouchpointLog(Application[UUID]):
                 super().__init__(env=env)
         except (PersistenceError, sqlite3.Error, OSError) as e:
             message = str(e).replace(env.get("POSTGRES_PASSWORD") or "\0", "***")
-            raise StoreError(f"cannot open the database {self.location.redacted}: {message}") from None
+            where = self.location.redacted
+            raise StoreError(f"cannot open the database {where}: {message}") from None
 
     def construct_transcoder(self) -> Transcoder:
         return PlainJSONTranscoder()

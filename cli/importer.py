@@ -12,9 +12,7 @@ Two streaming passes keep memory flat whatever the file size:
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import pickle
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -74,24 +72,24 @@ class Spool:
         self.db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE row (customer TEXT, occurred_at TEXT, line INTEGER, key TEXT,"
-            " row_values TEXT, entry BLOB)"
+            " row_values TEXT, contact TEXT, follow_up TEXT)"
         )
-        self.pending: list[tuple[str, str, int, str, str, bytes]] = []
+        self.pending: list[tuple[str, str, int, str, str, str, str | None]] = []
 
     def add(self, entry: ContactEntry, raw: RawRow) -> None:
         # Rows with the same key would get the same derived id; the occurrence tells them apart.
         key = entry.contact.contact_id or entry.contact.derived_id(entry.reference)
         self.pending.append((entry.reference, iso(entry.contact.occurred_at), raw.line, key,
                              json.dumps(raw.values, ensure_ascii=False),
-                             # The validated entry itself: validating twice cost a third of
-                             # the import time. The spool lives only as long as this import.
-                             pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)))
+                             # The validated values, so pass 2 need not parse the text again.
+                             entry.contact.model_dump_json(),
+                             entry.follow_up.model_dump_json() if entry.follow_up else None))
         if len(self.pending) >= BATCH_SIZE:
             self.flush()
 
     def flush(self) -> None:
         with self.db:
-            self.db.executemany("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?)", self.pending)
+            self.db.executemany("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)", self.pending)
         self.pending.clear()
 
     def customers(self) -> int:
@@ -100,15 +98,24 @@ class Spool:
     def batches(self, size: int) -> Iterator[list[Spooled]]:
         """The rows in application order, ``size`` at a time, with their occurrence set."""
         cursor = self.db.execute(
-            "SELECT line, ROW_NUMBER() OVER (PARTITION BY key ORDER BY line) - 1, row_values,"
-            " entry FROM row ORDER BY customer, occurred_at, line"
+            "SELECT customer, line, ROW_NUMBER() OVER (PARTITION BY key ORDER BY line) - 1,"
+            " row_values, contact, follow_up FROM row ORDER BY customer, occurred_at, line"
         )
         while chunk := cursor.fetchmany(size):
-            yield [Spooled(line, dataclasses.replace(pickle.loads(entry), occurrence=n), values)
-                   for line, n, values, entry in chunk]
+            yield [Spooled(line, _entry(customer, contact, follow_up, n), values)
+                   for customer, line, n, values, contact, follow_up in chunk]
 
     def close(self) -> None:
         self.db.close()
+
+
+def _entry(reference: str, contact: str, follow_up: str | None, occurrence: int
+           ) -> ContactEntry:
+    from touchlog.domain.application import ContactEntry
+    from touchlog.domain.contact import Contact, FollowUpPlan
+
+    plan = FollowUpPlan.model_validate_json(follow_up) if follow_up else None
+    return ContactEntry(reference, Contact.model_validate_json(contact), plan, occurrence)
 
 
 Reject = Callable[[Rejection], None]

@@ -74,8 +74,9 @@ def amend(services: Services, contact_id: str, customer: str, reason: str | None
           amended_by: str | None, fmt: str | None, **fields: str | None) -> None:
     """Correct fields of a contact card (a new fact; the original stays in the log).
 
-    Given blank text ("") clears a field. Example:
-    touchlog contact amend c-1f0e… --customer ACME --amount 1054.00 --reason "typo"
+    Blank text ("") clears a field.
+
+    Example: touchlog contact amend c-1f0e… --customer ACME --amount 1054.00 --reason typo
     """
     from touchlog.domain.contact import ContactChanges, validated
 

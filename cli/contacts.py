@@ -54,8 +54,7 @@ def log(services: Services, customer: str, follow_up_due: str | None,
 
 @contact.command()
 @click.argument("contact_id")
-@click.option("--customer", required=True,
-              help="The contact's customer reference (required: ids are looked up per customer).")
+@click.option("--customer", help="The contact's customer (default: looked up by the id).")
 @click.option("--at", "occurred_at", help="Corrected time it happened.")
 @click.option("--channel")
 @click.option("--initiated-by", type=click.Choice(["company", "customer", "third_party"]))
@@ -70,17 +69,18 @@ def log(services: Services, customer: str, follow_up_due: str | None,
 @click.option("--by", "amended_by", help="Who makes the correction.")
 @output_format
 @click.pass_obj
-def amend(services: Services, contact_id: str, customer: str, reason: str | None,
+def amend(services: Services, contact_id: str, customer: str | None, reason: str | None,
           amended_by: str | None, fmt: str | None, **fields: str | None) -> None:
     """Correct fields of a contact card (a new fact; the original stays in the log).
 
     Blank text ("") clears a field.
 
-    Example: touchlog contact amend c-1f0e… --customer ACME --amount 1054.00 --reason typo
+    Example: touchlog contact amend c-1f0e… --amount 1054.00 --reason typo
     """
     from touchlog.domain.contact import ContactChanges, validated
 
     changes = validated(ContactChanges, {k: v for k, v in fields.items() if v is not None})
+    customer = customer or _customer_of(services, contact_id)
     services.log().amend_contact(customer, contact_id, changes, reason, amended_by)
     click.echo(render({"customer": customer, "contact_id": contact_id,
                        "amended": changes.plain()}, fmt))
@@ -88,17 +88,29 @@ def amend(services: Services, contact_id: str, customer: str, reason: str | None
 
 @contact.command()
 @click.argument("contact_id")
-@click.option("--customer", required=True, help="The contact's customer reference.")
+@click.option("--customer", help="The contact's customer (default: looked up by the id).")
 @click.option("--reason", required=True, help="Why the contact is invalid.")
 @click.option("--by", "retracted_by", help="Who retracts it.")
 @output_format
 @click.pass_obj
-def retract(services: Services, contact_id: str, customer: str, reason: str,
+def retract(services: Services, contact_id: str, customer: str | None, reason: str,
             retracted_by: str | None, fmt: str | None) -> None:
     """Mark a contact invalid, with a reason; timelines hide it unless asked.
 
-    Example: touchlog contact retract c-1f0e… --customer ACME --reason "wrong customer"
+    Example: touchlog contact retract c-1f0e… --reason "wrong customer"
     """
+    customer = customer or _customer_of(services, contact_id)
     services.log().retract_contact(customer, contact_id, reason, retracted_by)
     click.echo(render({"customer": customer, "contact_id": contact_id, "retracted": True,
                        "reason": reason}, fmt))
+
+
+def _customer_of(services: Services, contact_id: str) -> str:
+    """The customer of a contact id, from the contacts projection (caught up first)."""
+    from touchlog.projections.queries import Queries
+
+    queries = Queries(services.log(create=False))
+    try:
+        return queries.contact_customer(contact_id)
+    finally:
+        queries.close()

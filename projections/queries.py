@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
-from touchlog.domain.errors import CustomerNotFound, InvalidInput
+from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
 from touchlog.domain.values import Stage, iso, parse_instant
 from touchlog.projections.runner import Projector
 from touchlog.projections.viewdb import ViewDB
@@ -113,6 +113,19 @@ class Queries:
             "SELECT customer, seq, cycle, from_stage, to_stage, entered_at, left_at, "
             "duration_seconds, reason, actor, contact_id FROM stage_history "
             "WHERE customer = ? ORDER BY seq", [reference])
+
+    def contact_customer(self, contact_id: str) -> str:
+        """The reference of the customer a contact id belongs to."""
+        self.projector.catch_up(["archive"])
+        rows = self.db.query("SELECT DISTINCT customer FROM archive_contacts "
+                             "WHERE contact_id = ? ORDER BY customer", [contact_id])
+        if not rows:
+            raise ContactNotFound(contact_id)
+        if len(rows) > 1:
+            names = ", ".join(r["customer"] for r in rows)
+            raise InvalidInput("contact_id", contact_id,
+                               f"belongs to several customers ({names}); name one with --customer")
+        return str(rows[0]["customer"])
 
     def lag(self) -> list[dict[str, Any]]:
         """How far behind the log's head each projection is (without catching up)."""

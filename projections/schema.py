@@ -57,7 +57,7 @@ ARCHIVE_CONTACTS = Table(
     "archive_contacts",
     (("customer", "text"), ("contact_id", "text"), *CONTACT_CARD, ("retracted", "flag"),
      ("retraction_reason", "text"), ("position", "position")),
-    key=("customer", "contact_id"), indexes=(("position",),),
+    key=("customer", "contact_id"), indexes=(("position",), ("contact_id",)),
 )
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",

@@ -49,9 +49,23 @@ def test_amend_refuses_bad_values_and_unknown_contacts_with_exit_1(db: str) -> N
     assert nothing.exit_code == 1 and "an amendment needs at least one field" in nothing.stderr
 
 
-def test_amend_and_retract_need_the_customer(db: str) -> None:
-    result = run(db, "contact", "retract", "c-1", "--reason", "dup")
-    assert result.exit_code == 2 and "Missing option '--customer'" in result.stderr
+def test_amend_and_retract_find_the_customer_by_the_contact_id(db: str) -> None:
+    out = data(run(db, "contact", "amend", "c-1", "--summary", "called", "--format", "json"))
+    assert out["customer"] == "ACME"
+    assert timeline(db)[0]["summary"] == "called"
+    out = data(run(db, "contact", "retract", "c-1", "--reason", "dup", "--format", "json"))
+    assert (out["customer"], out["retracted"]) == ("ACME", True)
+
+
+def test_an_unknown_or_shared_contact_id_needs_the_customer(db: str) -> None:
+    unknown = run(db, "contact", "retract", "c-404", "--reason", "dup")
+    assert unknown.exit_code == 1 and "no contact with id 'c-404'" in unknown.stderr
+    run(db, "contact", "log", "BETA", "--channel", "email", "--at", "2018-01-06", "--id", "c-1")
+    shared = run(db, "contact", "amend", "c-1", "--summary", "x")
+    assert shared.exit_code == 1
+    assert "belongs to several customers (ACME, BETA); name one with --customer" in shared.stderr
+    assert data(run(db, "contact", "amend", "c-1", "--customer", "BETA", "--summary", "x",
+                    "--format", "json"))["customer"] == "BETA"
 
 
 def test_retract_hides_the_contact_unless_asked_and_refuses_a_second_time(db: str) -> None:

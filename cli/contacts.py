@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from touchlog.cli.render import output_format, render
 from touchlog.cli.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def card_options(command: F) -> F:
+    """The contact card's optional fields, shared by ``log`` and ``amend``."""
+    options = [
+        click.option("--initiated-by", type=click.Choice(["company", "customer", "third_party"])),
+        click.option("--purpose"),
+        click.option("--summary"),
+        click.option("--place"),
+        click.option("--actor", help="The staff member involved."),
+        click.option("--outcome", type=click.Choice(["positive", "neutral", "negative"])),
+        click.option("--rating", help="1 to 5."),
+        click.option("--amount", help="Exact decimal amount of a purchase, e.g. 1054.00."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -18,14 +40,7 @@ def contact() -> None:
 @click.option("--channel", required=True, help="How: phone, email, meeting, … (see README).")
 @click.option("--at", "occurred_at", required=True,
               help="When it happened: ISO 8601; no offset means UTC.")
-@click.option("--initiated-by", type=click.Choice(["company", "customer", "third_party"]))
-@click.option("--purpose")
-@click.option("--summary")
-@click.option("--place")
-@click.option("--actor", help="The staff member involved.")
-@click.option("--outcome", type=click.Choice(["positive", "neutral", "negative"]))
-@click.option("--rating", help="1 to 5.")
-@click.option("--amount", help="Exact decimal amount of a purchase, e.g. 1054.00.")
+@card_options
 @click.option("--stage", "stage_signal", help="Stage signal: the stage this contact shows.")
 @click.option("--follow-up-due", help="Schedule a follow-up due at this time.")
 @click.option("--follow-up-owner")
@@ -57,14 +72,7 @@ def log(services: Services, customer: str, follow_up_due: str | None,
 @click.option("--customer", help="The contact's customer (default: looked up by the id).")
 @click.option("--at", "occurred_at", help="Corrected time it happened.")
 @click.option("--channel")
-@click.option("--initiated-by", type=click.Choice(["company", "customer", "third_party"]))
-@click.option("--purpose")
-@click.option("--summary")
-@click.option("--place")
-@click.option("--actor", help="Corrected staff member involved.")
-@click.option("--outcome", type=click.Choice(["positive", "neutral", "negative"]))
-@click.option("--rating", help="1 to 5.")
-@click.option("--amount", help="Exact decimal amount.")
+@card_options
 @click.option("--reason", help="Why the card is corrected.")
 @click.option("--by", "amended_by", help="Who makes the correction.")
 @output_format

@@ -85,6 +85,7 @@ def environment(location: Location, *, create: bool) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_LOCK_TIMEOUT": os.environ.get("TOUCHLOG_LOCK_TIMEOUT", "10"),
+        "APPLICATION_RECORDER_TOPIC": "touchlog.domain.postgres:PostgresEventRecorder",
     }
     if "schema" in query:
         env["POSTGRES_SCHEMA"] = query["schema"][0]

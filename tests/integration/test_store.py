@@ -192,3 +192,26 @@ def test_an_unreachable_postgres_server_is_a_clear_error_without_the_password() 
 
 def test_customer_ids_never_change_because_stored_events_depend_on_them() -> None:
     assert str(customer_id("ACME")) == "f8905d8a-0b88-5dad-8394-b6c321c1a04c"
+
+
+_LARGE_SAVE = """
+import sys
+from touchlog.domain.application import ContactEntry, TouchpointLog
+from touchlog.domain.contact import Contact
+from touchlog.domain.settings import Settings
+with TouchpointLog(Settings(db=sys.argv[1])) as app:
+    app.log_contacts([ContactEntry(f"C{i % 500}", Contact(
+        occurred_at="2019-03-01T10:00Z", channel="email", summary=f"s{i}"))
+        for i in range(10_000)])
+"""
+
+
+def test_one_save_of_ten_thousand_events_completes(db_url: str) -> None:
+    # The library's pipelined PostgreSQL insert hung on saves this large; the bound only
+    # catches a hang (the save itself takes seconds).
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _LARGE_SAVE, db_url], check=True, timeout=300)
+    with TouchpointLog(Settings(db=db_url)) as app:
+        assert len(app.recorder.select_notifications(start=None, limit=20_000)) == 10_500

@@ -12,7 +12,7 @@ from touchlog.domain.settings import Settings
 from touchlog.projections.checkpoint import verify_log
 
 CUSTOMERS, CONTACTS = 5_000, 19  # 100,000 events: a registration and 19 contacts each
-# Customers per save: one save of 10,000 events hung in the PostgreSQL recorder's pipeline.
+# Customers per save (1,000 events a transaction).
 SAVE = 50
 
 

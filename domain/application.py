@@ -23,12 +23,18 @@ from eventsourcing.persistence import (
 )
 
 from touchlog.domain.codec import PlainJSONTranscoder
-from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan, customer_id
+from touchlog.domain.contact import (
+    Contact,
+    ContactChanges,
+    FollowUpPlan,
+    customer_id,
+    customer_reference,
+)
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.settings import Settings
 from touchlog.domain.store import Location, creation_lock, environment, locate
-from touchlog.domain.values import Stage, amount_text, iso, parse_instant, required_text
+from touchlog.domain.values import Stage, amount_text, iso, parse_instant
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 20
@@ -85,28 +91,28 @@ class TouchpointLog(Application[UUID]):
         A customer that does not exist yet is registered at its first contact. The same
         contact recorded again (same id) is reported with ``logged=False``.
         """
-        cards = [(e, self._card(e)) for e in entries]
-        references = list(dict.fromkeys(required_text(e.reference, "customer") for e in entries))
+        cards = [(ref, e, self._card(ref, e))
+                 for ref, e in ((customer_reference(e.reference), e) for e in entries)]
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
             results = []
-            for entry, card in cards:
-                customer = customers[entry.reference]
+            for reference, entry, card in cards:
+                customer = customers[reference]
                 logged = customer.log_contact(card)
                 if logged and entry.follow_up is not None:
                     self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-                results.append(Recorded(entry.reference, card["contact_id"], logged))
+                results.append(Recorded(reference, card["contact_id"], logged))
             return results
 
-        return self._update(references, decide, registering_at={
-            e.reference: card["occurred_at"] for e, card in reversed(cards)
-        })
+        # The first contact of a new customer (in the given order) registers it.
+        first_seen = {ref: card["occurred_at"] for ref, _, card in reversed(cards)}
+        return self._update(list(dict.fromkeys(first_seen)), decide, registering_at=first_seen)
 
-    def _card(self, entry: ContactEntry) -> dict[str, Any]:
+    def _card(self, reference: str, entry: ContactEntry) -> dict[str, Any]:
         c = entry.contact
         channel = self.settings.channel(c.channel)
         return {
-            "contact_id": c.contact_id or c.derived_id(entry.reference, entry.occurrence),
+            "contact_id": c.contact_id or c.derived_id(reference, entry.occurrence),
             "occurred_at": iso(c.occurred_at),
             "channel": c.channel,
             "initiated_by": c.initiated_by.value,
@@ -138,12 +144,13 @@ class TouchpointLog(Application[UUID]):
 
     def register(self, reference: str, at: datetime | str | None = None) -> bool:
         """Registers a customer (entering discovery); False when it already exists."""
-        reference = required_text(reference, "customer")
+        reference = customer_reference(reference)
         when = iso(parse_instant(at, "at")) if at is not None else _now()
         created = []
 
         def decide(customers: dict[str, Customer]) -> None:
-            created.append(customers[reference].version == 0)
+            pending = customers[reference].pending_events
+            created.append(any(isinstance(e, Customer.Registered) for e in pending))
 
         self._update([reference], decide, registering_at={reference: when})
         return created[-1]
@@ -201,7 +208,7 @@ class TouchpointLog(Application[UUID]):
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
         try:
-            return self.repository.get(customer_id(reference))
+            return self.repository.get(customer_id(customer_reference(reference)))
         except AggregateNotFoundError:
             raise CustomerNotFound(reference) from None
         except (OperationalError, sqlite3.Error) as e:
@@ -209,7 +216,7 @@ class TouchpointLog(Application[UUID]):
 
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
-        events = list(self.repository.event_store.get(customer_id(reference)))
+        events = list(self.repository.event_store.get(customer_id(customer_reference(reference))))
         if not events:
             raise CustomerNotFound(reference)
         return events  # type: ignore[return-value]
@@ -218,7 +225,7 @@ class TouchpointLog(Application[UUID]):
 
     def _update_one(self, reference: str, decide: Callable[[Customer], T],
                     register: bool = False) -> T:
-        reference = required_text(reference, "customer")
+        reference = customer_reference(reference)
         registering = {reference: _now()} if register else None
         return self._update([reference], lambda cs: decide(cs[reference]), registering)
 

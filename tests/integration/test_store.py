@@ -114,6 +114,22 @@ def test_a_batch_with_one_bad_contact_writes_nothing(app: TouchpointLog) -> None
     assert stored_rows(app) == []
 
 
+def test_register_says_whether_the_customer_is_new(app: TouchpointLog) -> None:
+    assert app.register("ACME", at="2018-01-01") is True
+    assert app.register("ACME") is False
+    assert [type(e).__name__ for e in app.history("ACME")] == ["Registered"]
+
+
+def test_a_reference_means_the_same_customer_whatever_the_surrounding_spaces(
+    app: TouchpointLog,
+) -> None:
+    first = app.log_contact(" ACME ", card())
+    again = app.log_contact("ACME", card())
+    assert (first.reference, again.reference, again.logged) == ("ACME", "ACME", False)
+    assert again.contact_id == first.contact_id
+    assert app.customer(" ACME").reference == "ACME"
+
+
 def test_a_stale_customer_cannot_overwrite_a_newer_one(app: TouchpointLog) -> None:
     from eventsourcing.persistence import IntegrityError
 

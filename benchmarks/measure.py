@@ -1,0 +1,183 @@
+"""The touchlog measurements: import, rebuild, queries, timeline start-up and verify.
+
+Commands run as the ``touchlog`` script next to this interpreter, in the work folder, with
+no ``TOUCHLOG_*`` settings inherited, so nothing outside the run changes what is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.generate import owner_of, reference_of
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every measurement needs to know about this run."""
+
+    db: str  # `touchlog --db` value
+    work: Path
+    seed: int
+    customers: int
+
+    def touchlog(self, *args: str) -> list[str]:
+        script = Path(sys.executable).parent / "touchlog"
+        found = str(script) if script.exists() else shutil.which("touchlog")
+        if found is None:
+            raise SystemExit("the touchlog command is not installed next to this Python")
+        return [found, "--db", self.db, *args]
+
+    def environment(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if not k.startswith("TOUCHLOG_")}
+
+
+@dataclass(frozen=True)
+class Finished:
+    seconds: float
+    stdout: str
+    peak_rss_mb: float
+
+
+def run_child(run: Run, *args: str) -> Finished:
+    """Runs one touchlog command; its wall time and its own peak RSS (``wait4``)."""
+    out, err = run.work / "child.out", run.work / "child.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(run.touchlog(*args), stdout=stdout, stderr=stderr,
+                                 cwd=run.work, env=run.environment())
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"touchlog {' '.join(args)} failed ({child.returncode}):\n"
+                         f"{err.read_text()[-2000:]}")
+    return Finished(seconds, out.read_text(), usage.ru_maxrss / 1024)  # KiB on Linux
+
+
+def measure_import(run: Run, csv_path: Path, contacts: int) -> dict[str, Any]:
+    """`touchlog import`, then `touchlog projections run` for whatever it left behind."""
+    imported = run_child(run, "import", str(csv_path), "--format", "json")
+    summary = json.loads(imported.stdout)
+    if summary["imported"] != contacts or summary["rejected"]:
+        raise SystemExit(f"import did not record every generated contact: {summary}")
+    caught_up = run_child(run, "projections", "run")
+    applied = int(caught_up.stdout.split()[1])  # "applied N events"
+    total = imported.seconds + caught_up.seconds
+    return {"contacts": contacts, "summary": summary, "import_s": imported.seconds,
+            "catch_up_s": caught_up.seconds, "catch_up_events": applied,
+            "import_projects_itself": applied == 0, "total_s": total,
+            "contacts_per_s": contacts / total,
+            "import_only_contacts_per_s": contacts / imported.seconds,
+            "peak_rss_mb": imported.peak_rss_mb, "catch_up_peak_rss_mb": caught_up.peak_rss_mb}
+
+
+def open_log(run: Run):  # type: ignore[no-untyped-def]
+    from touchlog.domain.application import TouchpointLog
+    from touchlog.domain.settings import Settings
+
+    return TouchpointLog(Settings(db=run.db), create=False)
+
+
+def measure_rebuild(run: Run) -> dict[str, Any]:
+    from touchlog.projections.runner import Projector
+
+    log = open_log(run)
+    try:
+        projector = Projector(log)
+        started = time.perf_counter()
+        events = projector.rebuild()
+        seconds = time.perf_counter() - started
+        projector.close()
+    finally:
+        log.close()
+    return {"events": events, "seconds": seconds, "events_per_s": events / seconds}
+
+
+def sample(run: Run, count: int, salt: int) -> list[int]:
+    """Customer numbers chosen at random (with repetition), the same every run."""
+    rng = random.Random(run.seed * 1_000 + salt)
+    return rng.choices(range(1, run.customers + 1), k=count)
+
+
+def latencies(calls: list[Callable[[], object]], budget_s: float, warm_up: int = 5
+              ) -> dict[str, Any]:
+    """p50/p99 of the calls in ms; stops early (and says how many ran) past the budget."""
+    for call in calls[:warm_up]:
+        call()
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for call in calls:
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+        if started > deadline:
+            break
+    cuts = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
+    return {"n": len(times), "requested": len(calls), "p50_ms": statistics.median(times),
+            "p99_ms": cuts[98], "mean_ms": statistics.fmean(times), "max_ms": max(times)}
+
+
+def measure_queries(run: Run, count: int, budget_s: float) -> dict[str, Any]:
+    """timeline, archive REF and followups --owner through the Python API."""
+    from touchlog.projections.queries import Queries
+    from touchlog.projections.timeline import build_timeline
+
+    log = open_log(run)
+    queries = Queries(log)
+    try:
+        def timeline(n: int) -> Callable[[], object]:
+            return lambda: build_timeline(log.history(reference_of(n)))
+
+        def archive(n: int) -> Callable[[], object]:
+            return lambda: queries.archive(reference_of(n))
+
+        def followups(n: int) -> Callable[[], object]:
+            return lambda: queries.followups(owner=owner_of(n))
+
+        return {name: latencies([make(n) for n in sample(run, count, salt)], budget_s)
+                for salt, (name, make) in enumerate(
+                    (("timeline", timeline), ("archive", archive), ("followups", followups)))}
+    finally:
+        queries.close()
+        log.close()
+
+
+def measure_timeline_process(run: Run, runs: int) -> dict[str, Any]:
+    """Wall time of `touchlog timeline REF` (interpreter start included); one warm-up."""
+    refs = [reference_of(n) for n in sample(run, runs + 1, salt=7)]
+    walls = [run_child(run, "timeline", ref, "--format", "json").seconds for ref in refs]
+    walls = walls[1:]
+    return {"runs": runs, "median_s": statistics.median(walls), "min_s": min(walls),
+            "max_s": max(walls)}
+
+
+def measure_verify(run: Run) -> dict[str, Any]:
+    done = run_child(run, "verify", "--format", "json")
+    report = json.loads(done.stdout)
+    if not report["intact"]:
+        raise SystemExit(f"verify found breaks in a freshly imported log: {report['breaks']}")
+    return {"seconds": done.seconds, "events": report["events"],
+            "customers": report["customers"], "events_per_s": report["events"] / done.seconds}
+
+
+def stored_events(run: Run) -> dict[str, Any]:
+    """How many events the log holds, and the average stored size of the first contacts."""
+    log = open_log(run)
+    try:
+        events = log.recorder.max_notification_id() or 0
+        notes = log.recorder.select_notifications(0, 2_000)
+    finally:
+        log.close()
+    sizes = [len(n.state) for n in notes if n.topic.endswith(".ContactLogged")]
+    return {"events": events, "contact_state_bytes_avg": round(statistics.fmean(sizes or [0]))}

@@ -49,14 +49,24 @@ def audit(services: Services, customer: str, as_of: str | None, known_at: str | 
 @click.argument("customer", required=False)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
               help="Heads file: written on the first run, compared (and advanced) after.")
+@click.option("--projections", "projections", is_flag=True,
+              help="Instead: rebuild the projections into shadow tables and compare.")
 @output_format
 @click.pass_obj
 def verify(services: Services, customer: str | None, checkpoint: Path | None,
-           fmt: str | None) -> None:
+           projections: bool, fmt: str | None) -> None:
     """Recompute every customer's hash chain (or one's); exit 1 listing each break.
+
+    With --projections, rebuild every projection from the log into shadow tables and
+    compare each table with the live one; exit 1 listing each differing row.
 
     Example: touchlog verify --checkpoint heads.json
     """
+    if projections:
+        if customer or checkpoint:
+            raise click.UsageError("--projections takes neither a customer nor --checkpoint")
+        _verify_projections(services, fmt)
+        return
     from touchlog.projections.checkpoint import verify_log
 
     report, written = verify_log(services.log(create=False), customer, checkpoint)
@@ -68,6 +78,22 @@ def verify(services: Services, customer: str | None, checkpoint: Path | None,
         click.echo(render(summary, fmt))
     else:
         click.echo(render([b.as_row() for b in report.breaks], fmt))
+    if not report.intact:
+        click.get_current_context().exit(1)
+
+
+def _verify_projections(services: Services, fmt: str | None) -> None:
+    from touchlog.projections.determinism import verify_projections
+
+    report = verify_projections(services.log(create=False))
+    differences = [d.as_row() for d in report.differences]
+    tables = [t.as_row() for t in report.tables]
+    if fmt == "json" or fmt is None and not _tty():
+        click.echo(render({"intact": report.intact, "head": report.head,
+                           "positions": report.positions, "tables": tables,
+                           "differences": differences}, fmt))
+    else:
+        click.echo(render(tables if report.intact else differences, fmt))
     if not report.intact:
         click.get_current_context().exit(1)
 

@@ -1,0 +1,67 @@
+"""The benchmark harness runs end to end at a tiny size and records every measurement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# Measurement -> the numbers in it that must be positive.
+EXPECTED = {
+    "raw": ("insert_rows_per_s", "read_decode_rows_per_s", "state_bytes_avg"),
+    "import": ("contacts_per_s", "ratio_to_raw_insert", "peak_rss_mb", "total_s"),
+    "rebuild": ("events", "events_per_s", "ratio_to_raw_read"),
+    "timeline_process": ("median_s",),
+    "verify": ("seconds", "events", "events_per_s"),
+}
+QUERY_NUMBERS = ("n", "p50_ms", "p99_ms")
+
+
+def run_harness(tmp_path: Path, *extra: str) -> dict[str, Any]:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "300", "--queries", "20",
+         "--timeline-runs", "2", "--json", str(out), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "import contacts/s" in done.stdout  # the table
+    return dict(json.loads(out.read_text()))
+
+
+def assert_complete(result: dict[str, Any], kind: str) -> None:
+    assert result["run"]["db_kind"] == kind
+    assert result["run"]["contacts"] == 300
+    assert result["data"]["contacts"] == 300 and result["data"]["events"] > 300
+    assert result["machine"]["cores"] and result["machine"]["python"]
+    m = result["measurements"]
+    for name, keys in EXPECTED.items():
+        for key in keys:
+            assert m[name][key] > 0, (name, key, m[name])
+    for query in ("timeline", "archive", "followups"):
+        for key in QUERY_NUMBERS:
+            assert m["queries"][query][key] > 0, (query, key)
+    assert len(result["targets"]) == 7  # without --compare: no growth ratios
+
+
+def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:
+    result = run_harness(tmp_path)
+    assert_complete(result, "sqlite")
+    assert {t["pass"] for t in result["targets"]} <= {True, False}
+
+
+@pytest.mark.postgres
+def test_harness_records_every_measurement_on_postgres_and_drops_its_database(
+        tmp_path: Path, postgres_url: str) -> None:
+    result = run_harness(tmp_path, "--db", postgres_url)
+    assert_complete(result, "postgres")
+    assert result["machine"]["postgres"]
+    with psycopg.connect(postgres_url) as conn:
+        left = conn.execute("SELECT datname FROM pg_database "
+                            "WHERE datname LIKE 'touchlog_bench_%'").fetchall()
+    assert left == []

@@ -15,6 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -83,8 +84,10 @@ class SqliteRaw:
     """The library's SQLite settings: WAL, autocommit with explicit transactions."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("DROP TABLE IF EXISTS raw_events")
         self.db.execute("CREATE TABLE raw_events (originator_id TEXT, originator_version "
                         "INTEGER, topic TEXT, state BLOB, "
                         "PRIMARY KEY (originator_id, originator_version))")
@@ -110,6 +113,8 @@ class SqliteRaw:
 
     def close(self) -> None:
         self.db.close()
+        for suffix in ("", "-wal", "-shm"):  # as big as the events: keep no copy
+            Path(self.path + suffix).unlink(missing_ok=True)
 
 
 class PostgresRaw:

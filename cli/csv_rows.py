@@ -7,7 +7,9 @@ follow-up plan, or raises an InvalidInput that names the CSV column that was wro
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -105,6 +107,7 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
     An unknown, duplicated or missing required column is refused here, before any row is
     read, because a typo in a header must not silently drop a column's data.
     """
+    _keep_line_breaks(stream)
     reader = csv.reader(stream)
     try:
         header = [name.strip() for name in next(reader)]
@@ -116,17 +119,37 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
     return header, _rows(reader, header)
 
 
+def _keep_line_breaks(stream: IO[str]) -> None:
+    """Reads line breaks as written: the csv module needs ``newline=""``.
+
+    Otherwise a text stream turns "\r\n" or "\r" inside a quoted value into "\n", and the
+    stored text would differ from the file's. Only possible before anything was read.
+    """
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with suppress(ValueError, OSError):
+            reconfigure(newline="")
+
+
+SHOWN_NAMES = 10  # a header of thousands of columns must not become a message as long
+
+
 def check_header(header: list[str]) -> None:
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
-        raise InvalidInput("header", unknown,
+        raise InvalidInput("header", _some(unknown),
                            f"unknown column(s); known columns: {', '.join(COLUMNS)}")
-    duplicated = sorted({name for name in header if header.count(name) > 1})
+    duplicated = sorted(name for name, n in Counter(header).items() if n > 1)
     if duplicated:
-        raise InvalidInput("header", duplicated, "duplicated column(s)")
+        raise InvalidInput("header", _some(duplicated), "duplicated column(s)")
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise InvalidInput("header", missing, "missing required column(s)")
+
+
+def _some(names: list[str]) -> list[str]:
+    more = len(names) - SHOWN_NAMES
+    return names[:SHOWN_NAMES] + ([f"… {more} more"] if more > 0 else [])
 
 
 def _rows(reader: csv.reader, header: list[str]) -> Iterator[RawRow]:  # type: ignore[valid-type]
@@ -155,5 +178,6 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
     """The row's contact entry, or an InvalidInput naming the column that was wrong."""
     extra = raw.values.get("(extra values)")
     if extra is not None:
-        raise InvalidInput("row", extra, "more values than the header has columns")
+        shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
+        raise InvalidInput("row", shown, "more values than the header has columns")
     return CsvRow(**raw.values).entry(settings, occurrence)

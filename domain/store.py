@@ -36,6 +36,10 @@ class Location:
 def locate(db: str) -> Location:
     scheme = db.split("://", 1)[0].lower() if "://" in db else ""
     if scheme in POSTGRES_SCHEMES:
+        try:
+            urlsplit(db).port  # noqa: B018 - parsing it is the check
+        except ValueError as e:
+            raise StoreError(f"malformed database URL {redact(db)}: {e}") from None
         return Location("postgres", db)
     if scheme == "sqlite":
         return Location("sqlite", db, Path(db[len("sqlite:///"):] if db.startswith("sqlite:///")
@@ -47,15 +51,20 @@ def locate(db: str) -> Location:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced, for every message a user or a log may see."""
+    """The URL with its password replaced, for every message a user or a log may see.
+
+    Works on text, not on a parsed URL, so that a malformed URL (an unescaped "/" or "#" in
+    the password, a bad port) is masked too: everything between the user name's ":" and the
+    last "@" goes, at the price of masking a little more in odd URLs.
+    """
     if "://" not in url:
         return url
-    parts = urlsplit(url)
-    if parts.password is None:
+    scheme, rest = url.split("://", 1)
+    at = rest.rfind("@")
+    if at < 0 or ":" not in rest[:at]:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return url.replace(parts.netloc, f"{userinfo}:***@{netloc[1]}", 1)
+    user = rest[:at].split(":", 1)[0]
+    return f"{scheme}://{user}:***@{rest[at + 1:]}"
 
 
 def environment(location: Location, *, create: bool) -> dict[str, str]:
@@ -70,7 +79,7 @@ def environment(location: Location, *, create: bool) -> dict[str, str]:
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(location.path),
-            "SQLITE_LOCK_TIMEOUT": os.environ.get("TOUCHLOG_LOCK_TIMEOUT", "10"),
+            "SQLITE_LOCK_TIMEOUT": str(lock_timeout()),
         }
     parts = urlsplit(location.url)
     query = parse_qs(parts.query)
@@ -84,12 +93,20 @@ def environment(location: Location, *, create: bool) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "4",
-        "POSTGRES_LOCK_TIMEOUT": os.environ.get("TOUCHLOG_LOCK_TIMEOUT", "10"),
+        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout()),
         "APPLICATION_RECORDER_TOPIC": "touchlog.domain.postgres:PostgresEventRecorder",
     }
     if "schema" in query:
         env["POSTGRES_SCHEMA"] = query["schema"][0]
     return env
+
+
+def lock_timeout() -> int:
+    """Seconds a writer waits for another writer's lock (``TOUCHLOG_LOCK_TIMEOUT``, default 10)."""
+    value = os.environ.get("TOUCHLOG_LOCK_TIMEOUT", "").strip() or "10"
+    if not value.isdigit():
+        raise StoreError(f"TOUCHLOG_LOCK_TIMEOUT must be whole seconds, e.g. 10 (got {value!r})")
+    return int(value)
 
 
 # Any fixed number: the advisory lock that serialises table creation across processes.

@@ -17,6 +17,9 @@ from touchlog.domain.errors import InvalidInput
 MAX_SHORT_TEXT = 200
 MAX_LONG_TEXT = 10_000
 MAX_AMOUNT = Decimal("1000000000000")  # one trillion per contact
+# Beyond this an amount stops being money: "1e-999999" would be stored as a million digits,
+# and PostgreSQL's numeric refuses more than 16,383 of them (a projection could not apply it).
+MAX_AMOUNT_DECIMALS = 12
 
 
 class Stage(StrEnum):
@@ -180,7 +183,10 @@ def parse_amount(value: object, field: str = "amount") -> Decimal:
         raise InvalidInput(field, value, "must not be negative")
     if amount > MAX_AMOUNT:
         raise InvalidInput(field, value, f"larger than the limit {MAX_AMOUNT}")
-    return amount
+    if -amount.as_tuple().exponent > MAX_AMOUNT_DECIMALS:  # type: ignore[operator]
+        raise InvalidInput(field, value,
+                           f"more than {MAX_AMOUNT_DECIMALS} digits after the decimal point")
+    return amount.copy_abs()  # "-0.00" is zero: stored and summed without a sign
 
 
 def amount_text(amount: Decimal) -> str:

@@ -7,10 +7,12 @@ placeholders and translated for psycopg.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from touchlog.domain.errors import StoreError
-from touchlog.domain.store import locate, redact
+from touchlog.domain.store import locate, lock_timeout, redact
 from touchlog.projections.schema import ALL_TABLES, TRACKING
 
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
@@ -42,10 +44,10 @@ class ViewDB:
     """One connection to the reporting tables, with explicit transactions."""
 
     def __init__(self, url: str) -> None:
-        location = locate(url)
         self.url = url
-        self.dialect = location.kind
         try:
+            location = locate(url)
+            self.dialect = location.kind
             self.conn: Any = (_sqlite(location.path) if location.path is not None
                               else _postgres(url))
         except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
@@ -61,17 +63,35 @@ class ViewDB:
         return "dsum" if self.dialect == "sqlite" else "sum"
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
-        cursor = self.conn.execute(self.sql(statement), tuple(params))
+        with self.errors():
+            cursor = self.conn.execute(self.sql(statement), tuple(params))
         return int(cursor.rowcount)
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            self.conn.cursor().executemany(self.sql(statement), rows)
+            with self.errors():
+                self.conn.cursor().executemany(self.sql(statement), rows)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(self.sql(statement), tuple(params))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, map(plain, row), strict=True)) for row in cursor.fetchall()]
+        with self.errors():
+            cursor = self.conn.execute(self.sql(statement), tuple(params))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [dict(zip(names, map(plain, row), strict=True)) for row in rows]
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """The client's errors (locked, read-only, connection lost) as a StoreError."""
+        try:
+            yield
+        except _client_errors() as e:
+            message = _scrub(str(e).strip().splitlines()[0] if str(e).strip() else
+                             type(e).__name__, self.url)
+            if "locked" in message:
+                message += f" (another writer held it longer than {lock_timeout()} s, " \
+                           "TOUCHLOG_LOCK_TIMEOUT)"
+            raise StoreError(f"cannot use the reporting database {_redacted(self.url)}: "
+                             f"{message}") from None
 
     def by_keys(self, table: str, column: str, keys: Sequence[Any],
                 columns: str = "*") -> list[dict[str, Any]]:
@@ -87,16 +107,19 @@ class ViewDB:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction; on SQLite it takes the write lock at once."""
-        self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+        with self.errors():
+            self.conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            with suppress(*_client_errors()):  # a lost connection has rolled back already
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        with self.errors():
+            self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
-        with self.transaction():
+        with self.transaction(), self.errors():
             for table in ALL_TABLES:
                 for statement in table.ddl(self.dialect):
                     self.conn.execute(statement)
@@ -118,10 +141,21 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _client_errors() -> tuple[type[Exception], ...]:
+    psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL URL was opened
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
+
+
 def _sqlite(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    if not path.exists() and path.parent.is_dir():
+        # Projection tables hold personal data too: owner-only, like the event database.
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    conn = sqlite3.connect(path, isolation_level=None, timeout=lock_timeout(),
+                           check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MB: a batch's pages stay in memory
     conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
     return conn
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.domain.customer import Customer
-from touchlog.projections.batch import Batch, ContactRows, known_references, reference
+from touchlog.projections.batch import Batch, Change, ContactRows, known_references
 from touchlog.projections.schema import ARCHIVE_CONTACTS
 from touchlog.projections.viewdb import ViewDB
 
@@ -24,17 +23,16 @@ class ArchiveProjection:
 
     def apply(self, db: ViewDB, batch: Batch) -> None:
         refs = known_references(db, "archive_customers", batch)
-        state = _State(refs)
-        for position, e in batch:
-            handler = HANDLERS.get(type(e))
+        state = _State()
+        for change in batch:
+            handler = HANDLERS.get(change.kind)
             if handler is not None:
-                handler(state, reference(refs, e), position, e)
+                handler(state, refs[change.customer_id], change)
         state.write(db)
 
 
 class _State:
-    def __init__(self, refs: dict[Any, str]) -> None:
-        self.refs = refs
+    def __init__(self) -> None:
         self.new: list[list[Any]] = []
         self.contacts = ContactRows(ARCHIVE_CONTACTS)
         self.stage: dict[str, tuple[str, int]] = {}
@@ -84,41 +82,37 @@ def _average(db: ViewDB) -> str:
     return "round(avg(rating), 2)"
 
 
-def _registered(s: _State, ref: str, position: int, e: Any) -> None:
-    s.new.append([ref, str(e.originator_id), "discovery", position])
-    s.touched[ref] = position
+def _registered(s: _State, ref: str, c: Change) -> None:
+    s.new.append([ref, c.customer_id, "discovery", c.position])
+    s.touched[ref] = c.position
 
 
-def _touch(s: _State, ref: str, position: int) -> None:
-    s.touched[ref] = position
-
-
-def _stage_changed(s: _State, ref: str, position: int, e: Any) -> None:
-    s.stage[ref] = (e.to_stage, position)
-    _touch(s, ref, position)
+def _stage_changed(s: _State, ref: str, c: Change) -> None:
+    s.stage[ref] = (c.state["to_stage"], c.position)
+    s.touched[ref] = c.position
 
 
 def _follow_up(delta: int) -> Any:
-    def handle(s: _State, ref: str, position: int, e: Any) -> None:
+    def handle(s: _State, ref: str, c: Change) -> None:
         s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
-        _touch(s, ref, position)
+        s.touched[ref] = c.position
     return handle
 
 
 def _contact(method: str) -> Any:
-    def handle(s: _State, ref: str, position: int, e: Any) -> None:
-        getattr(s.contacts, method)(ref, position, e)
-        _touch(s, ref, position)
+    def handle(s: _State, ref: str, c: Change) -> None:
+        getattr(s.contacts, method)(ref, c.position, c.state)
+        s.touched[ref] = c.position
     return handle
 
 
-HANDLERS: dict[type, Any] = {
-    Customer.Registered: _registered,
-    Customer.ContactLogged: _contact("logged"),
-    Customer.ContactAmended: _contact("amended"),
-    Customer.ContactRetracted: _contact("retracted"),
-    Customer.StageChanged: _stage_changed,
-    Customer.FollowUpScheduled: _follow_up(+1),
-    Customer.FollowUpCompleted: _follow_up(-1),
-    Customer.FollowUpCancelled: _follow_up(-1),
+HANDLERS: dict[str, Any] = {
+    "Registered": _registered,
+    "ContactLogged": _contact("logged"),
+    "ContactAmended": _contact("amended"),
+    "ContactRetracted": _contact("retracted"),
+    "StageChanged": _stage_changed,
+    "FollowUpScheduled": _follow_up(+1),
+    "FollowUpCompleted": _follow_up(-1),
+    "FollowUpCancelled": _follow_up(-1),
 }

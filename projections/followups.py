@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.domain.customer import Customer
-from touchlog.projections.batch import Batch, ContactRows, known_references, reference
+from touchlog.projections.batch import Batch, Change, ContactRows, known_references
 from touchlog.projections.schema import FOLLOWUP_CONTACTS, FOLLOWUP_ITEMS
 from touchlog.projections.viewdb import ViewDB
 
@@ -24,17 +23,17 @@ class FollowUpsProjection:
     name = "followups"
 
     def apply(self, db: ViewDB, batch: Batch) -> None:
-        s = _State(known_references(db, "followup_customers", batch))
-        for position, e in batch:
-            handler = HANDLERS.get(type(e))
+        refs = known_references(db, "followup_customers", batch)
+        s = _State()
+        for change in batch:
+            handler = HANDLERS.get(change.kind)
             if handler is not None:
-                handler(s, reference(s.refs, e), position, e)
+                handler(s, refs[change.customer_id], change)
         s.write(db)
 
 
 class _State:
-    def __init__(self, refs: dict[Any, str]) -> None:
-        self.refs = refs
+    def __init__(self) -> None:
         self.new: list[list[Any]] = []
         self.customer_changes: dict[str, dict[str, Any]] = {}
         self.contacts = ContactRows(FOLLOWUP_CONTACTS)
@@ -78,57 +77,60 @@ def _update_each(db: ViewDB, table: str, key: tuple[str, ...],
         db.executemany(f"UPDATE {table} SET {sets} WHERE {where}", rows)
 
 
-def _registered(s: _State, ref: str, position: int, e: Any) -> None:
-    s.new.append([ref, str(e.originator_id), position])
+def _registered(s: _State, ref: str, c: Change) -> None:
+    s.new.append([ref, c.customer_id, c.position])
 
 
 def _customer(s: _State, ref: str, position: int, **changes: Any) -> None:
     s.customer_changes.setdefault(ref, {}).update(changes, position=position)
 
 
-def _profile(s: _State, ref: str, position: int, e: Any) -> None:
-    if "owner" in e.changes:
-        _customer(s, ref, position, owner=e.changes["owner"])
+def _profile(s: _State, ref: str, c: Change) -> None:
+    if "owner" in c.state["changes"]:
+        _customer(s, ref, c.position, owner=c.state["changes"]["owner"])
 
 
-def _stage(s: _State, ref: str, position: int, e: Any) -> None:
-    _customer(s, ref, position, stage=e.to_stage)
+def _stage(s: _State, ref: str, c: Change) -> None:
+    _customer(s, ref, c.position, stage=c.state["to_stage"])
 
 
 def _contact(method: str) -> Any:
-    def handle(s: _State, ref: str, position: int, e: Any) -> None:
-        getattr(s.contacts, method)(ref, position, e)
-        _customer(s, ref, position)
+    def handle(s: _State, ref: str, c: Change) -> None:
+        getattr(s.contacts, method)(ref, c.position, c.state)
+        _customer(s, ref, c.position)
     return handle
 
 
-def _scheduled(s: _State, ref: str, position: int, e: Any) -> None:
-    s.items[(ref, e.follow_up_id)] = {
-        "customer": ref, "follow_up_id": e.follow_up_id, "due_at": e.due_at, "owner": e.owner,
-        "purpose": e.purpose, "contact_id": e.contact_id, "status": "open",
-        "closed_at": None, "position": position,
+def _scheduled(s: _State, ref: str, c: Change) -> None:
+    e = c.state
+    s.items[(ref, e["follow_up_id"])] = {
+        "customer": ref, "follow_up_id": e["follow_up_id"], "due_at": e["due_at"],
+        "owner": e["owner"], "purpose": e["purpose"], "contact_id": e["contact_id"],
+        "status": "open", "closed_at": None, "position": c.position,
     }
 
 
 def _closed(status: str) -> Any:
-    def handle(s: _State, ref: str, position: int, e: Any) -> None:
-        s.change_item((ref, e.follow_up_id), status=status, closed_at=e.at, position=position)
+    def handle(s: _State, ref: str, c: Change) -> None:
+        s.change_item((ref, c.state["follow_up_id"]), status=status, closed_at=c.state["at"],
+                      position=c.position)
     return handle
 
 
-def _rescheduled(s: _State, ref: str, position: int, e: Any) -> None:
-    s.change_item((ref, e.follow_up_id), due_at=e.due_at, position=position)
+def _rescheduled(s: _State, ref: str, c: Change) -> None:
+    s.change_item((ref, c.state["follow_up_id"]), due_at=c.state["due_at"],
+                  position=c.position)
 
 
-HANDLERS: dict[type, Any] = {
-    Customer.Registered: _registered,
-    Customer.ProfileUpdated: _profile,
-    Customer.StageChanged: _stage,
-    Customer.ContactLogged: _contact("logged"),
-    Customer.ContactAmended: _contact("amended"),
-    Customer.ContactRetracted: _contact("retracted"),
-    Customer.FollowUpScheduled: _scheduled,
-    Customer.FollowUpCompleted: _closed("completed"),
-    Customer.FollowUpCancelled: _closed("cancelled"),
-    Customer.FollowUpRescheduled: _rescheduled,
+HANDLERS: dict[str, Any] = {
+    "Registered": _registered,
+    "ProfileUpdated": _profile,
+    "StageChanged": _stage,
+    "ContactLogged": _contact("logged"),
+    "ContactAmended": _contact("amended"),
+    "ContactRetracted": _contact("retracted"),
+    "FollowUpScheduled": _scheduled,
+    "FollowUpCompleted": _closed("completed"),
+    "FollowUpCancelled": _closed("cancelled"),
+    "FollowUpRescheduled": _rescheduled,
 }

@@ -83,3 +83,37 @@ def _batches(cursor: Any) -> Iterator[Row]:
 def id_text(raw: Any) -> str:
     """The canonical (hyphenated) text of a stored customer id, as the chain hashes it."""
     return str(raw if isinstance(raw, UUID) else UUID(hex=raw))
+
+
+# (position, customer id, version, topic, state bytes): one row of the notification log.
+Notification = tuple[int, Any, int, str, bytes]
+
+
+def notifications(app: TouchpointLog, after: int, limit: int,
+                  upto: int | None = None) -> list[Notification]:
+    """Up to ``limit`` stored events after position ``after`` (and at most ``upto``)."""
+    recorder: Any = app.recorder
+    bound = "" if upto is None else " AND {id} <= ?"
+    if app.location.kind == "sqlite":
+        sql = (f"SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+               f"FROM {recorder.events_table_name} WHERE rowid > ?{bound.format(id='rowid')} "
+               "ORDER BY rowid LIMIT ?")
+        params = (after, *(() if upto is None else (upto,)), limit)
+        with recorder.datastore.get_connection(commit=False) as conn:
+            cursor = conn.cursor().sqlite_cursor
+            cursor.row_factory = None
+            try:
+                return cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+            finally:
+                cursor.close()
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier
+
+    statement = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+        "WHERE notification_id > %s" + bound.format(id="notification_id").replace("?", "%s")
+        + " ORDER BY notification_id LIMIT %s"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+        c.execute(statement, (after, *(() if upto is None else (upto,)), limit))
+        return c.fetchall()

@@ -19,13 +19,14 @@ from eventsourcing.persistence import Tracking
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import InvalidInput
 from touchlog.projections.archive import ArchiveProjection
-from touchlog.projections.batch import Batch, Projection
+from touchlog.projections.batch import Batch, Projection, decode
 from touchlog.projections.followups import FollowUpsProjection
+from touchlog.projections.raw_events import notifications
 from touchlog.projections.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.stages import StagesProjection
 from touchlog.projections.viewdb import ViewDB
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = 20_000
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
 
 
@@ -63,8 +64,9 @@ class Projector:
                 raise InvalidInput("projection", name, f"unknown projection; known: {known}")
         return chosen
 
-    def catch_up(self, names: Iterable[str] | None = None) -> int:
-        """Applies every event after each projection's position; returns events read.
+    def catch_up(self, names: Iterable[str] | None = None, upto: int | None = None) -> int:
+        """Applies every event after each projection's position (up to position ``upto``
+        when given); returns events read.
 
         The log is read once for all projections, from the lowest position, in big batches.
         """
@@ -73,19 +75,17 @@ class Projector:
         while True:
             positions = self.db.positions()
             start = min(positions[n] for n in chosen)
-            notes = self.log.recorder.select_notifications(
-                start, self.batch_size, inclusive_of_start=False)
-            if not notes:
+            changes = decode(notifications(self.log, start, self.batch_size, upto))
+            if not changes:
                 return read
-            events = [(n.id, self.log.mapper.to_domain_event(n)) for n in notes]
-            read += len(events)
+            read += len(changes)
             for name in chosen:
-                mine = [(p, e) for p, e in events if p > positions[name]]
+                mine = [c for c in changes if c.position > positions[name]]
                 if mine:
                     self._commit(name, positions[name], mine)
 
     def _commit(self, name: str, expected: int, batch: Batch) -> None:
-        tracking = Tracking(self.log.name, batch[-1][0])
+        tracking = Tracking(self.log.name, batch[-1].position)
         try:
             with self.db.transaction():
                 moved = self.db.execute(
@@ -98,15 +98,25 @@ class Projector:
             pass  # the other processor applied these events; re-read the positions
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
-        """Empties the projections' tables and applies the whole log again."""
+        """Empties the projections' tables and applies the whole log again.
+
+        Indexes only readers use are dropped first and built again at the end, which is
+        much cheaper than keeping them up to date row by row. A rebuild killed midway
+        leaves them missing until the next connection creates them again.
+        """
         chosen = self.select(names)
+        tables = [table for name in chosen for table in PROJECTION_TABLES[name]]
         with self.db.transaction():
+            for table in tables:
+                self.db.execute(f"DELETE FROM {table.name}")
+                for index in table.reader_indexes:
+                    self.db.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
             for name in chosen:
-                for table in PROJECTION_TABLES[name]:
-                    self.db.execute(f"DELETE FROM {table.name}")
                 self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
                                 (name,))
-        return self.catch_up(chosen)
+        read = self.catch_up(chosen)
+        self.db.create_tables()
+        return read
 
     def status(self) -> list[dict[str, Any]]:
         """Each projection's position, the log's head, and how many events behind it is."""

@@ -35,13 +35,21 @@ class Table:
     def kinds(self) -> dict[str, str]:
         return dict(self.columns)
 
+    @property
+    def reader_indexes(self) -> list[tuple[str, ...]]:
+        """The indexes only readers need; the projections look customers up by customer_id."""
+        return [index for index in self.indexes if index != ("customer_id",)]
+
+    def index_name(self, index: tuple[str, ...]) -> str:
+        return f"{self.name}_{'_'.join(index)}"
+
     def ddl(self, dialect: str) -> list[str]:
         types = TYPES[dialect]
         cols = ", ".join(f"{name} {types[kind]}" for name, kind in self.columns)
         statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, "
                       f"PRIMARY KEY ({', '.join(self.key)}))"]
         for index in self.indexes:
-            statements.append(f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(index)} "
+            statements.append(f"CREATE INDEX IF NOT EXISTS {self.index_name(index)} "
                               f"ON {self.name} ({', '.join(index)})")
         return statements
 

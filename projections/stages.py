@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from touchlog.domain.customer import Customer
-from touchlog.projections.batch import Batch, known_references, reference
+from touchlog.projections.batch import Batch, known_references
 from touchlog.projections.schema import STAGE_CURRENT, STAGE_HISTORY
 from touchlog.projections.viewdb import ViewDB
 
@@ -32,19 +31,20 @@ class StagesProjection:
         opened: dict[tuple[str, int], dict[str, Any]] = {}
         closed: dict[tuple[str, int], list[Any]] = {}
         changed: set[str] = set()
-        for position, e in batch:
-            if isinstance(e, Customer.Registered):
-                ref = reference(refs, e)
-                current[ref] = {"customer": ref, "customer_id": str(e.originator_id),
-                                "stage": "discovery", "since": e.at, "cycle": 1, "changes": 0}
-                _enter(current[ref], opened, position, None, "registered", None, None)
+        for c in batch:
+            e = c.state
+            if c.kind == "Registered":
+                ref = refs[c.customer_id]
+                current[ref] = {"customer": ref, "customer_id": c.customer_id,
+                                "stage": "discovery", "since": e["at"], "cycle": 1, "changes": 0}
+                _enter(current[ref], opened, c.position, None, "registered", None, None)
                 changed.add(ref)
-            elif isinstance(e, Customer.StageChanged):
-                ref = reference(refs, e)
-                _leave(current[ref], opened, closed, e.at, position)
-                current[ref].update(stage=e.to_stage, since=e.at, cycle=e.cycle)
-                _enter(current[ref], opened, position, e.from_stage, e.reason, e.actor,
-                       e.contact_id)
+            elif c.kind == "StageChanged":
+                ref = refs[c.customer_id]
+                _leave(current[ref], opened, closed, e["at"], c.position)
+                current[ref].update(stage=e["to_stage"], since=e["at"], cycle=e["cycle"])
+                _enter(current[ref], opened, c.position, e["from_stage"], e["reason"],
+                       e["actor"], e["contact_id"])
                 changed.add(ref)
         _write(db, current, changed, opened, closed)
 

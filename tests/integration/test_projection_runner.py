@@ -13,7 +13,9 @@ from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
+from touchlog.projections.batch import decode
 from touchlog.projections.queries import Queries
+from touchlog.projections.raw_events import notifications
 from touchlog.projections.runner import Projector
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
@@ -69,9 +71,8 @@ def test_a_batch_whose_position_moved_meanwhile_rolls_back(db_url: str) -> None:
         first, second = Projector(log), Projector(log)
         first.catch_up()
         before = first.snapshot()
-        events = [(n.id, log.mapper.to_domain_event(n))
-                  for n in log.recorder.select_notifications(0, 100, inclusive_of_start=False)]
-        second._commit("archive", 0, events)  # a stale processor replaying from the start
+        # a stale processor replaying from the start
+        second._commit("archive", 0, decode(notifications(log, 0, 100)))
         assert first.snapshot() == before
         first.close()
         second.close()

@@ -1,14 +1,20 @@
-"""Each projection fed events straight from the Customer aggregate (no event store)."""
+"""Each projection fed events straight from the Customer aggregate (no event store).
+
+The events go through the stored form (the mapper's JSON), as they would from the log.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import Mapper
 
+from touchlog.domain.codec import PlainJSONTranscoder
 from touchlog.domain.customer import Customer
 from touchlog.domain.values import Stage
 from touchlog.projections.archive import ArchiveProjection
+from touchlog.projections.batch import decode
 from touchlog.projections.followups import FollowUpsProjection
 from touchlog.projections.stages import StagesProjection
 from touchlog.projections.viewdb import ViewDB
@@ -24,14 +30,18 @@ def card(contact_id: str, occurred_at: str, **fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
+MAPPER: Mapper[Any] = Mapper(transcoder=PlainJSONTranscoder())
+
+
 @pytest.fixture
 def db() -> ViewDB:
     return ViewDB(":memory:")
 
 
 def feed(db: ViewDB, projection: Any, customer: Customer, start: int = 0) -> int:
-    events = customer.collect_events()
-    batch = [(start + i + 1, e) for i, e in enumerate(events)]
+    stored = [MAPPER.to_stored_event(e) for e in customer.collect_events()]
+    batch = decode([(start + i + 1, s.originator_id, s.originator_version, s.topic, s.state)
+                    for i, s in enumerate(stored)])
     with db.transaction():
         projection.apply(db, batch)
     return start + len(batch)

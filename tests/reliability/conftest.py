@@ -1,0 +1,70 @@
+"""Shared plumbing of the reliability suite: the real CLI in a subprocess, and the figures.
+
+Every scenario records what it survived (kills, processes, rows, inputs) with ``figures``;
+the totals are printed at the end of the run and, when ``TOUCHLOG_RELIABILITY_FIGURES``
+names a file, written there as JSON (docs/reliability.md quotes them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIGURES_ENV = "TOUCHLOG_RELIABILITY_FIGURES"
+TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
+_figures: Counter[str] = Counter()
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _figures:
+        return
+    terminalreporter.write_sep("=", "reliability figures")
+    for key in sorted(_figures):
+        terminalreporter.write_line(f"{key}: {_figures[key]}")
+    target = os.environ.get(FIGURES_ENV)
+    if target:
+        Path(target).write_text(json.dumps(dict(sorted(_figures.items())), indent=2) + "\n")
+
+
+@pytest.fixture
+def figures() -> Counter[str]:
+    """Add to a figure: ``figures["import kills survived"] += 1``."""
+    return _figures
+
+
+@pytest.fixture
+def touchlog() -> Run:
+    """Runs ``touchlog ARGS…`` in a fresh process; text out, never raises on an exit code."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*TOUCHLOG, *args], capture_output=True, text=True,
+                              env={**os.environ, **(env or {})}, timeout=timeout,
+                              check=False, **kwargs)
+
+    return run
+
+
+def assert_clear_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Exit code 1, one "Error: …" message naming the problem, and no traceback."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 1, output
+    assert result.stderr.startswith("Error: "), output
+    for needle in needles:
+        assert needle in result.stderr, output
+
+
+@pytest.fixture
+def clear_error() -> Callable[..., None]:
+    return assert_clear_error

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    result["machine"]["load_average_at_end"] = report.load_average()
     if args.compare:
         result["comparison"] = report.compare(result, args.compare)
     result["targets"] = report.targets(result)

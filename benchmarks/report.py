@@ -26,7 +26,16 @@ def machine() -> dict[str, Any]:
             "sqlite": sqlite3.sqlite_version, "git_commit": _git("rev-parse", "HEAD"),
             "git_dirty": bool(_git("status", "--porcelain", "--", "domain", "projections",
                                    "cli", "benchmarks")),
-            "date": datetime.now(UTC).isoformat(timespec="seconds")}
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            # Other work on the machine skews every number: the load says how much there was.
+            "load_average_at_start": load_average()}
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _lines(path: str) -> list[str]:
@@ -100,7 +109,10 @@ def table(result: dict[str, Any]) -> str:
     """The human summary: every number, then the targets with pass/fail marks."""
     run, m = result["run"], result["measurements"]
     lines = [f"touchlog benchmark: {run['contacts']:,} contacts, {run.get('customers', 0):,} "
-             f"customers, {result['data'].get('events', 0):,} events on {run['db_kind']}"]
+             f"customers, {result['data'].get('events', 0):,} events on {run['db_kind']}",
+             f"  {result['machine']['cpu']}, {result['machine']['cores']} cores, load "
+             f"{result['machine']['load_average_at_start']} at start, "
+             f"{result['machine'].get('load_average_at_end')} at end"]
     lines += [f"  {label:<34} {value}" for label, value in _numbers(m)]
     lines.append("")
     lines.append(f"  {'target':<34} {'value':>12}  {'limit':<10} result")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -37,6 +37,7 @@ def prepared(db: str | None, work: Path) -> Iterator[Target]:
         yield Target("sqlite", str(path), str(work / "raw.db"))
         return
     assert db is not None
+    db = _without_schema(db)  # the fresh database is the isolation; psycopg refuses the key
     name = f"touchlog_bench_{secrets.token_hex(4)}"
     server = _admin(db)
     with server:
@@ -59,6 +60,12 @@ def _admin(url: str):  # type: ignore[no-untyped-def]
 
 def _with_database(url: str, name: str) -> str:
     return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+def _without_schema(url: str) -> str:
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"]
+    return parts._replace(query=urlencode(kept)).geturl()
 
 
 def _libpq(url: str) -> str:

@@ -10,19 +10,18 @@ folder or a ``touchlog_shadow_*`` schema is never used again and may be deleted.
 
 from __future__ import annotations
 
-import inspect
 import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from touchlog.domain.store import locate
 from touchlog.projections.runner import Projector
-from touchlog.projections.schema import TRACKING
+from touchlog.projections.schema import PROJECTION_TABLES
 from touchlog.projections.viewdb import ViewDB
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 SCHEMA_PREFIX = "touchlog_shadow_"
 FOLDER_PREFIX = ".touchlog-shadow-"
-BATCH_SIZE = 5_000
 
 
 @contextmanager
@@ -88,39 +86,22 @@ def with_search_path(url: str, schema: str) -> str:
 def replay_to(log: TouchpointLog, db: ViewDB, targets: dict[str, int]) -> dict[str, int]:
     """Applies to ``db`` each projection's events up to its target position, no further.
 
-    ``db`` must be private to the caller (a shadow). Returns the position each projection
-    reached; it falls short of its target only when the log no longer holds the events the
-    target names. Uses ``Projector.catch_up(upto=…)`` when the runner offers it.
+    ``db`` is a fresh shadow: its reader-only indexes are dropped first (a rebuild does the
+    same) because nothing but the comparison, in key order, ever reads it. Returns the
+    position each projection reached; it falls short of its target only when the log no
+    longer holds the events the target names.
     """
     projector = Projector(log, db=db)
-    catch_up: Any = projector.catch_up
-    if "upto" not in inspect.signature(catch_up).parameters:
-        _replay_events(log, projector, targets)
-    else:
-        by_target: dict[int, list[str]] = {}
-        for name, target in targets.items():
-            by_target.setdefault(target, []).append(name)
-        for target, names in by_target.items():
-            if target > 0:
-                catch_up(names, upto=target)
+    with db.transaction():
+        for name in targets:
+            for table in PROJECTION_TABLES[name]:
+                for index in table.reader_indexes:
+                    db.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
+    by_target: dict[int, list[str]] = {}
+    for name, target in targets.items():
+        by_target.setdefault(target, []).append(name)
+    for target, names in by_target.items():
+        if target > 0:
+            projector.catch_up(names, upto=target)
     reached = db.positions()
     return {name: reached[name] for name in targets}
-
-
-def _replay_events(log: TouchpointLog, projector: Projector, targets: dict[str, int]) -> None:
-    """The same for a runner whose catch-up always goes to the log's head."""
-    db, position, stop = projector.db, 0, max(targets.values(), default=0)
-    while position < stop:
-        notes = log.recorder.select_notifications(position, BATCH_SIZE, stop=stop,
-                                                  inclusive_of_start=False)
-        if not notes:
-            return
-        events: Any = [(n.id, log.mapper.to_domain_event(n)) for n in notes]
-        position = notes[-1].id
-        for name, target in targets.items():
-            mine: Any = [(p, e) for p, e in events if p <= target]
-            if mine:
-                with db.transaction():
-                    projector.projections[name].apply(db, mine)
-                    db.execute(f"UPDATE {TRACKING.name} SET position = ? WHERE name = ?",
-                               (mine[-1][0], name))

@@ -162,7 +162,7 @@ def test_audit_known_at_t_equals_what_the_projections_held_at_t(history: list[An
         later = [t for t in times if t > moment]
         # Any instant from the step's last event up to (excluding) the next step's first.
         gap = (later[0] - moment) // timedelta(microseconds=1) if later else 10**9
-        inside = moment + timedelta(microseconds=data.draw(st.integers(0, gap - 1),
-                                                           label=f"T{k}"))
+        share = data.draw(st.integers(0, 999_999), label=f"T{k} (millionths of the gap)")
+        inside = moment + timedelta(microseconds=gap * share // 1_000_000)
         for t in (moment, inside):
             assert audited(reconstruct(events, known_at=t)) == rows, (k, t)

@@ -119,10 +119,25 @@ class ViewDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
+        # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
+        # rebuild holds the same tables, made a plain query end in "deadlock detected".
+        if not self._missing_relations():
+            return
         with self.transaction(), self.errors():
             for table in ALL_TABLES:
                 for statement in table.ddl(self.dialect):
                     self.conn.execute(statement)
+
+    def _missing_relations(self) -> list[str]:
+        names = [name for table in ALL_TABLES
+                 for name in (table.name, *map(table.index_name, table.indexes))]
+        if self.dialect == "sqlite":
+            existing = {r["name"] for r in self.query("SELECT name FROM sqlite_master")}
+        else:
+            existing = {r["name"] for r in self.query(
+                "SELECT name FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+                [names])}
+        return [name for name in names if name not in existing]
 
     def positions(self) -> dict[str, int]:
         rows = self.query(f"SELECT name, position FROM {TRACKING.name}")

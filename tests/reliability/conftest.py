@@ -47,8 +47,11 @@ def touchlog() -> Run:
     """Runs ``touchlog ARGS…`` in a fresh process; text out, never raises on an exit code."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*TOUCHLOG, *args], capture_output=True, text=True,
+            as_user: int | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        # setpriv rather than subprocess's user=: the interpreter must still be reachable.
+        prefix = [] if as_user is None else [
+            "setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups"]
+        return subprocess.run([*prefix, *TOUCHLOG, *args], capture_output=True, text=True,
                               env={**os.environ, **(env or {})}, timeout=timeout,
                               check=False, **kwargs)
 

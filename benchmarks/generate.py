@@ -2,7 +2,7 @@
 
 The same size and seed always give the same bytes. Rows are written one customer at a
 time, so memory stays flat whatever the size:
-- contacts per customer follow a Lomax (shifted Pareto) law: mean about 10, a long tail
+- contacts per customer follow a Lomax (shifted Pareto) law: mean about 9, a long tail
   (a few customers have hundreds of contacts), capped at ``MAX_CONTACTS``;
 - every default channel appears; contacts of one customer are days to weeks apart;
 - stage signals move customers through exploration, expansion and commitment; some
@@ -61,7 +61,8 @@ class DataStats:
 
 
 def contacts_per_customer(rng: random.Random) -> int:
-    # Lomax with shape 1.6 and scale 5.4: mean 1 + 5.4 / 0.6 = 10 before the floor and cap.
+    # Lomax with shape 1.6 and scale 5.4: mean 1 + 5.4 / 0.6 = 10 before rounding and the
+    # cap, 9.1 after them (100k contacts).
     return min(MAX_CONTACTS, 1 + int(5.4 * (rng.paretovariate(1.6) - 1.0) + 0.5))
 
 

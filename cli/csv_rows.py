@@ -1,6 +1,6 @@
 """The CSV import contract (docs/import.md): the header check and the row model.
 
-A row is plain text per column; ``CsvRow.entry`` turns it into the domain's contact card and
+A row is plain text per column; ``parse_row`` turns it into the domain's contact card and
 follow-up plan, or raises an InvalidInput that names the CSV column that was wrong.
 """
 
@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
-
-from pydantic import BaseModel, ConfigDict
 
 from touchlog.domain.contact import Contact, FollowUpPlan, customer_reference, validated
 from touchlog.domain.errors import InvalidInput
@@ -34,55 +32,19 @@ _PLAN_COLUMN = {"due_at": "follow_up_due", "owner": "follow_up_owner",
                 "purpose": "follow_up_purpose", "follow_up_due": "follow_up_due"}
 
 
-class CsvRow(BaseModel):
-    """One data row: every column is text; blank means absent."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    customer: str | None = None
-    occurred_at: str | None = None
-    channel: str | None = None
-    contact_id: str | None = None
-    initiated_by: str | None = None
-    purpose: str | None = None
-    summary: str | None = None
-    place: str | None = None
-    actor: str | None = None
-    outcome: str | None = None
-    rating: str | None = None
-    amount: str | None = None
-    stage: str | None = None
-    follow_up_due: str | None = None
-    follow_up_owner: str | None = None
-    follow_up_purpose: str | None = None
-
-    def entry(self, settings: Settings, occurrence: int = 0) -> ContactEntry:
-        """The contact to record, checked against the deployment's channels."""
-        from touchlog.domain.application import ContactEntry
-
-        for column in REQUIRED:
-            if not (getattr(self, column) or "").strip():
-                raise InvalidInput(column, getattr(self, column), "required")
-        reference = customer_reference(self.customer)
-        card = {k: v for k, v in self.model_dump(exclude=_NOT_CARD).items() if v is not None}
-        if self.stage is not None:
-            card["stage_signal"] = self.stage
-        contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
-        settings.channel(contact.channel)
-        return ContactEntry(reference, contact, self._plan(), occurrence)
-
-    def _plan(self) -> FollowUpPlan | None:
-        if not (self.follow_up_due or "").strip():
-            if (self.follow_up_owner or self.follow_up_purpose or "").strip():
-                raise InvalidInput("follow_up_due", self.follow_up_due,
-                                   "a follow-up owner or purpose needs a due time")
-            return None
-        plan = {"due_at": self.follow_up_due, "owner": self.follow_up_owner,
-                "purpose": self.follow_up_purpose}
-        return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
-
-
 _NOT_CARD = {"customer", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose"}
+
+
+def _plan(values: dict[str, str]) -> FollowUpPlan | None:
+    due = values.get("follow_up_due", "")
+    owner, purpose = values.get("follow_up_owner"), values.get("follow_up_purpose")
+    if not due.strip():
+        if (owner or purpose or "").strip():
+            raise InvalidInput("follow_up_due", due,
+                               "a follow-up owner or purpose needs a due time")
+        return None
+    plan = {"due_at": due, "owner": owner, "purpose": purpose}
+    return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
 
 
 def _renamed(build, columns: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -175,9 +137,25 @@ def _by_column(header: list[str], values: list[str]) -> dict[str, str]:
 
 
 def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEntry:
-    """The row's contact entry, or an InvalidInput naming the column that was wrong."""
-    extra = raw.values.get("(extra values)")
+    """The row's contact entry, or an InvalidInput naming the column that was wrong.
+
+    Every column is text and blank means absent; the contact card is validated by the
+    domain's ``Contact`` model, and its channel against the deployment's channels.
+    """
+    from touchlog.domain.application import ContactEntry
+
+    values = raw.values
+    extra = values.get("(extra values)")
     if extra is not None:
         shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
         raise InvalidInput("row", shown, "more values than the header has columns")
-    return CsvRow(**raw.values).entry(settings, occurrence)
+    for column in REQUIRED:
+        if not (values.get(column) or "").strip():
+            raise InvalidInput(column, values.get(column), "required")
+    reference = customer_reference(values["customer"])
+    card = {k: v for k, v in values.items() if k not in _NOT_CARD}
+    if values.get("stage") is not None:
+        card["stage_signal"] = values["stage"]
+    contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
+    settings.channel(contact.channel)
+    return ContactEntry(reference, contact, _plan(values), occurrence)

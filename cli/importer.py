@@ -5,14 +5,17 @@ Two streaming passes keep memory flat whatever the file size:
    reported. Nothing is recorded yet, so ``--strict`` and file-level errors (a bad header,
    broken encoding) always stop before the first write.
 2. read the spool sorted by (customer, occurred_at, line) and record it in batches, each
-   one ``TouchpointLog.log_contacts`` call, which is one transaction. A killed import
+   one ``TouchpointLog.log_cards`` call, which is one transaction. A killed import
    therefore leaves whole batches only, and ids derived from row content (plus the count
    of earlier identical rows) make the re-run skip what is already there.
+Then the projections catch up, so the reporting tables hold the import when it ends.
+
+Rows are validated once: the spool keeps the finished contact card (plain JSON), so the
+second pass only reads it back.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,12 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+import orjson
+
 from touchlog.cli.csv_rows import RawRow, parse_row, read_rows
+from touchlog.domain.application import CardEntry, card_entry
+from touchlog.domain.contact import FollowUpPlan, derived_contact_id
 from touchlog.domain.errors import InvalidInput, TouchlogError
-from touchlog.domain.values import iso
 
 if TYPE_CHECKING:
-    from touchlog.domain.application import ContactEntry, TouchpointLog
+    from touchlog.domain.application import TouchpointLog
     from touchlog.domain.settings import Settings
 
 BATCH_SIZE = 5_000
@@ -56,12 +62,12 @@ class Summary:
 @dataclass(frozen=True)
 class Spooled:
     line: int
-    entry: ContactEntry
-    values_json: str
+    entry: CardEntry
+    values_json: bytes
 
     @property
     def values(self) -> dict[str, str]:
-        return dict(json.loads(self.values_json))
+        return dict(orjson.loads(self.values_json))
 
 
 class Spool:
@@ -72,24 +78,22 @@ class Spool:
         self.db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE row (customer TEXT, occurred_at TEXT, line INTEGER, key TEXT,"
-            " row_values TEXT, contact TEXT, follow_up TEXT)"
+            " derived INTEGER, row_values BLOB, card BLOB, follow_up TEXT)"
         )
-        self.pending: list[tuple[str, str, int, str, str, str, str | None]] = []
+        self.pending: list[tuple[str, str, int, str, bool, bytes, bytes, str | None]] = []
 
-    def add(self, entry: ContactEntry, raw: RawRow) -> None:
+    def add(self, entry: CardEntry, derived: bool, raw: RawRow) -> None:
         # Rows with the same key would get the same derived id; the occurrence tells them apart.
-        key = entry.contact.contact_id or entry.contact.derived_id(entry.reference)
-        self.pending.append((entry.reference, iso(entry.contact.occurred_at), raw.line, key,
-                             json.dumps(raw.values, ensure_ascii=False),
-                             # The validated values, so pass 2 need not parse the text again.
-                             entry.contact.model_dump_json(),
+        card = entry.card
+        self.pending.append((entry.reference, card["occurred_at"], raw.line, card["contact_id"],
+                             derived, orjson.dumps(raw.values), orjson.dumps(card),
                              entry.follow_up.model_dump_json() if entry.follow_up else None))
         if len(self.pending) >= BATCH_SIZE:
             self.flush()
 
     def flush(self) -> None:
         with self.db:
-            self.db.executemany("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)", self.pending)
+            self.db.executemany("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.pending)
         self.pending.clear()
 
     def customers(self) -> int:
@@ -98,24 +102,25 @@ class Spool:
     def batches(self, size: int) -> Iterator[list[Spooled]]:
         """The rows in application order, ``size`` at a time, with their occurrence set."""
         cursor = self.db.execute(
-            "SELECT customer, line, ROW_NUMBER() OVER (PARTITION BY key ORDER BY line) - 1,"
-            " row_values, contact, follow_up FROM row ORDER BY customer, occurred_at, line"
+            "SELECT customer, line, derived * (ROW_NUMBER() OVER (PARTITION BY key ORDER BY"
+            " line) - 1), row_values, card, follow_up FROM row"
+            " ORDER BY customer, occurred_at, line"
         )
         while chunk := cursor.fetchmany(size):
-            yield [Spooled(line, _entry(customer, contact, follow_up, n), values)
-                   for customer, line, n, values, contact, follow_up in chunk]
+            yield [Spooled(line, _entry(customer, card, follow_up, n), values)
+                   for customer, line, n, values, card, follow_up in chunk]
 
     def close(self) -> None:
         self.db.close()
 
 
-def _entry(reference: str, contact: str, follow_up: str | None, occurrence: int
-           ) -> ContactEntry:
-    from touchlog.domain.application import ContactEntry
-    from touchlog.domain.contact import Contact, FollowUpPlan
-
+def _entry(reference: str, card_json: bytes, follow_up: str | None, occurrence: int
+           ) -> CardEntry:
+    card = orjson.loads(card_json)
+    if occurrence:  # an identical earlier row: this one is another contact
+        card["contact_id"] = derived_contact_id(reference, card, occurrence)
     plan = FollowUpPlan.model_validate_json(follow_up) if follow_up else None
-    return ContactEntry(reference, Contact.model_validate_json(contact), plan, occurrence)
+    return CardEntry(reference, card, plan)
 
 
 Reject = Callable[[Rejection], None]
@@ -158,7 +163,8 @@ def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summar
         for raw in rows:
             summary.rows += 1
             try:
-                spool.add(parse_row(raw, settings), raw)
+                entry = parse_row(raw, settings)
+                spool.add(card_entry(entry, settings), entry.contact.contact_id is None, raw)
             except InvalidInput as e:
                 summary.rejected += 1
                 on_reject(Rejection(raw.line, e.field, _reason(e), raw.values, header))
@@ -173,7 +179,7 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
     for batch in spool.batches(batch_size):
         try:
-            logged = [r.logged for r in log.log_contacts([row.entry for row in batch])]
+            logged = [r.logged for r in log.log_cards([row.entry for row in batch])]
         except TouchlogError:
             # A rule only the stored state can check (a follow-up with nobody to own it):
             # record this batch row by row so only the offending rows are rejected.
@@ -182,6 +188,13 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary,
         summary.duplicates += sum(1 for flag in logged if flag is False)
         if progress is not None:
             progress(len(batch), summary.rows - summary.rejected)
+    from touchlog.projections.runner import Projector
+
+    projector = Projector(log)
+    try:
+        projector.catch_up()
+    finally:
+        projector.close()
 
 
 def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_size: int) -> None:
@@ -197,8 +210,7 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
                 except CustomerNotFound:
                     ids = set()
                 known = {entry.reference: ids}  # rows arrive grouped by customer
-            contact_id = entry.contact.contact_id or entry.contact.derived_id(
-                entry.reference, entry.occurrence)
+            contact_id = entry.card["contact_id"]
             new = contact_id not in known[entry.reference]
             known[entry.reference].add(contact_id)
             summary.imported += new
@@ -207,7 +219,7 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
 
 def _one(log: TouchpointLog, row: Spooled, summary: Summary, on_reject: Reject) -> bool | None:
     try:
-        return log.log_contacts([row.entry])[0].logged
+        return log.log_cards([row.entry])[0].logged
     except InvalidInput as e:
         summary.rejected += 1
         on_reject(Rejection(row.line, e.field, _reason(e), row.values, []))

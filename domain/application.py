@@ -33,8 +33,8 @@ from touchlog.domain.contact import (
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.settings import Settings
-from touchlog.domain.store import Location, creation_lock, environment, locate
-from touchlog.domain.values import Stage, amount_text, iso, parse_instant
+from touchlog.domain.store import Location, creation_lock, environment, locate, stored_events
+from touchlog.domain.values import Stage, iso, parse_instant
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 20
@@ -48,6 +48,23 @@ class ContactEntry:
     contact: Contact
     follow_up: FollowUpPlan | None = None
     occurrence: int = 0  # earlier identical cards from the same source
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    """A contact ready to record: the reference, the plain card (``Contact.card``), a follow-up."""
+
+    reference: str
+    card: dict[str, Any]
+    follow_up: FollowUpPlan | None = None
+
+
+def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
+    """The entry's card with its id and flags settled; refuses a channel not configured."""
+    reference = customer_reference(entry.reference)
+    channel = settings.channel(entry.contact.channel)
+    return CardEntry(reference, entry.contact.card(reference, channel, entry.occurrence),
+                     entry.follow_up)
 
 
 @dataclass(frozen=True)
@@ -91,43 +108,24 @@ class TouchpointLog(Application[UUID]):
         A customer that does not exist yet is registered at its first contact. The same
         contact recorded again (same id) is reported with ``logged=False``.
         """
-        cards = [(ref, e, self._card(ref, e))
-                 for ref, e in ((customer_reference(e.reference), e) for e in entries)]
+        return self.log_cards([card_entry(e, self.settings) for e in entries])
+
+    def log_cards(self, entries: Sequence[CardEntry]) -> list[Recorded]:
+        """``log_contacts`` for cards already made by ``card_entry`` (the import's path)."""
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
             results = []
-            for reference, entry, card in cards:
-                customer = customers[reference]
+            for entry in entries:
+                customer, card = customers[entry.reference], entry.card
                 logged = customer.log_contact(card)
                 if logged and entry.follow_up is not None:
                     self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-                results.append(Recorded(reference, card["contact_id"], logged))
+                results.append(Recorded(entry.reference, card["contact_id"], logged))
             return results
 
         # The first contact of a new customer (in the given order) registers it.
-        first_seen = {ref: card["occurred_at"] for ref, _, card in reversed(cards)}
+        first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
         return self._update(list(dict.fromkeys(first_seen)), decide, registering_at=first_seen)
-
-    def _card(self, reference: str, entry: ContactEntry) -> dict[str, Any]:
-        c = entry.contact
-        channel = self.settings.channel(c.channel)
-        return {
-            "contact_id": c.contact_id or c.derived_id(reference, entry.occurrence),
-            "occurred_at": iso(c.occurred_at),
-            "channel": c.channel,
-            "initiated_by": c.initiated_by.value,
-            "purpose": c.purpose,
-            "summary": c.summary,
-            "place": c.place,
-            "actor": c.actor,
-            "outcome": c.outcome.value if c.outcome else None,
-            "rating": c.rating,
-            "amount": amount_text(c.amount) if c.amount is not None else None,
-            "stage_signal": c.stage_signal.value if c.stage_signal else None,
-            "deliberate": channel.deliberate if c.deliberate is None else c.deliberate,
-            "hard": channel.hard if c.hard is None else c.hard,
-            "active": (c.initiated_by.value == "company") if c.active is None else c.active,
-        }
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges,
                       reason: str | None = None, actor: str | None = None) -> None:
@@ -238,7 +236,7 @@ class TouchpointLog(Application[UUID]):
         """
         references = list(references)
         for _attempt in range(MAX_ATTEMPTS):
-            customers = {r: self._load(r, registering_at) for r in references}
+            customers = self._load(references, registering_at or {})
             result = decide(customers)
             try:
                 self.save(*customers.values())
@@ -249,13 +247,26 @@ class TouchpointLog(Application[UUID]):
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
-    def _load(self, reference: str, registering_at: dict[str, str] | None) -> Customer:
+    def _load(self, references: list[str], registering_at: dict[str, str]
+              ) -> dict[str, Customer]:
+        """The customers replayed from their events, read with one query per 500 customers;
+        a missing one is registered when ``registering_at`` gives its time."""
+        ids = {customer_id(r): r for r in references}
         try:
-            return self.customer(reference)
-        except CustomerNotFound:
-            if registering_at is None or reference not in registering_at:
-                raise
-            return Customer(reference=reference, at=registering_at[reference])
+            stored = stored_events(self, list(ids))
+        except (OperationalError, sqlite3.Error) as e:
+            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        customers = {}
+        for cid, reference in ids.items():
+            aggregate: Any = None
+            for event in stored.get(cid, ()):
+                aggregate = self.mapper.to_domain_event(event).mutate(aggregate)
+            if aggregate is None:
+                if reference not in registering_at:
+                    raise CustomerNotFound(reference)
+                aggregate = Customer(reference=reference, at=registering_at[reference])
+            customers[reference] = aggregate
+        return customers
 
 
 def _now() -> str:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from touchlog.domain import values as v
-from touchlog.domain.codec import canonical_json
 from touchlog.domain.errors import InvalidInput
-from touchlog.domain.values import InitiatedBy, Outcome, Stage
+from touchlog.domain.values import ChannelInfo, InitiatedBy, Outcome, Stage
 
 E = TypeVar("E", InitiatedBy, Outcome)
 
@@ -27,6 +29,25 @@ def customer_id(reference: str) -> uuid.UUID:
 
 def customer_reference(value: object) -> str:
     return v.required_text(value, "customer").strip()
+
+
+def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int = 0) -> str:
+    """A contact id from a card's content, so that recording it again is a no-op.
+
+    ``occurrence`` counts earlier identical cards of the same source (two identical
+    purchases on one day are two contacts). The id is ``"c-"`` and the hex of
+    ``uuid5(NAMESPACE, canonical_json(content))``, computed without building UUID objects.
+    """
+    content = [reference, card["occurred_at"], card["channel"], card["initiated_by"],
+               card["purpose"], card["summary"], card["place"], card["actor"], card["outcome"],
+               card["rating"], card["amount"], card["stage_signal"], occurrence]
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + orjson.dumps(content)).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return "c-" + digest.hex()
+
+
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
 class ContactChanges(BaseModel):
@@ -120,19 +141,37 @@ class Contact(ContactChanges):
         return None if _blank(value) else Stage.parse(value, "stage_signal")
 
     def derived_id(self, reference: str, occurrence: int = 0) -> str:
-        """A contact id from the card's content, so recording it again is a no-op.
+        """The id ``derived_contact_id`` gives this card (see there)."""
+        return derived_contact_id(reference, self._content(), occurrence)
 
-        ``occurrence`` counts earlier identical cards of the same source (two identical
-        purchases on one day are two contacts).
+    def card(self, reference: str, channel: ChannelInfo, occurrence: int = 0) -> dict[str, Any]:
+        """The plain values a ContactLogged event stores, with the id and the flags settled.
+
+        The flags not given default from the channel (deliberate, hard) and from who
+        initiated the contact (active when the company did).
         """
-        content = [
-            reference, v.iso(self.occurred_at), self.channel, self.initiated_by.value,
-            self.purpose, self.summary, self.place, self.actor,
-            self.outcome.value if self.outcome else None, self.rating,
-            v.amount_text(self.amount) if self.amount is not None else None,
-            self.stage_signal.value if self.stage_signal else None, occurrence,
-        ]
-        return "c-" + uuid.uuid5(NAMESPACE, canonical_json(content)).hex
+        card = self._content()
+        card["contact_id"] = self.contact_id or derived_contact_id(reference, card, occurrence)
+        card["deliberate"] = channel.deliberate if self.deliberate is None else self.deliberate
+        card["hard"] = channel.hard if self.hard is None else self.hard
+        card["active"] = (self.initiated_by is InitiatedBy.COMPANY if self.active is None
+                          else self.active)
+        return card
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "occurred_at": v.iso(self.occurred_at),
+            "channel": self.channel,
+            "initiated_by": self.initiated_by.value,
+            "purpose": self.purpose,
+            "summary": self.summary,
+            "place": self.place,
+            "actor": self.actor,
+            "outcome": self.outcome.value if self.outcome else None,
+            "rating": self.rating,
+            "amount": v.amount_text(self.amount) if self.amount is not None else None,
+            "stage_signal": self.stage_signal.value if self.stage_signal else None,
+        }
 
 
 class FollowUpPlan(BaseModel):

@@ -9,11 +9,15 @@ eventsourcing-sqlalchemy for batched appends, reads and loads (README "Storage")
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from touchlog.domain.errors import StoreError
 
@@ -162,3 +166,49 @@ def _prepare_sqlite_file(path: Path, *, create: bool) -> None:
         pass
     except OSError as e:
         raise StoreError(f"cannot create the database {path}: {e.strerror}") from None
+
+
+IDS_PER_QUERY = 500  # below SQLite's bound-variable limit; cheap on PostgreSQL too
+
+
+def query_events(app: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a read-only query on the event table, as plain tuples.
+
+    ``sql`` names the table ``{table}`` and binds with ``?`` (turned into ``%s`` on
+    PostgreSQL). Reading through the recorder's own connection skips the library's
+    per-row objects, which cost more than the query on big reads.
+    """
+    recorder = app.recorder
+    if app.location.kind == "sqlite":
+        statement = sql.format(table=recorder.events_table_name)
+        with recorder.datastore.get_connection(commit=False) as conn:
+            cursor = conn.cursor().sqlite_cursor
+            cursor.row_factory = None  # plain tuples, not the pool's sqlite3.Row
+            try:
+                return list(cursor.execute(statement, tuple(params)).fetchall())
+            finally:
+                cursor.close()
+    from psycopg.rows import tuple_row
+
+    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+    statement = sql.format(table=table).replace("?", "%s")
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+        c.execute(statement, tuple(params))
+        return list(c.fetchall())
+
+
+def stored_events(app: Any, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+    """Every stored event of the given aggregates, in version order, by aggregate id."""
+    sqlite = app.location.kind == "sqlite"
+    found: dict[UUID, list[StoredEvent]] = {}
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start:start + IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        rows = query_events(
+            app, "SELECT originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
+            [i.hex for i in chunk] if sqlite else chunk)
+        for originator_id, version, topic, state in rows:
+            key = UUID(hex=originator_id) if sqlite else originator_id
+            found.setdefault(key, []).append(StoredEvent(key, version, topic, bytes(state)))
+    return found

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from touchlog.domain.store import query_events
+
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
 
@@ -92,28 +94,10 @@ Notification = tuple[int, Any, int, str, bytes]
 def notifications(app: TouchpointLog, after: int, limit: int,
                   upto: int | None = None) -> list[Notification]:
     """Up to ``limit`` stored events after position ``after`` (and at most ``upto``)."""
-    recorder: Any = app.recorder
-    bound = "" if upto is None else " AND {id} <= ?"
-    if app.location.kind == "sqlite":
-        sql = (f"SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
-               f"FROM {recorder.events_table_name} WHERE rowid > ?{bound.format(id='rowid')} "
-               "ORDER BY rowid LIMIT ?")
-        params = (after, *(() if upto is None else (upto,)), limit)
-        with recorder.datastore.get_connection(commit=False) as conn:
-            cursor = conn.cursor().sqlite_cursor
-            cursor.row_factory = None
-            try:
-                return cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
-            finally:
-                cursor.close()
-    from psycopg.rows import tuple_row
-    from psycopg.sql import SQL, Identifier
-
-    statement = SQL(
-        "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
-        "WHERE notification_id > %s" + bound.format(id="notification_id").replace("?", "%s")
-        + " ORDER BY notification_id LIMIT %s"
-    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-        c.execute(statement, (after, *(() if upto is None else (upto,)), limit))
-        return c.fetchall()
+    position = "rowid" if app.location.kind == "sqlite" else "notification_id"
+    bound = "" if upto is None else f" AND {position} <= ?"
+    rows = query_events(
+        app, f"SELECT {position}, originator_id, originator_version, topic, state "
+        f"FROM {{table}} WHERE {position} > ?{bound} ORDER BY {position} LIMIT ?",
+        (after, *(() if upto is None else (upto,)), limit))
+    return rows  # type: ignore[return-value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -11,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from touchlog.domain.codec import canonical_json
-from touchlog.domain.contact import Contact, FollowUpPlan, validated
+from touchlog.domain.contact import NAMESPACE, Contact, FollowUpPlan, validated
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.settings import Settings
-from touchlog.domain.values import MAX_LONG_TEXT, Stage, parse_instant
+from touchlog.domain.values import MAX_LONG_TEXT, Stage, iso, parse_instant
 
 
 def contact(**fields: Any) -> Contact:
@@ -115,3 +116,18 @@ def test_canonical_json_equals_pythons_sorted_compact_json(value: object) -> Non
 
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical_json(value) == expected
+
+
+PRINTABLE = st.characters(blacklist_categories=("Cs", "Cc"))
+
+
+@given(st.text(PRINTABLE, min_size=1), st.text(PRINTABLE, max_size=50),
+       st.integers(min_value=0, max_value=9))
+def test_derived_ids_are_uuid5_of_the_canonical_content(reference: str, summary: str,
+                                                        occurrence: int) -> None:
+    card = contact(summary=summary.strip() or None)
+    content = [reference, iso(card.occurred_at), card.channel, card.initiated_by.value,
+               card.purpose, card.summary, card.place, card.actor, None, card.rating, None,
+               None, occurrence]
+    expected = "c-" + uuid.uuid5(NAMESPACE, canonical_json(content)).hex
+    assert card.derived_id(reference, occurrence) == expected

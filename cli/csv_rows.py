@@ -13,8 +13,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from touchlog.domain.contact import Contact, FollowUpPlan, customer_reference, validated
+from touchlog.domain.contact import Contact, FollowUpPlan, validated
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.identity import customer_reference
 
 if TYPE_CHECKING:
     from touchlog.domain.application import ContactEntry

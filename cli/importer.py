@@ -27,8 +27,9 @@ import orjson
 
 from touchlog.cli.csv_rows import RawRow, parse_row, read_rows
 from touchlog.domain.application import CardEntry, card_entry
-from touchlog.domain.contact import FollowUpPlan, derived_contact_id
+from touchlog.domain.contact import FollowUpPlan
 from touchlog.domain.errors import InvalidInput, TouchlogError
+from touchlog.domain.identity import derived_contact_id
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -23,18 +23,15 @@ from eventsourcing.persistence import (
 )
 
 from touchlog.domain.codec import PlainJSONTranscoder
-from touchlog.domain.contact import (
-    Contact,
-    ContactChanges,
-    FollowUpPlan,
-    customer_id,
-    customer_reference,
-)
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
+from touchlog.domain.identity import customer_id, customer_reference
 from touchlog.domain.settings import Settings
 from touchlog.domain.store import Location, creation_lock, environment, locate, stored_events
 from touchlog.domain.values import Stage, iso, parse_instant
+
+if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without
+    from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 20

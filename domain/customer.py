@@ -20,7 +20,6 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
 from touchlog.domain.codec import chain_link
-from touchlog.domain.contact import customer_id
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
     ContactNotFound,
@@ -28,6 +27,7 @@ from touchlog.domain.errors import (
     InvalidInput,
     StageError,
 )
+from touchlog.domain.identity import customer_id
 from touchlog.domain.values import Stage
 
 

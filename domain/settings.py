@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.values import DEFAULT_CHANNELS, ChannelInfo, Stage, channel_name
@@ -27,27 +26,24 @@ DEFAULT_CADENCE_DAYS: dict[Stage, int | None] = {
 }
 
 
-class ChannelSetting(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    deliberate: bool = True
-    hard: bool = False
+@dataclass(frozen=True)
+class Settings:
+    """Everything a deployment may change without touching code.
 
-
-class Settings(BaseModel):
-    """Everything a deployment may change without touching code."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A plain dataclass checked by hand: every command loads settings, and pydantic would
+    add a tenth of a second to each start.
+    """
 
     db: str = DEFAULT_DB
-    channels: dict[str, ChannelInfo] = {c.name: c for c in DEFAULT_CHANNELS}
-    cadence_days: dict[Stage, int | None] = DEFAULT_CADENCE_DAYS
+    channels: dict[str, ChannelInfo] = field(
+        default_factory=lambda: {c.name: c for c in DEFAULT_CHANNELS})
+    cadence_days: dict[Stage, int | None] = field(
+        default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
 
-    @field_validator("db")
-    @classmethod
-    def _db(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the database path or URL must not be empty")
-        return value.strip()
+    def __post_init__(self) -> None:
+        if not isinstance(self.db, str) or not self.db.strip():
+            raise InvalidInput("db", self.db, "the database path or URL must not be empty")
+        object.__setattr__(self, "db", self.db.strip())
 
     def channel(self, name: str) -> ChannelInfo:
         info = self.channels.get(name)
@@ -63,12 +59,8 @@ class Settings(BaseModel):
         data = _read_toml(path) if path.exists() or config else {}
         channels = {c.name: c for c in DEFAULT_CHANNELS}
         for name, flags in (data.pop("channels", None) or {}).items():
-            try:
-                setting = ChannelSetting.model_validate(flags or {})
-            except ValidationError as e:
-                raise InvalidInput(f"{path}: channels.{name}", flags, _first(e)) from None
             key = channel_name(name)
-            channels[key] = ChannelInfo(key, setting.deliberate, setting.hard)
+            channels[key] = ChannelInfo(key, **_flags(flags or {}, f"{path}: channels.{name}"))
         cadence: dict[Stage, int | None] = dict(DEFAULT_CADENCE_DAYS)
         for stage, days in (data.pop("cadence_days", None) or {}).items():
             cadence[Stage.parse(stage, f"{path}: cadence_days")] = _days(days, path, stage)
@@ -76,10 +68,20 @@ class Settings(BaseModel):
         data.pop("db", None)
         if data:
             raise InvalidInput(str(path), sorted(data), "unknown settings")
-        try:
-            return cls(db=chosen_db, channels=channels, cadence_days=cadence)
-        except ValidationError as e:
-            raise InvalidInput("db", chosen_db, _first(e)) from None
+        return cls(db=chosen_db, channels=channels, cadence_days=cadence)
+
+
+def _flags(flags: object, where: str) -> dict[str, bool]:
+    """A channel's classification flags: only ``deliberate`` and ``hard``, each true/false."""
+    if not isinstance(flags, dict):
+        raise InvalidInput(where, flags, "expected a table like {deliberate = true, hard = false}")
+    unknown = sorted(set(flags) - {"deliberate", "hard"})
+    if unknown:
+        raise InvalidInput(where, unknown, "unknown flag(s); known: deliberate, hard")
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{where}.{name}", value, "expected true or false")
+    return flags
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -95,7 +97,3 @@ def _days(value: object, path: Path, stage: str) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     raise InvalidInput(f"{path}: cadence_days.{stage}", value, "expected whole days > 0 or 0")
-
-
-def _first(error: ValidationError) -> str:
-    return str(error.errors()[0]["msg"])

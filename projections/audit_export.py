@@ -14,8 +14,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from touchlog.domain.contact import customer_id
 from touchlog.domain.errors import CustomerNotFound, InvalidInput
+from touchlog.domain.identity import customer_id
 from touchlog.projections.raw_events import Row, id_text, stored_rows
 from touchlog.projections.verify import check_chains
 

@@ -17,8 +17,8 @@ from uuid import UUID
 
 import orjson
 
-from touchlog.domain.contact import customer_id
 from touchlog.domain.errors import CustomerNotFound, InvalidInput
+from touchlog.domain.identity import customer_id
 from touchlog.projections.raw_events import stored_rows
 from touchlog.projections.verify import (
     ChainReport,

@@ -15,7 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from touchlog.cli.main import cli
-from touchlog.domain.contact import customer_id
+from touchlog.domain.identity import customer_id
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from touchlog.domain.application import ContactEntry, TouchpointLog
-from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan, customer_id, validated
+from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan, validated
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import InvalidInput, StoreError
+from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.domain.store import environment, locate, redact
 

@@ -14,7 +14,8 @@ import pytest
 
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.codec import chain_link
-from touchlog.domain.contact import Contact, FollowUpPlan, customer_id
+from touchlog.domain.contact import Contact, FollowUpPlan
+from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.projections.checkpoint import read_checkpoint, verify_log
 

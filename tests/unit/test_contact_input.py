@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from touchlog.domain.codec import canonical_json
-from touchlog.domain.contact import NAMESPACE, Contact, FollowUpPlan, validated
+from touchlog.domain.contact import Contact, FollowUpPlan, validated
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.identity import NAMESPACE
 from touchlog.domain.settings import Settings
 from touchlog.domain.values import MAX_LONG_TEXT, Stage, iso, parse_instant
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from touchlog.domain.contact import customer_id
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
@@ -15,6 +14,7 @@ from touchlog.domain.errors import (
     InvalidInput,
     StageError,
 )
+from touchlog.domain.identity import customer_id
 from touchlog.domain.values import Stage
 
 T0 = "2018-01-05T00:00:00+00:00"

@@ -1,0 +1,46 @@
+"""Identities: a customer's id from its reference, and a contact's id from its content.
+
+Kept apart from the input models so that reading commands never load pydantic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from touchlog.domain import values as v
+
+# Fixed forever: customer ids and derived contact ids depend on it.
+NAMESPACE = uuid.UUID("6f1c7d0e-2b4a-5c3e-9d8f-7a6b5c4d3e2f")
+
+
+def customer_id(reference: str) -> uuid.UUID:
+    """One reference is always one customer: the id is uuid5(NAMESPACE, reference)."""
+    return uuid.uuid5(NAMESPACE, reference)
+
+
+def customer_reference(value: object) -> str:
+    return v.required_text(value, "customer").strip()
+
+
+def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int = 0) -> str:
+    """A contact id from a card's content, so that recording it again is a no-op.
+
+    ``occurrence`` counts earlier identical cards of the same source (two identical
+    purchases on one day are two contacts). The id is ``"c-"`` and the hex of
+    ``uuid5(NAMESPACE, canonical_json(content))``, computed without building UUID objects.
+    """
+    content = [reference, card["occurred_at"], card["channel"], card["initiated_by"],
+               card["purpose"], card["summary"], card["place"], card["actor"], card["outcome"],
+               card["rating"], card["amount"], card["stage_signal"], occurrence]
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + orjson.dumps(content)).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return "c-" + digest.hex()
+
+
+_NAMESPACE_BYTES = NAMESPACE.bytes

@@ -2,13 +2,14 @@
 
 The same size and seed always give the same bytes. Rows are written one customer at a
 time, so memory stays flat whatever the size:
-- contacts per customer follow a Lomax (shifted Pareto) law: mean about 9, a long tail
+- contacts per customer follow a Lomax (shifted Pareto) law: mean about 10, a long tail
   (a few customers have hundreds of contacts), capped at ``MAX_CONTACTS``;
 - every default channel appears; contacts of one customer are days to weeks apart;
 - stage signals move customers through exploration, expansion and commitment; some
   dissolve, and some of those come back (a signal after dissolution starts a new cycle);
 - about 20% of contacts carry an amount and about 10% schedule a follow-up, owned by the
-  customer's account owner (so ``followups --owner`` has work to do).
+  customer's account owner, who has a book of ``BOOK`` customers (so ``followups --owner``
+  has work to do, and the same amount at every size).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ COLUMNS = ("customer", "occurred_at", "channel", "initiated_by", "purpose", "sum
            "follow_up_owner", "follow_up_purpose")
 CHANNELS = tuple(c.name for c in DEFAULT_CHANNELS)
 MAX_CONTACTS = 2_000
-OWNERS = tuple(f"rep{n:02d}" for n in range(1, 41))
+BOOK = 250  # customers per account owner: a rep's queue stays the same size as the log grows
 START = datetime(2015, 1, 1, tzinfo=UTC)
 PURPOSES = ("introduce the offer", "answer a question", "quote", "purchase", "complaint",
             "service visit", "renewal", "survey", "invitation", "thank you")
@@ -61,9 +62,9 @@ class DataStats:
 
 
 def contacts_per_customer(rng: random.Random) -> int:
-    # Lomax with shape 1.6 and scale 5.4: mean 1 + 5.4 / 0.6 = 10 before rounding and the
-    # cap, 9.1 after them (100k contacts).
-    return min(MAX_CONTACTS, 1 + int(5.4 * (rng.paretovariate(1.6) - 1.0) + 0.5))
+    # Lomax with shape 1.6 and scale 5.6: mean 1 + 5.6 / 0.6 = 10.3 before rounding and the
+    # cap; 10.1 (10k) to 10.4 (100k) contacts per customer as generated.
+    return min(MAX_CONTACTS, 1 + int(5.6 * (rng.paretovariate(1.6) - 1.0) + 0.5))
 
 
 def journey(rng: random.Random, count: int) -> list[str | None]:
@@ -88,8 +89,8 @@ def reference_of(number: int) -> str:
 
 
 def owner_of(number: int) -> str:
-    """The account owner of customer ``number`` (1-based), without keeping a table."""
-    return OWNERS[number * 7919 % len(OWNERS)]
+    """The account owner of customer ``number`` (1-based): one per ``BOOK`` customers."""
+    return f"rep{(number - 1) // BOOK + 1:04d}"
 
 
 def customer_rows(rng: random.Random, number: int, count: int,
@@ -108,6 +109,11 @@ def customer_rows(rng: random.Random, number: int, count: int,
         yield contact_row(rng, reference, owner, at, signal, stats)
 
 
+def colleague(rng: random.Random, reference: str) -> str:
+    """Another account owner of the company so far (one who has customers already)."""
+    return owner_of(rng.randrange(1, int(reference[1:]) + 1))
+
+
 def contact_row(rng: random.Random, reference: str, owner: str, at: datetime,
                 signal: str | None, stats: DataStats) -> dict[str, str]:
     channel = rng.choice(CHANNELS)
@@ -118,7 +124,7 @@ def contact_row(rng: random.Random, reference: str, owner: str, at: datetime,
            "purpose": rng.choice(PURPOSES),
            "summary": " ".join(rng.choices(SUMMARY_WORDS, k=rng.randrange(3, 25))),
            "place": rng.choice(PLACES) or "",
-           "actor": owner if rng.random() < 0.8 else rng.choice(OWNERS),
+           "actor": owner if rng.random() < 0.8 else colleague(rng, reference),
            "outcome": rng.choice(("positive", "neutral", "negative", "")),
            "rating": str(rng.randrange(1, 6)) if rng.random() < 0.3 else "",
            "amount": "", "stage": signal or "",

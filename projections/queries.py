@@ -12,6 +12,7 @@ from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
 from touchlog.domain.values import Stage, iso, parse_instant
 from touchlog.projections.runner import Projector
+from touchlog.projections.schema import CADENCE_OWNER
 from touchlog.projections.viewdb import ViewDB
 
 ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_contact_at",
@@ -55,7 +56,7 @@ class Queries:
             raise InvalidInput("within", within_days, "expected days >= 0")
         moment = parse_instant(as_of, "as_of") if as_of is not None else datetime.now(UTC)
         self.projector.catch_up(["followups"])
-        items = [*self._scheduled(), *self._cadence()]
+        items = [*self._scheduled(owner), *self._cadence(owner)]
         horizon = moment + timedelta(days=within_days) if within_days is not None else None
         chosen = []
         for item in items:
@@ -71,20 +72,24 @@ class Queries:
         chosen.sort(key=lambda i: (datetime.fromisoformat(i["due_at"]), i["customer"]))
         return chosen
 
-    def _scheduled(self) -> list[dict[str, Any]]:
+    def _scheduled(self, owner: str | None) -> list[dict[str, Any]]:
+        mine = " AND i.owner = ?" if owner is not None else ""
         rows = self.db.query(
             "SELECT i.customer, i.follow_up_id, i.due_at, i.owner, i.purpose, c.stage "
             "FROM followup_items i JOIN followup_customers c ON c.customer = i.customer "
-            "WHERE i.status = 'open'")
+            f"WHERE i.status = 'open'{mine}", [owner] if owner is not None else [])
         return [{"customer": r["customer"], "kind": "scheduled",
                  "follow_up_id": r["follow_up_id"], "due_at": r["due_at"], "owner": r["owner"],
                  "purpose": r["purpose"], "stage": r["stage"]} for r in rows]
 
-    def _cadence(self) -> list[dict[str, Any]]:
+    def _cadence(self, owner: str | None) -> list[dict[str, Any]]:
         cadence = self.log.settings.cadence_days
+        # The same expression as the index on followup_customers, so the index serves it.
+        mine = f" AND {CADENCE_OWNER} = ?" if owner is not None else ""
         rows = self.db.query(
             "SELECT customer, stage, owner, last_contact_at, last_contact_actor "
-            "FROM followup_customers WHERE last_contact_at IS NOT NULL")
+            f"FROM followup_customers WHERE last_contact_at IS NOT NULL{mine}",
+            [owner] if owner is not None else [])
         items = []
         for r in rows:
             days = cadence.get(Stage(r["stage"]))

@@ -8,6 +8,7 @@ PostgreSQL; flags are 0/1 integers on SQLite and ``boolean`` on PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TYPES = {
@@ -41,7 +42,8 @@ class Table:
         return [index for index in self.indexes if index != ("customer_id",)]
 
     def index_name(self, index: tuple[str, ...]) -> str:
-        return f"{self.name}_{'_'.join(index)}"
+        """The index's name: the table's and its columns' (or expression's words)."""
+        return re.sub(r"\W+", "_", f"{self.name}_{'_'.join(index)}").strip("_")
 
     def ddl(self, dialect: str) -> list[str]:
         types = TYPES[dialect]
@@ -99,13 +101,15 @@ FOLLOWUP_ITEMS = Table(
     (("customer", "text"), ("follow_up_id", "text"), ("due_at", "instant"), ("owner", "text"),
      ("purpose", "text"), ("contact_id", "text"), ("status", "text"), ("closed_at", "instant"),
      ("position", "position")),
-    key=("customer", "follow_up_id"), indexes=(("status", "due_at"),),
+    key=("customer", "follow_up_id"), indexes=(("status", "due_at"), ("owner", "status")),
 )
+# Who a customer's stay-in-touch item goes to: its owner, else whoever contacted it last.
+CADENCE_OWNER = "coalesce(owner, last_contact_actor)"
 FOLLOWUP_CUSTOMERS = Table(
     "followup_customers",
     (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("owner", "text"),
      ("last_contact_at", "instant"), ("last_contact_actor", "text"), ("position", "position")),
-    key=("customer",), indexes=(("customer_id",),),
+    key=("customer",), indexes=(("customer_id",), (CADENCE_OWNER,)),
 )
 FOLLOWUP_CONTACTS = Table(
     "followup_contacts",

@@ -53,13 +53,18 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    # With "\n" as the terminator the csv module leaves a value holding a bare "\r"
+    # unquoted, and it would not read back as written; "\r\n" quotes it. Lines end in "\n".
     out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
     columns = _columns(rows)
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return out.getvalue().rstrip("\n")
+    lines = []
+    for values in [columns, *([_cell(row.get(c)) for c in columns] for row in rows)]:
+        writer.writerow(values)
+        lines.append(out.getvalue().removesuffix("\r\n"))
+        out.seek(0)
+        out.truncate()
+    return "\n".join(lines)
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> str:

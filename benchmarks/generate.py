@@ -110,8 +110,8 @@ def customer_rows(rng: random.Random, number: int, count: int,
 
 
 def colleague(rng: random.Random, reference: str) -> str:
-    """Another account owner of the company so far (one who has customers already)."""
-    return owner_of(rng.randrange(1, int(reference[1:]) + 1))
+    """An account owner of a neighbouring book (a teammate standing in)."""
+    return owner_of(max(1, int(reference[1:]) + rng.randrange(-2, 3) * BOOK))
 
 
 def contact_row(rng: random.Random, reference: str, owner: str, at: datetime,

@@ -56,11 +56,9 @@ class Queries:
             raise InvalidInput("within", within_days, "expected days >= 0")
         moment = parse_instant(as_of, "as_of") if as_of is not None else datetime.now(UTC)
         self.projector.catch_up(["followups"])
-        items = [*self._scheduled(owner), *self._cadence(owner)]
         horizon = moment + timedelta(days=within_days) if within_days is not None else None
         chosen = []
-        for item in items:
-            due = datetime.fromisoformat(item["due_at"])
+        for due, item in (*self._scheduled(owner), *self._cadence(owner)):
             item["status"] = "overdue" if due < moment else "upcoming"
             if owner is not None and item["owner"] != owner:
                 continue
@@ -68,21 +66,22 @@ class Queries:
                 continue
             if horizon is not None and item["status"] == "upcoming" and due > horizon:
                 continue
-            chosen.append(item)
-        chosen.sort(key=lambda i: (datetime.fromisoformat(i["due_at"]), i["customer"]))
-        return chosen
+            chosen.append((due, item["customer"], item))
+        chosen.sort(key=lambda c: c[:2])
+        return [item for _, _, item in chosen]
 
-    def _scheduled(self, owner: str | None) -> list[dict[str, Any]]:
+    def _scheduled(self, owner: str | None) -> list[tuple[datetime, dict[str, Any]]]:
         mine = " AND i.owner = ?" if owner is not None else ""
         rows = self.db.query(
             "SELECT i.customer, i.follow_up_id, i.due_at, i.owner, i.purpose, c.stage "
             "FROM followup_items i JOIN followup_customers c ON c.customer = i.customer "
             f"WHERE i.status = 'open'{mine}", [owner] if owner is not None else [])
-        return [{"customer": r["customer"], "kind": "scheduled",
-                 "follow_up_id": r["follow_up_id"], "due_at": r["due_at"], "owner": r["owner"],
-                 "purpose": r["purpose"], "stage": r["stage"]} for r in rows]
+        return [(datetime.fromisoformat(r["due_at"]),
+                 {"customer": r["customer"], "kind": "scheduled",
+                  "follow_up_id": r["follow_up_id"], "due_at": r["due_at"], "owner": r["owner"],
+                  "purpose": r["purpose"], "stage": r["stage"]}) for r in rows]
 
-    def _cadence(self, owner: str | None) -> list[dict[str, Any]]:
+    def _cadence(self, owner: str | None) -> list[tuple[datetime, dict[str, Any]]]:
         cadence = self.log.settings.cadence_days
         # The same expression as the index on followup_customers, so the index serves it.
         mine = f" AND {CADENCE_OWNER} = ?" if owner is not None else ""
@@ -96,10 +95,11 @@ class Queries:
             if days is None:
                 continue
             due = datetime.fromisoformat(r["last_contact_at"]) + timedelta(days=days)
-            items.append({"customer": r["customer"], "kind": "cadence", "follow_up_id": None,
-                          "due_at": iso(due), "owner": r["owner"] or r["last_contact_actor"],
-                          "purpose": f"stay in touch ({r['stage']}: every {days} days)",
-                          "stage": r["stage"]})
+            items.append((due, {"customer": r["customer"], "kind": "cadence",
+                                "follow_up_id": None, "due_at": iso(due),
+                                "owner": r["owner"] or r["last_contact_actor"],
+                                "purpose": f"stay in touch ({r['stage']}: every {days} days)",
+                                "stage": r["stage"]}))
         return items
 
     def stage(self, reference: str) -> dict[str, Any]:

@@ -77,6 +77,8 @@ class ViewDB:
             cursor = self.conn.execute(self.sql(statement), tuple(params))
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
+        if self.dialect == "sqlite":  # instants and amounts are stored as text already
+            return [dict(zip(names, row, strict=True)) for row in rows]
         return [dict(zip(names, map(plain, row), strict=True)) for row in rows]
 
     @contextmanager

@@ -257,7 +257,8 @@ class TouchpointLog(Application[UUID]):
         for cid, reference in ids.items():
             aggregate: Any = None
             for event in stored.get(cid, ()):
-                aggregate = self.mapper.to_domain_event(event).mutate(aggregate)
+                domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
+                aggregate = domain_event.mutate(aggregate)
             if aggregate is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)

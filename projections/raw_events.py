@@ -100,4 +100,4 @@ def notifications(app: TouchpointLog, after: int, limit: int,
         app, f"SELECT {position}, originator_id, originator_version, topic, state "
         f"FROM {{table}} WHERE {position} > ?{bound} ORDER BY {position} LIMIT ?",
         (after, *(() if upto is None else (upto,)), limit))
-    return rows  # type: ignore[return-value]
+    return rows

@@ -10,7 +10,7 @@ from typing import Any
 
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
-from touchlog.domain.values import Stage, iso, parse_instant
+from touchlog.domain.values import parse_instant
 from touchlog.projections.runner import Projector
 from touchlog.projections.schema import CADENCE_OWNER
 from touchlog.projections.viewdb import ViewDB
@@ -89,17 +89,20 @@ class Queries:
             "SELECT customer, stage, owner, last_contact_at, last_contact_actor "
             f"FROM followup_customers WHERE last_contact_at IS NOT NULL{mine}",
             [owner] if owner is not None else [])
+        # Per stage: the interval and the item's purpose (stages without a cadence: none).
+        plans = {stage.value: (timedelta(days=days), f"stay in touch ({stage.value}: every "
+                               f"{days} days)") for stage, days in cadence.items() if days}
         items = []
         for r in rows:
-            days = cadence.get(Stage(r["stage"]))
-            if days is None:
+            plan = plans.get(r["stage"])
+            if plan is None:
                 continue
-            due = datetime.fromisoformat(r["last_contact_at"]) + timedelta(days=days)
+            # Stored instants are UTC already, so isoformat() gives the contract's form.
+            due = datetime.fromisoformat(r["last_contact_at"]) + plan[0]
             items.append((due, {"customer": r["customer"], "kind": "cadence",
-                                "follow_up_id": None, "due_at": iso(due),
+                                "follow_up_id": None, "due_at": due.isoformat(),
                                 "owner": r["owner"] or r["last_contact_actor"],
-                                "purpose": f"stay in touch ({r['stage']}: every {days} days)",
-                                "stage": r["stage"]}))
+                                "purpose": plan[1], "stage": r["stage"]}))
         return items
 
     def stage(self, reference: str) -> dict[str, Any]:

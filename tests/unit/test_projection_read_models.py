@@ -5,6 +5,7 @@ The events go through the stored form (the mapper's JSON), as they would from th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +35,8 @@ MAPPER: Mapper[Any] = Mapper(transcoder=PlainJSONTranscoder())
 
 
 @pytest.fixture
-def db() -> ViewDB:
-    return ViewDB(":memory:")
+def db(tmp_path: Path) -> ViewDB:
+    return ViewDB(str(tmp_path / "views.db"))
 
 
 def feed(db: ViewDB, projection: Any, customer: Customer, start: int = 0) -> int:

@@ -211,10 +211,14 @@ class TouchpointLog(Application[UUID]):
 
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
-        events = list(self.repository.event_store.get(customer_id(customer_reference(reference))))
-        if not events:
+        cid = customer_id(customer_reference(reference))
+        try:
+            stored = stored_events(self, [cid]).get(cid)
+        except (OperationalError, sqlite3.Error) as e:
+            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        if not stored:
             raise CustomerNotFound(reference)
-        return events  # type: ignore[return-value]
+        return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
 
     # -- the load-decide-save loop ---------------------------------------------------------
 

@@ -30,14 +30,16 @@ class TimelineFilter:
 def build_timeline(events: Iterable[Customer.Event],
                    window: TimelineFilter = TimelineFilter()) -> list[dict[str, Any]]:
     """Timeline entries: dicts with ``type``, ``at`` and the entry's fields."""
-    entries: list[tuple[str, int, dict[str, Any]]] = []
+    entries: list[tuple[int, dict[str, Any]]] = []
     contacts: dict[str, dict[str, Any]] = {}
     for e in events:
         entry = _entry(e, contacts)
         if entry is not None:
-            entries.append((entry["at"], e.originator_version, entry))
-    entries.sort(key=lambda item: (_instant(item[0]), item[1]))
-    return [entry for _, _, entry in entries if _shown(entry, window)]
+            entries.append((e.originator_version, entry))
+    # "at" is final only now (an amendment may move a contact), so it is parsed here, once.
+    timed = sorted(((_instant(entry["at"]), version, entry) for version, entry in entries),
+                   key=lambda item: item[:2])
+    return [entry for at, _, entry in timed if _shown(at, entry, window)]
 
 
 def _entry(e: Customer.Event, contacts: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -83,8 +85,7 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _shown(entry: dict[str, Any], window: TimelineFilter) -> bool:
-    at = _instant(entry["at"])
+def _shown(at: datetime, entry: dict[str, Any], window: TimelineFilter) -> bool:
     if window.since is not None and at < window.since:
         return False
     if window.until is not None and at > window.until:

@@ -68,8 +68,10 @@ class RejectReporter:
                    "reason": rejection.reason}
             if self.writer is None:
                 columns = [*rejection.columns, "line", "field", "reason"]
+                # "\r\n" (standard CSV) also makes the csv module quote a value holding a
+                # bare "\r", so the file reads back as written.
                 self.writer = csv.DictWriter(self.out, fieldnames=columns,
-                                             lineterminator="\n", extrasaction="ignore")
+                                             lineterminator="\r\n", extrasaction="ignore")
                 self.writer.writeheader()
             self.writer.writerow(row)
 

@@ -98,7 +98,10 @@ class Queries:
             if plan is None:
                 continue
             # Stored instants are UTC already, so isoformat() gives the contract's form.
-            due = datetime.fromisoformat(r["last_contact_at"]) + plan[0]
+            try:
+                due = datetime.fromisoformat(r["last_contact_at"]) + plan[0]
+            except OverflowError:  # a contact near 9999-12-31: next due after the calendar
+                continue
             items.append((due, {"customer": r["customer"], "kind": "cadence",
                                 "follow_up_id": None, "due_at": due.isoformat(),
                                 "owner": r["owner"] or r["last_contact_actor"],

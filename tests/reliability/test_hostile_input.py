@@ -303,3 +303,25 @@ def test_zz_record_the_number_of_generated_inputs(figures: Counter[str]) -> None
     assert _shared["tried"] >= 3 * EXAMPLES  # the three properties above really ran
     assert _shared["stored"] >= EXAMPLES // 4, "too few inputs were valid to check round trips"
     figures["hostile input: inputs tried"] += _shared["tried"]
+
+
+def test_a_contact_near_the_end_of_time_does_not_break_the_followup_queue(
+        tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    logged = CliRunner().invoke(cli, ["--db", db, "contact", "log", "Y", "--channel", "phone",
+                                      "--at", "9999-12-31T23:00", "--actor", "ann"])
+    assert logged.exit_code == 0, logged.output
+    result = CliRunner().invoke(cli, ["--db", db, "followups", "--format", "json"])
+    assert result.exit_code == 0, repr(result.exception)
+    assert json.loads(result.output) == []  # its next cadence date is past the calendar
+
+
+def test_the_rejects_file_reads_back_as_written(tmp_path: Path) -> None:
+    data, rejects = tmp_path / "in.csv", tmp_path / "rejects.csv"
+    data.write_bytes(b'customer,occurred_at,channel,summary\r\n,2018-01-01,phone,"a\rb"\r\n')
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "t.db"), "import", str(data),
+                                      "--rejects", str(rejects)])
+    assert result.exit_code == 1
+    with rejects.open(newline="", encoding="utf-8") as source:
+        rows = list(csv.DictReader(source))
+    assert [(r["summary"], r["line"]) for r in rows] == [("a\rb", "2")]

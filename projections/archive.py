@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.projections.batch import Batch, Change, ContactRows, known_references
+from touchlog.projections.batch import Batch, Change, ContactRows, dispatch, known_references
 from touchlog.projections.schema import ARCHIVE_CONTACTS
 from touchlog.projections.viewdb import ViewDB
 
@@ -24,10 +24,7 @@ class ArchiveProjection:
     def apply(self, db: ViewDB, batch: Batch) -> None:
         refs = known_references(db, "archive_customers", batch)
         state = _State()
-        for change in batch:
-            handler = HANDLERS.get(change.kind)
-            if handler is not None:
-                handler(state, refs[change.customer_id], change)
+        dispatch(HANDLERS, state, refs, batch)
         state.write(db)
 
 

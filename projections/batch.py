@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from functools import cache
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
-from uuid import UUID
 
 import orjson
 from eventsourcing.utils import resolve_topic
 
-from touchlog.projections.raw_events import Notification
+from touchlog.projections.raw_events import Notification, id_text
 from touchlog.projections.schema import Table
 from touchlog.projections.viewdb import ViewDB
 
@@ -43,7 +42,7 @@ def decode(rows: Sequence[Notification]) -> list[Change]:
     for position, originator_id, _version, topic, blob in rows:
         customer = ids.get(originator_id)
         if customer is None:
-            customer = ids[originator_id] = _id_text(originator_id)
+            customer = ids[originator_id] = id_text(originator_id)
         kind, upcast = _event_class(topic)
         state = orjson.loads(blob)
         if upcast is not None:
@@ -67,10 +66,6 @@ def _event_class(topic: str) -> tuple[str, Any]:
             version += 1
     return cls.__name__, upcast
 
-
-def _id_text(raw: Any) -> str:
-    return str(raw if isinstance(raw, UUID) else UUID(hex=raw))
-
 # The contact card fields an amendment may change; anything else is ignored, never SQL.
 AMENDABLE = frozenset({
     "occurred_at", "channel", "initiated_by", "purpose", "summary", "place", "actor",
@@ -84,6 +79,15 @@ class Projection(Protocol):
     name: str
 
     def apply(self, db: ViewDB, batch: Batch) -> None: ...
+
+
+def dispatch(handlers: dict[str, Any], state: Any, refs: dict[str, str], batch: Batch) -> None:
+    """Calls each change's handler with the state, its customer's reference and the change;
+    kinds a projection has no handler for are skipped."""
+    for change in batch:
+        handler = handlers.get(change.kind)
+        if handler is not None:
+            handler(state, refs[change.customer_id], change)
 
 
 def known_references(db: ViewDB, table: str, batch: Batch) -> dict[str, str]:

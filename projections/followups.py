@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.projections.batch import Batch, Change, ContactRows, known_references
+from touchlog.projections.batch import Batch, Change, ContactRows, dispatch, known_references
 from touchlog.projections.schema import FOLLOWUP_CONTACTS, FOLLOWUP_ITEMS
 from touchlog.projections.viewdb import ViewDB
 
@@ -25,10 +25,7 @@ class FollowUpsProjection:
     def apply(self, db: ViewDB, batch: Batch) -> None:
         refs = known_references(db, "followup_customers", batch)
         s = _State()
-        for change in batch:
-            handler = HANDLERS.get(change.kind)
-            if handler is not None:
-                handler(s, refs[change.customer_id], change)
+        dispatch(HANDLERS, s, refs, batch)
         s.write(db)
 
 

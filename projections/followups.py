@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from touchlog.projections.batch import Batch, Change, ContactRows, dispatch, known_references
-from touchlog.projections.schema import FOLLOWUP_CONTACTS, FOLLOWUP_ITEMS
+from touchlog.projections.schema import FOLLOWUP_CONTACTS, FOLLOWUP_CUSTOMERS, FOLLOWUP_ITEMS
 from touchlog.projections.viewdb import ViewDB
 
 ITEM_COLUMNS = FOLLOWUP_ITEMS.column_names
+CUSTOMER_COLUMNS = FOLLOWUP_CUSTOMERS.column_names
 
 
 class FollowUpsProjection:
@@ -29,9 +30,12 @@ class FollowUpsProjection:
         s.write(db)
 
 
+CONTACT_AT = {name: i for i, name in enumerate(FOLLOWUP_CONTACTS.column_names)}
+
+
 class _State:
     def __init__(self) -> None:
-        self.new: list[list[Any]] = []
+        self.new: dict[str, dict[str, Any]] = {}  # reference -> its followup_customers row
         self.customer_changes: dict[str, dict[str, Any]] = {}
         self.contacts = ContactRows(FOLLOWUP_CONTACTS)
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
@@ -42,22 +46,41 @@ class _State:
         target.update(changes)
 
     def write(self, db: ViewDB) -> None:
+        self._settle_new()
         db.executemany(
-            "INSERT INTO followup_customers (customer, customer_id, stage, position) "
-            "VALUES (?, ?, 'discovery', ?) ON CONFLICT DO NOTHING", self.new)
+            f"INSERT INTO followup_customers ({', '.join(CUSTOMER_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(CUSTOMER_COLUMNS))}) ON CONFLICT DO NOTHING",
+            [[row[c] for c in CUSTOMER_COLUMNS] for row in self.new.values()])
         _update_each(db, "followup_customers", ("customer",), self.customer_changes)
         self.contacts.write(db)
+        seen_before = self.contacts.customers - self.new.keys()
         db.executemany(
             "UPDATE followup_customers SET (last_contact_at, last_contact_actor) = "
             "(SELECT occurred_at, actor FROM followup_contacts k WHERE "
             "k.customer = followup_customers.customer AND k.retracted = ? "
             "ORDER BY occurred_at DESC, contact_id DESC LIMIT 1) WHERE customer = ?",
-            [[False, c] for c in self.contacts.customers])
+            [[False, c] for c in seen_before])
         db.executemany(
             f"INSERT INTO followup_items ({', '.join(ITEM_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) ON CONFLICT DO NOTHING",
             [[row.get(c) for c in ITEM_COLUMNS] for row in self.items.values()])
         _update_each(db, "followup_items", ("customer", "follow_up_id"), self.item_changes)
+
+    def _settle_new(self) -> None:
+        """Customers registered in this batch: every change and their last live contact
+        (latest occurred_at, then contact id, as the UPDATE for the others orders them)
+        go into their one insert."""
+        at, actor = CONTACT_AT["occurred_at"], CONTACT_AT["actor"]
+        last: dict[str, tuple[str, str, str | None]] = {}
+        for (ref, contact_id), row in self.contacts.inserts.items():
+            if ref in self.new and not row[CONTACT_AT["retracted"]]:
+                candidate = (row[at], contact_id, row[actor])
+                if ref not in last or candidate[:2] > last[ref][:2]:
+                    last[ref] = candidate
+        for ref, row in self.new.items():
+            row.update(self.customer_changes.pop(ref, {}))
+            if ref in last:
+                row["last_contact_at"], _, row["last_contact_actor"] = last[ref]
 
 
 def _update_each(db: ViewDB, table: str, key: tuple[str, ...],
@@ -75,7 +98,9 @@ def _update_each(db: ViewDB, table: str, key: tuple[str, ...],
 
 
 def _registered(s: _State, ref: str, c: Change) -> None:
-    s.new.append([ref, c.customer_id, c.position])
+    s.new[ref] = {"customer": ref, "customer_id": c.customer_id, "stage": "discovery",
+                  "owner": None, "last_contact_at": None, "last_contact_actor": None,
+                  "position": c.position}
 
 
 def _customer(s: _State, ref: str, position: int, **changes: Any) -> None:

@@ -11,10 +11,10 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -26,18 +26,55 @@ from touchlog.projections.schema import ALL_TABLES, TRACKING
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
 
 
+# Wide enough that no sum of amounts (at most 13 + 12 digits each) is ever rounded, so a
+# total does not depend on the order rows are added in; PostgreSQL's numeric is exact too.
+_EXACT = Context(prec=80)
+_CENT = Decimal("0.01")
+
+
+def exact_sum(amounts: Iterable[str]) -> str | None:
+    """The exact decimal sum of text amounts in plain notation; None when there are none."""
+    total: Decimal | None = None
+    for amount in amounts:
+        total = _EXACT.add(total, Decimal(amount)) if total is not None else Decimal(amount)
+    return None if total is None else format(total, "f")
+
+
+def rating_average(total: int, count: int) -> float | None:
+    """The mean of ``count`` ratings summing to ``total``, exactly, rounded half up to two
+    places (what PostgreSQL's ``round(avg(rating)::numeric, 2)`` gives); None when unrated."""
+    if not count:
+        return None
+    return float((Decimal(total) / count).quantize(_CENT, ROUND_HALF_UP))
+
+
 class _DecimalSum:
-    """SQLite aggregate ``dsum``: exact decimal sum of text amounts (SQLite's sum() is float)."""
+    """SQLite aggregate ``dsum``: ``exact_sum`` of text amounts (SQLite's sum() is float)."""
 
     def __init__(self) -> None:
-        self.total: Decimal | None = None
+        self.amounts: list[str] = []
 
     def step(self, value: str | None) -> None:
         if value is not None:
-            self.total = Decimal(value) + (self.total or 0)
+            self.amounts.append(value)
 
     def finalize(self) -> str | None:
-        return None if self.total is None else format(self.total, "f")
+        return exact_sum(self.amounts)
+
+
+class _RatingAverage:
+    """SQLite aggregate ``rating_avg``: ``rating_average`` of the non-null ratings."""
+
+    def __init__(self) -> None:
+        self.total = self.count = 0
+
+    def step(self, value: int | None) -> None:
+        if value is not None:
+            self.total += value
+            self.count += 1
+
+    def finalize(self) -> float | None:
+        return rating_average(self.total, self.count)
 
 
 class ViewDB:
@@ -174,6 +211,7 @@ def _sqlite(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MB: a batch's pages stay in memory
     conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
+    conn.create_aggregate("rating_avg", 1, _RatingAverage)  # type: ignore[arg-type]
     return conn
 
 

@@ -151,3 +151,33 @@ def apply(log: TouchpointLog, projector: Projector, ids: dict[str, list[str]], o
         log.update_profile(ref, {"owner": f"o{day % 2}" if day % 3 else None})
     elif op == "catch_up":
         projector.catch_up()
+
+
+def test_statistics_are_the_same_whether_computed_in_memory_or_in_sql(db_url: str) -> None:
+    """A customer registered in the batch gets its statistics from memory; one seen before
+    from SQL. Both round the exact average half up (107/40 = 2.675 -> 2.68, where rounding
+    the float gives 2.67) and sum amounts exactly, on both databases."""
+    tie = [3] * 27 + [2] * 13  # 107/40
+    big = "999999999999.999999999999"
+    with TouchpointLog(Settings(db=db_url)) as log:
+        projector = Projector(log)
+        for day, rating in enumerate(tie, start=1):
+            log.log_contact("ACME", contact(day % 28 + 1, rating=rating, amount=big,
+                                            summary=str(day)))
+        projector.catch_up()  # ACME is registered in this batch: computed in memory
+        log.log_contact("GLOBEX", contact(1, rating=3, amount=big))
+        projector.catch_up()
+        for day, rating in enumerate(tie[1:], start=2):
+            log.log_contact("GLOBEX", contact(day % 28 + 1, rating=rating, amount=big,
+                                              summary=str(day)))
+        projector.catch_up()  # GLOBEX was seen before: recomputed in SQL
+        queries = Queries(log)
+        for reference in ("ACME", "GLOBEX"):
+            [row] = queries.archive(reference)
+            assert (row["average_rating"], row["total_amount"]) == (
+                2.68, "39999999999999.999999999960"), reference
+        live = projector.snapshot()
+        projector.rebuild()
+        assert projector.snapshot() == live
+        queries.close()
+        projector.close()

@@ -72,15 +72,15 @@ class _State:
         go into their one insert."""
         at, actor = CONTACT_AT["occurred_at"], CONTACT_AT["actor"]
         last: dict[str, tuple[str, str, str | None]] = {}
-        for (ref, contact_id), row in self.contacts.inserts.items():
-            if ref in self.new and not row[CONTACT_AT["retracted"]]:
-                candidate = (row[at], contact_id, row[actor])
+        for (ref, contact_id), contact in self.contacts.inserts.items():
+            if ref in self.new and not contact[CONTACT_AT["retracted"]]:
+                candidate = (contact[at], contact_id, contact[actor])
                 if ref not in last or candidate[:2] > last[ref][:2]:
                     last[ref] = candidate
-        for ref, row in self.new.items():
-            row.update(self.customer_changes.pop(ref, {}))
+        for ref, customer in self.new.items():
+            customer.update(self.customer_changes.pop(ref, {}))
             if ref in last:
-                row["last_contact_at"], _, row["last_contact_actor"] = last[ref]
+                customer["last_contact_at"], _, customer["last_contact_actor"] = last[ref]
 
 
 def _update_each(db: ViewDB, table: str, key: tuple[str, ...],

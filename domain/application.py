@@ -240,13 +240,21 @@ class TouchpointLog(Application[UUID]):
             customers = self._load(references, registering_at or {})
             result = decide(customers)
             try:
-                self.save(*customers.values())
+                self._save(customers.values())
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
                 raise StoreError(f"cannot write to {self.location.redacted}: {e}") from None
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
+
+    def _save(self, customers: Iterable[Customer]) -> None:
+        """The customers' new events in one transaction, straight through the mapper and
+        the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
+        recordings, notifying hooks) that touchlog does not use and an import pays for
+        hundreds of thousands of times."""
+        events = [event for customer in customers for event in customer.collect_events()]
+        self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
 
     def _load(self, references: list[str], registering_at: dict[str, str]
               ) -> dict[str, Customer]:

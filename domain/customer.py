@@ -13,6 +13,7 @@ hundreds of thousands of them. Only creation (``Registered``) uses ``@event``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -192,11 +193,20 @@ class Customer(Aggregate):
         return super()._create(event_class, id=originator_id, **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
-        kwargs["link"] = chain_link(
-            self.chain_head, self.id, self.version + 1, get_topic(event_class), kwargs
+        """The library's ``trigger_event`` minus what a version it counts itself cannot
+        fail (the id and next-version checks of ``mutate``): the event is made, applied
+        and kept pending."""
+        version = self.version + 1
+        timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
+        link = kwargs["link"] = chain_link(
+            self.chain_head, self.id, version, get_topic(event_class), kwargs
         )
-        super().trigger_event(event_class, **kwargs)
+        new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
+        new_event.apply(self)
+        self.version = version
+        self.modified_on = timestamp
+        self.chain_head = link
+        self._pending_events.append(new_event)
 
     # -- profile --------------------------------------------------------------------------
 

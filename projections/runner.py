@@ -9,15 +9,18 @@ so two processors of one projection take turns instead of interleaving.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.settings import Settings
 from touchlog.projections.archive import ArchiveProjection
 from touchlog.projections.batch import Batch, Projection, decode
 from touchlog.projections.followups import FollowUpsProjection
@@ -27,6 +30,9 @@ from touchlog.projections.stages import StagesProjection
 from touchlog.projections.viewdb import ViewDB
 
 BATCH_SIZE = 20_000
+# A follower beside a writer keeps its transactions short, so the writer's waits for the
+# write lock stay short too.
+ALONGSIDE_BATCH_SIZE = 5_000
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
 
 
@@ -160,3 +166,41 @@ def _stop_when(stopping: threading.Event, subscription: Any) -> None:
     stopping.wait()
     subscription.stop()
 
+
+
+@contextmanager
+def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
+    """Keeps the projections catching up in a second process while the body records events
+    (an import), so the reporting tables fill on the second core instead of afterwards.
+
+    The follower stops when the body ends (or its parent dies); whatever it has not
+    applied by then, the caller's own ``catch_up`` applies. It may fail for any reason
+    without harm: every batch it applies is one exactly-once transaction.
+    """
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
+    stop = context.Event()
+    follower = context.Process(target=_follow_until, args=(log.settings, stop, os.getpid()),
+                               name="touchlog-projections", daemon=True)
+    follower.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        follower.join()
+
+
+def _follow_until(settings: Settings, stop: Any, parent: int) -> None:
+    try:
+        log = TouchpointLog(settings, create=False)
+        projector = Projector(log, batch_size=ALONGSIDE_BATCH_SIZE)
+        try:
+            while True:
+                finished = stop.wait(0.05) or os.getppid() != parent
+                projector.catch_up()
+                if finished:
+                    return
+        finally:
+            projector.close()
+            log.close()
+    except Exception:  # noqa: BLE001 - the parent's own catch-up redoes it and reports
+        os._exit(1)

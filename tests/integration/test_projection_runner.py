@@ -181,3 +181,26 @@ def test_statistics_are_the_same_whether_computed_in_memory_or_in_sql(db_url: st
         assert projector.snapshot() == live
         queries.close()
         projector.close()
+
+
+def test_projections_follow_in_a_second_process_while_events_are_recorded(db_url: str) -> None:
+    import multiprocessing
+    import time
+
+    from touchlog.projections.runner import projecting_alongside
+
+    with TouchpointLog(Settings(db=db_url)) as log:
+        projector = Projector(log)  # creates the reporting tables, as the import's does
+        with projecting_alongside(log):
+            [follower] = multiprocessing.active_children()
+            seed(log)
+            deadline = time.monotonic() + 30
+            while max(s["lag"] for s in projector.status()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [s["lag"] for s in projector.status()] == [0, 0, 0]  # applied by the follower
+        assert not follower.is_alive() and follower.exitcode == 0
+        assert Queries(log).archive("ACME")[0]["total_amount"] == "1054.00"
+        live = projector.snapshot()
+        projector.rebuild()
+        assert projector.snapshot() == live
+        projector.close()

@@ -103,8 +103,9 @@ FOLLOWUP_ITEMS = Table(
      ("position", "position")),
     key=("customer", "follow_up_id"), indexes=(("status", "due_at"), ("owner", "status")),
 )
-# Who a customer's stay-in-touch item goes to: its owner, else whoever contacted it last.
-CADENCE_OWNER = "coalesce(owner, last_contact_actor)"
+# Who a customer's stay-in-touch item goes to: its owner, else (no owner, or a blank one)
+# whoever contacted it last. The query filters on this exact expression, so the index serves it.
+CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
 FOLLOWUP_CUSTOMERS = Table(
     "followup_customers",
     (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("owner", "text"),

@@ -181,6 +181,7 @@ class _QueuePlan:
         stages = self._bounds(cadence)
         if not stages:
             return None
+        # Parameters are added in the order their placeholders appear in the statement.
         params: list[Any] = []
 
         def per_stage(values: list[Any]) -> str:  # each stage's value, as parameters

@@ -231,6 +231,14 @@ def test_a_cadence_longer_than_the_calendar_has_no_items(tables: Tables) -> None
     assert item["due_at"] == "9999-12-31T00:00:00+00:00"
 
 
+def test_without_any_cadence_only_scheduled_items_are_listed(tables: Tables) -> None:
+    tables.fill([Customer("A", "discovery", "ann", FIRST, None)],
+                [Item("A", "f1", FIRST, "ann", "demo", "open")])
+    got = tables.followups(dict.fromkeys(STAGES), owner="ann", as_of="0001-01-01")
+    assert [(i["kind"], i["status"], i["purpose"]) for i in got] == [
+        ("scheduled", "upcoming", "demo")]
+
+
 def test_followups_reads_its_own_writes(db_url: str) -> None:
     with TouchpointLog(Settings(db=db_url)) as log:
         queries = Queries(log)

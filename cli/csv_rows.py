@@ -2,6 +2,8 @@
 
 A row is plain text per column; ``parse_row`` turns it into the domain's contact card and
 follow-up plan, or raises an InvalidInput that names the CSV column that was wrong.
+``RowParser`` does the same for the import without building pydantic models per row (the
+domain's ``plain_card``); a property test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from operator import itemgetter
+from typing import IO, TYPE_CHECKING, Any
 
-from touchlog.domain.contact import Contact, FollowUpPlan, validated
+from touchlog.domain.contact import (
+    CARD_FIELDS,
+    Contact,
+    FollowUpPlan,
+    PlanValues,
+    plain_card,
+    plan_values,
+    validated,
+)
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_reference
 
@@ -39,21 +50,30 @@ _NOT_CARD = {"customer", "stage", "follow_up_due", "follow_up_owner", "follow_up
 def _plan(values: dict[str, str]) -> FollowUpPlan | None:
     due = values.get("follow_up_due", "")
     owner, purpose = values.get("follow_up_owner"), values.get("follow_up_purpose")
-    if not due.strip():
-        if (owner or purpose or "").strip():
-            raise InvalidInput("follow_up_due", due,
-                               "a follow-up owner or purpose needs a due time")
+    if not _has_plan(due, owner, purpose):
         return None
     plan = {"due_at": due, "owner": owner, "purpose": purpose}
     return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
+
+
+def _has_plan(due: str, owner: str | None, purpose: str | None) -> bool:
+    if due.strip():
+        return True
+    if (owner or purpose or "").strip():
+        raise InvalidInput("follow_up_due", due, "a follow-up owner or purpose needs a due time")
+    return False
 
 
 def _renamed(build, columns: dict[str, str]):  # type: ignore[no-untyped-def]
     try:
         return build()
     except InvalidInput as e:
-        field = columns.get(e.field, e.field)
-        raise InvalidInput(field, e.value, e.reason) from None
+        raise _in_column(e, columns) from None
+
+
+def _in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
+    """The refusal of a domain field, naming the CSV column instead."""
+    return InvalidInput(columns.get(error.field, error.field), error.value, error.reason)
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,12 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
     An unknown, duplicated or missing required column is refused here, before any row is
     read, because a typo in a header must not silently drop a column's data.
     """
+    header, rows = read_lists(stream)
+    return header, (RawRow(line, by_column(header, values)) for line, values in rows)
+
+
+def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """``read_rows`` with each row as its first line number and its values in file order."""
     _keep_line_breaks(stream)
     reader = csv.reader(stream)
     try:
@@ -79,7 +105,7 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
     except csv.Error as e:
         raise InvalidInput("header", "", f"not valid CSV: {e}") from None
     check_header(header)
-    return header, _rows(reader, header)
+    return header, _rows(reader)
 
 
 def _keep_line_breaks(stream: IO[str]) -> None:
@@ -115,7 +141,7 @@ def _some(names: list[str]) -> list[str]:
     return names[:SHOWN_NAMES] + ([f"… {more} more"] if more > 0 else [])
 
 
-def _rows(reader: csv.reader, header: list[str]) -> Iterator[RawRow]:  # type: ignore[valid-type]
+def _rows(reader: csv.reader) -> Iterator[tuple[int, list[str]]]:  # type: ignore[valid-type]
     first_line = reader.line_num + 1
     while True:
         try:
@@ -124,12 +150,13 @@ def _rows(reader: csv.reader, header: list[str]) -> Iterator[RawRow]:  # type: i
             return
         except csv.Error as e:
             raise InvalidInput("file", f"line {first_line}", f"not valid CSV: {e}") from None
-        if any(value.strip() for value in values):
-            yield RawRow(first_line, _by_column(header, values))
+        if "".join(values).strip():  # else every value is blank: a blank line
+            yield first_line, values
         first_line = reader.line_num + 1
 
 
-def _by_column(header: list[str], values: list[str]) -> dict[str, str]:
+def by_column(header: list[str], values: list[str]) -> dict[str, str]:
+    """A row's values by column name, as a rejection reports them."""
     row = dict(zip(header, values, strict=False))
     if len(values) > len(header):
         # Kept under a key no column has, so that parsing rejects the row with a reason.
@@ -160,3 +187,61 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
     contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
     settings.channel(contact.channel)
     return ContactEntry(reference, contact, _plan(values), occurrence)
+
+
+ParsedRow = tuple[str, dict[str, Any], PlanValues | None, bool]  # reference, card, plan, derived
+
+# The CSV column of each CARD_FIELDS value, and the columns after them in a picked row.
+_CARD_SOURCES = tuple(_CARD_COLUMN.get(field, field) for field in CARD_FIELDS)
+_PICKED = (*REQUIRED, *_CARD_SOURCES, "follow_up_due", "follow_up_owner", "follow_up_purpose")
+
+
+class RowParser:
+    """``card_entry(parse_row(...))`` for the rows of one file, without pydantic models.
+
+    Calling it with a row's values (in header order) gives the reference, the plain card,
+    the follow-up plan's values and whether the id was derived, or raises the InvalidInput
+    ``parse_row`` raises: the same checks in the same order, through the same rules.
+    """
+
+    def __init__(self, header: list[str], settings: Settings) -> None:
+        self.width = len(header)
+        # A column the file lacks is read from one past the row's end: a None put there.
+        self.tail = [] if all(column in header for column in COLUMNS) else [None]
+        self.pick = itemgetter(*(header.index(c) if c in header else self.width
+                                 for c in _PICKED))
+        self.channel_info = settings.channel
+
+    def __call__(self, values: list[str]) -> ParsedRow:
+        if len(values) != self.width:
+            values = self._padded(values)
+        picked = self.pick(values + self.tail if self.tail else values)
+        customer, at, channel = picked[:3]
+        if not (customer and at and channel and customer.strip() and at.strip()
+                and channel.strip()):
+            _required(picked)
+        reference = customer_reference(customer)
+        try:
+            card, derived = plain_card(reference, picked[3:15], self.channel_info)
+        except InvalidInput as e:
+            raise _in_column(e, _CARD_COLUMN) from None
+        due, owner, purpose = picked[15:]
+        if not (due and due.strip()) and not _has_plan(due or "", owner, purpose):
+            return reference, card, None, derived
+        try:
+            return reference, card, plan_values(due, owner, purpose), derived
+        except InvalidInput as e:
+            raise _in_column(e, _PLAN_COLUMN) from None
+
+    def _padded(self, values: list[str]) -> list[str | None]:
+        if len(values) > self.width:
+            extra = ",".join(values[self.width:])
+            shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
+            raise InvalidInput("row", shown, "more values than the header has columns")
+        return [*values, *[None] * (self.width - len(values))]
+
+
+def _required(picked: tuple[str | None, ...]) -> None:
+    for column, value in zip(REQUIRED, picked, strict=False):
+        if not (value or "").strip():
+            raise InvalidInput(column, value, "required")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -13,7 +15,6 @@ from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.values import ChannelInfo, InitiatedBy, Outcome, Stage
 
-E = TypeVar("E", InitiatedBy, Outcome)
 
 class ContactChanges(BaseModel):
     """The fields of a contact card that an amendment may change (all optional).
@@ -60,22 +61,22 @@ class ContactChanges(BaseModel):
     @field_validator("initiated_by", mode="before")
     @classmethod
     def _initiated_by(cls, value: object) -> InitiatedBy:
-        return _choice(InitiatedBy, value, "initiated_by") or InitiatedBy.COMPANY
+        return v.initiator(value)
 
     @field_validator("outcome", mode="before")
     @classmethod
     def _outcome(cls, value: object) -> Outcome | None:
-        return _choice(Outcome, value, "outcome")
+        return v.outcome_of(value)
 
     @field_validator("rating", mode="before")
     @classmethod
     def _rating(cls, value: object) -> int | None:
-        return None if _blank(value) else v.parse_rating(value)
+        return v.rating_of(value)
 
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, value: object) -> Decimal | None:
-        return None if _blank(value) else v.parse_amount(value)
+        return v.amount_of(value)
 
     def plain(self) -> dict[str, Any]:
         """The fields that were given, as the plain values events store."""
@@ -103,7 +104,7 @@ class Contact(ContactChanges):
     @field_validator("stage_signal", mode="before")
     @classmethod
     def _stage(cls, value: object) -> Stage | None:
-        return None if _blank(value) else Stage.parse(value, "stage_signal")
+        return v.stage_signal_of(value)
 
     def derived_id(self, reference: str, occurrence: int = 0) -> str:
         """The id ``derived_contact_id`` gives this card (see there)."""
@@ -115,13 +116,8 @@ class Contact(ContactChanges):
         The flags not given default from the channel (deliberate, hard) and from who
         initiated the contact (active when the company did).
         """
-        card = self._content()
-        card["contact_id"] = self.contact_id or derived_contact_id(reference, card, occurrence)
-        card["deliberate"] = channel.deliberate if self.deliberate is None else self.deliberate
-        card["hard"] = channel.hard if self.hard is None else self.hard
-        card["active"] = (self.initiated_by is InitiatedBy.COMPANY if self.active is None
-                          else self.active)
-        return card
+        return settled(self._content(), reference, channel, self.contact_id, occurrence,
+                       (self.deliberate, self.hard, self.active))
 
     def _content(self) -> dict[str, Any]:
         return {
@@ -159,19 +155,86 @@ class FollowUpPlan(BaseModel):
     def _short_text(cls, value: object, info: Any) -> str | None:
         return v.text(value, info.field_name)
 
+    @classmethod
+    def from_stored(cls, due_at: str, owner: str | None, purpose: str | None) -> FollowUpPlan:
+        """A plan from the values ``plan_values`` gave (kept in the import's spool): they
+        were checked then, so they are not validated again."""
+        return cls.model_construct(due_at=datetime.fromisoformat(due_at), owner=owner,
+                                   purpose=purpose)
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+
+# -- the same cards without the models: the import's path ------------------------------
+
+# The fields of a contact card given as input, in the order Contact checks them (its field
+# order), so that of several bad values the same one is reported first.
+CARD_FIELDS = ("occurred_at", "channel", "initiated_by", "purpose", "summary", "place",
+               "actor", "outcome", "rating", "amount", "contact_id", "stage_signal")
+
+PlanValues = tuple[str, str | None, str | None]  # due time (ISO text), owner, purpose
 
 
-def _choice(kind: type[E], value: object, field: str) -> E | None:
-    if _blank(value):
-        return None
-    try:
-        return kind(str(value).strip().lower())
-    except ValueError:
-        known = ", ".join(member.value for member in kind)
-        raise InvalidInput(field, value, f"expected one of: {known}") from None
+def plain_card(reference: str, fields: Sequence[object],
+               channel_info: Callable[[str], ChannelInfo]) -> tuple[dict[str, Any], bool]:
+    """``Contact(**fields).card(reference, channel_info(channel))`` without building a model,
+    and whether its id was derived (no contact_id given).
+
+    ``fields`` holds the values of CARD_FIELDS in that order, None when absent. Each goes
+    through the rule the model's validator calls, in the model's order, so a bad value is
+    refused with the same field and reason; the channel is looked up after every field.
+    """
+    (occurred_at, channel, initiated_by, purpose, summary, place, actor, outcome, rating,
+     amount, contact_id, stage_signal) = fields
+    content: dict[str, Any] = {
+        "occurred_at": v.instant_text(occurred_at, "occurred_at"),
+        "channel": v.channel_name(channel),
+        "initiated_by": v.initiator(initiated_by)._value_,
+        "purpose": v.text(purpose, "purpose"),
+        "summary": v.text(summary, "summary", v.MAX_LONG_TEXT),
+        "place": v.text(place, "place"),
+        "actor": v.text(actor, "actor"),
+        "outcome": _value(v.outcome_of(outcome)),
+        "rating": v.rating_of(rating),
+        "amount": _amount_text(v.amount_of(amount)),
+    }
+    given_id = v.text(contact_id, "contact_id")
+    content["stage_signal"] = _value(v.stage_signal_of(stage_signal))
+    channel_flags = channel_info(content["channel"])
+    return settled(content, reference, channel_flags, given_id), given_id is None
+
+
+def _value(member: StrEnum | None) -> str | None:
+    return None if member is None else member._value_  # quicker than the .value property
+
+
+def _amount_text(amount: Decimal | None) -> str | None:
+    return None if amount is None else v.amount_text(amount)
+
+
+def plan_values(due_at: object, owner: object, purpose: object) -> PlanValues:
+    """A follow-up plan's stored values without building a FollowUpPlan: checked by its
+    validators' rules, in its order, refusals naming its fields (``FollowUpPlan.from_stored``
+    makes the plan)."""
+    return (v.instant_text(due_at, "follow_up_due"), v.text(owner, "owner"),
+            v.text(purpose, "purpose"))
+
+
+def settled(content: dict[str, Any], reference: str, channel: ChannelInfo,
+            contact_id: str | None, occurrence: int = 0,
+            flags: tuple[bool | None, bool | None, bool | None] = (None, None, None),
+            ) -> dict[str, Any]:
+    """A card's content with its id and its (deliberate, hard, active) flags settled.
+
+    The id is the given one, else derived from the content; flags not given default from
+    the channel (deliberate, hard) and from who initiated the contact (active when the
+    company did).
+    """
+    deliberate, hard, active = flags
+    content["contact_id"] = contact_id or derived_contact_id(reference, content, occurrence)
+    content["deliberate"] = channel.deliberate if deliberate is None else deliberate
+    content["hard"] = channel.hard if hard is None else hard
+    content["active"] = (content["initiated_by"] == InitiatedBy.COMPANY if active is None
+                         else active)
+    return content
 
 
 def _plain(value: object) -> object:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import TypeVar
 
 from touchlog.domain.errors import InvalidInput
 
@@ -42,15 +43,15 @@ class Stage(StrEnum):
     def parse(cls, value: object, field: str = "stage") -> Stage:
         if isinstance(value, Stage):
             return value
-        text = str(value).strip().lower()
-        try:
-            return cls(text)
-        except ValueError:
+        stage = _STAGE_BY_NAME.get(str(value).strip().lower())
+        if stage is None:
             known = ", ".join(s.value for s in cls)
-            raise InvalidInput(field, value, f"unknown stage; known: {known}") from None
+            raise InvalidInput(field, value, f"unknown stage; known: {known}")
+        return stage
 
 
 _STAGE_RANK = {stage: rank for rank, stage in enumerate(Stage)}
+_STAGE_BY_NAME = {stage.value: stage for stage in Stage}  # a lookup: Stage(text) is slow
 
 
 class InitiatedBy(StrEnum):
@@ -155,6 +156,28 @@ def parse_instant(value: object, field: str) -> datetime:
     return moment
 
 
+def instant_text(value: object, field: str) -> str:
+    """``iso(parse_instant(value, field))``: the stored form of an instant given as input.
+
+    The import's common form, ``2018-01-24T03:12:16`` (or with a space for the ``T``), is
+    checked by the C parser alone; anything else goes the full way.
+    """
+    if isinstance(value, str) and len(value) == 19 and _PLAIN_NAIVE.match(value):
+        naive = value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
+        try:
+            datetime.fromisoformat(naive)  # only a real date and time passes
+        except ValueError:
+            pass
+        else:
+            return naive + "+00:00"
+    return iso(parse_instant(value, field))
+
+
+# A form fromisoformat and parse_instant read alike: ASCII digits only (_INSTANT's \d takes
+# any), and hours up to 23 (a Python may read 24:00 as the next midnight).
+_PLAIN_NAIVE = re.compile(r"\d{4}-\d\d-\d\d[T ](?:[01]\d|2[0-3]):\d\d:\d\d", re.ASCII)
+
+
 def _shift_minutes(moment: datetime, minutes: int) -> datetime:
     from datetime import timedelta
 
@@ -212,17 +235,65 @@ def text(value: object, field: str, limit: int = MAX_SHORT_TEXT) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(field, value, "expected text")
+    if not value:  # the usual blank CSV cell
+        return None
     if "\x00" in value:
         raise InvalidInput(field, value[:40], "NUL characters are not allowed in text")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(field, value[:40], "not valid UTF-8 text") from None
+    if not value.isascii():  # only other text can hold a lone surrogate
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(field, value[:40], "not valid UTF-8 text") from None
     if not value.strip():
         return None
     if len(value) > limit:
         raise InvalidInput(field, f"{value[:20]}…", f"longer than {limit} characters")
     return value
+
+
+E = TypeVar("E", InitiatedBy, Outcome)
+
+
+def blank(value: object) -> bool:
+    """Absent: None, or text of white space only."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def initiator(value: object) -> InitiatedBy:
+    """Who started a contact; blank means the company."""
+    return choice(InitiatedBy, value, "initiated_by") or InitiatedBy.COMPANY
+
+
+def outcome_of(value: object) -> Outcome | None:
+    return choice(Outcome, value, "outcome")
+
+
+def rating_of(value: object) -> int | None:
+    return None if blank(value) else parse_rating(value)
+
+
+def amount_of(value: object) -> Decimal | None:
+    return None if blank(value) else parse_amount(value)
+
+
+def stage_signal_of(value: object, field: str = "stage_signal") -> Stage | None:
+    return None if blank(value) else Stage.parse(value, field)
+
+
+def choice(kind: type[E], value: object, field: str) -> E | None:
+    """One of an enumeration's values, any case, or None when blank."""
+    if blank(value):
+        return None
+    member = _MEMBERS[kind].get(str(value).strip().lower())
+    if member is None:
+        known = ", ".join(member.value for member in kind)
+        raise InvalidInput(field, value, f"expected one of: {known}")
+    return member  # type: ignore[return-value]
+
+
+# Lookups by value: calling an enumeration, Outcome("neutral"), is slow.
+_MEMBERS: dict[type[StrEnum], dict[str, StrEnum]] = {
+    kind: {member.value: member for member in kind} for kind in (InitiatedBy, Outcome)}
 
 
 def required_text(value: object, field: str, limit: int = MAX_SHORT_TEXT) -> str:

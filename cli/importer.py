@@ -1,7 +1,7 @@
 """The CSV import pipeline behind ``touchlog import`` (the contract is docs/import.md).
 
 Two streaming passes keep memory flat whatever the file size:
-1. read and validate every row; good rows are spooled to a temporary SQLite file, bad rows
+1. read and validate every row; good rows are spooled to temporary files, bad rows
    reported. Nothing is recorded yet, so ``--strict`` and file-level errors (a bad header,
    broken encoding) always stop before the first write.
 2. read the spool sorted by (customer, occurred_at, line) and record it in batches, each
@@ -10,23 +10,29 @@ Two streaming passes keep memory flat whatever the file size:
    of earlier identical rows) make the re-run skip what is already there.
 Then the projections catch up, so the reporting tables hold the import when it ends.
 
-Rows are validated once: the spool keeps the finished contact card (plain JSON), so the
-second pass only reads it back.
+Rows are validated once, without a pydantic model per row (``RowParser``: the models'
+rules, and a property test says they agree): the spool keeps each finished contact card as
+a JSON list, and the second pass only reads it back. Rows that arrive in application order
+(a file exported per customer and time) are read back as written; others are sorted by
+SQLite. The row's values as read are kept aside, found by line when a row is rejected
+while it is recorded (a follow-up nobody can own).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import tempfile
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
-from touchlog.cli.csv_rows import RawRow, parse_row, read_rows
-from touchlog.domain.application import CardEntry, card_entry
+from touchlog.cli.csv_rows import ParsedRow, RowParser, by_column, read_lists
+from touchlog.domain.application import CardEntry
 from touchlog.domain.contact import FollowUpPlan
 from touchlog.domain.errors import InvalidInput, TouchlogError
 from touchlog.domain.identity import derived_contact_id
@@ -60,76 +66,176 @@ class Summary:
     customers: int = 0
 
 
-@dataclass(frozen=True)
-class Spooled:
-    line: int
-    entry: CardEntry
-    values_json: bytes
+# A spooled row: line, customer reference, occurred_at, contact id (before any occurrence),
+# derived (or, read back, the occurrence), then the card's values in _CARD order followed by
+# the follow-up's due time, owner and purpose when it has one.
+Record = tuple[int, str, str, str, int, tuple[Any, ...]]
+_CARD = itemgetter("channel", "initiated_by", "purpose", "summary", "place", "actor",
+                   "outcome", "rating", "amount", "stage_signal", "deliberate", "hard",
+                   "active")
+_SORTED = ("SELECT line, customer, occurred_at, contact_id, derived, card FROM row"
+           " ORDER BY customer, occurred_at, line")
+# The occurrence counted by SQLite over the whole file (see Spool.batches).
+_COUNTED = _SORTED.replace("derived,", "derived * (ROW_NUMBER() OVER (PARTITION BY"
+                           " contact_id ORDER BY line) - 1),")
 
-    @property
-    def values(self) -> dict[str, str]:
-        return dict(orjson.loads(self.values_json))
+Batch = tuple[list[int], list[CardEntry]]  # the rows' first lines and their entries
+_dumps, _loads = orjson.dumps, orjson.loads  # JSON never holds a raw line break
 
 
 class Spool:
-    """Validated rows on disk, so sorting a huge file never needs it all in memory."""
+    """Validated rows on disk, so sorting a huge file never needs it all in memory.
+
+    Rows are appended to a file in blocks of BATCH_SIZE; when they did not arrive in
+    application order (customer, occurred_at, line), ``finish`` loads them into SQLite,
+    which sorts them. The values as read go to a second file, block by block.
+    """
 
     def __init__(self, directory: str) -> None:
-        self.db = sqlite3.connect(Path(directory) / "spool.db")
-        self.db.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE row (customer TEXT, occurred_at TEXT, line INTEGER, key TEXT,"
-            " derived INTEGER, row_values BLOB, card BLOB, follow_up TEXT)"
-        )
-        self.pending: list[tuple[str, str, int, str, bool, bytes, bytes, str | None]] = []
+        self.directory = Path(directory)
+        self.rows: BinaryIO = (self.directory / "rows").open("w+b")
+        self.values_file: BinaryIO = (self.directory / "values").open("w+b")
+        self.blocks: list[tuple[int, int]] = []  # (first line, offset in values_file)
+        # Rows wait as JSON bytes: a block of live lists would keep the garbage collector busy.
+        self.pending: list[bytes] = []
+        self.pending_lines: list[int] = []
+        self.pending_values: list[bytes] = []
+        self.in_order, self.last, self.changes = True, ("", ""), 0
+        self.id_like_derived = False  # a given contact_id that could equal a derived one
+        self.db: sqlite3.Connection | None = None  # when SQLite sorts the rows
+        self.header: list[str] = []  # the file's, to name the values of a row read back
 
-    def add(self, entry: CardEntry, derived: bool, raw: RawRow) -> None:
-        # Rows with the same key would get the same derived id; the occurrence tells them apart.
-        card = entry.card
-        self.pending.append((entry.reference, card["occurred_at"], raw.line, card["contact_id"],
-                             derived, orjson.dumps(raw.values), orjson.dumps(card),
-                             entry.follow_up.model_dump_json() if entry.follow_up else None))
+    def add(self, line: int, values: list[str], row: ParsedRow) -> None:
+        reference, card, plan, derived = row
+        at, contact_id = card["occurred_at"], card["contact_id"]
+        if reference != self.last[0]:
+            self.in_order = self.in_order and reference > self.last[0]
+            self.changes += 1
+            self.last = (reference, at)
+        elif at != self.last[1]:
+            self.in_order = self.in_order and at > self.last[1]
+            self.last = (reference, at)
+        if not derived and contact_id.startswith("c-"):
+            self.id_like_derived = True
+        kept = _CARD(card)
+        self.pending.append(_dumps((line, reference, at, contact_id, derived,
+                                    kept + plan if plan else kept)))
+        self.pending_lines.append(line)
+        self.pending_values.append(_dumps(values))
         if len(self.pending) >= BATCH_SIZE:
             self.flush()
 
     def flush(self) -> None:
-        with self.db:
-            self.db.executemany("INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.pending)
-        self.pending.clear()
+        if not self.pending:
+            return
+        self.blocks.append((self.pending_lines[0], self.values_file.tell()))
+        _write(self.values_file, b"\n".join([_dumps(self.pending_lines), *self.pending_values]))
+        _write(self.rows, b"\n".join(self.pending))
+        self.pending, self.pending_lines, self.pending_values = [], [], []
+
+    def finish(self) -> None:
+        """Ends the first pass: what is read back from now on is in application order."""
+        self.flush()
+        self.values_file.flush()
+        if not self.in_order or self.id_like_derived:
+            self._load_into_sqlite()
 
     def customers(self) -> int:
+        if self.db is None:
+            return self.changes
         return int(self.db.execute("SELECT COUNT(DISTINCT customer) FROM row").fetchone()[0])
 
-    def batches(self, size: int) -> Iterator[list[Spooled]]:
-        """The rows in application order, ``size`` at a time, with their occurrence set."""
-        cursor = self.db.execute(
-            "SELECT customer, line, derived * (ROW_NUMBER() OVER (PARTITION BY key ORDER BY"
-            " line) - 1), row_values, card, follow_up FROM row"
-            " ORDER BY customer, occurred_at, line"
-        )
-        while chunk := cursor.fetchmany(size):
-            yield [Spooled(line, _entry(customer, card, follow_up, n), values)
-                   for customer, line, n, values, card, follow_up in chunk]
+    def batches(self, size: int) -> Iterator[Batch]:
+        """The rows in application order, ``size`` at a time, with their occurrence set.
+
+        The occurrence is the number of rows before with the same id. Rows with the same
+        derived id have the same customer and time, so they arrive together and are counted
+        on the way; only a given contact_id that looks like a derived one needs SQLite to
+        count over the whole file (_COUNTED).
+        """
+        counting = not self.id_like_derived
+        group, seen = ("", ""), {}  # the customer and time read last, and their ids' counts
+        lines: list[int] = []
+        entries: list[CardEntry] = []
+        for chunk in self._chunks():
+            for line, reference, at, contact_id, n, card in chunk:
+                if counting:
+                    if at != group[1] or reference != group[0]:
+                        group, seen = (reference, at), {}
+                    earlier = seen.get(contact_id, 0)
+                    seen[contact_id] = earlier + 1
+                    n = earlier if n else 0  # n was whether the id is derived
+                lines.append(line)
+                entries.append(_entry(reference, at, contact_id, n, card))
+                if len(entries) == size:
+                    yield lines, entries
+                    lines, entries = [], []
+        if entries:
+            yield lines, entries
+
+    def values(self, line: int) -> dict[str, str]:
+        """The values of the row that starts at ``line``, as read from the file."""
+        block = bisect_right(self.blocks, line, key=lambda b: b[0]) - 1
+        self.values_file.seek(self.blocks[block][1])
+        lines, *values = _read(self.values_file).split(b"\n")
+        return by_column(self.header, _loads(values[_loads(lines).index(line)]))
 
     def close(self) -> None:
-        self.db.close()
+        self.rows.close()
+        self.values_file.close()
+        if self.db is not None:
+            self.db.close()
+
+    def _blocks(self) -> Iterator[list[Record]]:
+        self.rows.seek(0)
+        for _ in self.blocks:
+            yield [_loads(row) for row in _read(self.rows).split(b"\n")]
+
+    def _chunks(self) -> Iterator[list[Record]]:
+        if self.db is None:
+            yield from self._blocks()
+            return
+        cursor = self.db.execute(_COUNTED if self.id_like_derived else _SORTED)
+        while chunk := cursor.fetchmany(BATCH_SIZE):
+            yield [(line, reference, at, contact_id, n, _loads(card))
+                   for line, reference, at, contact_id, n, card in chunk]
+
+    def _load_into_sqlite(self) -> None:
+        self.db = sqlite3.connect(self.directory / "spool.db")
+        self.db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+            "CREATE TABLE row (line INTEGER PRIMARY KEY, customer TEXT, occurred_at TEXT,"
+            " contact_id TEXT, derived INTEGER, card BLOB)")
+        for block in self._blocks():
+            with self.db:
+                self.db.executemany(
+                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?)",
+                    [(*record[:5], _dumps(record[5])) for record in block])
 
 
-def _entry(reference: str, card_json: bytes, follow_up: str | None, occurrence: int
+def _write(out: BinaryIO, block: bytes) -> None:
+    out.write(len(block).to_bytes(8, "little"))
+    out.write(block)
+
+
+def _read(source: BinaryIO) -> bytes:
+    return source.read(int.from_bytes(source.read(8), "little"))
+
+
+def _entry(reference: str, at: str, contact_id: str, occurrence: int, v: tuple[Any, ...]
            ) -> CardEntry:
-    card = orjson.loads(card_json)
+    card = {"occurred_at": at, "channel": v[0], "initiated_by": v[1], "purpose": v[2],
+            "summary": v[3], "place": v[4], "actor": v[5], "outcome": v[6], "rating": v[7],
+            "amount": v[8], "stage_signal": v[9], "contact_id": contact_id,
+            "deliberate": v[10], "hard": v[11], "active": v[12]}
     if occurrence:  # an identical earlier row: this one is another contact
         card["contact_id"] = derived_contact_id(reference, card, occurrence)
-    plan = FollowUpPlan.model_validate_json(follow_up) if follow_up else None
+    plan = FollowUpPlan.from_stored(v[13], v[14], v[15]) if len(v) > 13 else None
     return CardEntry(reference, card, plan)
 
 
 Reject = Callable[[Rejection], None]
 Progress = Callable[[int, int], None]  # (rows just recorded, rows to record in all)
-
-
-def _with_columns(on_reject: Reject, header: list[str]) -> Reject:
-    return lambda r: on_reject(Rejection(r.line, r.field, r.reason, r.values, header))
 
 
 def run_import(stream: IO[str], settings: Settings, log: TouchpointLog | None, *,
@@ -145,50 +251,53 @@ def run_import(stream: IO[str], settings: Settings, log: TouchpointLog | None, *
     with tempfile.TemporaryDirectory(prefix="touchlog-import-") as directory:
         spool = Spool(directory)
         try:
-            header = _validate(stream, settings, spool, summary, on_reject)
+            _validate(stream, settings, spool, summary, on_reject)
             summary.customers = spool.customers()
             if dry_run:
                 _preview(spool, log, summary, batch_size)
             elif log is not None and not (strict and summary.rejected):
-                reject = _with_columns(on_reject, header)
-                _record(spool, log, summary, reject, progress, batch_size)
+                _record(spool, log, summary, on_reject, progress, batch_size)
         finally:
             spool.close()
     return summary
 
 
 def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summary,
-              on_reject: Reject) -> list[str]:
+              on_reject: Reject) -> None:
     try:
-        header, rows = read_rows(stream)
-        for raw in rows:
+        header, rows = read_lists(stream)
+        spool.header = header
+        parse = RowParser(header, settings)
+        for line, values in rows:
             summary.rows += 1
             try:
-                entry = parse_row(raw, settings)
-                spool.add(card_entry(entry, settings), entry.contact.contact_id is None, raw)
+                row = parse(values)
             except InvalidInput as e:
                 summary.rejected += 1
-                on_reject(Rejection(raw.line, e.field, _reason(e), raw.values, header))
+                on_reject(Rejection(line, e.field, _reason(e), by_column(header, values),
+                                    header))
+            else:
+                spool.add(line, values, row)
     except UnicodeDecodeError as e:
         raise InvalidInput("file", f"near data row {summary.rows + 1}",
                            f"not UTF-8 text ({e.reason})") from None
-    spool.flush()
-    return header
+    spool.finish()
 
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
-    for batch in spool.batches(batch_size):
+    for lines, entries in spool.batches(batch_size):
         try:
-            logged = [r.logged for r in log.log_cards([row.entry for row in batch])]
+            logged = [r.logged for r in log.log_cards(entries)]
         except TouchlogError:
             # A rule only the stored state can check (a follow-up with nobody to own it):
             # record this batch row by row so only the offending rows are rejected.
-            logged = [_one(log, row, summary, on_reject) for row in batch]
+            logged = [_one(log, spool, line, entry, summary, on_reject)
+                      for line, entry in zip(lines, entries, strict=True)]
         summary.imported += sum(1 for flag in logged if flag)
         summary.duplicates += sum(1 for flag in logged if flag is False)
         if progress is not None:
-            progress(len(batch), summary.rows - summary.rejected)
+            progress(len(entries), summary.rows - summary.rejected)
     from touchlog.projections.runner import Projector
 
     projector = Projector(log)
@@ -202,9 +311,8 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
     from touchlog.domain.errors import CustomerNotFound
 
     known: dict[str, set[str]] = {}
-    for batch in spool.batches(batch_size):
-        for row in batch:
-            entry = row.entry
+    for _lines, entries in spool.batches(batch_size):
+        for entry in entries:
             if entry.reference not in known:
                 try:
                     ids = set(log.customer(entry.reference).contact_ids) if log else set()
@@ -218,12 +326,13 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
             summary.duplicates += not new
 
 
-def _one(log: TouchpointLog, row: Spooled, summary: Summary, on_reject: Reject) -> bool | None:
+def _one(log: TouchpointLog, spool: Spool, line: int, entry: CardEntry, summary: Summary,
+         on_reject: Reject) -> bool | None:
     try:
-        return log.log_cards([row.entry])[0].logged
+        return log.log_cards([entry])[0].logged
     except InvalidInput as e:
         summary.rejected += 1
-        on_reject(Rejection(row.line, e.field, _reason(e), row.values, []))
+        on_reject(Rejection(line, e.field, _reason(e), spool.values(line), spool.header))
         return None
 
 

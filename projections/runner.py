@@ -56,6 +56,13 @@ class Projector:
                  batch_size: int = BATCH_SIZE) -> None:
         self.log = log
         self.db = db or ViewDB(reporting_url(log))
+        # On the embedded default the log is in the same SQLite file: "anything new?" is
+        # then one query on this connection, which is what most reads ask and hear "no".
+        self.head_query = (
+            f"SELECT name, position, (SELECT max(rowid) FROM {log.recorder.events_table_name})"
+            f" AS head FROM {TRACKING.name}"
+            if self.db.dialect == "sqlite" and log.location.kind == "sqlite"
+            and db is None and reporting_url(log) == log.settings.db else None)
         self.batch_size = batch_size
         self.projections = projections()
         self.db.executemany(
@@ -78,6 +85,10 @@ class Projector:
         """
         chosen = self.select(names)
         read = 0
+        if self.head_query is not None:
+            rows = {r["name"]: r for r in self.db.query(self.head_query)}
+            if all(rows[n]["position"] >= (rows[n]["head"] or 0) for n in chosen):
+                return 0
         while True:
             positions = self.db.positions()
             start = min(positions[n] for n in chosen)

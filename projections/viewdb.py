@@ -23,6 +23,8 @@ from touchlog.domain.errors import StoreError
 from touchlog.domain.store import locate, lock_timeout, redact
 from touchlog.projections.schema import ALL_TABLES, TRACKING
 
+# Indexes earlier versions made and nothing reads any more (each costs every write).
+SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
 
 
@@ -166,6 +168,8 @@ class ViewDB:
             for table in ALL_TABLES:
                 for statement in table.ddl(self.dialect):
                     self.conn.execute(statement)
+            for index in SUPERSEDED_INDEXES:
+                self.conn.execute(f"DROP INDEX IF EXISTS {index}")
 
     def _missing_relations(self) -> list[str]:
         names = [name for table in ALL_TABLES

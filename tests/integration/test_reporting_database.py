@@ -125,3 +125,20 @@ def test_an_unreachable_reporting_database_exits_1_without_its_password(
     assert result.exit_code == 1
     assert "cannot open the reporting database" in result.output
     assert "bob:***@" in result.output and "s3cret" not in result.output
+
+
+def test_an_index_no_query_reads_any_more_is_dropped_from_an_older_database(
+        tmp_path: Path) -> None:
+    from touchlog.projections.viewdb import SUPERSEDED_INDEXES, ViewDB
+
+    path = tmp_path / "old.db"
+    ViewDB(str(path)).close()
+    with sqlite3.connect(path) as conn:  # as an earlier version left it
+        conn.execute("DROP INDEX followup_customers_coalesce_nullif_owner_last_contact_actor")
+        conn.execute(f"CREATE INDEX {SUPERSEDED_INDEXES[0]} ON followup_customers "
+                     "(coalesce(owner, last_contact_actor))")
+    ViewDB(str(path)).close()
+    with sqlite3.connect(path) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert SUPERSEDED_INDEXES[0] not in names
+    assert "followup_customers_coalesce_nullif_owner_last_contact_actor" in names

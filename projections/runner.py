@@ -58,8 +58,9 @@ class Projector:
         self.db = db or ViewDB(reporting_url(log))
         # On the embedded default the log is in the same SQLite file: "anything new?" is
         # then one query on this connection, which is what most reads ask and hear "no".
+        events: str = getattr(log.recorder, "events_table_name", "stored_events")
         self.head_query = (
-            f"SELECT name, position, (SELECT max(rowid) FROM {log.recorder.events_table_name})"
+            f"SELECT name, position, (SELECT max(rowid) FROM {events})"
             f" AS head FROM {TRACKING.name}"
             if self.db.dialect == "sqlite" and log.location.kind == "sqlite"
             and db is None and reporting_url(log) == log.settings.db else None)

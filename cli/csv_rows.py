@@ -3,7 +3,7 @@
 A row is plain text per column; ``parse_row`` turns it into the domain's contact card and
 follow-up plan, or raises an InvalidInput that names the CSV column that was wrong.
 ``RowParser`` does the same for the import without building pydantic models per row (the
-domain's ``plain_card``); a property test keeps the two equal.
+domain's ``PlainCards``); a property test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from touchlog.domain.contact import (
     CARD_FIELDS,
     Contact,
     FollowUpPlan,
+    PlainCards,
     PlanValues,
-    plain_card,
     plan_values,
     validated,
 )
@@ -210,7 +210,8 @@ class RowParser:
         self.tail = [] if all(column in header for column in COLUMNS) else [None]
         self.pick = itemgetter(*(header.index(c) if c in header else self.width
                                  for c in _PICKED))
-        self.channel_info = settings.channel
+        self.cards = PlainCards(settings.channel)
+        self.customer, self.reference = "", ""  # rows of a customer tend to come together
 
     def __call__(self, values: list[str]) -> ParsedRow:
         if len(values) != self.width:
@@ -220,9 +221,12 @@ class RowParser:
         if not (customer and at and channel and customer.strip() and at.strip()
                 and channel.strip()):
             _required(picked)
-        reference = customer_reference(customer)
+        if customer != self.customer:
+            self.reference = customer_reference(customer)
+            self.customer = customer
+        reference = self.reference
         try:
-            card, derived = plain_card(reference, picked[3:15], self.channel_info)
+            card, derived = self.cards.card(reference, picked[3:15])
         except InvalidInput as e:
             raise _in_column(e, _CARD_COLUMN) from None
         due, owner, purpose = picked[15:]

@@ -173,33 +173,66 @@ CARD_FIELDS = ("occurred_at", "channel", "initiated_by", "purpose", "summary", "
 PlanValues = tuple[str, str | None, str | None]  # due time (ISO text), owner, purpose
 
 
-def plain_card(reference: str, fields: Sequence[object],
-               channel_info: Callable[[str], ChannelInfo]) -> tuple[dict[str, Any], bool]:
-    """``Contact(**fields).card(reference, channel_info(channel))`` without building a model,
-    and whether its id was derived (no contact_id given).
+class PlainCards:
+    """Contact cards made from text input without building models: the import's path.
 
-    ``fields`` holds the values of CARD_FIELDS in that order, None when absent. Each goes
-    through the rule the model's validator calls, in the model's order, so a bad value is
-    refused with the same field and reason; the channel is looked up after every field.
+    ``card`` gives ``Contact(**fields).card(reference, channel_info(channel))`` and whether
+    the id was derived (no contact_id given). Each field goes through the rule the model's
+    validator calls, in the model's order, so a bad value is refused with the same field
+    and reason; the channel is looked up after every field. The stored value of each value
+    seen is remembered for the fields with few distinct values (channels, parties,
+    outcomes, ratings, ...), up to ``remember`` values per field.
     """
-    (occurred_at, channel, initiated_by, purpose, summary, place, actor, outcome, rating,
-     amount, contact_id, stage_signal) = fields
-    content: dict[str, Any] = {
-        "occurred_at": v.instant_text(occurred_at, "occurred_at"),
-        "channel": v.channel_name(channel),
-        "initiated_by": v.initiator(initiated_by)._value_,
-        "purpose": v.text(purpose, "purpose"),
-        "summary": v.text(summary, "summary", v.MAX_LONG_TEXT),
-        "place": v.text(place, "place"),
-        "actor": v.text(actor, "actor"),
-        "outcome": _value(v.outcome_of(outcome)),
-        "rating": v.rating_of(rating),
-        "amount": _amount_text(v.amount_of(amount)),
-    }
-    given_id = v.text(contact_id, "contact_id")
-    content["stage_signal"] = _value(v.stage_signal_of(stage_signal))
-    channel_flags = channel_info(content["channel"])
-    return settled(content, reference, channel_flags, given_id), given_id is None
+
+    def __init__(self, channel_info: Callable[[str], ChannelInfo], remember: int = 4096) -> None:
+        def memo(rule: Callable[[Any], Any]) -> _Memo:
+            return _Memo(rule, remember)
+
+        self.channel_info = channel_info
+        self.channel = memo(v.channel_name)
+        self.initiated_by = memo(lambda value: v.initiator(value)._value_)
+        self.purpose = memo(lambda value: v.text(value, "purpose"))
+        self.place = memo(lambda value: v.text(value, "place"))
+        self.actor = memo(lambda value: v.text(value, "actor"))
+        self.outcome = memo(lambda value: _value(v.outcome_of(value)))
+        self.rating = memo(v.rating_of)
+        self.amount = memo(lambda value: _amount_text(v.amount_of(value)))
+        self.stage_signal = memo(lambda value: _value(v.stage_signal_of(value)))
+
+    def card(self, reference: str, fields: Sequence[str | None]) -> tuple[dict[str, Any], bool]:
+        """``fields`` holds the values of CARD_FIELDS in that order, None when absent."""
+        (occurred_at, channel, initiated_by, purpose, summary, place, actor, outcome, rating,
+         amount, contact_id, stage_signal) = fields
+        content: dict[str, Any] = {
+            "occurred_at": v.instant_text(occurred_at, "occurred_at"),
+            "channel": self.channel[channel],
+            "initiated_by": self.initiated_by[initiated_by],
+            "purpose": self.purpose[purpose],
+            "summary": v.text(summary, "summary", v.MAX_LONG_TEXT),
+            "place": self.place[place],
+            "actor": self.actor[actor],
+            "outcome": self.outcome[outcome],
+            "rating": self.rating[rating],
+            "amount": self.amount[amount],
+        }
+        given_id = v.text(contact_id, "contact_id")
+        content["stage_signal"] = self.stage_signal[stage_signal]
+        channel_flags = self.channel_info(content["channel"])
+        return settled(content, reference, channel_flags, given_id), given_id is None
+
+
+class _Memo(dict[Any, Any]):
+    """A rule's results by input value, computed on first sight; refusals are not kept."""
+
+    def __init__(self, rule: Callable[[Any], Any], limit: int) -> None:
+        super().__init__()
+        self.rule, self.limit = rule, limit
+
+    def __missing__(self, value: Any) -> Any:
+        result = self.rule(value)
+        if len(self) < self.limit:  # memory stays flat whatever the input
+            self[value] = result
+        return result
 
 
 def _value(member: StrEnum | None) -> str | None:

@@ -115,8 +115,12 @@ def through_models(header: list[str], values: list[str]) -> Any:
     return card.reference, list(card.card.items()), card.follow_up, entry.contact.contact_id is None
 
 
+PARSERS: dict[tuple[str, ...], RowParser] = {}  # kept across examples: what they remember
+
+
 def through_fast_path(header: list[str], values: list[str]) -> Any:
-    reference, card, plan, derived = RowParser(header, SETTINGS)(values)
+    parser = PARSERS.setdefault(tuple(header), RowParser(header, SETTINGS))
+    reference, card, plan, derived = parser(values)
     follow_up = FollowUpPlan.from_stored(*plan) if plan is not None else None
     return reference, list(card.items()), follow_up, derived
 
@@ -144,6 +148,7 @@ def test_the_fast_path_gives_the_models_card_plan_and_refusals(
     header, values = file
     expected = outcome(through_models, header, values)
     assert outcome(through_fast_path, header, values) == expected
+    assert outcome(through_fast_path, header, values) == expected  # from what it remembers
 
 
 GOOD = {"customer": "ACME", "occurred_at": "2018-01-24T03:12:16", "channel": "phone",

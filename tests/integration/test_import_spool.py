@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import tempfile
+import time
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +126,71 @@ def test_a_row_rejected_while_recorded_is_reported_with_its_values_as_read(
     assert by_line[4].field == "follow_up_owner" and by_line[4].columns == HEADER
     assert by_line[6].values == {"customer": "C", "occurred_at": "2018-01-01",
                                  "channel": "pho\nne"}
+
+
+def pass_one(text: str, **patches: Any) -> tuple[list[str], list[Any]]:
+    """Pass 1 and the read-back: every rejection message, then every entry read back."""
+    rejected: list[str] = []
+    with tempfile.TemporaryDirectory() as folder, \
+            mock.patch.multiple(importer, **patches), \
+            mock.patch.object(importer, "_cores", lambda: 2):
+        spool = importer.Spool(folder)
+        try:
+            importer._validate(io.StringIO(text), SETTINGS, spool, importer.Summary(),
+                               lambda r: rejected.append(f"{r.message} {r.values}"))
+            entries = [(line, entry) for lines, batch in spool.batches(7)
+                       for line, entry in zip(lines, batch, strict=True)]
+        finally:
+            spool.close()
+    return rejected, entries
+
+
+def many_rows() -> str:
+    rows = [[f"C{i % 7}", f"2018-01-{i % 28 + 1:02d}T10:00:00", "pigeon" if i % 11 == 0
+             else "phone", "", str(i % 3), "", "ann" if i % 2 else "", "2018-03-01", ""]
+            for i in range(300)]
+    return text(rows)
+
+
+def test_a_helper_process_changes_nothing_in_what_pass_one_gives() -> None:
+    alone = pass_one(many_rows(), HELPER=False)
+    assert len(alone[0]) > 20 and len(alone[1]) > 200
+    assert pass_one(many_rows(), HELPER=True, UNIT_ROWS=4) == alone
+    assert pass_one(many_rows(), HELPER=True, UNIT_ROWS=4, MAX_WAITING=1) == alone
+
+
+def test_when_the_helper_fails_its_rows_are_parsed_by_the_importer() -> None:
+    importer_pid = os.getpid()
+
+    def fail_in_helper(parse: Any, unit: Any) -> Any:
+        if os.getpid() != importer_pid:
+            raise RuntimeError("helper broke")
+        return original(parse, unit)
+
+    original = importer._parse_unit
+    alone = pass_one(many_rows(), HELPER=False)
+    assert pass_one(many_rows(), UNIT_ROWS=4, _parse_unit=fail_in_helper) == alone
+
+
+def test_a_slow_helper_is_not_waited_for() -> None:
+    importer_pid = os.getpid()
+
+    def slow_in_helper(parse: Any, unit: Any) -> Any:
+        if os.getpid() != importer_pid:
+            time.sleep(1)
+        return original(parse, unit)
+
+    original = importer._parse_unit
+    started = time.monotonic()
+    alone = pass_one(many_rows(), HELPER=False)
+    assert pass_one(many_rows(), UNIT_ROWS=30, HELPER_PATIENCE=0.01,
+                    _parse_unit=slow_in_helper) == alone
+    assert time.monotonic() - started < 8
+
+
+def test_an_error_parsing_rows_is_raised_by_the_importer() -> None:
+    def broken(parse: Any, unit: Any) -> Any:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        pass_one(many_rows(), UNIT_ROWS=4, _parse_unit=broken)

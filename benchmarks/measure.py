@@ -131,13 +131,13 @@ def latencies(calls: list[Callable[[], object]], budget_s: float, warm_up: int =
 def measure_queries(run: Run, count: int, budget_s: float) -> dict[str, Any]:
     """timeline, archive REF and followups --owner through the Python API."""
     from touchlog.projections.queries import Queries
-    from touchlog.projections.timeline import build_timeline
+    from touchlog.projections.timeline import build_timeline, customer_events
 
     log = open_log(run)
     queries = Queries(log)
     try:
         def timeline(n: int) -> Callable[[], object]:
-            return lambda: build_timeline(log.history(reference_of(n)))
+            return lambda: build_timeline(customer_events(log, reference_of(n)))
 
         def archive(n: int) -> Callable[[], object]:
             return lambda: queries.archive(reference_of(n))

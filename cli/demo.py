@@ -124,13 +124,13 @@ def _corrections(log: TouchpointLog, customers: int) -> None:
 def _show(log: TouchpointLog, db: str) -> None:
     from touchlog.cli.timeline import for_people
     from touchlog.projections.queries import Queries
-    from touchlog.projections.timeline import build_timeline
+    from touchlog.projections.timeline import build_timeline, customer_events
 
     queries = Queries(log)
     stages = Counter(record["stage"] for record in queries.archive())
     queue = queries.followups(status="overdue")
     click.echo(f"Sample log in {db}. Timeline of CUST-0001:\n")
-    click.echo(render(for_people(build_timeline(log.history("CUST-0001"))), "table"))
+    click.echo(render(for_people(build_timeline(customer_events(log, "CUST-0001"))), "table"))
     click.echo("\nCustomers per stage:\n")
     click.echo(render([{"stage": s, "customers": n} for s, n in sorted(stages.items())], "table"))
     click.echo(f"\nOverdue follow-ups ({len(queue)}; first 10):\n")

@@ -26,14 +26,14 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
     Example: touchlog timeline ACME --since 2018-01-01 --format json
     """
     from touchlog.domain.values import parse_instant
-    from touchlog.projections.timeline import TimelineFilter, build_timeline
+    from touchlog.projections.timeline import TimelineFilter, build_timeline, customer_events
 
     window = TimelineFilter(
         since=parse_instant(since, "since") if since else None,
         until=parse_instant(until, "until") if until else None,
         channel=channel, include_retracted=include_retracted,
     )
-    entries = build_timeline(services.log(create=False).history(customer), window)
+    entries = build_timeline(customer_events(services.log(create=False), customer), window)
     click.echo(render(for_people(entries) if _is_table(fmt) else entries, fmt))
 
 

@@ -16,10 +16,11 @@ import pytest
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan, validated
 from touchlog.domain.customer import Customer
-from touchlog.domain.errors import InvalidInput, StoreError
+from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.domain.store import environment, locate, redact
+from touchlog.projections.timeline import CONTACT_FIELDS, TimelineFilter
 
 EVENT_TYPES = {
     "Registered", "ProfileUpdated", "ContactLogged", "ContactAmended", "ContactRetracted",
@@ -70,6 +71,27 @@ def test_every_event_type_round_trips_through_the_store(app: TouchpointLog) -> N
     logged = [e for e in history if isinstance(e, Customer.ContactLogged)]
     assert logged[1].summary == "bought 中文 ünïcode" and logged[1].amount == "1054.00"
     assert all(isinstance(e.timestamp, datetime) and e.timestamp.tzinfo for e in history)
+
+
+def test_timeline_reads_what_the_domain_events_hold(app: TouchpointLog) -> None:
+    from touchlog.projections.timeline import build_timeline, customer_events
+
+    full_history(app)
+    history = app.history("ACME")
+    changes = customer_events(app, "ACME")
+    assert [(c.position, c.kind) for c in changes] == [
+        (e.originator_version, type(e).__name__) for e in history]
+    entries = build_timeline(changes, TimelineFilter(include_retracted=True))
+    logged = {e.contact_id: e for e in history if isinstance(e, Customer.ContactLogged)}
+    contacts = [entry for entry in entries if entry["type"] == "contact"]
+    assert [c["recorded_at"] for c in contacts] == [
+        logged[c["contact_id"]].timestamp.isoformat() for c in contacts]
+    assert all(list(c)[2:-1] == list(CONTACT_FIELDS) for c in contacts)  # type, at, …, reason
+    assert {c["rating"] for c in contacts} == {None, 5}
+    assert sum(c["retracted"] for c in contacts) == 1
+    assert [e["type"] for e in entries].count("follow_up_rescheduled") == 1
+    with pytest.raises(CustomerNotFound):
+        customer_events(app, "NOBODY")
 
 
 def test_stored_state_is_plain_json_without_type_tags(app: TouchpointLog) -> None:

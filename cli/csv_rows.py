@@ -230,7 +230,7 @@ class RowParser:
         except InvalidInput as e:
             raise _in_column(e, _CARD_COLUMN) from None
         due, owner, purpose = picked[15:]
-        if not (due and due.strip()) and not _has_plan(due or "", owner, purpose):
+        if not _has_plan(due or "", owner, purpose):
             return reference, card, None, derived
         try:
             return reference, card, plan_values(due, owner, purpose), derived

@@ -109,7 +109,7 @@ class Spool:
         self.rows: BinaryIO = (self.directory / "rows").open("w+b")
         self.values_file: BinaryIO = (self.directory / "values").open("w+b")
         self.blocks: list[tuple[int, int]] = []  # (first line, offset in values_file)
-        # Rows wait as JSON bytes: a block of live lists would keep the garbage collector busy.
+        # Rows wait as the bytes written out: few live objects for the garbage collector.
         self.pending: list[bytes] = []
         self.pending_lines: list[int] = []
         self.pending_values: list[bytes] = []
@@ -431,7 +431,7 @@ class _Parsing:
                 error = e
                 break
             self.read += 1
-            if self.read == 2 and HELPER and _cores() > 1:
+            if self.read == 2 and HELPER and _cores() > 1 and _can_fork():
                 self.helper = _Helper(self.parse)
             entry = [unit, None]
             self.waiting.append(entry)
@@ -563,6 +563,10 @@ def _help(connection: Connection, importers: Connection,
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _reason(error: InvalidInput) -> str:

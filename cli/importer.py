@@ -8,7 +8,9 @@ Two streaming passes keep memory flat whatever the file size:
    one ``TouchpointLog.log_cards`` call, which is one transaction. A killed import
    therefore leaves whole batches only, and ids derived from row content (plus the count
    of earlier identical rows) make the re-run skip what is already there.
-Then the projections catch up, so the reporting tables hold the import when it ends.
+Then the projections catch up, so the reporting tables hold the import when it ends. In a
+big import they follow in a second process while pass 2 records, so most of that work is
+done on the other core by then.
 
 Rows are validated once, without a pydantic model per row (``RowParser``: the models'
 rules, and a property test says they agree): the spool keeps each finished contact card as
@@ -31,7 +33,7 @@ import threading
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
     from touchlog.domain.settings import Settings
 
 BATCH_SIZE = 5_000
+# From this many rows to record, the projections follow in a second process meanwhile
+# (projections/runner.py ``projecting_alongside``); starting it costs about 0.3 s.
+PROJECT_ALONGSIDE_FROM = 10_000
 
 
 @dataclass(frozen=True)
@@ -302,22 +307,25 @@ def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summar
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
-    for lines, entries in spool.batches(batch_size):
-        try:
-            logged = [r.logged for r in log.log_cards(entries)]
-        except TouchlogError:
-            # A rule only the stored state can check (a follow-up with nobody to own it):
-            # record this batch row by row so only the offending rows are rejected.
-            logged = [_one(log, spool, line, entry, summary, on_reject)
-                      for line, entry in zip(lines, entries, strict=True)]
-        summary.imported += sum(1 for flag in logged if flag)
-        summary.duplicates += sum(1 for flag in logged if flag is False)
-        if progress is not None:
-            progress(len(entries), summary.rows - summary.rejected)
-    from touchlog.projections.runner import Projector
+    from touchlog.projections.runner import Projector, projecting_alongside
 
-    projector = Projector(log)
+    projector = Projector(log)  # the reporting tables exist before anything is recorded
+    big = summary.rows - summary.rejected >= PROJECT_ALONGSIDE_FROM
     try:
+        with projecting_alongside(log) if big else nullcontext():
+            for lines, entries in spool.batches(batch_size):
+                try:
+                    logged = [r.logged for r in log.log_cards(entries)]
+                except TouchlogError:
+                    # A rule only the stored state can check (a follow-up with nobody to
+                    # own it): record this batch row by row so only offending rows are
+                    # rejected.
+                    logged = [_one(log, spool, line, entry, summary, on_reject)
+                              for line, entry in zip(lines, entries, strict=True)]
+                summary.imported += sum(1 for flag in logged if flag)
+                summary.duplicates += sum(1 for flag in logged if flag is False)
+                if progress is not None:
+                    progress(len(entries), summary.rows - summary.rejected)
         projector.catch_up()
     finally:
         projector.close()

@@ -185,9 +185,10 @@ def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
     """Keeps the projections catching up in a second process while the body records events
     (an import), so the reporting tables fill on the second core instead of afterwards.
 
-    The follower stops when the body ends (or its parent dies); whatever it has not
-    applied by then, the caller's own ``catch_up`` applies. It may fail for any reason
-    without harm: every batch it applies is one exactly-once transaction.
+    The follower stops when the body ends (or its parent dies) after at most the batch it
+    is applying; whatever it has not applied by then, the caller's own ``catch_up``
+    applies. It may fail for any reason without harm: every batch it applies is one
+    exactly-once transaction.
     """
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
     stop = context.Event()
@@ -206,11 +207,11 @@ def _follow_until(settings: Settings, stop: Any, parent: int) -> None:
         log = TouchpointLog(settings, create=False)
         projector = Projector(log, batch_size=ALONGSIDE_BATCH_SIZE)
         try:
-            while True:
-                finished = stop.wait(0.05) or os.getppid() != parent
-                projector.catch_up()
-                if finished:
-                    return
+            # One batch per step, so that a follower whose parent died (or that was told to
+            # stop) ends within one batch; the parent's own catch-up applies the rest.
+            while not stop.wait(0.05) and os.getppid() == parent:
+                lowest = min(projector.db.positions().values())
+                projector.catch_up(upto=lowest + ALONGSIDE_BATCH_SIZE)
         finally:
             projector.close()
             log.close()

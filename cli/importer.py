@@ -307,9 +307,15 @@ def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summar
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
-    from touchlog.projections.runner import Projector, projecting_alongside
+    from touchlog.projections.runner import (
+        ALONGSIDE_BATCH_SIZE,
+        Projector,
+        projecting_alongside,
+    )
 
-    projector = Projector(log)  # the reporting tables exist before anything is recorded
+    # The reporting tables exist before anything is recorded. Whatever the follower left is
+    # applied in its small batches too, which keeps this process's memory flat.
+    projector = Projector(log, batch_size=ALONGSIDE_BATCH_SIZE)
     big = summary.rows - summary.rejected >= PROJECT_ALONGSIDE_FROM
     try:
         with projecting_alongside(log) if big else nullcontext():

@@ -213,7 +213,7 @@ def _sqlite(path: Path) -> sqlite3.Connection:
                            check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MB: a batch's pages stay in memory
+    conn.execute("PRAGMA cache_size=-16384")  # 16 MB: as fast as 64 MB for rebuilds, less RSS
     conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
     conn.create_aggregate("rating_avg", 1, _RatingAverage)  # type: ignore[arg-type]
     return conn

@@ -179,7 +179,6 @@ def _stop_when(stopping: threading.Event, subscription: Any) -> None:
     subscription.stop()
 
 
-
 @contextmanager
 def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
     """Keeps the projections catching up in a second process while the body records events
@@ -209,9 +208,10 @@ def _follow_until(settings: Settings, stop: Any, parent: int) -> None:
         try:
             # One batch per step, so that a follower whose parent died (or that was told to
             # stop) ends within one batch; the parent's own catch-up applies the rest.
-            while not stop.wait(0.05) and os.getppid() == parent:
+            while not stop.is_set() and os.getppid() == parent:
                 lowest = min(projector.db.positions().values())
-                projector.catch_up(upto=lowest + ALONGSIDE_BATCH_SIZE)
+                if not projector.catch_up(upto=lowest + ALONGSIDE_BATCH_SIZE):
+                    stop.wait(0.05)  # caught up: wait for the writer
         finally:
             projector.close()
             log.close()

@@ -8,6 +8,7 @@ import io
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from typing import Any
 from unittest import mock
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from touchlog.cli import importer
+from touchlog.cli import importer, parallel
 from touchlog.cli.csv_rows import RawRow, by_column, parse_row, read_lists
 from touchlog.domain.application import ContactEntry, card_entry
 from touchlog.domain.errors import InvalidInput
@@ -131,9 +132,10 @@ def test_a_row_rejected_while_recorded_is_reported_with_its_values_as_read(
 def pass_one(text: str, **patches: Any) -> tuple[list[str], list[Any]]:
     """Pass 1 and the read-back: every rejection message, then every entry read back."""
     rejected: list[str] = []
-    with tempfile.TemporaryDirectory() as folder, \
-            mock.patch.multiple(importer, **patches), \
-            mock.patch.object(importer, "_cores", lambda: 2):
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as patched:
+        for name, value in {**patches, "_cores": lambda: 2}.items():
+            module = importer if hasattr(importer, name) else parallel  # whose it is
+            patched.enter_context(mock.patch.object(module, name, value))
         spool = importer.Spool(folder)
         try:
             importer._validate(io.StringIO(text), SETTINGS, spool, importer.Summary(),

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from touchlog.cli import importer, parallel
+from touchlog.cli import spool as spool_module
 from touchlog.cli.csv_rows import RawRow, by_column, parse_row, read_lists
 from touchlog.domain.application import ContactEntry, card_entry
 from touchlog.domain.errors import InvalidInput
@@ -70,7 +71,7 @@ def through_models(rows: list[list[str]]) -> list[Any]:
 
 def through_spool(rows: list[list[str]], batch: int) -> list[Any]:
     with tempfile.TemporaryDirectory() as folder:
-        spool = importer.Spool(folder)
+        spool = spool_module.Spool(folder)
         try:
             importer._validate(io.StringIO(text(rows)), SETTINGS, spool, importer.Summary(),
                                lambda rejection: None)
@@ -104,7 +105,7 @@ def test_the_spool_reads_back_the_models_entries_in_application_order(
         rows.sort(key=lambda r: (r[0], r[1]))
     if given_derived:
         rows = with_derived_ids(rows)
-    with mock.patch.object(importer, "BATCH_SIZE", block):
+    with mock.patch.object(spool_module, "BLOCK_ROWS", block):
         assert through_spool(rows, batch=2) == through_models(rows)
 
 
@@ -117,7 +118,7 @@ def test_a_row_rejected_while_recorded_is_reported_with_its_values_as_read(
             ["B", "2018-01-01", "phone", "", "", "", "", "", ""]]
     rows.insert(1, ["A", "2018-01-01T12:00", "store", "", "1.50", "", "", "", ""])
     rejected: list[importer.Rejection] = []
-    with mock.patch.object(importer, "BATCH_SIZE", 2), \
+    with mock.patch.object(spool_module, "BLOCK_ROWS", 2), \
             TouchpointLog(Settings(db=str(tmp_path / "t.db"))) as log:
         summary = importer.run_import(io.StringIO(text(rows) + 'C,2018-01-01,"pho\nne"\r\n'),
                                       SETTINGS, log, strict=False, on_reject=rejected.append)
@@ -136,7 +137,7 @@ def pass_one(text: str, **patches: Any) -> tuple[list[str], list[Any]]:
         for name, value in {**patches, "_cores": lambda: 2}.items():
             module = importer if hasattr(importer, name) else parallel  # whose it is
             patched.enter_context(mock.patch.object(module, name, value))
-        spool = importer.Spool(folder)
+        spool = spool_module.Spool(folder)
         try:
             importer._validate(io.StringIO(text), SETTINGS, spool, importer.Summary(),
                                lambda r: rejected.append(f"{r.message} {r.values}"))

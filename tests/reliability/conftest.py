@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -71,3 +73,22 @@ def assert_clear_error(result: subprocess.CompletedProcess[str], *needles: str) 
 @pytest.fixture
 def clear_error() -> Callable[..., None]:
     return assert_clear_error
+
+
+def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool], delay: float) -> bool:
+    """SIGKILL once ``ready()`` holds (plus ``delay``); False if the run ended first."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return True
+
+
+@pytest.fixture
+def sigkill() -> Callable[[subprocess.Popen[bytes], Callable[[], bool], float], bool]:
+    """``kill_when``: kills a running touchlog process at a chosen point."""
+    return kill_when

@@ -15,11 +15,9 @@ from __future__ import annotations
 import csv
 import json
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -110,26 +108,13 @@ def projections_match_a_clean_rebuild(db: Path, scratch: Path) -> dict[str, Any]
             scratch.unlink()
 
 
-def kill_when(process: subprocess.Popen[bytes], ready: Any, delay: float) -> bool:
-    """SIGKILL once ``ready()`` holds (plus ``delay``); False if the run ended first."""
-    deadline = time.monotonic() + 60
-    while process.poll() is None and not ready() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(delay)
-    if process.poll() is not None:
-        return False
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    return True
-
-
 @pytest.mark.parametrize("size", [
     pytest.param(CI_RUN, id="ci"),
     pytest.param(LONG_RUN, id="long", marks=pytest.mark.slow),
 ])
 def test_an_import_killed_at_many_points_keeps_whole_batches_and_finishes_exactly_once(
         size: tuple[int, int, int], tmp_path: Path, touchlog: Any,
-        figures: Counter[str]) -> None:
+        figures: Counter[str], sigkill: Any) -> None:
     rows_count, batch, tries = size
     rows = generated_rows(rows_count)
     data, db = tmp_path / "contacts.csv", tmp_path / "touchlog.db"
@@ -146,7 +131,7 @@ def test_an_import_killed_at_many_points_keeps_whole_batches_and_finishes_exactl
         victim = subprocess.Popen([*TOUCHLOG, *args], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         ready = (lambda: True) if k == 0 else (lambda t=target: recorded_so_far(db) >= t)
-        if not kill_when(victim, ready, 0.15 if k == 0 else rng.uniform(0, 0.03)):
+        if not sigkill(victim, ready, 0.15 if k == 0 else rng.uniform(0, 0.03)):
             continue
         present, distinct = logged(db) if db.exists() else (Counter[str](), 0)
         points.append(sum(present.values()))

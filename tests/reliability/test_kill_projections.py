@@ -10,10 +10,8 @@ rebuild into a separate database.
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -64,18 +62,10 @@ def lowest_position(db: str) -> int:
             projector.close()
 
 
-def killed(args: list[str], db: str, ready: Any, delay: float) -> bool:
+def killed(args: list[str], db: str, sigkill: Any, ready: Any, delay: float) -> bool:
     victim = subprocess.Popen([*TOUCHLOG, "--db", db, *args], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while victim.poll() is None and time.monotonic() < deadline and not ready():
-        time.sleep(0.01)
-    time.sleep(delay)
-    if victim.poll() is not None:
-        return False
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    return True
+    return bool(sigkill(victim, ready, delay))
 
 
 @pytest.fixture(params=[
@@ -98,7 +88,8 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
 
 
 def test_killed_projection_runs_and_rebuilds_restart_to_a_clean_rebuild(
-        stores: tuple[str, str], touchlog: Any, figures: Counter[str]) -> None:
+        stores: tuple[str, str], touchlog: Any, figures: Counter[str],
+        sigkill: Any) -> None:
     db_url, clean_url = stores
     head = fill(db_url)
     rng = random.Random(SEED)
@@ -107,7 +98,7 @@ def test_killed_projection_runs_and_rebuilds_restart_to_a_clean_rebuild(
     for ready, delay in [(lambda: True, 0.3), (lambda: True, rng.uniform(0.4, 0.7)),
                          (lambda: lowest_position(db_url) > 0, rng.uniform(0, 0.2)),
                          (lambda: lowest_position(db_url) > 0, rng.uniform(0.2, 0.5))]:
-        kills += killed(["projections", "run"], db_url, ready, delay)
+        kills += killed(["projections", "run"], db_url, sigkill, ready, delay)
         restarted = touchlog("--db", db_url, "projections", "run")
         assert restarted.returncode == 0, restarted.stderr
         equal_to_a_clean_rebuild(db_url, clean_url)
@@ -116,7 +107,7 @@ def test_killed_projection_runs_and_rebuilds_restart_to_a_clean_rebuild(
                          (lambda: lowest_position(db_url) == 0, 0),
                          (lambda: lowest_position(db_url) == 0, rng.uniform(0.1, 0.4)),
                          (lambda: 0 < lowest_position(db_url) < head, 0)]:
-        kills += killed(["projections", "rebuild"], db_url, ready, delay)
+        kills += killed(["projections", "rebuild"], db_url, sigkill, ready, delay)
         restarted = touchlog("--db", db_url, "projections", "run")
         assert restarted.returncode == 0, restarted.stderr
         equal_to_a_clean_rebuild(db_url, clean_url)

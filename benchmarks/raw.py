@@ -14,7 +14,7 @@ import hashlib
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,22 +99,26 @@ class SqliteRaw:
         self.db.execute("COMMIT")
 
     def read_and_decode(self) -> int:
-        last, count = 0, 0
-        while True:
-            page = self.db.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state FROM raw_events"
-                " WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, READ_PAGE)).fetchall()
-            if not page:
-                return count
-            for row in page:
-                orjson.loads(row[4])
-            count += len(page)
-            last = page[-1][0]
+        return read_pages(lambda last: self.db.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM raw_events"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, READ_PAGE)).fetchall())
 
     def close(self) -> None:
         self.db.close()
         for suffix in ("", "-wal", "-shm"):  # as big as the events: keep no copy
             Path(self.path + suffix).unlink(missing_ok=True)
+
+
+def read_pages(page: Callable[[int], list[tuple[Any, ...]]]) -> int:
+    """Reads every row in notification order, a page after the last id read, decoding each
+    state; returns the rows read. ``page(last)`` runs the database's own query."""
+    last, count = 0, 0
+    while rows := page(last):
+        for row in rows:
+            orjson.loads(row[4])
+        count += len(rows)
+        last = rows[-1][0]
+    return count
 
 
 class PostgresRaw:
@@ -137,19 +141,14 @@ class PostgresRaw:
                                " state) VALUES (%s, %s, %s, %s)", batch)
 
     def read_and_decode(self) -> int:
-        last, count = 0, 0
-        while True:
-            page = self.db.execute(
+        def page(last: int) -> list[tuple[Any, ...]]:
+            rows = self.db.execute(
                 "SELECT notification_id, originator_id, originator_version, topic, state"
                 " FROM raw_events WHERE notification_id > %s ORDER BY notification_id"
                 " LIMIT %s", (last, READ_PAGE)).fetchall()
             self.db.commit()
-            if not page:
-                return count
-            for row in page:
-                orjson.loads(row[4])
-            count += len(page)
-            last = page[-1][0]
+            return rows
+        return read_pages(page)
 
     def close(self) -> None:
         with self.db.transaction():

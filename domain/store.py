@@ -199,18 +199,26 @@ def query_events(app: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, .
         return list(c.fetchall())
 
 
+def event_rows(app: Any, ids: Sequence[UUID]) -> list[tuple[Any, int, str, bytes]]:
+    """Every stored event of the given aggregates as plain rows (originator id as stored,
+    version, topic, state), by aggregate and version, one query per IDS_PER_QUERY ids."""
+    sqlite = app.location.kind == "sqlite"
+    rows: list[tuple[Any, int, str, bytes]] = []
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start:start + IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        rows += query_events(
+            app, "SELECT originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
+            [i.hex for i in chunk] if sqlite else chunk)
+    return rows
+
+
 def stored_events(app: Any, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
     """Every stored event of the given aggregates, in version order, by aggregate id."""
     sqlite = app.location.kind == "sqlite"
     found: dict[UUID, list[StoredEvent]] = {}
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        chunk = ids[start:start + IDS_PER_QUERY]
-        marks = ", ".join("?" * len(chunk))
-        rows = query_events(
-            app, "SELECT originator_id, originator_version, topic, state FROM {table} "
-            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
-            [i.hex for i in chunk] if sqlite else chunk)
-        for originator_id, version, topic, state in rows:
-            key = UUID(hex=originator_id) if sqlite else originator_id
-            found.setdefault(key, []).append(StoredEvent(key, version, topic, bytes(state)))
+    for originator_id, version, topic, state in event_rows(app, ids):
+        key = UUID(hex=originator_id) if sqlite else originator_id
+        found.setdefault(key, []).append(StoredEvent(key, version, topic, bytes(state)))
     return found

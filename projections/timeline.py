@@ -20,7 +20,7 @@ from eventsourcing.persistence import OperationalError
 
 from touchlog.domain.errors import CustomerNotFound, StoreError
 from touchlog.domain.identity import customer_id, customer_reference
-from touchlog.domain.store import query_events
+from touchlog.domain.store import event_rows
 from touchlog.projections.batch import Change, decode
 
 if TYPE_CHECKING:
@@ -44,15 +44,13 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
     """Every event of the customer in version order (``position`` is the version here)."""
     cid = customer_id(customer_reference(reference))
     try:
-        rows = query_events(
-            log, "SELECT originator_version, originator_id, originator_version, topic, state "
-            "FROM {table} WHERE originator_id = ? ORDER BY originator_version",
-            [cid.hex if log.location.kind == "sqlite" else cid])
+        rows = event_rows(log, [cid])
     except (OperationalError, sqlite3.Error) as e:
         raise StoreError(f"cannot read {log.location.redacted}: {e}") from None
     if not rows:
         raise CustomerNotFound(reference)
-    return decode(rows)
+    return decode([(version, originator, version, topic, state)
+                   for originator, version, topic, state in rows])
 
 
 def build_timeline(events: Iterable[Change],

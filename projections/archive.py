@@ -25,11 +25,13 @@ class ArchiveProjection:
 
     name = "archive"
 
-    def apply(self, db: ViewDB, batch: Batch) -> None:
-        refs = known_references(db, "archive_customers", batch)
+    def read(self, db: ViewDB, batch: Batch) -> dict[str, str]:
+        return known_references(db, "archive_customers", batch)
+
+    def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
         state = _State()
-        dispatch(HANDLERS, state, refs, batch)
-        state.write(db)
+        dispatch(HANDLERS, state, known, batch)
+        return state
 
 
 CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names

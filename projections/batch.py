@@ -73,12 +73,31 @@ AMENDABLE = frozenset({
 })
 
 
+class Writes(Protocol):
+    """A batch's rows, computed and ready to write."""
+
+    def write(self, db: ViewDB) -> None: ...
+
+
 class Projection(Protocol):
-    """A read model: a name, and a function that applies one batch inside a transaction."""
+    """A read model: a name, what a batch needs from its tables (``read``), and the batch's
+    writes computed from the batch and that alone (``prepare``).
+
+    The two are apart so that the runner computes a batch without holding the write lock:
+    it writes the prepared rows in the batch's transaction when ``read`` there returns
+    what it returned before, and prepares again when not.
+    """
 
     name: str
 
-    def apply(self, db: ViewDB, batch: Batch) -> None: ...
+    def read(self, db: ViewDB, batch: Batch) -> Any: ...
+
+    def prepare(self, batch: Batch, known: Any) -> Writes: ...
+
+
+def apply(projection: Projection, db: ViewDB, batch: Batch) -> None:
+    """Applies a batch in one go, inside the caller's transaction."""
+    projection.prepare(batch, projection.read(db, batch)).write(db)
 
 
 def dispatch(handlers: dict[str, Any], state: Any, refs: dict[str, str], batch: Batch) -> None:

@@ -23,11 +23,13 @@ class FollowUpsProjection:
 
     name = "followups"
 
-    def apply(self, db: ViewDB, batch: Batch) -> None:
-        refs = known_references(db, "followup_customers", batch)
-        s = _State()
-        dispatch(HANDLERS, s, refs, batch)
-        s.write(db)
+    def read(self, db: ViewDB, batch: Batch) -> dict[str, str]:
+        return known_references(db, "followup_customers", batch)
+
+    def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
+        state = _State()
+        dispatch(HANDLERS, state, known, batch)
+        return state
 
 
 CONTACT_AT = {name: i for i, name in enumerate(FOLLOWUP_CONTACTS.column_names)}

@@ -16,13 +16,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.settings import Settings
 from touchlog.projections.archive import ArchiveProjection
-from touchlog.projections.batch import Batch, Projection, decode
+from touchlog.projections.batch import Batch, Projection, Writes, decode
 from touchlog.projections.followups import FollowUpsProjection
 from touchlog.projections.raw_events import notifications
 from touchlog.projections.schema import PROJECTION_TABLES, TRACKING
@@ -33,6 +31,11 @@ BATCH_SIZE = 20_000
 # A follower beside a writer keeps its transactions short, so the writer's waits for the
 # write lock stay short too.
 ALONGSIDE_BATCH_SIZE = 5_000
+# A rebuild of a log at least this long shares the work with a second process, which
+# applies these projections while this one applies the others (the two shares take about
+# as long); below it, starting the process costs more than it saves.
+PARALLEL_REBUILD_FROM = 50_000
+HELPER_SHARE = ("archive",)
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
 
 
@@ -103,15 +106,25 @@ class Projector:
                     self._commit(name, positions[name], mine)
 
     def _commit(self, name: str, expected: int, batch: Batch) -> None:
-        tracking = Tracking(self.log.name, batch[-1].position)
+        """Computes the batch's rows without the write lock, then writes them in one
+        transaction; prepares again inside it if the tables changed in between."""
+        projection = self.projections[name]
+        try:
+            known = projection.read(self.db, batch)
+            writes: Writes | None = projection.prepare(batch, known)
+        except Exception:  # noqa: BLE001 - read mid-change (say, a rebuild's); redone below
+            known, writes = None, None
         try:
             with self.db.transaction():
                 moved = self.db.execute(
                     f"UPDATE {TRACKING.name} SET position = ? WHERE name = ? AND position = ?",
-                    (tracking.notification_id, name, expected))
+                    (batch[-1].position, name, expected))
                 if moved != 1:
                     raise Conflict(name)
-                self.projections[name].apply(self.db, batch)
+                now = projection.read(self.db, batch)
+                if writes is None or now != known:  # the tables changed meanwhile
+                    writes = projection.prepare(batch, now)
+                writes.write(self.db)
         except Conflict:
             pass  # the other processor applied these events; re-read the positions
 
@@ -120,7 +133,8 @@ class Projector:
 
         Indexes only readers use are dropped first and built again at the end, which is
         much cheaper than keeping them up to date row by row. A rebuild killed midway
-        leaves them missing until the next connection creates them again.
+        leaves them missing until the next connection creates them again. A long log is
+        shared with a second process (``HELPER_SHARE``), on the second core.
         """
         chosen = self.select(names)
         tables = [table for name in chosen for table in PROJECTION_TABLES[name]]
@@ -132,9 +146,24 @@ class Projector:
             for name in chosen:
                 self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
                                 (name,))
-        read = self.catch_up(chosen)
+        shared = self._helper_share(chosen)
+        read = 0
+        if shared:
+            with _spawned(_catch_up_alone, self.log.settings, self.db.url, shared,
+                          finish=True):
+                read = self.catch_up([name for name in chosen if name not in shared])
+        # Everything the helper did not apply (all of it, if it failed) is applied here.
+        read = max(read, self.catch_up(chosen))
         self.db.create_tables()
         return read
+
+    def _helper_share(self, chosen: list[str]) -> list[str]:
+        """The projections a helper process should rebuild; none when it would not pay."""
+        shared = [name for name in chosen if name in HELPER_SHARE]
+        if not shared or len(shared) == len(chosen) or _cores() < 2:
+            return []
+        head = self.log.recorder.max_notification_id() or 0
+        return shared if head >= PARALLEL_REBUILD_FROM else []
 
     def status(self) -> list[dict[str, Any]]:
         """Each projection's position, the log's head, and how many events behind it is."""
@@ -180,6 +209,28 @@ def _stop_when(stopping: threading.Event, subscription: Any) -> None:
 
 
 @contextmanager
+def _spawned(target: Any, *args: Any, finish: bool) -> Iterator[None]:
+    """Runs ``target(*args, stop, parent pid)`` in a fresh interpreter (no inherited
+    connections) while the body runs. When the body ends, waits for the helper: to finish
+    its work (``finish``) or to stop after its current batch (``stop`` set); a body that
+    failed always stops it."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    helper = context.Process(target=target, args=(*args, stop, os.getpid()),
+                             name="touchlog-projections", daemon=True)
+    helper.start()
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        if not finish:
+            stop.set()
+        helper.join()
+
+
+@contextmanager
 def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
     """Keeps the projections catching up in a second process while the body records events
     (an import), so the reporting tables fill on the second core instead of afterwards.
@@ -189,31 +240,51 @@ def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
     applies. It may fail for any reason without harm: every batch it applies is one
     exactly-once transaction.
     """
-    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
-    stop = context.Event()
-    follower = context.Process(target=_follow_until, args=(log.settings, stop, os.getpid()),
-                               name="touchlog-projections", daemon=True)
-    follower.start()
-    try:
+    with _spawned(_follow_until, log.settings, finish=False):
         yield
-    finally:
-        stop.set()
-        follower.join()
 
 
 def _follow_until(settings: Settings, stop: Any, parent: int) -> None:
+    def step(projector: Projector) -> bool:
+        if not _one_batch(projector, projector.select(None)):
+            stop.wait(0.05)  # caught up: wait for the writer
+        return not stop.is_set()
+    _in_steps(settings, None, ALONGSIDE_BATCH_SIZE, parent, step)
+
+
+def _catch_up_alone(settings: Settings, url: str, names: list[str], stop: Any,
+                    parent: int) -> None:
+    """A rebuild's helper: applies ``names`` up to the log's head, then ends (or sooner,
+    when the rebuild is over or gone)."""
+    _in_steps(settings, url, BATCH_SIZE, parent,
+              lambda projector: _one_batch(projector, names) > 0 and not stop.is_set())
+
+
+def _in_steps(settings: Settings, url: str | None, batch_size: int, parent: int,
+              step: Any) -> None:
+    """Calls ``step(projector)`` while it returns True and the parent lives: one batch per
+    step, so that a helper whose parent died ends within one batch. It may fail for any
+    reason without harm: every batch it applies is one exactly-once transaction, and the
+    parent applies whatever is left."""
     try:
         log = TouchpointLog(settings, create=False)
-        projector = Projector(log, batch_size=ALONGSIDE_BATCH_SIZE)
+        projector = Projector(log, ViewDB(url, create=False) if url else None,
+                              batch_size=batch_size)
         try:
-            # One batch per step, so that a follower whose parent died (or that was told to
-            # stop) ends within one batch; the parent's own catch-up applies the rest.
-            while not stop.is_set() and os.getppid() == parent:
-                lowest = min(projector.db.positions().values())
-                if not projector.catch_up(upto=lowest + ALONGSIDE_BATCH_SIZE):
-                    stop.wait(0.05)  # caught up: wait for the writer
+            while os.getppid() == parent and step(projector):
+                pass
         finally:
             projector.close()
             log.close()
     except Exception:  # noqa: BLE001 - the parent's own catch-up redoes it and reports
         os._exit(1)
+
+
+def _one_batch(projector: Projector, names: list[str]) -> int:
+    """Applies at most one batch to ``names``; returns events read (0: caught up)."""
+    lowest = min(projector.db.positions()[name] for name in names)
+    return projector.catch_up(names, upto=lowest + projector.batch_size)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1

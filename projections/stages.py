@@ -9,7 +9,7 @@ kept as recorded rather than hidden.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from touchlog.projections.batch import Batch, known_references
 from touchlog.projections.schema import STAGE_CURRENT, STAGE_HISTORY
@@ -24,10 +24,15 @@ class StagesProjection:
 
     name = "stages"
 
-    def apply(self, db: ViewDB, batch: Batch) -> None:
+    def read(self, db: ViewDB, batch: Batch) -> tuple[dict[str, str], dict[str, Any]]:
+        """The batch's customers' references, and their stage_current rows."""
         refs = known_references(db, "stage_current", batch)
-        current = {r["customer"]: r for r in
-                   db.by_keys("stage_current", "customer", list(set(refs.values())))}
+        return refs, {r["customer"]: r for r in
+                      db.by_keys("stage_current", "customer", list(set(refs.values())))}
+
+    def prepare(self, batch: Batch, known: tuple[dict[str, str], dict[str, Any]]) -> _Writes:
+        refs = known[0]
+        current = {customer: dict(row) for customer, row in known[1].items()}
         opened: dict[tuple[str, int], dict[str, Any]] = {}
         closed: dict[tuple[str, int], list[Any]] = {}
         changed: set[str] = set()
@@ -46,7 +51,7 @@ class StagesProjection:
                 _enter(current[ref], opened, c.position, e["from_stage"], e["reason"],
                        e["actor"], e["contact_id"])
                 changed.add(ref)
-        _write(db, current, changed, opened, closed)
+        return _Writes(current, changed, opened, closed)
 
 
 def _enter(cur: dict[str, Any], opened: dict[tuple[str, int], dict[str, Any]], position: int,
@@ -71,6 +76,16 @@ def _leave(cur: dict[str, Any], opened: dict[tuple[str, int], dict[str, Any]],
         opened[key].update(left_at=at, duration_seconds=seconds, position=position)
     else:
         closed[key] = [at, seconds, position, *key]
+
+
+class _Writes(NamedTuple):
+    current: dict[str, dict[str, Any]]
+    changed: set[str]
+    opened: dict[tuple[str, int], dict[str, Any]]
+    closed: dict[tuple[str, int], list[Any]]
+
+    def write(self, db: ViewDB) -> None:
+        _write(db, *self)
 
 
 def _write(db: ViewDB, current: dict[str, dict[str, Any]], changed: set[str],

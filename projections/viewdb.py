@@ -82,7 +82,9 @@ class _RatingAverage:
 class ViewDB:
     """One connection to the reporting tables, with explicit transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
+        """Opens ``url`` and creates what is missing of the tables and indexes (unless not
+        ``create``: a rebuild's helper leaves the readers' indexes to the rebuild's end)."""
         self.url = url
         try:
             location = locate(url)
@@ -92,7 +94,8 @@ class ViewDB:
         except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
             raise StoreError(f"cannot open the reporting database {_redacted(url)}: "
                              f"{_scrub(str(e), url)}") from None
-        self.create_tables()
+        if create:
+            self.create_tables()
 
     def sql(self, statement: str) -> str:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")

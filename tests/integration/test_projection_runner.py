@@ -6,6 +6,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,10 +14,12 @@ from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
+from touchlog.projections import runner
 from touchlog.projections.batch import decode
 from touchlog.projections.queries import Queries
 from touchlog.projections.raw_events import notifications
 from touchlog.projections.runner import Projector
+from touchlog.projections.viewdb import ViewDB
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
 
@@ -76,6 +79,64 @@ def test_a_batch_whose_position_moved_meanwhile_rolls_back(db_url: str) -> None:
         assert first.snapshot() == before
         first.close()
         second.close()
+
+
+def test_a_long_rebuild_shares_the_archive_with_a_helper_process(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "PARALLEL_REBUILD_FROM", 1)
+    monkeypatch.setattr(runner, "_cores", lambda: 2)
+    with TouchpointLog(Settings(db=db_url)) as log:
+        for i in range(12):
+            seed_one(log, f"C{i}")
+        seed(log)
+        projector = Projector(log, batch_size=7)
+        projector.catch_up()
+        incremental = projector.snapshot()
+        calls: list[tuple[list[str], int]] = []
+        catch_up = projector.catch_up
+
+        def spied(names: list[str] | None = None, upto: int | None = None) -> int:
+            read = catch_up(names, upto)
+            calls.append((list(names or []), read))
+            return read
+        monkeypatch.setattr(projector, "catch_up", spied)
+        assert projector.rebuild() == log.recorder.max_notification_id()
+        assert projector.snapshot() == incremental
+        # this process applied the others; the helper had applied the archive to the end
+        assert calls == [(["stages", "followups"], log.recorder.max_notification_id()),
+                         (["archive", "stages", "followups"], 0)]
+        projector.close()
+
+
+@pytest.mark.parametrize("meanwhile", ["emptied", "other rows"])
+def test_a_batch_read_while_its_tables_changed_is_prepared_again_in_its_transaction(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meanwhile: str) -> None:
+    with TouchpointLog(Settings(db=db_url)) as log:
+        log.update_profile("ACME", {"owner": "ann"})
+        projector = Projector(log)
+        projector.catch_up()
+        seed(log)
+        # The first read sees the tables as they were halfway through someone's rebuild:
+        # emptied (preparing fails), or with other rows (preparing gives wrong rows).
+        elsewhere = ViewDB(str(tmp_path / "meanwhile.db"))
+        if meanwhile == "other rows":
+            elsewhere.execute(
+                "INSERT INTO archive_customers (customer, customer_id) SELECT 'STALE', ?",
+                [projector.db.query("SELECT customer_id FROM archive_customers")[0]
+                 ["customer_id"]])
+        archive = projector.projections["archive"]
+        read = archive.read
+        reads = [lambda db, batch: read(elsewhere, batch), read]
+        monkeypatch.setattr(archive, "read", lambda db, batch: reads.pop(0)(db, batch))
+        projector.catch_up()
+        assert not reads
+        monkeypatch.undo()
+        incremental = projector.snapshot()
+        assert "STALE" not in str(incremental)
+        projector.rebuild()
+        assert projector.snapshot() == incremental
+        elsewhere.close()
+        projector.close()
 
 
 def test_two_processors_at_once_apply_each_event_once(pg_db_url: str) -> None:

@@ -15,7 +15,7 @@ from touchlog.domain.codec import PlainJSONTranscoder
 from touchlog.domain.customer import Customer
 from touchlog.domain.values import Stage
 from touchlog.projections.archive import ArchiveProjection
-from touchlog.projections.batch import decode
+from touchlog.projections.batch import apply, decode
 from touchlog.projections.followups import FollowUpsProjection
 from touchlog.projections.stages import StagesProjection
 from touchlog.projections.viewdb import ViewDB
@@ -44,7 +44,7 @@ def feed(db: ViewDB, projection: Any, customer: Customer, start: int = 0) -> int
     batch = decode([(start + i + 1, s.originator_id, s.originator_version, s.topic, s.state)
                     for i, s in enumerate(stored)])
     with db.transaction():
-        projection.apply(db, batch)
+        apply(projection, db, batch)
     return start + len(batch)
 
 

@@ -69,14 +69,16 @@ Reject = Callable[[Rejection], None]
 Progress = Callable[[int, int], None]  # (rows just recorded, rows to record in all)
 
 
-def run_import(stream: IO[str], settings: Settings, log: TouchpointLog | None, *,
-               strict: bool, on_reject: Reject, dry_run: bool = False,
-               progress: Progress | None = None,
+def run_import(stream: IO[str], settings: Settings,
+               open_log: Callable[[], TouchpointLog | None], *, strict: bool,
+               on_reject: Reject, dry_run: bool = False, progress: Progress | None = None,
                batch_size: int = BATCH_SIZE) -> Summary:
     """Validates, sorts and records the rows.
 
-    A dry run records nothing: it reports what an import would record and skip, reading
-    ``log`` (None when there is no database yet) to recognise contacts already there.
+    The log is opened (``open_log``) only once the file is read and something is to be
+    recorded, so a refused file leaves no new database behind. A dry run records nothing:
+    it reports what an import would record and skip, reading the log (None when there is
+    no database yet) to recognise contacts already there.
     """
     summary = Summary()
     with tempfile.TemporaryDirectory(prefix="touchlog-import-") as directory:
@@ -85,9 +87,11 @@ def run_import(stream: IO[str], settings: Settings, log: TouchpointLog | None, *
             _validate(stream, settings, spool, summary, on_reject)
             summary.customers = spool.customers()
             if dry_run:
-                _preview(spool, log, summary, batch_size)
-            elif log is not None and not (strict and summary.rejected):
-                _record(spool, log, summary, on_reject, progress, batch_size)
+                _preview(spool, open_log(), summary, batch_size)
+            elif summary.rows > summary.rejected and not (strict and summary.rejected):
+                log = open_log()
+                if log is not None:
+                    _record(spool, log, summary, on_reject, progress, batch_size)
         finally:
             spool.close()
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
     from touchlog.cli.importer import Rejection
+    from touchlog.domain.application import TouchpointLog
 
 SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
 
@@ -39,9 +41,9 @@ def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
     reporter = RejectReporter(rejects)
     with ExitStack() as stack:
         progress = stack.enter_context(TerminalProgress()) if not dry_run else None
-        log = _dry_run_log(services) if dry_run else services.log()
-        summary = run_import(file, services.settings, log, strict=strict, dry_run=dry_run,
-                             on_reject=reporter, progress=progress, batch_size=batch_size)
+        summary = run_import(file, services.settings, _log_opener(services, dry_run),
+                             strict=strict, dry_run=dry_run, on_reject=reporter,
+                             progress=progress, batch_size=batch_size)
     result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
     click.echo(render(result, fmt))
     if summary.rejected:
@@ -96,11 +98,14 @@ class TerminalProgress:
             self.bar.__exit__(None, None, None)
 
 
-def _dry_run_log(services: Services):  # type: ignore[no-untyped-def]
-    """The log to compare against, or None when there is no database yet (nothing to compare)."""
+def _log_opener(services: Services, dry_run: bool) -> Callable[[], TouchpointLog | None]:
+    """How the import gets its log. An existing database is opened now, so an unreachable
+    one is reported before the file is read; a new SQLite file is created only when there
+    is something to record, and never by a dry run (None: nothing to compare with)."""
     from touchlog.domain.store import locate
 
     location = locate(services.settings.db)
     if location.kind == "sqlite" and location.path is not None and not location.path.exists():
-        return None
-    return services.log(create=False)
+        return (lambda: None) if dry_run else services.log
+    log = services.log(create=not dry_run)
+    return lambda: log

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from touchlog.cli.main import cli
@@ -75,6 +76,8 @@ def test_rejects_file_holds_the_bad_rows_with_line_field_and_reason(
 
 
 def test_strict_imports_nothing_when_a_row_is_bad(sqlite_url: str, tmp_path: Path) -> None:
+    assert run(sqlite_url, "contact", "log", "OTHER", "--channel", "phone",
+               "--at", "2018-01-05T10:00").exit_code == 0
     result = run(sqlite_url, "import", write(tmp_path, MESSY), "--strict", "--format", "json")
     assert result.exit_code == 1
     assert summary(result)["imported"] == 0
@@ -90,6 +93,21 @@ def test_a_dry_run_writes_nothing_not_even_a_database(sqlite_url: str, tmp_path:
     assert result.exit_code == 0, result.stderr
     assert summary(result) == {"rows": 2, "imported": 2, "duplicates": 0, "rejected": 0,
                                "customers": 1, "dry_run": True}
+    assert not Path(sqlite_url).exists()
+
+
+@pytest.mark.parametrize(("text", "options"), [
+    ("customer,occured_at,channel\nACME,2018-01-01,phone\n", []),  # unknown column
+    ("customer,occurred_at,channel\nAC\u00c9,2018-01-01,phone\n", ["latin-1"]),
+    (MESSY, ["--strict"]),
+    ("customer,occurred_at,channel\nACME,2018-01-01,pigeon\n", []),  # every row rejected
+])
+def test_a_refused_import_leaves_no_new_database_behind(
+        sqlite_url: str, tmp_path: Path, text: str, options: list[str]) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode("latin-1" if "latin-1" in options else "utf-8"))
+    result = run(sqlite_url, "import", str(path), *(o for o in options if o != "latin-1"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
     assert not Path(sqlite_url).exists()
 
 

@@ -22,7 +22,8 @@ def log(db_url: str) -> Iterator[TouchpointLog]:
 
 def load(log: TouchpointLog | None, text: str, **options: object) -> tuple[Summary, list[str]]:
     rejected: list[Rejection] = []
-    summary = run_import(io.StringIO(text), Settings(), log, strict=bool(options.get("strict")),
+    summary = run_import(io.StringIO(text), Settings(), lambda: log,
+                         strict=bool(options.get("strict")),
                          dry_run=bool(options.get("dry_run")), on_reject=rejected.append,
                          batch_size=int(options.get("batch_size", 2)))  # type: ignore[call-overload]
     return summary, [r.message for r in rejected]

@@ -121,7 +121,8 @@ def test_a_row_rejected_while_recorded_is_reported_with_its_values_as_read(
     with mock.patch.object(spool_module, "BLOCK_ROWS", 2), \
             TouchpointLog(Settings(db=str(tmp_path / "t.db"))) as log:
         summary = importer.run_import(io.StringIO(text(rows) + 'C,2018-01-01,"pho\nne"\r\n'),
-                                      SETTINGS, log, strict=False, on_reject=rejected.append)
+                                      SETTINGS, lambda: log, strict=False,
+                                      on_reject=rejected.append)
     assert (summary.imported, summary.rejected) == (3, 2)
     by_line = {r.line: r for r in rejected}
     assert by_line[4].values == dict(zip(HEADER, rows[2], strict=True))

@@ -1,9 +1,13 @@
-"""The CSV import contract (docs/import.md): the header check and the row model.
+"""The CSV import contract (docs/import.md): the header check and the reading of a row.
 
-A row is plain text per column; ``parse_row`` turns it into the domain's contact card and
-follow-up plan, or raises an InvalidInput that names the CSV column that was wrong.
-``RowParser`` does the same for the import without building pydantic models per row (the
-domain's ``PlainCards``); a property test keeps the two equal.
+A row is plain text per column, and blank means absent. ``read_lists`` refuses a bad header
+and gives each data row as its first line number and its values in file order;
+``RowParser`` turns a row's values into the domain's contact card and follow-up plan, or
+raises an InvalidInput that names the CSV column that was wrong. It builds no pydantic
+model per row: the card comes from the domain's ``PlainCards`` and the plan from
+``plan_values``, through the rule functions the models' validators call
+(domain/values.py). A property test (tests/unit/test_fast_rows.py) keeps it equal to the
+models' reading of a row (tests/row_oracle.py): same card, same plan, same refusal.
 """
 
 from __future__ import annotations
@@ -12,24 +16,14 @@ import csv
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any
 
-from touchlog.domain.contact import (
-    CARD_FIELDS,
-    Contact,
-    FollowUpPlan,
-    PlainCards,
-    PlanValues,
-    plan_values,
-    validated,
-)
+from touchlog.domain.contact import CARD_FIELDS, PlainCards, PlanValues, plan_values
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_reference
 
 if TYPE_CHECKING:
-    from touchlog.domain.application import ContactEntry
     from touchlog.domain.settings import Settings
 
 REQUIRED = ("customer", "occurred_at", "channel")
@@ -44,18 +38,6 @@ _PLAN_COLUMN = {"due_at": "follow_up_due", "owner": "follow_up_owner",
                 "purpose": "follow_up_purpose", "follow_up_due": "follow_up_due"}
 
 
-_NOT_CARD = {"customer", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose"}
-
-
-def _plan(values: dict[str, str]) -> FollowUpPlan | None:
-    due = values.get("follow_up_due", "")
-    owner, purpose = values.get("follow_up_owner"), values.get("follow_up_purpose")
-    if not _has_plan(due, owner, purpose):
-        return None
-    plan = {"due_at": due, "owner": owner, "purpose": purpose}
-    return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
-
-
 def _has_plan(due: str, owner: str | None, purpose: str | None) -> bool:
     if due.strip():
         return True
@@ -64,38 +46,18 @@ def _has_plan(due: str, owner: str | None, purpose: str | None) -> bool:
     return False
 
 
-def _renamed(build, columns: dict[str, str]):  # type: ignore[no-untyped-def]
-    try:
-        return build()
-    except InvalidInput as e:
-        raise _in_column(e, columns) from None
-
-
 def _in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
     """The refusal of a domain field, naming the CSV column instead."""
     return InvalidInput(columns.get(error.field, error.field), error.value, error.reason)
 
 
-@dataclass(frozen=True)
-class RawRow:
-    """A data row as read: its first line number and its values by column."""
-
-    line: int
-    values: dict[str, str]
-
-
-def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
-    """The header and a lazy iterator over the data rows (blank lines skipped).
+def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and a lazy iterator over the data rows, each as its first line number and
+    its values in file order (blank lines skipped).
 
     An unknown, duplicated or missing required column is refused here, before any row is
     read, because a typo in a header must not silently drop a column's data.
     """
-    header, rows = read_lists(stream)
-    return header, (RawRow(line, by_column(header, values)) for line, values in rows)
-
-
-def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """``read_rows`` with each row as its first line number and its values in file order."""
     _keep_line_breaks(stream)
     reader = csv.reader(stream)
     try:
@@ -164,31 +126,6 @@ def by_column(header: list[str], values: list[str]) -> dict[str, str]:
     return row
 
 
-def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEntry:
-    """The row's contact entry, or an InvalidInput naming the column that was wrong.
-
-    Every column is text and blank means absent; the contact card is validated by the
-    domain's ``Contact`` model, and its channel against the deployment's channels.
-    """
-    from touchlog.domain.application import ContactEntry
-
-    values = raw.values
-    extra = values.get("(extra values)")
-    if extra is not None:
-        shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
-        raise InvalidInput("row", shown, "more values than the header has columns")
-    for column in REQUIRED:
-        if not (values.get(column) or "").strip():
-            raise InvalidInput(column, values.get(column), "required")
-    reference = customer_reference(values["customer"])
-    card = {k: v for k, v in values.items() if k not in _NOT_CARD}
-    if values.get("stage") is not None:
-        card["stage_signal"] = values["stage"]
-    contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
-    settings.channel(contact.channel)
-    return ContactEntry(reference, contact, _plan(values), occurrence)
-
-
 ParsedRow = tuple[str, dict[str, Any], PlanValues | None, bool]  # reference, card, plan, derived
 
 # The CSV column of each CARD_FIELDS value, and the columns after them in a picked row.
@@ -197,11 +134,14 @@ _PICKED = (*REQUIRED, *_CARD_SOURCES, "follow_up_due", "follow_up_owner", "follo
 
 
 class RowParser:
-    """``card_entry(parse_row(...))`` for the rows of one file, without pydantic models.
+    """The reading of the rows of one file, without pydantic models.
 
-    Calling it with a row's values (in header order) gives the reference, the plain card,
-    the follow-up plan's values and whether the id was derived, or raises the InvalidInput
-    ``parse_row`` raises: the same checks in the same order, through the same rules.
+    Calling it with a row's values (in header order) gives the customer reference, the
+    contact card (its id and channel flags settled), the follow-up plan's values and
+    whether the id was derived, or raises an InvalidInput naming the CSV column that was
+    wrong: first a row with more values than the header has columns, then the required
+    columns, the customer, each card field in the ``Contact`` model's order, the channel
+    against the deployment's channels, and last the follow-up plan.
     """
 
     def __init__(self, header: list[str], settings: Settings) -> None:

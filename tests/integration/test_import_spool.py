@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.row_oracle import RawRow, parse_row
 from touchlog.cli import importer, parallel
 from touchlog.cli import spool as spool_module
-from touchlog.cli.csv_rows import RawRow, by_column, parse_row, read_lists
+from touchlog.cli.csv_rows import by_column, read_lists
 from touchlog.domain.application import ContactEntry, card_entry
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.settings import Settings

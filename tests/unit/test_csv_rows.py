@@ -1,4 +1,8 @@
-"""The CSV row contract: header checks, per-column refusals, line numbers."""
+"""The CSV row contract: header checks, per-column refusals, line numbers.
+
+Checked through what the import runs: ``read_lists`` for the header and rows, and
+``RowParser`` for each row's card and follow-up plan.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import io
 
 import pytest
 
-from touchlog.cli.csv_rows import RawRow, parse_row, read_rows
+from touchlog.cli.csv_rows import ParsedRow, RowParser, by_column, read_lists
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.settings import Settings
 
@@ -14,28 +18,33 @@ SETTINGS = Settings()
 GOOD = {"customer": "ACME", "occurred_at": "2018-01-24 3:12:16", "channel": "phone"}
 
 
+def parse(row: dict[str, str]) -> ParsedRow:
+    """The row (values by column, the header in their order) as the import parses it."""
+    return RowParser(list(row), SETTINGS)(list(row.values()))
+
+
 def refusal(**values: str) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
-        parse_row(RawRow(2, {**GOOD, **values}), SETTINGS)
+        parse({**GOOD, **values})
     return caught.value
 
 
-def test_a_row_becomes_a_contact_entry_with_utc_time_and_exact_amount() -> None:
-    entry = parse_row(RawRow(2, {**GOOD, "amount": "1054.00", "rating": "4",
-                                 "stage": "Expansion"}), SETTINGS)
-    assert entry.reference == "ACME"
-    assert entry.contact.occurred_at.isoformat() == "2018-01-24T03:12:16+00:00"
-    assert str(entry.contact.amount) == "1054.00"
-    assert entry.contact.stage_signal == "expansion"
-    assert entry.follow_up is None
+def test_a_row_becomes_a_contact_card_with_utc_time_and_exact_amount() -> None:
+    reference, card, plan, _ = parse({**GOOD, "amount": "1054.00", "rating": "4",
+                                      "stage": "Expansion"})
+    assert reference == "ACME"
+    assert card["occurred_at"] == "2018-01-24T03:12:16+00:00"
+    assert card["amount"] == "1054.00"
+    assert card["stage_signal"] == "expansion"
+    assert plan is None
 
 
 def test_a_row_with_follow_up_due_carries_a_follow_up_plan() -> None:
-    entry = parse_row(RawRow(2, {**GOOD, "follow_up_due": "2018-02-01",
-                                 "follow_up_owner": "ann", "follow_up_purpose": "demo"}),
-                      SETTINGS)
-    assert entry.follow_up is not None
-    assert (entry.follow_up.owner, entry.follow_up.purpose) == ("ann", "demo")
+    _, _, plan, _ = parse({**GOOD, "follow_up_due": "2018-02-01",
+                           "follow_up_owner": "ann", "follow_up_purpose": "demo"})
+    assert plan is not None
+    _due, owner, purpose = plan
+    assert (owner, purpose) == ("ann", "demo")
 
 
 @pytest.mark.parametrize(("values", "column"), [
@@ -57,9 +66,11 @@ def test_a_bad_value_is_refused_naming_its_csv_column(values: dict[str, str],
 
 
 def test_a_row_with_more_values_than_columns_is_refused() -> None:
-    _, rows = read_rows(io.StringIO("customer,occurred_at,channel\nA,2018-01-01,phone,extra\n"))
+    header, rows = read_lists(io.StringIO("customer,occurred_at,channel\n"
+                                          "A,2018-01-01,phone,extra\n"))
+    _line, values = next(rows)
     with pytest.raises(InvalidInput) as caught:
-        parse_row(next(rows), SETTINGS)
+        RowParser(header, SETTINGS)(values)
     assert caught.value.field == "row"
 
 
@@ -71,7 +82,7 @@ def test_a_row_with_more_values_than_columns_is_refused() -> None:
 ])
 def test_a_bad_header_is_refused_before_any_row_is_read(header: str, problem: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        read_rows(io.StringIO(header + "\nA,2018-01-01,phone\n" if header else ""))
+        read_lists(io.StringIO(header + "\nA,2018-01-01,phone\n" if header else ""))
     assert problem in str(caught.value)
 
 
@@ -80,5 +91,6 @@ def test_rows_know_their_first_line_even_after_quoted_newlines_and_blank_lines()
             'A,2018-01-01,phone,"two\nlines"\n'
             '\n'
             'B,2018-01-02,email,\n')
-    _, rows = read_rows(io.StringIO(text))
-    assert [(r.line, r.values["customer"]) for r in rows] == [(2, "A"), (5, "B")]
+    header, rows = read_lists(io.StringIO(text))
+    assert [(line, by_column(header, values)["customer"]) for line, values in rows] == [
+        (2, "A"), (5, "B")]

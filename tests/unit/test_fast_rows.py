@@ -2,7 +2,8 @@
 
 ``RowParser`` (no models) must return the card, follow-up plan and derived flag that
 ``card_entry(parse_row(...))`` returns for every row, or raise the same InvalidInput:
-same column, same value, same reason.
+same column, same value, same reason. ``parse_row`` is the models' reading of a row
+(tests/row_oracle.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from touchlog.cli.csv_rows import COLUMNS, REQUIRED, RawRow, RowParser, by_column, parse_row
+from tests.row_oracle import RawRow, parse_row
+from touchlog.cli.csv_rows import COLUMNS, REQUIRED, RowParser, by_column
 from touchlog.domain.application import card_entry
 from touchlog.domain.contact import FollowUpPlan
 from touchlog.domain.errors import InvalidInput

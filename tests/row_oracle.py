@@ -1,0 +1,86 @@
+"""The pydantic models' reading of a CSV row: the reference ``RowParser`` is proven equal to.
+
+``parse_row`` turns a row's values by column into a ``ContactEntry`` by building the
+domain's ``Contact`` and ``FollowUpPlan`` models, and names the CSV column a refusal is
+about. The import does not run it: it reads rows with ``RowParser`` (cli/csv_rows.py).
+tests/unit/test_fast_rows.py proves the two give the same card, plan and refusal for every
+row, and tests/integration/test_import_spool.py checks the import's spool against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, TypeVar
+
+from touchlog.cli.csv_rows import (
+    _CARD_COLUMN,
+    _PLAN_COLUMN,
+    REQUIRED,
+    _has_plan,
+    _in_column,
+    by_column,
+    read_lists,
+)
+from touchlog.domain.application import ContactEntry
+from touchlog.domain.contact import Contact, FollowUpPlan, validated
+from touchlog.domain.errors import InvalidInput
+from touchlog.domain.identity import customer_reference
+from touchlog.domain.settings import Settings
+
+T = TypeVar("T")
+
+_NOT_CARD = {"customer", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose"}
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """A data row as read: its first line number and its values by column."""
+
+    line: int
+    values: dict[str, str]
+
+
+def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
+    """``read_lists`` with each row's values by column (``by_column``)."""
+    header, rows = read_lists(stream)
+    return header, (RawRow(line, by_column(header, values)) for line, values in rows)
+
+
+def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEntry:
+    """The row's contact entry, or an InvalidInput naming the column that was wrong.
+
+    Every column is text and blank means absent; the contact card is validated by the
+    domain's ``Contact`` model, and its channel against the deployment's channels.
+    """
+    values = raw.values
+    extra = values.get("(extra values)")
+    if extra is not None:
+        shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
+        raise InvalidInput("row", shown, "more values than the header has columns")
+    for column in REQUIRED:
+        if not (values.get(column) or "").strip():
+            raise InvalidInput(column, values.get(column), "required")
+    reference = customer_reference(values["customer"])
+    card = {k: v for k, v in values.items() if k not in _NOT_CARD}
+    if values.get("stage") is not None:
+        card["stage_signal"] = values["stage"]
+    contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
+    settings.channel(contact.channel)
+    return ContactEntry(reference, contact, _plan(values), occurrence)
+
+
+def _plan(values: dict[str, str]) -> FollowUpPlan | None:
+    due = values.get("follow_up_due", "")
+    owner, purpose = values.get("follow_up_owner"), values.get("follow_up_purpose")
+    if not _has_plan(due, owner, purpose):
+        return None
+    plan = {"due_at": due, "owner": owner, "purpose": purpose}
+    return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
+
+
+def _renamed(build: Callable[[], T], columns: dict[str, str]) -> T:
+    try:
+        return build()
+    except InvalidInput as e:
+        raise _in_column(e, columns) from None

@@ -9,9 +9,9 @@ row, and tests/integration/test_import_spool.py checks the import's spool agains
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import TypeVar
 
 from touchlog.cli.csv_rows import (
     _CARD_COLUMN,
@@ -19,8 +19,6 @@ from touchlog.cli.csv_rows import (
     REQUIRED,
     _has_plan,
     _in_column,
-    by_column,
-    read_lists,
 )
 from touchlog.domain.application import ContactEntry
 from touchlog.domain.contact import Contact, FollowUpPlan, validated
@@ -39,12 +37,6 @@ class RawRow:
 
     line: int
     values: dict[str, str]
-
-
-def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[RawRow]]:
-    """``read_lists`` with each row's values by column (``by_column``)."""
-    header, rows = read_lists(stream)
-    return header, (RawRow(line, by_column(header, values)) for line, values in rows)
 
 
 def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEntry:

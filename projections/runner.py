@@ -5,6 +5,10 @@ position with a compare-and-set (``UPDATE … WHERE position = <where this batch
 and then writes the rows. A second processor that raced ahead makes the update touch no
 row, and the whole batch rolls back. On PostgreSQL the update also locks the tracking row,
 so two processors of one projection take turns instead of interleaving.
+
+The rows are computed before that transaction, from what the projection's ``read``
+returned, so the write lock is held only while writing; inside the transaction ``read`` is
+asked again, and the rows computed again if its answer changed.
 """
 
 from __future__ import annotations

@@ -212,10 +212,7 @@ class TouchpointLog(Application[UUID]):
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
         cid = customer_id(customer_reference(reference))
-        try:
-            stored = stored_events(self, [cid]).get(cid)
-        except (OperationalError, sqlite3.Error) as e:
-            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        stored = stored_events(self, [cid]).get(cid)
         if not stored:
             raise CustomerNotFound(reference)
         return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
@@ -261,10 +258,7 @@ class TouchpointLog(Application[UUID]):
         """The customers replayed from their events, read with one query per 500 customers;
         a missing one is registered when ``registering_at`` gives its time."""
         ids = {customer_id(r): r for r in references}
-        try:
-            stored = stored_events(self, list(ids))
-        except (OperationalError, sqlite3.Error) as e:
-            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        stored = stored_events(self, list(ids))
         customers = {}
         for cid, reference in ids.items():
             aggregate: Any = None

@@ -10,6 +10,7 @@ subclassed for how it inserts a save (domain/sqlite.py, domain/postgres.py).
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 
 from touchlog.domain.errors import StoreError
 
@@ -201,16 +202,20 @@ def query_events(app: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, .
 
 def event_rows(app: Any, ids: Sequence[UUID]) -> list[tuple[Any, int, str, bytes]]:
     """Every stored event of the given aggregates as plain rows (originator id as stored,
-    version, topic, state), by aggregate and version, one query per IDS_PER_QUERY ids."""
+    version, topic, state), by aggregate and version, one query per IDS_PER_QUERY ids.
+    A database that cannot be read is a StoreError naming it."""
     sqlite = app.location.kind == "sqlite"
     rows: list[tuple[Any, int, str, bytes]] = []
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        chunk = ids[start:start + IDS_PER_QUERY]
-        marks = ", ".join("?" * len(chunk))
-        rows += query_events(
-            app, "SELECT originator_id, originator_version, topic, state FROM {table} "
-            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
-            [i.hex for i in chunk] if sqlite else chunk)
+    try:
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start:start + IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            rows += query_events(
+                app, "SELECT originator_id, originator_version, topic, state FROM {table} "
+                f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
+                [i.hex for i in chunk] if sqlite else chunk)
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
     return rows
 
 

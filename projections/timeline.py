@@ -10,15 +10,12 @@ contacts is shown in milliseconds.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import OperationalError
-
-from touchlog.domain.errors import CustomerNotFound, StoreError
+from touchlog.domain.errors import CustomerNotFound
 from touchlog.domain.identity import customer_id, customer_reference
 from touchlog.domain.store import event_rows
 from touchlog.projections.batch import Change, decode
@@ -42,11 +39,7 @@ class TimelineFilter:
 
 def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
     """Every event of the customer in version order (``position`` is the version here)."""
-    cid = customer_id(customer_reference(reference))
-    try:
-        rows = event_rows(log, [cid])
-    except (OperationalError, sqlite3.Error) as e:
-        raise StoreError(f"cannot read {log.location.redacted}: {e}") from None
+    rows = event_rows(log, [customer_id(customer_reference(reference))])
     if not rows:
         raise CustomerNotFound(reference)
     return decode([(version, originator, version, topic, state)

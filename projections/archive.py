@@ -29,9 +29,7 @@ class ArchiveProjection:
         return known_references(db, "archive_customers", batch)
 
     def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
-        state = _State()
-        dispatch(HANDLERS, state, known, batch)
-        return state
+        return dispatch(HANDLERS, _State(), known, batch)
 
 
 CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from operator import itemgetter
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
 from eventsourcing.utils import resolve_topic
@@ -100,13 +100,17 @@ def apply(projection: Projection, db: ViewDB, batch: Batch) -> None:
     projection.prepare(batch, projection.read(db, batch)).write(db)
 
 
-def dispatch(handlers: dict[str, Any], state: Any, refs: dict[str, str], batch: Batch) -> None:
-    """Calls each change's handler with the state, its customer's reference and the change;
-    kinds a projection has no handler for are skipped."""
+S = TypeVar("S")
+
+
+def dispatch(handlers: dict[str, Any], state: S, refs: dict[str, str], batch: Batch) -> S:
+    """Calls each change's handler with the state, its customer's reference and the change
+    (kinds a projection has no handler for are skipped); returns the state."""
     for change in batch:
         handler = handlers.get(change.kind)
         if handler is not None:
             handler(state, refs[change.customer_id], change)
+    return state
 
 
 def known_references(db: ViewDB, table: str, batch: Batch) -> dict[str, str]:

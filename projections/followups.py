@@ -27,9 +27,7 @@ class FollowUpsProjection:
         return known_references(db, "followup_customers", batch)
 
     def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
-        state = _State()
-        dispatch(HANDLERS, state, known, batch)
-        return state
+        return dispatch(HANDLERS, _State(), known, batch)
 
 
 CONTACT_AT = {name: i for i, name in enumerate(FOLLOWUP_CONTACTS.column_names)}

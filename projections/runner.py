@@ -141,12 +141,11 @@ class Projector:
         shared with a second process (``HELPER_SHARE``), on the second core.
         """
         chosen = self.select(names)
-        tables = [table for name in chosen for table in PROJECTION_TABLES[name]]
         with self.db.transaction():
-            for table in tables:
-                self.db.execute(f"DELETE FROM {table.name}")
-                for index in table.reader_indexes:
-                    self.db.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
+            for name in chosen:
+                for table in PROJECTION_TABLES[name]:
+                    self.db.execute(f"DELETE FROM {table.name}")
+            self.db.drop_reader_indexes(chosen)
             for name in chosen:
                 self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
                                 (name,))

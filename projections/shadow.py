@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from touchlog.domain.store import locate
 from touchlog.projections.runner import Projector
-from touchlog.projections.schema import PROJECTION_TABLES
 from touchlog.projections.viewdb import ViewDB
 
 if TYPE_CHECKING:
@@ -93,10 +92,7 @@ def replay_to(log: TouchpointLog, db: ViewDB, targets: dict[str, int]) -> dict[s
     """
     projector = Projector(log, db=db)
     with db.transaction():
-        for name in targets:
-            for table in PROJECTION_TABLES[name]:
-                for index in table.reader_indexes:
-                    db.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
+        db.drop_reader_indexes(targets)
     by_target: dict[int, list[str]] = {}
     for name, target in targets.items():
         by_target.setdefault(target, []).append(name)

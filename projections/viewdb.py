@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.store import locate, lock_timeout, redact
-from touchlog.projections.schema import ALL_TABLES, TRACKING
+from touchlog.projections.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
@@ -173,6 +173,14 @@ class ViewDB:
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+
+    def drop_reader_indexes(self, names: Iterable[str]) -> None:
+        """Drops the indexes only readers use from the named projections' tables (inside
+        the caller's transaction); ``create_tables`` makes them again."""
+        for name in names:
+            for table in PROJECTION_TABLES[name]:
+                for index in table.reader_indexes:
+                    self.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
 
     def _missing_relations(self) -> list[str]:
         names = [name for table in ALL_TABLES

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.stored_contacts import logged_so_far, logged_states
 
 ROWS = 6_000
 BATCH = 200
@@ -28,11 +29,8 @@ def write_rows(path: Path) -> None:
 
 def contacts(db: Path) -> tuple[int, int]:
     """(ContactLogged events, distinct contact ids) in the store."""
-    with sqlite3.connect(db, timeout=30) as conn:
-        rows = conn.execute("SELECT state FROM stored_events "
-                            "WHERE topic LIKE '%ContactLogged'").fetchall()
-    ids = {json.loads(state)["contact_id"] for (state,) in rows}
-    return len(rows), len(ids)
+    states = logged_states(db)
+    return len(states), len({s["contact_id"] for s in states})
 
 
 def test_a_killed_import_rerun_records_every_row_exactly_once(tmp_path: Path) -> None:
@@ -43,7 +41,7 @@ def test_a_killed_import_rerun_records_every_row_exactly_once(tmp_path: Path) ->
     victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if db.exists() and _safe_count(db) >= 2 * BATCH:
+        if db.exists() and logged_so_far(db, timeout=0.1) >= 2 * BATCH:
             break
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
@@ -60,11 +58,3 @@ def test_a_killed_import_rerun_records_every_row_exactly_once(tmp_path: Path) ->
     assert (summary["duplicates"], summary["imported"]) == (logged, ROWS - logged)
     assert contacts(db) == (ROWS, ROWS)
 
-
-def _safe_count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=0.1) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM stored_events "
-                                    "WHERE topic LIKE '%ContactLogged'").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # the table does not exist yet, or a batch is being written

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.stored_contacts import logged_so_far, logged_states
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
 from touchlog.projections.runner import Projector
@@ -74,19 +74,8 @@ def batch_prefixes(rows: list[dict[str, str]], batch: int) -> list[Counter[str]]
 
 def logged(db: Path) -> tuple[Counter[str], int]:
     """(summaries of the ContactLogged events, distinct contact ids) in the store."""
-    with sqlite3.connect(db, timeout=30) as conn:
-        states = [json.loads(s) for (s,) in conn.execute(
-            "SELECT state FROM stored_events WHERE topic LIKE '%ContactLogged'")]
+    states = logged_states(db)
     return Counter(s["summary"] for s in states), len({s["contact_id"] for s in states})
-
-
-def recorded_so_far(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=0.05) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM stored_events "
-                                    "WHERE topic LIKE '%ContactLogged'").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # no table yet
 
 
 def projections_match_a_clean_rebuild(db: Path, scratch: Path) -> dict[str, Any]:
@@ -130,7 +119,8 @@ def test_an_import_killed_at_many_points_keeps_whole_batches_and_finishes_exactl
         target = max(k * rows_count * 3 // (4 * tries), (points[-1] + 1) if points else 0)
         victim = subprocess.Popen([*TOUCHLOG, *args], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-        ready = (lambda: True) if k == 0 else (lambda t=target: recorded_so_far(db) >= t)
+        ready = (lambda: True) if k == 0 else (
+            lambda t=target: logged_so_far(db, timeout=0.05) >= t)
         if not sigkill(victim, ready, 0.15 if k == 0 else rng.uniform(0, 0.03)):
             continue
         present, distinct = logged(db) if db.exists() else (Counter[str](), 0)

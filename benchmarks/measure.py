@@ -90,7 +90,7 @@ def open_log(run: Run):  # type: ignore[no-untyped-def]
 
 
 def measure_rebuild(run: Run) -> dict[str, Any]:
-    from touchlog.projections.runner import Projector
+    from touchlog.projections.engine.runner import Projector
 
     log = open_log(run)
     try:
@@ -134,8 +134,8 @@ def latencies(calls: list[Callable[[], object]], budget_s: float,
 
 def measure_queries(run: Run, count: int, budget_s: float) -> dict[str, Any]:
     """timeline, archive REF and followups --owner through the Python API."""
-    from touchlog.projections.queries import Queries
-    from touchlog.projections.timeline import build_timeline, customer_events
+    from touchlog.projections.queries.reads import Queries
+    from touchlog.projections.queries.timeline import build_timeline, customer_events
 
     log = open_log(run)
     queries = Queries(log)

@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from touchlog.projections.schema import ARCHIVE_CONTACTS, FOLLOWUP_CONTACTS, Table
+from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, FOLLOWUP_CONTACTS, Table
 
 PER_TRANSACTION = 20_000
 

@@ -115,10 +115,5 @@ def retract(services: Services, contact_id: str, customer: str | None, reason: s
 
 def _customer_of(services: Services, contact_id: str) -> str:
     """The customer of a contact id, from the contacts projection (caught up first)."""
-    from touchlog.projections.queries import Queries
-
-    queries = Queries(services.log(create=False))
-    try:
+    with services.queries() as queries:
         return queries.contact_customer(contact_id)
-    finally:
-        queries.close()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import chosen_format, output_format, render
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
     Example: touchlog customer show ACME --format json
     """
     card = _card(services.log(create=False).customer(reference))
-    if fmt == "table" or (fmt is None and sys.stdout.isatty()):
+    if chosen_format(fmt) == "table":
         follow_ups = card.pop("open_follow_ups")
         click.echo(render(card, fmt) + "\n\nOpen follow-ups:\n" + render(follow_ups, fmt))
     else:

@@ -123,8 +123,8 @@ def _corrections(log: TouchpointLog, customers: int) -> None:
 
 def _show(log: TouchpointLog, db: str) -> None:
     from touchlog.cli.timeline import for_people
-    from touchlog.projections.queries import Queries
-    from touchlog.projections.timeline import build_timeline, customer_events
+    from touchlog.projections.queries.reads import Queries
+    from touchlog.projections.queries.timeline import build_timeline, customer_events
 
     queries = Queries(log)
     stages = Counter(record["stage"] for record in queries.archive())

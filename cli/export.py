@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from touchlog.cli.services import Services
+from touchlog.projections.queries.export import EXPORTS, FILE_FORMATS
 
 
 @click.command()
-@click.argument("name", type=click.Choice(["contacts", "archive", "stage-history", "followups"]))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), required=True,
+@click.argument("name", type=click.Choice(list(EXPORTS)))
+@click.option("--format", "fmt", type=click.Choice(FILE_FORMATS), required=True,
               help="File format (parquet needs: pip install 'touchlog[parquet]').")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write; FILE.meta.json records the log position it reflects.")
@@ -24,12 +25,8 @@ def export(services: Services, name: str, fmt: str, output: Path,
 
     Example: touchlog export contacts --format csv -o contacts.csv
     """
-    from touchlog.projections.export import export as write_export
-    from touchlog.projections.runner import Projector
+    from touchlog.projections.queries.export import export as write_export
 
-    projector = Projector(services.log(create=False))
-    try:
+    with services.projector() as projector:
         meta = write_export(projector, name, fmt, output, since_position)
-    finally:
-        projector.close()
     click.echo(f"{meta['rows']} rows of {name} at position {meta['position']} -> {output}")

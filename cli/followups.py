@@ -1,7 +1,5 @@
-"""``touchlog followup``: schedule, complete, cancel or reschedule one follow-up.
-
-The queue of follow-ups due is ``touchlog followups``.
-"""
+"""``touchlog followups`` (the queue of who must be contacted next) and ``touchlog followup``
+(schedule, complete, cancel or reschedule one follow-up)."""
 
 from __future__ import annotations
 
@@ -9,6 +7,27 @@ import click
 
 from touchlog.cli.render import output_format, render
 from touchlog.cli.services import Services
+
+
+@click.command()
+@click.option("--owner", help="Only items this person owns.")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="Judge due dates at this time (default now).")
+@click.option("--status", type=click.Choice(["overdue", "upcoming", "all"]), default="all",
+              show_default=True, help="Which items to list.")
+@click.option("--within", "within", type=click.IntRange(min=0), metavar="DAYS",
+              help="Only upcoming items due within this many days.")
+@output_format
+@click.pass_obj
+def followups(services: Services, owner: str | None, as_of: str | None, status: str,
+              within: int | None, fmt: str | None) -> None:
+    """List who must be contacted next: scheduled follow-ups and cadence items.
+
+    Example: touchlog followups --owner ann --status overdue --as-of 2018-02-01
+    """
+    with services.queries() as queries:
+        items = queries.followups(owner=owner, as_of=as_of, status=status, within_days=within)
+        click.echo(render(items, fmt))
 
 
 @click.group()

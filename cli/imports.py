@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING
 
@@ -14,8 +13,9 @@ from touchlog.cli.render import output_format, render
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
-    from touchlog.cli.importer import Rejection
     from touchlog.domain.application import TouchpointLog
+    from touchlog.domain.importing import Rejection
+    from touchlog.domain.settings import Settings
 
 SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
 
@@ -36,14 +36,15 @@ def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
 
     Example: touchlog import contacts.csv --rejects rejected.csv --format json
     """
-    from touchlog.cli.importer import run_import
+    from touchlog.domain.importing import import_file
+    from touchlog.projections.engine.runner import following_import
 
     reporter = RejectReporter(rejects)
     with ExitStack() as stack:
         progress = stack.enter_context(TerminalProgress()) if not dry_run else None
-        summary = run_import(file, services.settings, _log_opener(services, dry_run),
-                             strict=strict, dry_run=dry_run, on_reject=reporter,
-                             progress=progress, batch_size=batch_size)
+        summary = import_file(OpenWhenNeeded(services, dry_run), file, strict=strict,
+                              dry_run=dry_run, on_reject=reporter, progress=progress,
+                              batch_size=batch_size, recording=following_import)
     result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
     click.echo(render(result, fmt))
     if summary.rejected:
@@ -98,14 +99,22 @@ class TerminalProgress:
             self.bar.__exit__(None, None, None)
 
 
-def _log_opener(services: Services, dry_run: bool) -> Callable[[], TouchpointLog | None]:
-    """How the import gets its log. An existing database is opened now, so an unreachable
-    one is reported before the file is read; a new SQLite file is created only when there
-    is something to record, and never by a dry run (None: nothing to compare with)."""
-    from touchlog.domain.store import locate
+class OpenWhenNeeded:
+    """How the import gets its log (a ``LogOpener``). An existing database is opened now,
+    so an unreachable one is reported before the file is read; a new SQLite file is created
+    only when there is something to record, and never by a dry run (None: nothing to
+    compare with)."""
 
-    location = locate(services.settings.db)
-    if location.kind == "sqlite" and location.path is not None and not location.path.exists():
-        return (lambda: None) if dry_run else services.log
-    log = services.log(create=not dry_run)
-    return lambda: log
+    def __init__(self, services: Services, dry_run: bool) -> None:
+        self.settings: Settings = services.settings
+        self.log: TouchpointLog | None = None
+        self.open = services.log if not dry_run else None
+        from touchlog.domain.storage.location import locate
+
+        if locate(self.settings.db).exists():
+            self.log = services.log(create=not dry_run)
+
+    def __call__(self) -> TouchpointLog | None:
+        if self.log is None and self.open is not None:
+            self.log = self.open()
+        return self.log

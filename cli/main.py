@@ -23,12 +23,12 @@ COMMANDS = {
     "import": "touchlog.cli.imports:import_",
     "demo": "touchlog.cli.demo:demo",
     "stage": "touchlog.cli.stages:stage",
-    "archive": "touchlog.cli.queries:archive",
-    "followups": "touchlog.cli.queries:followups",
+    "archive": "touchlog.cli.archive:archive",
+    "followups": "touchlog.cli.followups:followups",
     "projections": "touchlog.cli.projections:projections",
     "export": "touchlog.cli.export:export",
     "audit": "touchlog.cli.audit:audit",
-    "verify": "touchlog.cli.audit:verify",
+    "verify": "touchlog.cli.verify:verify",
 }
 
 

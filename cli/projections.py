@@ -5,26 +5,16 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import click
 
 from touchlog.cli.render import output_format, render
 from touchlog.cli.services import Services
 
-if TYPE_CHECKING:
-    from touchlog.projections.runner import Projector
-
 
 @click.group()
 def projections() -> None:
     """The read models (archive, stages, followups): status, run, rebuild."""
-
-
-def _projector(services: Services) -> Projector:
-    from touchlog.projections.runner import Projector
-
-    return Projector(services.log(create=False))
 
 
 @projections.command()
@@ -35,11 +25,8 @@ def status(services: Services, fmt: str | None) -> None:
 
     Example: touchlog projections status --format json
     """
-    projector = _projector(services)
-    try:
+    with services.projector() as projector:
         click.echo(render(projector.status(), fmt))
-    finally:
-        projector.close()
 
 
 @projections.command()
@@ -50,12 +37,9 @@ def rebuild(services: Services, name: str | None) -> None:
 
     Example: touchlog projections rebuild archive
     """
-    projector = _projector(services)
-    try:
+    with services.projector() as projector:
         read = projector.rebuild([name] if name else None)
-        click.echo(f"rebuilt {name or 'all projections'} from {read} events")
-    finally:
-        projector.close()
+    click.echo(f"rebuilt {name or 'all projections'} from {read} events")
 
 
 @projections.command()
@@ -66,8 +50,7 @@ def run(services: Services, follow: bool) -> None:
 
     Example: touchlog projections run --follow
     """
-    projector = _projector(services)
-    try:
+    with services.projector() as projector:
         if not follow:
             click.echo(f"applied {projector.catch_up()} events")
             return
@@ -81,5 +64,3 @@ def run(services: Services, follow: bool) -> None:
         click.echo("following the log; stop with Ctrl-C", err=True)
         projector.follow(stopping)
         click.echo("stopped", err=True)
-    finally:
-        projector.close()

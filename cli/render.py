@@ -16,20 +16,25 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ("table", "json", "csv")
+OUTPUT_FORMATS = ("table", "json", "csv")
 
 
 def output_format(command: F) -> F:
     """The shared ``--format`` option: table on a terminal, JSON otherwise."""
     return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default=None,
+        "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None,
         help="table (default on a terminal), json (default otherwise) or csv.",
     )(command)
 
 
+def chosen_format(fmt: str | None) -> str:
+    """The format asked for, else table on a terminal and JSON otherwise."""
+    return fmt or ("table" if sys.stdout.isatty() else "json")
+
+
 def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | None) -> str:
     """Text for ``data`` (a record or a list of records) in the chosen format."""
-    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+    fmt = chosen_format(fmt)
     if fmt == "json":
         return json.dumps(data, ensure_ascii=False, indent=2, default=str)
     rows = [data] if isinstance(data, Mapping) else list(data)

@@ -1,12 +1,16 @@
-"""What commands share: the settings and the open log, built once per invocation."""
+"""What commands share: the settings, the open log, and the read side over it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: start-up time matters for every command
     from touchlog.domain.application import TouchpointLog
     from touchlog.domain.settings import Settings
+    from touchlog.projections.engine.runner import Projector
+    from touchlog.projections.queries.reads import Queries
 
 
 class Services:
@@ -33,6 +37,28 @@ class Services:
 
             self._log = TouchpointLog(self.settings, create=create)
         return self._log
+
+    @contextmanager
+    def projector(self) -> Iterator[Projector]:
+        """The projections of the existing log, over its reporting database; closed after."""
+        from touchlog.projections.engine.runner import Projector
+
+        projector = Projector(self.log(create=False))
+        try:
+            yield projector
+        finally:
+            projector.close()
+
+    @contextmanager
+    def queries(self) -> Iterator[Queries]:
+        """Queries over the existing log's reporting tables; closed afterwards."""
+        from touchlog.projections.queries.reads import Queries
+
+        queries = Queries(self.log(create=False))
+        try:
+            yield queries
+        finally:
+            queries.close()
 
     def close(self) -> None:
         if self._log is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.queries import open_queries
 from touchlog.cli.render import output_format, render
 from touchlog.cli.services import Services
 
@@ -25,7 +24,7 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
 
     Example: touchlog stage show ACME
     """
-    with open_queries(services) as queries:
+    with services.queries() as queries:
         click.echo(render(queries.stage(reference), fmt))
 
 
@@ -58,5 +57,5 @@ def history(services: Services, reference: str, fmt: str | None) -> None:
 
     Example: touchlog stage history ACME --format csv
     """
-    with open_queries(services) as queries:
+    with services.queries() as queries:
         click.echo(render(queries.stage_history(reference), fmt))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import chosen_format, output_format, render
 from touchlog.cli.services import Services
 
 
@@ -26,7 +25,11 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
     Example: touchlog timeline ACME --since 2018-01-01 --format json
     """
     from touchlog.domain.values import parse_instant
-    from touchlog.projections.timeline import TimelineFilter, build_timeline, customer_events
+    from touchlog.projections.queries.timeline import (
+        TimelineFilter,
+        build_timeline,
+        customer_events,
+    )
 
     window = TimelineFilter(
         since=parse_instant(since, "since") if since else None,
@@ -34,11 +37,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         channel=channel, include_retracted=include_retracted,
     )
     entries = build_timeline(customer_events(services.log(create=False), customer), window)
-    click.echo(render(for_people(entries) if _is_table(fmt) else entries, fmt))
-
-
-def _is_table(fmt: str | None) -> bool:
-    return fmt == "table" or (fmt is None and sys.stdout.isatty())
+    click.echo(render(for_people(entries) if chosen_format(fmt) == "table" else entries, fmt))
 
 
 def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,12 +22,13 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from touchlog.domain.codec import PlainJSONTranscoder
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id, customer_reference
 from touchlog.domain.settings import Settings
-from touchlog.domain.store import Location, creation_lock, environment, locate, stored_events
+from touchlog.domain.storage.events import stored_events
+from touchlog.domain.storage.location import Location, creation_lock, environment, locate
+from touchlog.domain.storage.transcoder import PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant
 
 if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without

@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
-from touchlog.domain.codec import chain_link
+from touchlog.domain.chain import chain_link
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
     ContactNotFound,

@@ -97,3 +97,8 @@ def _days(value: object, path: Path, stage: str) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     raise InvalidInput(f"{path}: cadence_days.{stage}", value, "expected whole days > 0 or 0")
+
+
+def available_cores() -> int:
+    """The processors this process may run on: whether a second process can pay."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1

@@ -13,17 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from touchlog.cli.csv_rows import (
+from touchlog.domain.application import ContactEntry
+from touchlog.domain.contact import Contact, FollowUpPlan, validated
+from touchlog.domain.errors import InvalidInput
+from touchlog.domain.identity import customer_reference
+from touchlog.domain.importing.csv_rows import (
     _CARD_COLUMN,
     _PLAN_COLUMN,
     REQUIRED,
     _has_plan,
     _in_column,
 )
-from touchlog.domain.application import ContactEntry
-from touchlog.domain.contact import Contact, FollowUpPlan, validated
-from touchlog.domain.errors import InvalidInput
-from touchlog.domain.identity import customer_reference
 from touchlog.domain.settings import Settings
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from touchlog.cli.main import cli
-from touchlog.projections.viewdb import ViewDB
+from touchlog.projections.engine.reporting_db import ViewDB
 
 
 def run(db: str, *args: str) -> Result:

@@ -25,7 +25,7 @@ from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.settings import Settings
 from touchlog.domain.values import Stage
-from touchlog.projections.queries import Queries
+from touchlog.projections.queries.reads import Queries
 
 STAGES = [s.value for s in Stage]
 FIRST = datetime(1, 1, 1, tzinfo=UTC)

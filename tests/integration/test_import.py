@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from touchlog.cli.importer import Rejection, Summary, run_import
 from touchlog.domain.application import TouchpointLog
+from touchlog.domain.importing import Rejection, Summary, import_file
 from touchlog.domain.settings import Settings
 
 HEADER = "customer,occurred_at,channel,stage,amount,actor,follow_up_due,follow_up_owner\n"
@@ -20,9 +20,21 @@ def log(db_url: str) -> Iterator[TouchpointLog]:
         yield app
 
 
+class Opener:
+    """A LogOpener for a log that may not exist (None)."""
+
+    settings = Settings()
+
+    def __init__(self, log: TouchpointLog | None) -> None:
+        self.log = log
+
+    def __call__(self) -> TouchpointLog | None:
+        return self.log
+
+
 def load(log: TouchpointLog | None, text: str, **options: object) -> tuple[Summary, list[str]]:
     rejected: list[Rejection] = []
-    summary = run_import(io.StringIO(text), Settings(), lambda: log,
+    summary = import_file(Opener(log), io.StringIO(text),
                          strict=bool(options.get("strict")),
                          dry_run=bool(options.get("dry_run")), on_reject=rejected.append,
                          batch_size=int(options.get("batch_size", 2)))  # type: ignore[call-overload]

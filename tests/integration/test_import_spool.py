@@ -17,11 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.row_oracle import RawRow, parse_row
-from touchlog.cli import importer, parallel
-from touchlog.cli import spool as spool_module
-from touchlog.cli.csv_rows import by_column, read_lists
 from touchlog.domain.application import ContactEntry, card_entry
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.importing import parallel
+from touchlog.domain.importing import pipeline as importer
+from touchlog.domain.importing import spool as spool_module
+from touchlog.domain.importing.csv_rows import by_column, read_lists
 from touchlog.domain.settings import Settings
 
 SETTINGS = Settings()
@@ -121,9 +122,9 @@ def test_a_row_rejected_while_recorded_is_reported_with_its_values_as_read(
     rejected: list[importer.Rejection] = []
     with mock.patch.object(spool_module, "BLOCK_ROWS", 2), \
             TouchpointLog(Settings(db=str(tmp_path / "t.db"))) as log:
-        summary = importer.run_import(io.StringIO(text(rows) + 'C,2018-01-01,"pho\nne"\r\n'),
-                                      SETTINGS, lambda: log, strict=False,
-                                      on_reject=rejected.append)
+        summary = importer.import_file(
+            log, io.StringIO(text(rows) + 'C,2018-01-01,"pho\nne"\r\n'),
+            on_reject=rejected.append)
     assert (summary.imported, summary.rejected) == (3, 2)
     by_line = {r.line: r for r in rejected}
     assert by_line[4].values == dict(zip(HEADER, rows[2], strict=True))
@@ -136,7 +137,7 @@ def pass_one(text: str, **patches: Any) -> tuple[list[str], list[Any]]:
     """Pass 1 and the read-back: every rejection message, then every entry read back."""
     rejected: list[str] = []
     with tempfile.TemporaryDirectory() as folder, ExitStack() as patched:
-        for name, value in {**patches, "_cores": lambda: 2}.items():
+        for name, value in {**patches, "available_cores": lambda: 2}.items():
             module = importer if hasattr(importer, name) else parallel  # whose it is
             patched.enter_context(mock.patch.object(module, name, value))
         spool = spool_module.Spool(folder)

@@ -19,13 +19,13 @@ from touchlog.cli.main import cli
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import Projector
+from touchlog.projections.engine.runner import Projector
 
 CATCH_UP = """
 import sys
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import Projector
+from touchlog.projections.engine.runner import Projector
 log = TouchpointLog(Settings(db=sys.argv[1]))
 Projector(log, batch_size=50).catch_up()
 """

@@ -14,12 +14,12 @@ from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
-from touchlog.projections import runner
-from touchlog.projections.batch import decode
-from touchlog.projections.queries import Queries
-from touchlog.projections.raw_events import notifications
-from touchlog.projections.runner import Projector
-from touchlog.projections.viewdb import ViewDB
+from touchlog.domain.storage.events import notifications
+from touchlog.projections.engine import runner
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.runner import Projector
+from touchlog.projections.queries.reads import Queries
+from touchlog.projections.readmodels.changes import decode
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
 
@@ -84,7 +84,7 @@ def test_a_batch_whose_position_moved_meanwhile_rolls_back(db_url: str) -> None:
 def test_a_long_rebuild_shares_the_archive_with_a_helper_process(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "PARALLEL_REBUILD_FROM", 1)
-    monkeypatch.setattr(runner, "_cores", lambda: 2)
+    monkeypatch.setattr(runner, "available_cores", lambda: 2)
     with TouchpointLog(Settings(db=db_url)) as log:
         for i in range(12):
             seed_one(log, f"C{i}")
@@ -248,7 +248,7 @@ def test_projections_follow_in_a_second_process_while_events_are_recorded(db_url
     import multiprocessing
     import time
 
-    from touchlog.projections.runner import projecting_alongside
+    from touchlog.projections.engine.processes import projecting_alongside
 
     with TouchpointLog(Settings(db=db_url)) as log:
         projector = Projector(log)  # creates the reporting tables, as the import's does

@@ -18,8 +18,8 @@ from touchlog.cli.main import cli
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import REPORTING_DB_ENV
-from touchlog.projections.schema import ALL_TABLES
+from touchlog.projections.engine.runner import REPORTING_DB_ENV
+from touchlog.projections.engine.schema import ALL_TABLES
 
 REPORTING_TABLES = {t.name for t in ALL_TABLES}
 PAIRS = [  # (event store, reporting store)
@@ -129,7 +129,7 @@ def test_an_unreachable_reporting_database_exits_1_without_its_password(
 
 def test_an_index_no_query_reads_any_more_is_dropped_from_an_older_database(
         tmp_path: Path) -> None:
-    from touchlog.projections.viewdb import SUPERSEDED_INDEXES, ViewDB
+    from touchlog.projections.engine.reporting_db import SUPERSEDED_INDEXES, ViewDB
 
     path = tmp_path / "old.db"
     ViewDB(str(path)).close()

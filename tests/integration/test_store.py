@@ -19,8 +19,8 @@ from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
-from touchlog.domain.store import environment, locate, redact
-from touchlog.projections.timeline import CONTACT_FIELDS, TimelineFilter
+from touchlog.domain.storage.location import environment, locate, redact
+from touchlog.projections.queries.timeline import CONTACT_FIELDS, TimelineFilter
 
 EVENT_TYPES = {
     "Registered", "ProfileUpdated", "ContactLogged", "ContactAmended", "ContactRetracted",
@@ -74,7 +74,7 @@ def test_every_event_type_round_trips_through_the_store(app: TouchpointLog) -> N
 
 
 def test_timeline_reads_what_the_domain_events_hold(app: TouchpointLog) -> None:
-    from touchlog.projections.timeline import build_timeline, customer_events
+    from touchlog.projections.queries.timeline import build_timeline, customer_events
 
     full_history(app)
     history = app.history("ACME")

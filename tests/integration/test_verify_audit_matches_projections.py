@@ -15,9 +15,9 @@ from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
 from touchlog.domain.values import Stage
-from touchlog.projections.audit import reconstruct
-from touchlog.projections.queries import Queries
-from touchlog.projections.runner import Projector
+from touchlog.projections.audit.replay import reconstruct
+from touchlog.projections.engine.runner import Projector
+from touchlog.projections.queries.reads import Queries
 
 days = st.integers(min_value=1, max_value=28).map(lambda d: datetime(2018, 3, d, tzinfo=UTC))
 pick = st.integers(min_value=0, max_value=20)

@@ -12,10 +12,10 @@ import pytest
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.determinism import verify_projections
-from touchlog.projections.runner import Projector
-from touchlog.projections.shadow import FOLDER_PREFIX, SCHEMA_PREFIX
-from touchlog.projections.viewdb import ViewDB
+from touchlog.projections.audit.shadow import FOLDER_PREFIX, SCHEMA_PREFIX
+from touchlog.projections.audit.verify_projections import verify_projections
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.runner import Projector
 
 
 def contact(day: int, **fields: object) -> Contact:

@@ -13,11 +13,12 @@ import psycopg
 import pytest
 
 from touchlog.domain.application import TouchpointLog
-from touchlog.domain.codec import chain_link
+from touchlog.domain.chain import chain_link
 from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
-from touchlog.projections.checkpoint import read_checkpoint, verify_log
+from touchlog.projections.audit.checkpoint import read_checkpoint
+from touchlog.projections.audit.verify import verify_chains
 
 
 class RawTable:
@@ -85,12 +86,12 @@ def log(db_url: str) -> Iterator[TouchpointLog]:
 
 
 def problems(app: TouchpointLog, checkpoint: Path | None = None) -> list[tuple[str, int, str]]:
-    report, _ = verify_log(app, checkpoint=checkpoint)
+    report, _ = verify_chains(app, checkpoint=checkpoint)
     return [(b.customer, b.version, b.problem) for b in report.breaks]
 
 
 def test_an_untouched_log_verifies_intact(log: TouchpointLog) -> None:
-    report, _ = verify_log(log)
+    report, _ = verify_chains(log)
     assert report.intact
     assert (report.customers, report.events) == (2, 8)
 
@@ -109,7 +110,7 @@ def test_a_deleted_middle_event_is_reported_as_a_version_gap(
         log: TouchpointLog, db_url: str) -> None:
     RawTable(db_url).delete("ACME", 3)
 
-    report, _ = verify_log(log)
+    report, _ = verify_chains(log)
 
     assert [(b.customer, b.version, b.problem) for b in report.breaks] == [
         ("ACME", 3, "missing_events")]
@@ -134,7 +135,7 @@ def test_a_truncated_tail_passes_alone_but_is_caught_against_a_checkpoint(
     RawTable(db_url).delete("ACME", 5)
 
     assert problems(log) == []  # a shorter chain is still a valid chain
-    report, kept = verify_log(log, checkpoint=checkpoint)
+    report, kept = verify_chains(log, checkpoint=checkpoint)
 
     assert [(b.customer, b.version, b.problem) for b in report.breaks] == [
         ("ACME", 5, "truncated")]
@@ -145,7 +146,7 @@ def test_a_truncated_tail_passes_alone_but_is_caught_against_a_checkpoint(
 def test_a_rewritten_and_relinked_last_event_is_caught_against_a_checkpoint(
         log: TouchpointLog, db_url: str, tmp_path: Path) -> None:
     checkpoint = tmp_path / "heads.json"
-    verify_log(log, checkpoint=checkpoint)
+    verify_chains(log, checkpoint=checkpoint)
     raw = RawTable(db_url)
     state = orjson.loads(raw.state("ACME", 6))
     previous = orjson.loads(raw.state("ACME", 5))["link"]
@@ -162,10 +163,10 @@ def test_a_rewritten_and_relinked_last_event_is_caught_against_a_checkpoint(
 def test_a_checkpoint_advances_when_the_log_only_grew(
         log: TouchpointLog, tmp_path: Path) -> None:
     checkpoint = tmp_path / "heads.json"
-    assert verify_log(log, checkpoint=checkpoint)[1] == "written"
+    assert verify_chains(log, checkpoint=checkpoint)[1] == "written"
     log.update_profile("ACME", {"name": "Acme Group"})
 
-    report, status = verify_log(log, checkpoint=checkpoint)
+    report, status = verify_chains(log, checkpoint=checkpoint)
 
     assert report.intact and status == "advanced"
     assert read_checkpoint(checkpoint)[customer_id("ACME").hex].version == 7  # type: ignore[index]
@@ -174,5 +175,5 @@ def test_a_checkpoint_advances_when_the_log_only_grew(
 def test_one_customer_is_verified_alone(log: TouchpointLog, db_url: str) -> None:
     RawTable(db_url).delete("BETA", 1)
 
-    assert verify_log(log, "ACME")[0].intact
-    assert not verify_log(log, "BETA")[0].intact
+    assert verify_chains(log, "ACME")[0].intact
+    assert not verify_chains(log, "BETA")[0].intact

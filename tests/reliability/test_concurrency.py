@@ -22,8 +22,8 @@ import pytest
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.customer import Customer
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import Projector
-from touchlog.projections.viewdb import ViewDB
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.runner import Projector
 
 WRITERS, CUSTOMERS, CONTACTS_EACH, RUNNERS = 4, 20, 40, 2
 SIGNALS = ("exploration", "", "expansion", "commitment", "", "dissolution", "discovery")
@@ -49,7 +49,7 @@ RUNNER = """
 import os, sys, time
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import Projector
+from touchlog.projections.engine.runner import Projector
 db, stop = sys.argv[1], sys.argv[2]
 with TouchpointLog(Settings(db=db)) as log:
     projector = Projector(log, batch_size=7)  # small batches: many chances to collide

@@ -28,8 +28,8 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from touchlog.cli.csv_rows import COLUMNS
 from touchlog.cli.main import cli
+from touchlog.domain.importing.csv_rows import COLUMNS
 
 EXAMPLES, LONG_EXAMPLES = 25, 300
 

@@ -26,8 +26,8 @@ import pytest
 from tests.stored_contacts import logged_so_far, logged_states
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import Projector
-from touchlog.projections.viewdb import ViewDB
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.runner import Projector
 
 TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
 CUSTOMERS = 397

@@ -21,8 +21,8 @@ import pytest
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.runner import Projector
-from touchlog.projections.viewdb import ViewDB
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.runner import Projector
 
 TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
 SEED = 11

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.values import Stage
-from touchlog.projections.audit import reconstruct
+from touchlog.projections.audit.replay import reconstruct
 
 FAR = datetime(9999, 1, 1, tzinfo=UTC)
 days = st.integers(min_value=1, max_value=28).map(

@@ -10,7 +10,7 @@ import pytest
 
 from touchlog.domain.customer import Customer
 from touchlog.domain.values import Stage
-from touchlog.projections.audit import NothingKnown, audit_rows, reconstruct
+from touchlog.projections.audit.replay import NothingKnown, audit_rows, reconstruct
 
 
 def card(contact_id: str, occurred_at: str, stage_signal: str | None = None,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from touchlog.domain.codec import canonical_json
+from touchlog.domain.chain import canonical_json
 from touchlog.domain.contact import Contact, FollowUpPlan, validated
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import NAMESPACE

@@ -10,8 +10,8 @@ import io
 
 import pytest
 
-from touchlog.cli.csv_rows import ParsedRow, RowParser, by_column, read_lists
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.importing.csv_rows import ParsedRow, RowParser, by_column, read_lists
 from touchlog.domain.settings import Settings
 
 SETTINGS = Settings()

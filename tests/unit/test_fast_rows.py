@@ -17,10 +17,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.row_oracle import RawRow, parse_row
-from touchlog.cli.csv_rows import COLUMNS, REQUIRED, RowParser, by_column
 from touchlog.domain.application import card_entry
 from touchlog.domain.contact import FollowUpPlan
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.importing.csv_rows import COLUMNS, REQUIRED, RowParser, by_column
 from touchlog.domain.settings import Settings
 from touchlog.domain.values import DEFAULT_CHANNELS, ChannelInfo, instant_text, iso, parse_instant
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Mapper
 
-from touchlog.domain.codec import PlainJSONTranscoder
 from touchlog.domain.customer import Customer
+from touchlog.domain.storage.transcoder import PlainJSONTranscoder
 from touchlog.domain.values import Stage
-from touchlog.projections.archive import ArchiveProjection
-from touchlog.projections.batch import apply, decode
-from touchlog.projections.followups import FollowUpsProjection
-from touchlog.projections.stages import StagesProjection
-from touchlog.projections.viewdb import ViewDB
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.readmodels.archive import ArchiveProjection
+from touchlog.projections.readmodels.changes import apply, decode
+from touchlog.projections.readmodels.followups import FollowUpsProjection
+from touchlog.projections.readmodels.stages import StagesProjection
 
 T0 = "2018-01-01T00:00:00+00:00"
 

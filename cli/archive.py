@@ -1,0 +1,21 @@
+"""``touchlog archive``: per-customer statistics, the RFM basis (caught up before reading)."""
+
+from __future__ import annotations
+
+import click
+
+from touchlog.cli.render import output_format, render
+from touchlog.cli.services import Services
+
+
+@click.command()
+@click.argument("reference", required=False)
+@output_format
+@click.pass_obj
+def archive(services: Services, reference: str | None, fmt: str | None) -> None:
+    """Show contact archives: contacts, channels, purchases and ratings per customer.
+
+    Retracted contacts count in no statistic. Example: touchlog archive ACME --format json
+    """
+    with services.queries() as queries:
+        click.echo(render(queries.archive(reference), fmt))

@@ -1,0 +1,190 @@
+"""The CSV import contract (docs/import.md): the header check and the reading of a row.
+
+A row is plain text per column, and blank means absent. ``read_lists`` refuses a bad header
+and gives each data row as its first line number and its values in file order;
+``RowParser`` turns a row's values into the domain's contact card and follow-up plan, or
+raises an InvalidInput that names the CSV column that was wrong. It builds no pydantic
+model per row: the card comes from the domain's ``PlainCards`` and the plan from
+``plan_values``, through the rule functions the models' validators call
+(domain/values.py). A property test (tests/unit/test_fast_rows.py) keeps it equal to the
+models' reading of a row (tests/row_oracle.py): same card, same plan, same refusal.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import suppress
+from operator import itemgetter
+from typing import IO, TYPE_CHECKING, Any
+
+from touchlog.domain.contact import CARD_FIELDS, PlainCards, PlanValues, plan_values
+from touchlog.domain.errors import InvalidInput
+from touchlog.domain.identity import customer_reference
+
+if TYPE_CHECKING:
+    from touchlog.domain.settings import Settings
+
+REQUIRED = ("customer", "occurred_at", "channel")
+OPTIONAL = (
+    "contact_id", "initiated_by", "purpose", "summary", "place", "actor", "outcome", "rating",
+    "amount", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose",
+)
+COLUMNS = REQUIRED + OPTIONAL
+# Domain field names that differ from the CSV column a user has to fix.
+_CARD_COLUMN = {"stage_signal": "stage"}
+_PLAN_COLUMN = {"due_at": "follow_up_due", "owner": "follow_up_owner",
+                "purpose": "follow_up_purpose", "follow_up_due": "follow_up_due"}
+
+
+def _has_plan(due: str, owner: str | None, purpose: str | None) -> bool:
+    if due.strip():
+        return True
+    if (owner or purpose or "").strip():
+        raise InvalidInput("follow_up_due", due, "a follow-up owner or purpose needs a due time")
+    return False
+
+
+def _in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
+    """The refusal of a domain field, naming the CSV column instead."""
+    return InvalidInput(columns.get(error.field, error.field), error.value, error.reason)
+
+
+def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and a lazy iterator over the data rows, each as its first line number and
+    its values in file order (blank lines skipped).
+
+    An unknown, duplicated or missing required column is refused here, before any row is
+    read, because a typo in a header must not silently drop a column's data.
+    """
+    _keep_line_breaks(stream)
+    reader = csv.reader(stream)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        raise InvalidInput("header", "", "the file is empty; expected a header row") from None
+    except csv.Error as e:
+        raise InvalidInput("header", "", f"not valid CSV: {e}") from None
+    check_header(header)
+    return header, _rows(reader)
+
+
+def _keep_line_breaks(stream: IO[str]) -> None:
+    """Reads line breaks as written: the csv module needs ``newline=""``.
+
+    Otherwise a text stream turns "\r\n" or "\r" inside a quoted value into "\n", and the
+    stored text would differ from the file's. Only possible before anything was read.
+    """
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with suppress(ValueError, OSError):
+            reconfigure(newline="")
+
+
+SHOWN_NAMES = 10  # a header of thousands of columns must not become a message as long
+
+
+def check_header(header: list[str]) -> None:
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        raise InvalidInput("header", _some(unknown),
+                           f"unknown column(s); known columns: {', '.join(COLUMNS)}")
+    duplicated = sorted(name for name, n in Counter(header).items() if n > 1)
+    if duplicated:
+        raise InvalidInput("header", _some(duplicated), "duplicated column(s)")
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise InvalidInput("header", missing, "missing required column(s)")
+
+
+def _some(names: list[str]) -> list[str]:
+    more = len(names) - SHOWN_NAMES
+    return names[:SHOWN_NAMES] + ([f"… {more} more"] if more > 0 else [])
+
+
+def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    first_line = reader.line_num + 1
+    while True:
+        try:
+            values: list[str] = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise InvalidInput("file", f"line {first_line}", f"not valid CSV: {e}") from None
+        if "".join(values).strip():  # else every value is blank: a blank line
+            yield first_line, values
+        first_line = reader.line_num + 1
+
+
+def by_column(header: list[str], values: list[str]) -> dict[str, str]:
+    """A row's values by column name, as a rejection reports them."""
+    row = dict(zip(header, values, strict=False))
+    if len(values) > len(header):
+        # Kept under a key no column has, so that parsing rejects the row with a reason.
+        row["(extra values)"] = ",".join(values[len(header):])
+    return row
+
+
+ParsedRow = tuple[str, dict[str, Any], PlanValues | None, bool]  # reference, card, plan, derived
+
+# The CSV column of each CARD_FIELDS value, and the columns after them in a picked row.
+_CARD_SOURCES = tuple(_CARD_COLUMN.get(field, field) for field in CARD_FIELDS)
+_PICKED = (*REQUIRED, *_CARD_SOURCES, "follow_up_due", "follow_up_owner", "follow_up_purpose")
+
+
+class RowParser:
+    """The reading of the rows of one file, without pydantic models.
+
+    Calling it with a row's values (in header order) gives the customer reference, the
+    contact card (its id and channel flags settled), the follow-up plan's values and
+    whether the id was derived, or raises an InvalidInput naming the CSV column that was
+    wrong: first a row with more values than the header has columns, then the required
+    columns, the customer, each card field in the ``Contact`` model's order, the channel
+    against the deployment's channels, and last the follow-up plan.
+    """
+
+    def __init__(self, header: list[str], settings: Settings) -> None:
+        self.width = len(header)
+        # A column the file lacks is read from one past the row's end: a None put there.
+        self.tail = [] if all(column in header for column in COLUMNS) else [None]
+        self.pick = itemgetter(*(header.index(c) if c in header else self.width
+                                 for c in _PICKED))
+        self.cards = PlainCards(settings.channel)
+        self.customer, self.reference = "", ""  # rows of a customer tend to come together
+
+    def __call__(self, values: list[str]) -> ParsedRow:
+        row: list[Any] = values if len(values) == self.width else self._padded(values)
+        picked = self.pick(row + self.tail if self.tail else row)
+        customer, at, channel = picked[:3]
+        if not (customer and at and channel and customer.strip() and at.strip()
+                and channel.strip()):
+            _required(picked)
+        if customer != self.customer:
+            self.reference = customer_reference(customer)
+            self.customer = customer
+        reference = self.reference
+        try:
+            card, derived = self.cards.card(reference, picked[3:15])
+        except InvalidInput as e:
+            raise _in_column(e, _CARD_COLUMN) from None
+        due, owner, purpose = picked[15:]
+        if not _has_plan(due or "", owner, purpose):
+            return reference, card, None, derived
+        try:
+            return reference, card, plan_values(due, owner, purpose), derived
+        except InvalidInput as e:
+            raise _in_column(e, _PLAN_COLUMN) from None
+
+    def _padded(self, values: list[str]) -> list[str | None]:
+        if len(values) > self.width:
+            extra = ",".join(values[self.width:])
+            shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
+            raise InvalidInput("row", shown, "more values than the header has columns")
+        return [*values, *[None] * (self.width - len(values))]
+
+
+def _required(picked: tuple[str | None, ...]) -> None:
+    for column, value in zip(REQUIRED, picked, strict=False):
+        if not (value or "").strip():
+            raise InvalidInput(column, value, "required")

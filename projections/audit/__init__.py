@@ -1,0 +1,1 @@
+"""Audit: point-in-time replay, hash chains, checkpoints, history export, verify --projections."""

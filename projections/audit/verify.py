@@ -1,0 +1,64 @@
+"""``touchlog verify``: recompute every customer's hash chain, and hold it against a checkpoint.
+
+The whole log is read once in log order (``scan_log``); the few customers whose chain does
+not check out there are read again in version order (``check_chains``) to name each break.
+A checkpoint (projections/audit/checkpoint.py) adds what a chain alone cannot show: a
+truncated tail, or a history replaced up to a recorded head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from touchlog.domain.errors import CustomerNotFound
+from touchlog.domain.identity import customer_id
+from touchlog.domain.storage.events import stored_rows
+from touchlog.projections.audit.chains import ChainReport, check_chains, compare_heads, scan_log
+from touchlog.projections.audit.checkpoint import read_checkpoint, write_checkpoint
+
+if TYPE_CHECKING:
+    from touchlog.domain.application import TouchpointLog
+
+
+def _checked(app: TouchpointLog, target: UUID | None, watch: dict[str, int]) -> ChainReport:
+    if target is not None:
+        with stored_rows(app, target) as rows:
+            return check_chains(rows, watch)
+    with stored_rows(app) as rows:
+        report, suspects = scan_log(rows, watch)
+    for raw_id in sorted(suspects, key=str):
+        with stored_rows(app, raw_id if isinstance(raw_id, UUID) else UUID(hex=raw_id)) as rows:
+            precise = check_chains(rows, watch)
+        report.breaks.extend(precise.breaks)
+        report.heads.update(precise.heads)
+        report.links_at.update(precise.links_at)
+    return report
+
+
+def verify_chains(app: TouchpointLog, reference: str | None = None,
+               checkpoint: Path | None = None) -> tuple[ChainReport, str | None]:
+    """Checks the chains (all, or one customer's) and the checkpoint, if one is named.
+
+    Returns the report and what happened to the checkpoint: "written" (first run),
+    "advanced" (every head still extends it, so it now records the new heads), "kept"
+    (breaks found: the old heads stay as the evidence) or None.
+    """
+    target: UUID | None = customer_id(reference) if reference is not None else None
+    old = read_checkpoint(checkpoint) if checkpoint is not None else None
+    if old is not None and target is not None:
+        old = {k: h for k, h in old.items() if k == target.hex}
+    watch = {key: head.version for key, head in (old or {}).items()}
+    report = _checked(app, target, watch)
+    if target is not None and report.events == 0 and not old:
+        raise CustomerNotFound(str(reference))
+    if old is not None:
+        report.breaks.extend(compare_heads(report, old))
+    if checkpoint is None:
+        return report, None
+    if not report.intact:
+        return report, "kept"
+    merged = {**(read_checkpoint(checkpoint) or {}), **report.heads}
+    write_checkpoint(checkpoint, merged)
+    return report, "written" if old is None else "advanced"

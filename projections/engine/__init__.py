@@ -1,0 +1,1 @@
+"""What applies the read models: the reporting database, its schema, the runner, its processes."""

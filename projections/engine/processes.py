@@ -1,0 +1,105 @@
+"""The projections' second processes: a follower beside an import, a rebuild's helper.
+
+Each runs a ``Projector`` in a fresh interpreter (spawned: no inherited connections), one
+batch per step, and stops within one batch of being told to or of its parent's end. It
+may fail for any reason without harm: every batch it applies is one exactly-once
+transaction, and the parent applies whatever is left.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.settings import Settings
+
+if TYPE_CHECKING:
+    from touchlog.projections.engine.runner import Projector
+
+@contextmanager
+def spawned(target: Any, *args: Any, finish: bool) -> Iterator[None]:
+    """Runs ``target(*args, stop, parent pid)`` in a fresh interpreter (no inherited
+    connections) while the body runs. When the body ends, waits for the helper: to finish
+    its work (``finish``) or to stop after its current batch (``stop`` set); a body that
+    failed always stops it."""
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    helper = context.Process(target=target, args=(*args, stop, os.getpid()),
+                             name="touchlog-projections", daemon=True)
+    helper.start()
+    try:
+        yield
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        if not finish:
+            stop.set()
+        helper.join()
+
+
+@contextmanager
+def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
+    """Keeps the projections catching up in a second process while the body records events
+    (an import), so the reporting tables fill on the second core instead of afterwards.
+
+    The follower stops when the body ends (or its parent dies) after at most the batch it
+    is applying; whatever it has not applied by then, the caller's own ``catch_up``
+    applies. It may fail for any reason without harm: every batch it applies is one
+    exactly-once transaction.
+    """
+    with spawned(_follow_until, log.settings, finish=False):
+        yield
+
+
+def _follow_until(settings: Settings, stop: Any, parent: int) -> None:
+    from touchlog.projections.engine.runner import EVENTS_PER_BATCH_ALONGSIDE
+
+    def step(projector: Projector) -> bool:
+        if not _one_batch(projector, projector.select(None)):
+            stop.wait(0.05)  # caught up: wait for the writer
+        return not stop.is_set()
+    _in_steps(settings, None, EVENTS_PER_BATCH_ALONGSIDE, parent, step)
+
+
+def catch_up_alone(settings: Settings, url: str, names: list[str], stop: Any,
+                    parent: int) -> None:
+    """A rebuild's helper: applies ``names`` up to the log's head, then ends (or sooner,
+    when the rebuild is over or gone)."""
+    from touchlog.projections.engine.runner import EVENTS_PER_BATCH
+
+    _in_steps(settings, url, EVENTS_PER_BATCH, parent,
+              lambda projector: _one_batch(projector, names) > 0 and not stop.is_set())
+
+
+def _in_steps(settings: Settings, url: str | None, batch_size: int, parent: int,
+              step: Any) -> None:
+    """Calls ``step(projector)`` while it returns True and the parent lives: one batch per
+    step, so that a helper whose parent died ends within one batch. It may fail for any
+    reason without harm: every batch it applies is one exactly-once transaction, and the
+    parent applies whatever is left."""
+    from touchlog.projections.engine.reporting_db import ViewDB
+    from touchlog.projections.engine.runner import Projector
+
+    try:
+        log = TouchpointLog(settings, create=False)
+        projector = Projector(log, ViewDB(url, create=False) if url else None,
+                              batch_size=batch_size)
+        try:
+            while os.getppid() == parent and step(projector):
+                pass
+        finally:
+            projector.close()
+            log.close()
+    except Exception:  # noqa: BLE001 - the parent's own catch-up redoes it and reports
+        os._exit(1)
+
+
+def _one_batch(projector: Projector, names: list[str]) -> int:
+    """Applies at most one batch to ``names``; returns events read (0: caught up)."""
+    lowest = min(projector.db.positions()[name] for name in names)
+    return projector.catch_up(names, upto=lowest + projector.batch_size)

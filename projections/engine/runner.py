@@ -1,0 +1,230 @@
+"""Runs the projections: catch-up pull loop, rebuild, status, and a long-lived follower.
+
+Exactly once: each batch is one transaction that first moves the projection's tracked
+position with a compare-and-set (``UPDATE … WHERE position = <where this batch began>``)
+and then writes the rows. A second processor that raced ahead makes the update touch no
+row, and the whole batch rolls back. On PostgreSQL the update also locks the tracking row,
+so two processors of one projection take turns instead of interleaving.
+
+The rows are computed before that transaction, from what the projection's ``read``
+returned, so the write lock is held only while writing; inside the transaction ``read`` is
+asked again, and the rows computed again if its answer changed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.errors import InvalidInput
+from touchlog.domain.settings import available_cores
+from touchlog.domain.storage.events import notifications
+from touchlog.projections.engine.processes import catch_up_alone, projecting_alongside, spawned
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
+from touchlog.projections.readmodels.archive import ArchiveProjection
+from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
+from touchlog.projections.readmodels.followups import FollowUpsProjection
+from touchlog.projections.readmodels.stages import StagesProjection
+
+EVENTS_PER_BATCH = 20_000
+# A follower beside a writer keeps its transactions short, so the writer's waits for the
+# write lock stay short too.
+EVENTS_PER_BATCH_ALONGSIDE = 5_000
+# From this many contacts to record, the projections follow an import in a second process.
+FOLLOW_IMPORTS_FROM = 10_000
+# A rebuild of a log at least this long shares the work with a second process, which
+# applies these projections while this one applies the others (the two shares take about
+# as long); below it, starting the process costs more than it saves.
+PARALLEL_REBUILD_FROM = 50_000
+HELPER_SHARE = ("archive",)
+REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
+
+
+class Conflict(Exception):
+    """Another processor moved the position first; this batch was rolled back."""
+
+
+def projections() -> dict[str, Projection]:
+    return {p.name: p for p in (ArchiveProjection(), StagesProjection(), FollowUpsProjection())}
+
+
+def reporting_url(log: TouchpointLog) -> str:
+    """The reporting database: its own URL when configured, else the event database."""
+    return os.environ.get(REPORTING_DB_ENV) or log.settings.db
+
+
+class Projector:
+    """Keeps the read models of one log up to date in one reporting database."""
+
+    def __init__(self, log: TouchpointLog, db: ViewDB | None = None,
+                 batch_size: int = EVENTS_PER_BATCH) -> None:
+        self.log = log
+        self.db = db or ViewDB(reporting_url(log))
+        # On the embedded default the log is in the same SQLite file: "anything new?" is
+        # then one query on this connection, which is what most reads ask and hear "no".
+        events: str = getattr(log.recorder, "events_table_name", "stored_events")
+        self.head_query = (
+            f"SELECT name, position, (SELECT max(rowid) FROM {events})"
+            f" AS head FROM {TRACKING.name}"
+            if self.db.dialect == "sqlite" and log.location.kind == "sqlite"
+            and db is None and reporting_url(log) == log.settings.db else None)
+        self.batch_size = batch_size
+        self.projections = projections()
+        self.db.executemany(
+            f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
+            [[name] for name in self.projections])
+
+    def select(self, names: Iterable[str] | None) -> list[str]:
+        chosen = list(names or self.projections)
+        for name in chosen:
+            if name not in self.projections:
+                known = ", ".join(self.projections)
+                raise InvalidInput("projection", name, f"unknown projection; known: {known}")
+        return chosen
+
+    def catch_up(self, names: Iterable[str] | None = None, upto: int | None = None) -> int:
+        """Applies every event after each projection's position (up to position ``upto``
+        when given); returns events read.
+
+        The log is read once for all projections, from the lowest position, in big batches.
+        """
+        chosen = self.select(names)
+        read = 0
+        if self.head_query is not None:
+            rows = {r["name"]: r for r in self.db.query(self.head_query)}
+            if all(rows[n]["position"] >= (rows[n]["head"] or 0) for n in chosen):
+                return 0
+        while True:
+            positions = self.db.positions()
+            start = min(positions[n] for n in chosen)
+            changes = decode(notifications(self.log, start, self.batch_size, upto))
+            if not changes:
+                return read
+            read += len(changes)
+            for name in chosen:
+                mine = [c for c in changes if c.position > positions[name]]
+                if mine:
+                    self._commit(name, positions[name], mine)
+
+    def _commit(self, name: str, expected: int, batch: Batch) -> None:
+        """Computes the batch's rows without the write lock, then writes them in one
+        transaction; prepares again inside it if the tables changed in between."""
+        projection = self.projections[name]
+        try:
+            known = projection.read(self.db, batch)
+            writes: Writes | None = projection.prepare(batch, known)
+        except Exception:  # noqa: BLE001 - read mid-change (say, a rebuild's); redone below
+            known, writes = None, None
+        try:
+            with self.db.transaction():
+                moved = self.db.execute(
+                    f"UPDATE {TRACKING.name} SET position = ? WHERE name = ? AND position = ?",
+                    (batch[-1].position, name, expected))
+                if moved != 1:
+                    raise Conflict(name)
+                now = projection.read(self.db, batch)
+                if writes is None or now != known:  # the tables changed meanwhile
+                    writes = projection.prepare(batch, now)
+                writes.write(self.db)
+        except Conflict:
+            pass  # the other processor applied these events; re-read the positions
+
+    def rebuild(self, names: Iterable[str] | None = None) -> int:
+        """Empties the projections' tables and applies the whole log again.
+
+        Indexes only readers use are dropped first and built again at the end, which is
+        much cheaper than keeping them up to date row by row. A rebuild killed midway
+        leaves them missing until the next connection creates them again. A long log is
+        shared with a second process (``HELPER_SHARE``), on the second core.
+        """
+        chosen = self.select(names)
+        with self.db.transaction():
+            for name in chosen:
+                for table in PROJECTION_TABLES[name]:
+                    self.db.execute(f"DELETE FROM {table.name}")
+            self.db.drop_reader_indexes(chosen)
+            for name in chosen:
+                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
+                                (name,))
+        shared = self._helper_share(chosen)
+        read = 0
+        if shared:
+            with spawned(catch_up_alone, self.log.settings, self.db.url, shared,
+                         finish=True):
+                read = self.catch_up([name for name in chosen if name not in shared])
+        # Everything the helper did not apply (all of it, if it failed) is applied here.
+        read = max(read, self.catch_up(chosen))
+        self.db.create_tables()
+        return read
+
+    def _helper_share(self, chosen: list[str]) -> list[str]:
+        """The projections a helper process should rebuild; none when it would not pay."""
+        shared = [name for name in chosen if name in HELPER_SHARE]
+        if not shared or len(shared) == len(chosen) or available_cores() < 2:
+            return []
+        head = self.log.recorder.max_notification_id() or 0
+        return shared if head >= PARALLEL_REBUILD_FROM else []
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each projection's position, the log's head, and how many events behind it is."""
+        head = self.log.recorder.max_notification_id() or 0
+        positions = self.db.positions()
+        return [{"projection": name, "position": positions[name], "head": head,
+                 "lag": head - positions[name]} for name in self.projections]
+
+    def follow(self, stopping: threading.Event, poll_seconds: float = 0.5) -> None:
+        """Keeps catching up until ``stopping`` is set.
+
+        On PostgreSQL the library's LISTEN/NOTIFY subscription wakes it when events are
+        recorded; SQLite has no subscriptions, so it polls.
+        """
+        self.catch_up()
+        if self.log.location.kind != "postgres":
+            while not stopping.wait(poll_seconds):
+                self.catch_up()
+            return
+        subscription = self.log.recorder.subscribe(gt=self._lowest())
+        watcher = threading.Thread(target=_stop_when, args=(stopping, subscription), daemon=True)
+        watcher.start()
+        with subscription:
+            for notification in subscription:
+                if notification.id > self._lowest():
+                    self.catch_up()
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Every projection table's rows in key order: rebuild and incremental must agree."""
+        return {t.name: self.db.query(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}")
+                for tables in PROJECTION_TABLES.values() for t in tables}
+
+    def _lowest(self) -> int:
+        return min(self.db.positions().values())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _stop_when(stopping: threading.Event, subscription: Any) -> None:
+    stopping.wait()
+    subscription.stop()
+
+
+@contextmanager
+def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
+    """The reporting tables follow an import of ``contacts`` contacts recorded in the body.
+
+    They exist before the first contact is recorded; from FOLLOW_IMPORTS_FROM contacts on a
+    second process applies batches while the body records; at the end this process
+    applies what is left, in small batches, so its memory stays flat.
+    """
+    projector = Projector(log, batch_size=EVENTS_PER_BATCH_ALONGSIDE)
+    try:
+        with projecting_alongside(log) if contacts >= FOLLOW_IMPORTS_FROM else nullcontext():
+            yield
+        projector.catch_up()
+    finally:
+        projector.close()

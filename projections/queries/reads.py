@@ -1,0 +1,256 @@
+"""What the CLI (and any caller) reads: plain dicts with the JSON contract's keys.
+
+Every query first catches its projection up, so a user reads their own writes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+import orjson
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
+from touchlog.domain.values import parse_instant
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.runner import Projector
+from touchlog.projections.engine.schema import CADENCE_OWNER
+
+ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_contact_at",
+                "purchases", "total_amount", "last_purchase_at", "average_rating",
+                "open_follow_ups")
+STATUSES = ("overdue", "upcoming", "all")
+QUEUE_KEYS = ("customer", "kind", "follow_up_id", "due_at", "owner", "purpose", "stage",
+              "status")
+_JSON_RECORD = ", ".join(f"'{key}', {key}" for key in QUEUE_KEYS)
+_CUSTOMER = itemgetter("customer")
+_DUE = itemgetter("due_at")
+_MIN = datetime.min.replace(tzinfo=UTC)
+
+
+class Queries:
+    """Read models of one log, caught up before every read."""
+
+    def __init__(self, log: TouchpointLog, db: ViewDB | None = None) -> None:
+        self.log = log
+        self.projector = Projector(log, db)
+        self.db = self.projector.db
+
+    def archive(self, reference: str | None = None) -> list[dict[str, Any]]:
+        """One record per customer (or just ``reference``), ordered by reference."""
+        self.projector.catch_up(["archive"])
+        where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
+        rows = self.db.query(f"SELECT {', '.join(ARCHIVE_KEYS)} FROM archive_customers "
+                             f"{where} ORDER BY customer", params)
+        if reference and not rows:
+            raise CustomerNotFound(reference)
+        channels: dict[str, dict[str, int]] = {}
+        for c in self.db.query(f"SELECT customer, channel, contacts FROM archive_channels "
+                               f"{where} ORDER BY customer, channel", params):
+            channels.setdefault(c["customer"], {})[c["channel"]] = c["contacts"]
+        return [_archive_record(row, channels.get(row["customer"], {})) for row in rows]
+
+    def followups(self, owner: str | None = None, as_of: datetime | str | None = None,
+                  status: str = "all", within_days: int | None = None) -> list[dict[str, Any]]:
+        """Open scheduled follow-ups and cadence items, soonest due first.
+
+        ``within_days`` keeps upcoming items due no later than ``as_of`` plus that many
+        days; overdue items are always kept (unless ``status`` says otherwise).
+        """
+        if status not in STATUSES:
+            raise InvalidInput("status", status, f"expected one of {', '.join(STATUSES)}")
+        if within_days is not None and within_days < 0:
+            raise InvalidInput("within", within_days, "expected days >= 0")
+        moment = parse_instant(as_of, "as_of") if as_of is not None else datetime.now(UTC)
+        self.projector.catch_up(["followups"])
+        cadence = {stage.value: days for stage, days in self.log.settings.cadence_days.items()
+                   if days}
+        plan = _QueuePlan(self.db.dialect, owner, moment, status, within_days)
+        # Scheduled items first: the sort is stable, so a customer's scheduled items stay
+        # ahead of its cadence item due at the same time.
+        items = self._records(*plan.scheduled())
+        cadence_items = plan.cadence(cadence)
+        if cadence_items is not None:
+            items += self._records(*cadence_items)
+        # By due time, then customer: two stable sorts on plain text keys (UTC ISO text on
+        # both databases, so text order is time order) cost less than one on tuples.
+        items.sort(key=_CUSTOMER)
+        items.sort(key=_DUE)
+        return items
+
+    def _records(self, select: str, params: list[Any]) -> list[dict[str, Any]]:
+        """The rows of ``select`` (columns named as in QUEUE_KEYS) as records."""
+        if self.db.dialect != "sqlite":
+            return self.db.query(select, params)
+        # SQLite builds the records itself, as one JSON array that orjson decodes: one value
+        # to fetch instead of eight per item, and no row tuples to turn into dicts.
+        [row] = self.db.query(f"SELECT json_group_array(json_object({_JSON_RECORD})) "
+                              f"AS records FROM ({select})", params)
+        records: list[dict[str, Any]] = orjson.loads(row["records"])
+        return records
+
+    def stage(self, reference: str) -> dict[str, Any]:
+        """Where the relationship stands: stage, since when, cycle."""
+        self.projector.catch_up(["stages"])
+        rows = self.db.query("SELECT customer, stage, since, cycle FROM stage_current "
+                             "WHERE customer = ?", [reference])
+        if not rows:
+            raise CustomerNotFound(reference)
+        return rows[0]
+
+    def stage_history(self, reference: str) -> list[dict[str, Any]]:
+        """Every stay in a stage, in the order the changes were recorded."""
+        self.stage(reference)
+        return self.db.query(
+            "SELECT customer, seq, cycle, from_stage, to_stage, entered_at, left_at, "
+            "duration_seconds, reason, actor, contact_id FROM stage_history "
+            "WHERE customer = ? ORDER BY seq", [reference])
+
+    def contact_customer(self, contact_id: str) -> str:
+        """The reference of the customer a contact id belongs to."""
+        self.projector.catch_up(["archive"])
+        rows = self.db.query("SELECT DISTINCT customer FROM archive_contacts "
+                             "WHERE contact_id = ? ORDER BY customer", [contact_id])
+        if not rows:
+            raise ContactNotFound(contact_id)
+        if len(rows) > 1:
+            names = ", ".join(r["customer"] for r in rows)
+            raise InvalidInput("contact_id", contact_id,
+                               f"belongs to several customers ({names}); name one with --customer")
+        return str(rows[0]["customer"])
+
+    def lag(self) -> list[dict[str, Any]]:
+        """How far behind the log's head each projection is (without catching up)."""
+        return self.projector.status()
+
+    def close(self) -> None:
+        self.projector.close()
+
+
+def _archive_record(row: dict[str, Any], channels: dict[str, int]) -> dict[str, Any]:
+    record = {k: row[k] for k in ARCHIVE_KEYS}
+    record["channels"] = channels
+    return {k: record[k] for k in (*ARCHIVE_KEYS[:5], "channels", *ARCHIVE_KEYS[5:])}
+
+
+class _QueuePlan:
+    """The follow-up queue's two SELECTs, scheduled items and cadence items.
+
+    Every filter is in the WHERE clauses and each row comes out as the final record, so
+    nothing is parsed or rebuilt in Python. A cadence item is due its stage's interval after
+    the customer's last contact, so a bound on its due time is the same bound moved back by
+    that interval on last_contact_at (due < T exactly when last contact < T - interval):
+    each stage has its own bounds, picked with CASE, and each due time is computed once,
+    for the output.
+    """
+
+    def __init__(self, dialect: str, owner: str | None, moment: datetime, status: str,
+                 within_days: int | None) -> None:
+        self.dialect = dialect
+        self.owner = owner
+        self.moment = moment
+        self.status = status
+        # No bound when the horizon lies past the calendar's end: nothing is due after it.
+        self.horizon = _plus(moment, within_days) if within_days is not None else None
+
+    def scheduled(self) -> tuple[str, list[Any]]:
+        """The open scheduled follow-ups: SQL and parameters."""
+        params: list[Any] = [self._instant(self.moment)]
+        where = ["i.status = 'open'"]
+        if self.owner is not None:
+            where.append("i.owner = ?")
+            params.append(self.owner)
+        if self.status != "all":
+            where.append(f"i.due_at {'<' if self.status == 'overdue' else '>='} ?")
+            params.append(self._instant(self.moment))
+        if self.horizon is not None:  # overdue items are due before the horizon too
+            where.append("i.due_at <= ?")
+            params.append(self._instant(self.horizon))
+        return ("SELECT i.customer AS customer, 'scheduled' AS kind, "
+                "i.follow_up_id AS follow_up_id, i.due_at AS due_at, i.owner AS owner, "
+                "i.purpose AS purpose, c.stage AS stage, "
+                "CASE WHEN i.due_at < ? THEN 'overdue' ELSE 'upcoming' END AS status "
+                "FROM followup_items i JOIN followup_customers c ON c.customer = i.customer "
+                f"WHERE {' AND '.join(where)}", params)
+
+    def cadence(self, cadence: dict[str, int]) -> tuple[str, list[Any]] | None:
+        """The cadence items (``cadence``: days per stage that has one): SQL and parameters,
+        or None when no stage can have any."""
+        stages = self._bounds(cadence)
+        if not stages:
+            return None
+        # Parameters are added in the order their placeholders appear in the statement.
+        params: list[Any] = []
+
+        def per_stage(values: list[Any]) -> str:  # each stage's value, as parameters
+            params.extend(values)
+            return "CASE stage " + " ".join(f"WHEN '{s}' THEN ?" for s in stages) + " END"
+
+        if self.dialect == "sqlite":
+            # Whole days move the date and keep the time of day and the "+00:00" offset.
+            shift = per_stage([f"+{b.days} days" for b in stages.values()])
+            due = f"date(substr(last_contact_at, 1, 10), {shift}) || substr(last_contact_at, 11)"
+        else:
+            due = f"last_contact_at + {per_stage([timedelta(b.days) for b in stages.values()])}"
+        purpose = per_stage([f"stay in touch ({s}: every {b.days} days)"
+                             for s, b in stages.items()])
+        overdue_before = [self._instant(b.overdue_before) for b in stages.values()]
+        select = (f"SELECT customer, 'cadence' AS kind, NULL AS follow_up_id, {due} AS due_at, "
+                  f"{CADENCE_OWNER} AS owner, {purpose} AS purpose, stage, CASE WHEN "
+                  f"last_contact_at < {per_stage(overdue_before)} THEN 'overdue' "
+                  "ELSE 'upcoming' END AS status FROM followup_customers WHERE ")
+        where = []
+        if self.owner is not None:
+            where.append(f"{CADENCE_OWNER} = ?")
+            params.append(self.owner)
+        # A stage without a cadence has no bound here (NULL), so its customers have no item.
+        late = [self._instant(b.late) for b in stages.values()]
+        where.append(f"last_contact_at < {per_stage(late)}")
+        if self.status != "all":
+            where.append(f"last_contact_at {'<' if self.status == 'overdue' else '>='} "
+                         f"{per_stage(overdue_before)}")
+        if self.horizon is not None:  # then every stage here has a horizon bound
+            horizon = [self._instant(b.horizon or self.horizon) for b in stages.values()]
+            where.append(f"last_contact_at <= {per_stage(horizon)}")
+        return select + " AND ".join(where), params
+
+    def _bounds(self, cadence: dict[str, int]) -> dict[str, _Bounds]:
+        """Per stage that can have items: its days and bounds on last_contact_at."""
+        stages = {}
+        for stage, days in cadence.items():
+            try:  # the first day whose contacts come due after 9999-12-31
+                late = date.max - timedelta(days=days - 1)
+            except OverflowError:  # every due time would be past the calendar
+                continue
+            horizon = None
+            if self.horizon is not None:
+                horizon = _plus(self.horizon, -days)
+                if horizon is None:  # the horizon is before the first possible due time
+                    continue
+            stages[stage] = _Bounds(
+                days, datetime(late.year, late.month, late.day, tzinfo=UTC),
+                _plus(self.moment, -days) or _MIN, horizon)
+        return stages
+
+    def _instant(self, moment: datetime) -> Any:
+        """An instant as the database compares it: the stored UTC ISO text on SQLite."""
+        return moment.isoformat() if self.dialect == "sqlite" else moment
+
+
+class _Bounds(NamedTuple):
+    """A stage's cadence and the matching bounds on last_contact_at."""
+
+    days: int
+    late: datetime  # contacts from this instant on come due after 9999-12-31
+    overdue_before: datetime  # a contact before this makes the item overdue now
+    horizon: datetime | None  # a contact after this makes the item due past the horizon
+
+
+def _plus(moment: datetime, days: int) -> datetime | None:
+    """``moment`` moved by ``days``; None when that leaves the calendar (years 1 to 9999)."""
+    try:
+        return moment + timedelta(days=days)
+    except OverflowError:
+        return None

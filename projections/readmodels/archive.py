@@ -1,0 +1,175 @@
+"""The contact archive: one row per contact, one per customer, and contacts per channel.
+
+Contacts keep their amended values; retracted contacts stay (with the reason) but count in
+no statistic. A customer's statistics always come from all its live contact rows, so they
+stay right whatever an amendment changed. A customer registered in the batch has every
+contact row in memory, so its statistics are computed there and written once (nearly every
+customer of a rebuild or an import); a customer seen before is recomputed in SQL from its
+stored rows. Both use the same definitions: exact decimal sums, and averages rounded half
+up to two places (``rating_average``), on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from touchlog.projections.engine.reporting_db import ViewDB, exact_sum, rating_average
+from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS
+from touchlog.projections.readmodels.changes import (
+    Batch,
+    Change,
+    ContactRows,
+    dispatch,
+    known_references,
+)
+
+LIVE = "retracted = ?"  # bound to False: portable between 0/1 and boolean columns
+
+
+class ArchiveProjection:
+    """Projection ``archive``: tables archive_contacts, archive_customers, archive_channels."""
+
+    name = "archive"
+
+    def read(self, db: ViewDB, batch: Batch) -> dict[str, str]:
+        return known_references(db, "archive_customers", batch)
+
+    def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
+        return dispatch(HANDLERS, _State(), known, batch)
+
+
+CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names
+# Where archive_contacts rows (ContactRows lists) keep the values statistics need.
+_AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
+OCCURRED, CHANNEL, RATING, AMOUNT, RETRACTED, POSITION = (
+    _AT[name] for name in ("occurred_at", "channel", "rating", "amount", "retracted", "position"))
+
+
+class _State:
+    def __init__(self) -> None:
+        self.new: dict[str, str] = {}  # reference -> customer id, registered in this batch
+        self.contacts = ContactRows(ARCHIVE_CONTACTS)
+        self.stage: dict[str, tuple[str, int]] = {}
+        self.follow_ups: dict[str, int] = {}
+        self.touched: dict[str, int] = {}  # customer -> last position that changed it
+
+    def write(self, db: ViewDB) -> None:
+        rows: dict[str, list[list[Any]]] = {ref: [] for ref in self.new}
+        for row in self.contacts.inserts.values():
+            mine = rows.get(row[0])
+            if mine is not None and not row[RETRACTED]:
+                mine.append(row)
+        customers, channels = [], []
+        for ref, customer_id in self.new.items():
+            live = rows[ref]
+            customers.append([
+                ref, customer_id, self.stage.get(ref, ("discovery", 0))[0], *_statistics(live),
+                self.follow_ups.get(ref, 0), self.touched[ref]])
+            channels += _channels(ref, live)
+        db.executemany(
+            f"INSERT INTO archive_customers ({', '.join(CUSTOMER_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(CUSTOMER_COLUMNS))}) ON CONFLICT DO NOTHING",
+            customers)
+        db.executemany("INSERT INTO archive_channels (customer, channel, contacts, position) "
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", channels)
+        self.contacts.write(db)
+        db.executemany("UPDATE archive_customers SET stage = ? WHERE customer = ?",
+                       [[s, c] for c, (s, _) in self.stage.items() if c not in self.new])
+        db.executemany(
+            "UPDATE archive_customers SET open_follow_ups = open_follow_ups + ? "
+            "WHERE customer = ?",
+            [[d, c] for c, d in self.follow_ups.items() if c not in self.new])
+        _recompute(db, self.contacts.customers - self.new.keys(),
+                   {c: p for c, p in self.touched.items() if c not in self.new})
+
+
+def _statistics(live: list[list[Any]]) -> list[Any]:
+    """contacts, first_contact_at, last_contact_at, purchases, total_amount,
+    last_purchase_at, average_rating: what ``_recompute`` selects, from rows in memory."""
+    if not live:
+        return [0, None, None, 0, "0", None, None]
+    times = [row[OCCURRED] for row in live]
+    bought = [row for row in live if row[AMOUNT] is not None]
+    ratings = [row[RATING] for row in live if row[RATING] is not None]
+    return [len(live), min(times), max(times), len(bought),
+            exact_sum(row[AMOUNT] for row in bought) or "0",
+            max(row[OCCURRED] for row in bought) if bought else None,
+            rating_average(sum(ratings), len(ratings))]
+
+
+def _channels(ref: str, live: list[list[Any]]) -> list[list[Any]]:
+    counts: dict[str, list[Any]] = {}
+    for row in live:
+        entry = counts.get(row[CHANNEL])
+        if entry is None:
+            counts[row[CHANNEL]] = [ref, row[CHANNEL], 1, row[POSITION]]
+        else:
+            entry[2] += 1
+            entry[3] = max(entry[3], row[POSITION])
+    return list(counts.values())
+
+
+def _recompute(db: ViewDB, customers: set[str], touched: dict[str, int]) -> None:
+    """Statistics of the customers seen before whose contacts changed, from their live
+    contact rows."""
+    stats = (
+        f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), "
+        f"coalesce({db.sum_amount}(amount), '0'), "
+        "max(CASE WHEN amount IS NOT NULL THEN occurred_at END), "
+        f"{_average(db)} FROM archive_contacts k "
+        f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
+    )
+    db.executemany(
+        "UPDATE archive_customers SET (contacts, first_contact_at, last_contact_at, purchases, "
+        f"total_amount, last_purchase_at, average_rating) = ({stats}) WHERE customer = ?",
+        [[False, c] for c in customers])
+    db.executemany("DELETE FROM archive_channels WHERE customer = ?", [[c] for c in customers])
+    db.executemany(
+        "INSERT INTO archive_channels (customer, channel, contacts, position) "
+        f"SELECT customer, channel, count(*), max(position) FROM archive_contacts "
+        f"WHERE customer = ? AND {LIVE} GROUP BY customer, channel",
+        [[c, False] for c in customers])
+    db.executemany("UPDATE archive_customers SET position = ? WHERE customer = ?",
+                   [[p, c] for c, p in touched.items()])
+
+
+def _average(db: ViewDB) -> str:
+    if db.dialect == "postgres":
+        return "round(avg(rating)::numeric, 2)::double precision"
+    return "rating_avg(rating)"
+
+
+def _registered(s: _State, ref: str, c: Change) -> None:
+    s.new[ref] = c.customer_id
+    s.touched[ref] = c.position
+
+
+def _stage_changed(s: _State, ref: str, c: Change) -> None:
+    s.stage[ref] = (c.state["to_stage"], c.position)
+    s.touched[ref] = c.position
+
+
+def _follow_up(delta: int) -> Any:
+    def handle(s: _State, ref: str, c: Change) -> None:
+        s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
+        s.touched[ref] = c.position
+    return handle
+
+
+def _contact(method: str) -> Any:
+    def handle(s: _State, ref: str, c: Change) -> None:
+        getattr(s.contacts, method)(ref, c.position, c.state)
+        s.touched[ref] = c.position
+    return handle
+
+
+HANDLERS: dict[str, Any] = {
+    "Registered": _registered,
+    "ContactLogged": _contact("logged"),
+    "ContactAmended": _contact("amended"),
+    "ContactRetracted": _contact("retracted"),
+    "StageChanged": _stage_changed,
+    "FollowUpScheduled": _follow_up(+1),
+    "FollowUpCompleted": _follow_up(-1),
+    "FollowUpCancelled": _follow_up(-1),
+}

@@ -1,0 +1,198 @@
+"""What every projection's batch needs: the changes, the customers it knows, contact rows.
+
+Projections read the stored JSON, not domain objects: each stored event becomes a
+``Change`` (its position, event kind, customer id and state, upcast like the library's
+mapper would), which is most of what makes a rebuild fast.
+
+Events other than ``Registered`` carry only the customer's id, so each projection keeps the
+id next to the reference in its own customer table and looks the batch's ids up at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from operator import itemgetter
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+import orjson
+from eventsourcing.utils import resolve_topic
+
+from touchlog.domain.storage.events import Notification, id_text
+from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.schema import Table
+
+
+class Change(NamedTuple):
+    """One recorded event as the projections see it."""
+
+    position: int  # its notification id: the log's order
+    kind: str  # the event class's name: "ContactLogged", "StageChanged", …
+    customer_id: str  # canonical UUID text
+    state: dict[str, Any]  # the stored fields, upcast to the current class version
+
+
+Batch = Sequence[Change]
+
+
+def decode(rows: Sequence[Notification]) -> list[Change]:
+    """Stored rows as changes; each customer id is converted once per batch."""
+    ids: dict[Any, str] = {}
+    changes = []
+    for position, originator_id, _version, topic, blob in rows:
+        customer = ids.get(originator_id)
+        if customer is None:
+            customer = ids[originator_id] = id_text(originator_id)
+        kind, upcast = _event_class(topic)
+        state = orjson.loads(blob)
+        if upcast is not None:
+            upcast(state)
+        changes.append(Change(position, kind, customer, state))
+    return changes
+
+
+@cache
+def _event_class(topic: str) -> tuple[str, Any]:
+    """The event's name, and a function that upcasts an old state (None when none can be)."""
+    cls = resolve_topic(topic)
+    latest = getattr(cls, "class_version", 1)
+    if latest == 1:
+        return cls.__name__, None
+
+    def upcast(state: dict[str, Any]) -> None:  # the library mapper's loop
+        version = state.pop("class_version", 1)
+        while version < latest:
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+    return cls.__name__, upcast
+
+# The contact card fields an amendment may change; anything else is ignored, never SQL.
+AMENDABLE = frozenset({
+    "occurred_at", "channel", "initiated_by", "purpose", "summary", "place", "actor",
+    "outcome", "rating", "amount", "deliberate", "hard", "active",
+})
+
+
+class Writes(Protocol):
+    """A batch's rows, computed and ready to write."""
+
+    def write(self, db: ViewDB) -> None: ...
+
+
+class Projection(Protocol):
+    """A read model: a name, what a batch needs from its tables (``read``), and the batch's
+    writes computed from the batch and that alone (``prepare``).
+
+    The two are apart so that the runner computes a batch without holding the write lock:
+    it writes the prepared rows in the batch's transaction when ``read`` there returns
+    what it returned before, and prepares again when not.
+    """
+
+    name: str
+
+    def read(self, db: ViewDB, batch: Batch) -> Any: ...
+
+    def prepare(self, batch: Batch, known: Any) -> Writes: ...
+
+
+def apply(projection: Projection, db: ViewDB, batch: Batch) -> None:
+    """Applies a batch in one go, inside the caller's transaction."""
+    projection.prepare(batch, projection.read(db, batch)).write(db)
+
+
+S = TypeVar("S")
+
+
+def dispatch(handlers: dict[str, Any], state: S, refs: dict[str, str], batch: Batch) -> S:
+    """Calls each change's handler with the state, its customer's reference and the change
+    (kinds a projection has no handler for are skipped); returns the state."""
+    for change in batch:
+        handler = handlers.get(change.kind)
+        if handler is not None:
+            handler(state, refs[change.customer_id], change)
+    return state
+
+
+def known_references(db: ViewDB, table: str, batch: Batch) -> dict[str, str]:
+    """Customer id -> reference: the batch's own registrations, then earlier batches'."""
+    refs = {c.customer_id: c.state["reference"] for c in batch if c.kind == "Registered"}
+    unknown = list({c.customer_id for c in batch} - refs.keys())
+    for row in db.by_keys(table, "customer_id", unknown, "customer_id, customer"):
+        refs[row["customer_id"]] = row["customer"]
+    return refs
+
+
+class ContactRows:
+    """Contact rows of one batch: inserts, merged amendments and retractions.
+
+    An amendment to a contact logged in the same batch is folded into its insert; later
+    amendments of a field win, as in the log.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.columns = table.column_names
+        self.at = {c: i for i, c in enumerate(self.columns)}
+        # Columns: customer, the card's fields (from the event's state), then the row's own
+        # retracted, [retraction_reason,] position.
+        card = self.columns[1:self.at["retracted"]]
+        self.card = itemgetter(*("timestamp" if c == "recorded_at" else c for c in card))
+        self.tail = [False, None][:len(self.columns) - len(card) - 2]
+        self.inserts: dict[tuple[str, str], list[Any]] = {}
+        self.amends: dict[tuple[str, str], dict[str, Any]] = {}
+        self.retracts: dict[tuple[str, str], tuple[str, int]] = {}
+
+    def logged(self, customer: str, position: int, e: dict[str, Any]) -> None:
+        key = (customer, e["contact_id"])
+        if key not in self.inserts:
+            self.inserts[key] = [customer, *self.card(e), *self.tail, position]
+
+    def amended(self, customer: str, position: int, e: dict[str, Any]) -> None:
+        changes = {k: v for k, v in e["changes"].items() if k in AMENDABLE and k in self.at}
+        changes["position"] = position
+        key = (customer, e["contact_id"])
+        row = self.inserts.get(key)
+        if row is None:
+            self.amends.setdefault(key, {}).update(changes)
+        else:
+            for column, value in changes.items():
+                row[self.at[column]] = value
+
+    def retracted(self, customer: str, position: int, e: dict[str, Any]) -> None:
+        key = (customer, e["contact_id"])
+        row = self.inserts.get(key)
+        if row is None:
+            self.retracts[key] = (e["reason"], position)
+            return
+        row[self.at["retracted"]] = True
+        row[self.at["position"]] = position
+        if "retraction_reason" in self.at:
+            row[self.at["retraction_reason"]] = e["reason"]
+
+    def write(self, db: ViewDB) -> None:
+        table, names = self.table.name, self.columns
+        db.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            "ON CONFLICT DO NOTHING",
+            list(self.inserts.values()),
+        )
+        by_fields: dict[tuple[str, ...], list[list[Any]]] = {}
+        for (customer, contact_id), changes in self.amends.items():
+            fields = tuple(sorted(changes))
+            by_fields.setdefault(fields, []).append(
+                [*(changes[f] for f in fields), customer, contact_id])
+        for fields, rows in by_fields.items():
+            sets = ", ".join(f"{f} = ?" for f in fields)
+            db.executemany(f"UPDATE {table} SET {sets} WHERE customer = ? AND contact_id = ?",
+                           rows)
+        reason = ", retraction_reason = ?" if "retraction_reason" in self.at else ""
+        db.executemany(
+            f"UPDATE {table} SET retracted = ?{reason}, position = ? "
+            "WHERE customer = ? AND contact_id = ?",
+            [[True, *([r] if reason else []), p, c, k]
+             for (c, k), (r, p) in self.retracts.items()],
+        )
+
+    @property
+    def customers(self) -> set[str]:
+        return {c for c, _ in (*self.inserts, *self.amends, *self.retracts)}

@@ -24,6 +24,7 @@ HELPER_QUEUE = 2  # units sent to the helper and not yet back: it need not wait 
 MAX_WAITING = 8  # units parsed but held up by the helper's, before this one takes it over
 HELPER_PATIENCE = 0.2  # seconds this process waits for the helper before taking its unit
 HELPER = True  # a forked process parses some units while this one reads and spools
+PARSER = "touchlog-parser"  # the helper's name (``multiprocessing.current_process().name``)
 
 Unit = list[Any]  # what is worked on, e.g. rows
 Results = list[Any]  # what the work on one unit gives
@@ -146,7 +147,7 @@ class _Helper:
                 stream.flush()
         self.connection, theirs = context.Pipe()
         self.process = context.Process(target=_help, args=(theirs, self.connection, parse),
-                                       daemon=True)
+                                       name=PARSER, daemon=True)
         self.process.start()
         theirs.close()
         self.queued = 0  # units sent and not yet received

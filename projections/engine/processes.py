@@ -20,16 +20,20 @@ from touchlog.domain.settings import Settings
 if TYPE_CHECKING:
     from touchlog.projections.engine.runner import Projector
 
+# The processes' names (``multiprocessing.current_process().name`` inside them).
+FOLLOWER = "touchlog-follower"
+REBUILD_HELPER = "touchlog-rebuild-helper"
+
 @contextmanager
-def spawned(target: Any, *args: Any, finish: bool) -> Iterator[None]:
+def spawned(name: str, target: Any, *args: Any, finish: bool) -> Iterator[None]:
     """Runs ``target(*args, stop, parent pid)`` in a fresh interpreter (no inherited
     connections) while the body runs. When the body ends, waits for the helper: to finish
     its work (``finish``) or to stop after its current batch (``stop`` set); a body that
     failed always stops it."""
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
-    helper = context.Process(target=target, args=(*args, stop, os.getpid()),
-                             name="touchlog-projections", daemon=True)
+    helper = context.Process(target=target, args=(*args, stop, os.getpid()), name=name,
+                             daemon=True)
     helper.start()
     try:
         yield
@@ -52,7 +56,7 @@ def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
     applies. It may fail for any reason without harm: every batch it applies is one
     exactly-once transaction.
     """
-    with spawned(_follow_until, log.settings, finish=False):
+    with spawned(FOLLOWER, _follow_until, log.settings, finish=False):
         yield
 
 

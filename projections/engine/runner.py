@@ -23,7 +23,12 @@ from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.settings import available_cores
 from touchlog.domain.storage.events import notifications
-from touchlog.projections.engine.processes import catch_up_alone, projecting_alongside, spawned
+from touchlog.projections.engine.processes import (
+    REBUILD_HELPER,
+    catch_up_alone,
+    projecting_alongside,
+    spawned,
+)
 from touchlog.projections.engine.reporting_db import ViewDB
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
@@ -154,7 +159,7 @@ class Projector:
         shared = self._helper_share(chosen)
         read = 0
         if shared:
-            with spawned(catch_up_alone, self.log.settings, self.db.url, shared,
+            with spawned(REBUILD_HELPER, catch_up_alone, self.log.settings, self.db.url, shared,
                          finish=True):
                 read = self.catch_up([name for name in chosen if name not in shared])
         # Everything the helper did not apply (all of it, if it failed) is applied here.

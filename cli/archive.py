@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 
@@ -18,4 +18,4 @@ def archive(services: Services, reference: str | None, fmt: str | None) -> None:
     Retracted contacts count in no statistic. Example: touchlog archive ACME --format json
     """
     with services.queries() as queries:
-        click.echo(render(queries.archive(reference), fmt))
+        emit(queries.archive(reference), fmt)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from touchlog.cli.render import chosen_format, output_format, render
+from touchlog.cli.render import chosen_format, emit, output_format
 from touchlog.cli.services import Services
 
 
@@ -31,7 +31,7 @@ def audit(services: Services, customer: str, as_of: str | None, known_at: str | 
         from touchlog.projections.audit.history_export import export_history
 
         manifest = export_history(log, customer, export_dir)
-        click.echo(render(manifest, fmt))
+        emit(manifest, fmt)
         return
     from touchlog.domain.values import parse_instant
     from touchlog.projections.audit.replay import audit_rows, reconstruct
@@ -41,4 +41,4 @@ def audit(services: Services, customer: str, as_of: str | None, known_at: str | 
         as_of=parse_instant(as_of, "as_of") if as_of else None,
         known_at=parse_instant(known_at, "known_at") if known_at else None,
     )
-    click.echo(render(state if chosen_format(fmt) == "json" else audit_rows(state), fmt))
+    emit(state if chosen_format(fmt) == "json" else audit_rows(state), fmt)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,8 +63,8 @@ def log(services: Services, customer: str, follow_up_due: str | None,
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
                                         "purpose": follow_up_purpose})
     recorded = services.log().log_contact(customer, contact_card, plan)
-    click.echo(render({"customer": recorded.reference, "contact_id": recorded.contact_id,
-                       "logged": recorded.logged}, fmt))
+    emit({"customer": recorded.reference, "contact_id": recorded.contact_id,
+                       "logged": recorded.logged}, fmt)
 
 
 @contact.command()
@@ -90,8 +90,8 @@ def amend(services: Services, contact_id: str, customer: str | None, reason: str
     changes = validated(ContactChanges, {k: v for k, v in fields.items() if v is not None})
     customer = customer or _customer_of(services, contact_id)
     services.log().amend_contact(customer, contact_id, changes, reason, amended_by)
-    click.echo(render({"customer": customer, "contact_id": contact_id,
-                       "amended": changes.plain()}, fmt))
+    emit({"customer": customer, "contact_id": contact_id,
+                       "amended": changes.plain()}, fmt)
 
 
 @contact.command()
@@ -109,8 +109,8 @@ def retract(services: Services, contact_id: str, customer: str | None, reason: s
     """
     customer = customer or _customer_of(services, contact_id)
     services.log().retract_contact(customer, contact_id, reason, retracted_by)
-    click.echo(render({"customer": customer, "contact_id": contact_id, "retracted": True,
-                       "reason": reason}, fmt))
+    emit({"customer": customer, "contact_id": contact_id, "retracted": True,
+                       "reason": reason}, fmt)
 
 
 def _customer_of(services: Services, contact_id: str) -> str:

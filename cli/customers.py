@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from touchlog.cli.render import chosen_format, output_format, render
+from touchlog.cli.render import chosen_format, emit, output_format, render
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
@@ -32,9 +32,10 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
     card = _card(services.log(create=False).customer(reference))
     if chosen_format(fmt) == "table":
         follow_ups = card.pop("open_follow_ups")
-        click.echo(render(card, fmt) + "\n\nOpen follow-ups:\n" + render(follow_ups, fmt))
+        click.echo(render(card, fmt) + "\n\nOpen follow-ups:\n" + render(follow_ups, fmt),
+                   color=True)
     else:
-        click.echo(render(card, fmt))
+        emit(card, fmt)
 
 
 @customer.command("set")
@@ -56,7 +57,7 @@ def set_(services: Services, reference: str, fmt: str | None, **fields: str | No
     if not changes:
         raise click.UsageError("give at least one of --name, --email, --phone, --owner")
     changed = services.log().update_profile(reference, changes)
-    click.echo(render({"customer": reference, "changed": changed, **changes}, fmt))
+    emit({"customer": reference, "changed": changed, **changes}, fmt)
 
 
 def _card(c: Customer) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from touchlog.cli.render import render
+from touchlog.cli.render import emit
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
@@ -130,9 +130,9 @@ def _show(log: TouchpointLog, db: str) -> None:
     stages = Counter(record["stage"] for record in queries.archive())
     queue = queries.followups(status="overdue")
     click.echo(f"Sample log in {db}. Timeline of CUST-0001:\n")
-    click.echo(render(for_people(build_timeline(customer_events(log, "CUST-0001"))), "table"))
+    emit(for_people(build_timeline(customer_events(log, "CUST-0001"))), "table")
     click.echo("\nCustomers per stage:\n")
-    click.echo(render([{"stage": s, "customers": n} for s, n in sorted(stages.items())], "table"))
+    emit([{"stage": s, "customers": n} for s, n in sorted(stages.items())], "table")
     click.echo(f"\nOverdue follow-ups ({len(queue)}; first 10):\n")
-    click.echo(render(queue[:10], "table"))
+    emit(queue[:10], "table")
     click.echo("\nNext: touchlog timeline CUST-0002 · touchlog archive · touchlog followups")

@@ -18,9 +18,12 @@ from touchlog.projections.queries.export import EXPORTS, FILE_FORMATS
               help="File to write; FILE.meta.json records the log position it reflects.")
 @click.option("--since-position", type=click.IntRange(min=0), default=None, metavar="N",
               help="Only rows changed after log position N (an earlier export's position).")
+@click.option("--raw-csv", is_flag=True,
+              help="CSV cells exactly as stored, without the apostrophe that stops a "
+                   "spreadsheet from running a cell beginning with = + - @ as a formula.")
 @click.pass_obj
 def export(services: Services, name: str, fmt: str, output: Path,
-           since_position: int | None) -> None:
+           since_position: int | None, raw_csv: bool) -> None:
     """Export a projection: contacts, archive, stage-history or followups.
 
     Example: touchlog export contacts --format csv -o contacts.csv
@@ -28,5 +31,5 @@ def export(services: Services, name: str, fmt: str, output: Path,
     from touchlog.projections.queries.export import export as write_export
 
     with services.projector() as projector:
-        meta = write_export(projector, name, fmt, output, since_position)
+        meta = write_export(projector, name, fmt, output, since_position, raw_csv=raw_csv)
     click.echo(f"{meta['rows']} rows of {name} at position {meta['position']} -> {output}")

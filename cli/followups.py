@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 
@@ -27,7 +27,7 @@ def followups(services: Services, owner: str | None, as_of: str | None, status: 
     """
     with services.queries() as queries:
         items = queries.followups(owner=owner, as_of=as_of, status=status, within_days=within)
-        click.echo(render(items, fmt))
+        emit(items, fmt)
 
 
 @click.group()
@@ -116,5 +116,5 @@ def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
 
 
 def _echo(customer: str, follow_up_id: str, status: str, fmt: str | None, **extra: str) -> None:
-    click.echo(render({"customer": customer, "follow_up_id": follow_up_id, "status": status,
-                       **extra}, fmt))
+    emit({"customer": customer, "follow_up_id": follow_up_id, "status": status,
+                       **extra}, fmt)

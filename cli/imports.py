@@ -9,7 +9,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
                               dry_run=dry_run, on_reject=reporter, progress=progress,
                               batch_size=batch_size, recording=following_import)
     result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
-    click.echo(render(result, fmt))
+    emit(result, fmt)
     if summary.rejected:
         nothing = "; nothing was imported (--strict)" if strict and not dry_run else ""
         raise click.ClickException(f"{summary.rejected} row(s) rejected{nothing}")

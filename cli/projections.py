@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 
@@ -26,7 +26,7 @@ def status(services: Services, fmt: str | None) -> None:
     Example: touchlog projections status --format json
     """
     with services.projector() as projector:
-        click.echo(render(projector.status(), fmt))
+        emit(projector.status(), fmt)
 
 
 @projections.command()

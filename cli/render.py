@@ -1,7 +1,9 @@
 """Output formats shared by every query command: a table for people, JSON and CSV for tools.
 
 JSON conventions: instants are ISO 8601 in UTC with offset, amounts exact decimal strings,
-absent values null.
+absent values null. JSON is exact; a table shows control characters escaped, so stored
+text cannot drive the terminal; CSV neutralises cells a spreadsheet would run as formulas
+(``--raw-csv`` keeps them as stored).
 """
 
 from __future__ import annotations
@@ -16,20 +18,37 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+RAW_CSV = "touchlog.raw_csv"  # the context's meta key of --raw-csv
 OUTPUT_FORMATS = ("table", "json", "csv")
 
 
 def output_format(command: F) -> F:
-    """The shared ``--format`` option: table on a terminal, JSON otherwise."""
+    """The shared ``--format`` option (table on a terminal, JSON otherwise) and
+    ``--raw-csv``, which ``render`` reads from the command's context."""
+    command = click.option(
+        "--raw-csv", is_flag=True, expose_value=False, callback=_remember_raw_csv,
+        help="CSV cells exactly as stored, without the apostrophe that stops a spreadsheet "
+             "from running a cell beginning with = + - @ as a formula.",
+    )(command)
     return click.option(
         "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None,
         help="table (default on a terminal), json (default otherwise) or csv.",
     )(command)
 
 
+def _remember_raw_csv(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[RAW_CSV] = value
+
+
 def chosen_format(fmt: str | None) -> str:
     """The format asked for, else table on a terminal and JSON otherwise."""
     return fmt or ("table" if sys.stdout.isatty() else "json")
+
+
+def emit(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | None) -> None:
+    """Prints ``render(data, fmt)`` exactly: tables and JSON are escaped already, and CSV
+    keeps its cells as ``render`` made them (click would strip escape sequences off a pipe)."""
+    click.echo(render(data, fmt), color=True)
 
 
 def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | None) -> str:
@@ -39,7 +58,8 @@ def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | Non
         return json.dumps(data, ensure_ascii=False, indent=2, default=str)
     rows = [data] if isinstance(data, Mapping) else list(data)
     if fmt == "csv":
-        return _csv(rows)
+        context = click.get_current_context(silent=True)
+        return _csv(rows, raw=bool(context and context.meta.get(RAW_CSV)))
     return _table(rows)
 
 
@@ -57,14 +77,17 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
 
-def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+def _csv(rows: Sequence[Mapping[str, Any]], raw: bool) -> str:
     # With "\n" as the terminator the csv module leaves a value holding a bare "\r"
     # unquoted, and it would not read back as written; "\r\n" quotes it. Lines end in "\n".
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     columns = _columns(rows)
     lines = []
-    for values in [columns, *([_cell(row.get(c)) for c in columns] for row in rows)]:
+    from touchlog.projections.queries.export import spreadsheet_safe
+
+    safe = (lambda text: text) if raw else spreadsheet_safe
+    for values in [columns, *([safe(_cell(row.get(c))) for c in columns] for row in rows)]:
         writer.writerow(values)
         lines.append(out.getvalue().removesuffix("\r\n"))
         out.seek(0)
@@ -76,7 +99,7 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "(nothing)"
     columns = [c for c in _columns(rows) if any(row.get(c) is not None for row in rows)]
-    cells = [[_cell(row.get(c)).replace("\n", " ") for c in columns] for row in rows]
+    cells = [[_cell(row.get(c)).translate(_ESCAPED) for c in columns] for row in rows]
     widths = [min(40, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:
@@ -87,3 +110,10 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def _fit(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+# Characters a table shows escaped: C0 and C1 controls and DEL (escape sequences, bells,
+# carriage returns), and the bidirectional controls that reorder what a terminal shows.
+_ESCAPED = {code: ascii(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0),
+                                                     *range(0x202A, 0x202F),
+                                                     *range(0x2066, 0x206A))}

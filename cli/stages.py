@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import output_format, render
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
@@ -25,7 +25,7 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
     Example: touchlog stage show ACME
     """
     with services.queries() as queries:
-        click.echo(render(queries.stage(reference), fmt))
+        emit(queries.stage(reference), fmt)
 
 
 @stage.command("set")
@@ -58,4 +58,4 @@ def history(services: Services, reference: str, fmt: str | None) -> None:
     Example: touchlog stage history ACME --format csv
     """
     with services.queries() as queries:
-        click.echo(render(queries.stage_history(reference), fmt))
+        emit(queries.stage_history(reference), fmt)

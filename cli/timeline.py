@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from touchlog.cli.render import chosen_format, output_format, render
+from touchlog.cli.render import chosen_format, emit, output_format
 from touchlog.cli.services import Services
 
 
@@ -37,7 +37,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         channel=channel, include_retracted=include_retracted,
     )
     entries = build_timeline(customer_events(services.log(create=False), customer), window)
-    click.echo(render(for_people(entries) if chosen_format(fmt) == "table" else entries, fmt))
+    emit(for_people(entries) if chosen_format(fmt) == "table" else entries, fmt)
 
 
 def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from touchlog.cli.render import chosen_format, output_format, render
+from touchlog.cli.render import chosen_format, emit, output_format
 from touchlog.cli.services import Services
 
 
@@ -39,11 +39,11 @@ def verify(services: Services, customer: str | None, checkpoint: Path | None,
     summary = {"intact": report.intact, "customers": report.customers,
                "events": report.events, "breaks": len(report.breaks), "checkpoint": written}
     if chosen_format(fmt) == "json":
-        click.echo(render({**summary, "breaks": [b.as_row() for b in report.breaks]}, fmt))
+        emit({**summary, "breaks": [b.as_row() for b in report.breaks]}, fmt)
     elif report.intact:
-        click.echo(render(summary, fmt))
+        emit(summary, fmt)
     else:
-        click.echo(render([b.as_row() for b in report.breaks], fmt))
+        emit([b.as_row() for b in report.breaks], fmt)
     if not report.intact:
         click.get_current_context().exit(1)
 
@@ -55,10 +55,10 @@ def _verify_projections(services: Services, fmt: str | None) -> None:
     differences = [d.as_row() for d in report.differences]
     tables = [t.as_row() for t in report.tables]
     if chosen_format(fmt) == "json":
-        click.echo(render({"intact": report.intact, "head": report.head,
+        emit({"intact": report.intact, "head": report.head,
                            "positions": report.positions, "tables": tables,
-                           "differences": differences}, fmt))
+                           "differences": differences}, fmt)
     else:
-        click.echo(render(tables if report.intact else differences, fmt))
+        emit(tables if report.intact else differences, fmt)
     if not report.intact:
         click.get_current_context().exit(1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,11 @@ FILE_FORMATS = ("csv", "jsonl", "parquet")
 
 
 def export(projector: Projector, name: str, fmt: str, path: Path,
-           since_position: int | None = None) -> dict[str, Any]:
-    """Writes the rows and the sidecar; returns the sidecar's content."""
+           since_position: int | None = None, *, raw_csv: bool = False) -> dict[str, Any]:
+    """Writes the rows and the sidecar; returns the sidecar's content.
+
+    CSV cells a spreadsheet would run as formulas get a leading apostrophe
+    (``spreadsheet_safe``) unless ``raw_csv``."""
     if name not in EXPORTS:
         raise InvalidInput("name", name, f"expected one of {', '.join(EXPORTS)}")
     if fmt not in FILE_FORMATS:
@@ -53,7 +56,8 @@ def export(projector: Projector, name: str, fmt: str, path: Path,
     elif fmt == "jsonl":
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     else:
-        _write_csv(rows, table.column_names, path)
+        _write_csv(rows, table.column_names, path, (lambda cell: cell) if raw_csv
+                   else spreadsheet_safe)
     meta = {"export": name, "projection": projection, "table": table.name, "format": fmt,
             "position": position, "since_position": since_position, "rows": len(rows),
             "exported_at": datetime.now(UTC).isoformat()}
@@ -76,13 +80,15 @@ def _read(projector: Projector, projection: str, table: Table,
     return rows, position
 
 
-def _write_csv(rows: Sequence[dict[str, Any]], columns: list[str], path: Path) -> None:
+def _write_csv(rows: Sequence[dict[str, Any]], columns: list[str], path: Path,
+               safe: Callable[[str], str]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for row in rows:
             writer.writerow(["" if row[c] is None else str(row[c]).lower()
-                             if isinstance(row[c], bool) else row[c] for c in columns])
+                             if isinstance(row[c], bool) else safe(row[c])
+                             if isinstance(row[c], str) else row[c] for c in columns])
 
 
 def _parquet_writer() -> Any:
@@ -96,3 +102,12 @@ def _parquet_writer() -> Any:
     def write(rows: list[dict[str, Any]], path: Path) -> None:
         pq.write_table(pa.Table.from_pylist(rows), path)
     return write
+
+
+# A cell beginning with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell with a leading apostrophe when a spreadsheet would read it as a formula."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from touchlog.domain.storage.location import locate
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ FOLDER_PREFIX = ".touchlog-shadow-"
 
 
 @contextmanager
-def shadow_db(live: ViewDB) -> Iterator[ViewDB]:
+def shadow_db(live: ReportingDB) -> Iterator[ReportingDB]:
     """An empty reporting database of the live one's kind, removed on exit."""
     if live.dialect == "sqlite":
         with _sqlite_shadow(live) as shadow:
@@ -42,7 +42,7 @@ def shadow_db(live: ViewDB) -> Iterator[ViewDB]:
 
 
 @contextmanager
-def _sqlite_shadow(live: ViewDB) -> Iterator[ViewDB]:
+def _sqlite_shadow(live: ReportingDB) -> Iterator[ReportingDB]:
     path = locate(live.url).path
     assert path is not None
     try:  # beside the live file: same disk, so enough room for a copy of the tables
@@ -50,7 +50,7 @@ def _sqlite_shadow(live: ViewDB) -> Iterator[ViewDB]:
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     try:
-        shadow = ViewDB(str(folder / "shadow.db"))
+        shadow = ReportingDB(str(folder / "shadow.db"))
         try:
             yield shadow
         finally:
@@ -60,11 +60,11 @@ def _sqlite_shadow(live: ViewDB) -> Iterator[ViewDB]:
 
 
 @contextmanager
-def _postgres_shadow(live: ViewDB) -> Iterator[ViewDB]:
+def _postgres_shadow(live: ReportingDB) -> Iterator[ReportingDB]:
     schema = SCHEMA_PREFIX + secrets.token_hex(6)
     live.execute(f"CREATE SCHEMA {schema}")
     try:
-        shadow = ViewDB(with_search_path(live.url, schema))
+        shadow = ReportingDB(with_search_path(live.url, schema))
         try:
             yield shadow
         finally:
@@ -82,7 +82,7 @@ def with_search_path(url: str, schema: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def replay_to(log: TouchpointLog, db: ViewDB, targets: dict[str, int]) -> dict[str, int]:
+def replay_to(log: TouchpointLog, db: ReportingDB, targets: dict[str, int]) -> dict[str, int]:
     """Applies to ``db`` each projection's events up to its target position, no further.
 
     ``db`` is a fresh shadow: its reader-only indexes are dropped first (a rebuild does the

@@ -79,7 +79,7 @@ class _RatingAverage:
         return rating_average(self.total, self.count)
 
 
-class ViewDB:
+class ReportingDB:
     """One connection to the reporting tables, with explicit transactions."""
 
     def __init__(self, url: str, create: bool = True) -> None:

@@ -29,7 +29,7 @@ from touchlog.projections.engine.processes import (
     projecting_alongside,
     spawned,
 )
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
 from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
@@ -66,10 +66,10 @@ def reporting_url(log: TouchpointLog) -> str:
 class Projector:
     """Keeps the read models of one log up to date in one reporting database."""
 
-    def __init__(self, log: TouchpointLog, db: ViewDB | None = None,
+    def __init__(self, log: TouchpointLog, db: ReportingDB | None = None,
                  batch_size: int = EVENTS_PER_BATCH) -> None:
         self.log = log
-        self.db = db or ViewDB(reporting_url(log))
+        self.db = db or ReportingDB(reporting_url(log))
         # On the embedded default the log is in the same SQLite file: "anything new?" is
         # then one query on this connection, which is what most reads ask and hear "no".
         events: str = getattr(log.recorder, "events_table_name", "stored_events")

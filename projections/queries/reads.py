@@ -14,7 +14,7 @@ import orjson
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
 from touchlog.domain.values import parse_instant
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.engine.schema import CADENCE_OWNER
 
@@ -33,7 +33,7 @@ _MIN = datetime.min.replace(tzinfo=UTC)
 class Queries:
     """Read models of one log, caught up before every read."""
 
-    def __init__(self, log: TouchpointLog, db: ViewDB | None = None) -> None:
+    def __init__(self, log: TouchpointLog, db: ReportingDB | None = None) -> None:
         self.log = log
         self.projector = Projector(log, db)
         self.db = self.projector.db

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.projections.engine.reporting_db import ReportingDB, exact_sum, rating_average
+from touchlog.projections.engine.dialect import exact_sum, rating_average
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS
 from touchlog.projections.readmodels.changes import (
     Batch,
@@ -114,9 +115,9 @@ def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) ->
     contact rows."""
     stats = (
         f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), "
-        f"coalesce({db.sum_amount}(amount), '0'), "
+        f"coalesce({db.dialect.sum_amounts}, '0'), "
         "max(CASE WHEN amount IS NOT NULL THEN occurred_at END), "
-        f"{_average(db)} FROM archive_contacts k "
+        f"{db.dialect.average_rating} FROM archive_contacts k "
         f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
     )
     db.executemany(
@@ -131,12 +132,6 @@ def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) ->
         [[c, False] for c in customers])
     db.executemany("UPDATE archive_customers SET position = ? WHERE customer = ?",
                    [[p, c] for c, p in touched.items()])
-
-
-def _average(db: ReportingDB) -> str:
-    if db.dialect == "postgres":
-        return "round(avg(rating)::numeric, 2)::double precision"
-    return "rating_avg(rating)"
 
 
 def _registered(s: _State, ref: str, c: Change) -> None:

@@ -142,3 +142,12 @@ def test_an_index_no_query_reads_any_more_is_dropped_from_an_older_database(
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert SUPERSEDED_INDEXES[0] not in names
     assert "followup_customers_coalesce_nullif_owner_last_contact_actor" in names
+
+
+def test_every_kind_of_event_database_has_a_reporting_dialect_of_the_same_name() -> None:
+    from touchlog.domain.storage.postgres import PostgreSQL
+    from touchlog.domain.storage.sqlite import SQLite
+    from touchlog.projections.engine.reporting_db import DIALECTS
+
+    assert set(DIALECTS) == {SQLite.name, PostgreSQL.name}
+    assert all(name == dialect.name for name, dialect in DIALECTS.items())

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, FOLLOWUP_CONTACTS, Table
+from touchlog.projections.engine.sqlite import SQLiteReporting
 
 PER_TRANSACTION = 20_000
 
@@ -45,7 +46,7 @@ def cost(source: sqlite3.Connection, scratch: Path, name: str, columns: str,
 
 def table_statements(table: Table, with_indexes: bool) -> list[str]:
     """The table's DDL under the name ``copy``."""
-    create, *indexes = replace(table, name="copy").ddl("sqlite")
+    create, *indexes = replace(table, name="copy").ddl(SQLiteReporting.types)
     return [create, *(indexes if with_indexes else [])]
 
 

@@ -27,7 +27,7 @@ from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id, customer_reference
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_events
-from touchlog.domain.storage.location import Location, creation_lock, environment, locate
+from touchlog.domain.storage.location import Location, locate
 from touchlog.domain.storage.transcoder import PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant
 
@@ -82,9 +82,10 @@ class TouchpointLog(Application[UUID]):
     def __init__(self, settings: Settings | None = None, *, create: bool = True) -> None:
         self.settings = settings or Settings.load()
         self.location: Location = locate(self.settings.db)
-        env = environment(self.location, create=create)
+        database = self.location.database
+        env = database.environment(self.location, create=create)
         try:
-            with creation_lock(self.location, env):
+            with database.creation_lock(self.location, env):
                 super().__init__(env=env)
         except (PersistenceError, sqlite3.Error, OSError) as e:
             message = str(e).replace(env.get("POSTGRES_PASSWORD") or "\0", "***")
@@ -249,8 +250,7 @@ class TouchpointLog(Application[UUID]):
     def _save(self, customers: Iterable[Customer]) -> None:
         """The customers' new events in one transaction, straight through the mapper and
         the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
-        recordings, notifying hooks) that touchlog does not use and an import pays for
-        hundreds of thousands of times."""
+        recordings, notifying hooks) that touchlog does not use."""
         events = [event for customer in customers for event in customer.collect_events()]
         self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
 

@@ -1,20 +1,34 @@
-"""The PostgreSQL event recorder touchlog uses: the library's, without pipeline mode.
+"""The PostgreSQL event database: its library settings, readers, and the recorder touchlog uses.
 
-The library sends a save's table lock, notify and insert in psycopg pipeline mode; saves of
-about 10,000 events (a 5,000-row import batch) hung there waiting on the pipeline sync.
-This recorder sends the same statements in one ordinary transaction: the EXCLUSIVE table
+The recorder is the library's without psycopg pipeline mode, where large saves stalled: a
+save's table lock, notify and insert go in one ordinary transaction. The EXCLUSIVE table
 lock still makes insert order equal commit order, so readers of the notification log never
 pass over a gap that is filled later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
+
+from touchlog.domain.errors import StoreError
+from touchlog.domain.storage.database import BATCH, Database, Row, fetched, lock_timeout
+
+if TYPE_CHECKING:
+    from touchlog.domain.storage.location import Location
+
+DEFAULT_NAME = "postgres"  # the user, and the database, a URL may leave out
+# Any fixed number: the advisory lock that serialises table creation across processes.
+_CREATION_LOCK = 0x746F756368  # "touch"
 
 
 class PostgresEventRecorder(PostgresApplicationRecorder):
@@ -29,3 +43,78 @@ class PostgresEventRecorder(PostgresApplicationRecorder):
                     return None
                 self._insert_stored_events(curs, stored_events, **kwargs)
                 return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+
+class PostgreSQL(Database):
+    """A PostgreSQL database: ids are stored as UUIDs, the library notifies subscribers of
+    new events, and a long read streams through a server-side cursor."""
+
+    name = "postgres"
+    position = "notification_id"
+    can_subscribe = True
+
+    def environment(self, location: Location, *, create: bool) -> dict[str, str]:
+        parts = urlsplit(location.url)
+        query = parse_qs(parts.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or DEFAULT_NAME,
+            "POSTGRES_HOST": parts.hostname or "localhost",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or DEFAULT_NAME),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "4",
+            "POSTGRES_LOCK_TIMEOUT": str(lock_timeout()),
+            "APPLICATION_RECORDER_TOPIC": "touchlog.domain.storage.postgres:PostgresEventRecorder",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+
+    @contextmanager
+    def creation_lock(self, location: Location, env: dict[str, str]) -> Iterator[None]:
+        """An advisory lock: PostgreSQL refuses concurrent ``CREATE OR REPLACE FUNCTION``
+        ("tuple concurrently updated") when several processes start at once."""
+        try:
+            connection = psycopg.connect(
+                dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+                port=env["POSTGRES_PORT"], user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"] or None, connect_timeout=5, autocommit=True,
+            )
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to {location.redacted}: {_first_line(e)}") from None
+        with connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (_CREATION_LOCK,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (_CREATION_LOCK,))
+
+    def query(self, recorder: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with recorder.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(_statement(recorder, sql), tuple(params))
+            return list(cursor.fetchall())
+
+    @contextmanager
+    def stream(self, recorder: Any, sql: str) -> Iterator[Iterator[Row]]:
+        with recorder.datastore.get_connection() as conn, conn.transaction():
+            # A named (server-side) cursor streams; a plain one would fetch every row at once.
+            with conn.cursor("touchlog_verify", row_factory=tuple_row) as cursor:
+                cursor.itersize = BATCH
+                cursor.execute(_statement(recorder, sql))
+                yield fetched(cursor)
+
+    def stored_ids(self, ids: Sequence[UUID]) -> list[Any]:
+        return list(ids)
+
+
+def _statement(recorder: Any, sql: str) -> str:
+    table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+    return sql.format(table=table).replace("?", "%s")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,20 +1,31 @@
-"""The SQLite event recorder touchlog uses: the library's, inserting a save with one statement.
+"""The SQLite event database: its library settings, readers, and the recorder touchlog uses.
 
-The library inserts a save's events one ``execute`` at a time to collect each row id; an
-import saves thousands of events at once. Rows inserted while the transaction holds the
-write lock get consecutive row ids, so the notification ids are the ``len(events)`` ids
-ending at ``last_insert_rowid()``. A clash on (originator id, version) still raises the
+The recorder is the library's, inserting a save with one statement. The library inserts a
+save's events one ``execute`` at a time to collect each row id; an import saves thousands
+of events at once. Rows inserted while the transaction holds the write lock get consecutive
+row ids, so the notification ids are the ``len(events)`` ids ending at
+``last_insert_rowid()``. A clash on (originator id, version) still raises the
 IntegrityError that makes the application retry from a fresh load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from touchlog.domain.errors import StoreError
+from touchlog.domain.storage.database import Database, Row, fetched, lock_timeout
+
+if TYPE_CHECKING:
+    from touchlog.domain.storage.location import Location
 
 
 class SQLiteEventRecorder(SQLiteApplicationRecorder):
@@ -29,3 +40,77 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder):
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
         return list(range(last - len(stored_events) + 1, last + 1))
+
+
+class SQLite(Database):
+    """A SQLite file (the embedded default): ids are stored as 32-digit hex text, the
+    notification id is the row id, and queries read plain tuples through the recorder's
+    raw sqlite3 cursor."""
+
+    name = "sqlite"
+    position = "rowid"
+
+    def environment(self, location: Location, *, create: bool) -> dict[str, str]:
+        assert location.path is not None
+        _prepare_file(location.path, create=create)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(location.path),
+            "SQLITE_LOCK_TIMEOUT": str(lock_timeout()),
+            "APPLICATION_RECORDER_TOPIC": "touchlog.domain.storage.sqlite:SQLiteEventRecorder",
+        }
+
+    def exists(self, location: Location) -> bool:
+        assert location.path is not None
+        return location.path.exists()
+
+    def query(self, recorder: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with _raw_cursor(recorder) as cursor:
+            return list(cursor.execute(_table(recorder, sql), tuple(params)).fetchall())
+
+    @contextmanager
+    def stream(self, recorder: Any, sql: str) -> Iterator[Iterator[Row]]:
+        with _raw_cursor(recorder) as cursor:
+            cursor.execute(_table(recorder, sql))
+            yield fetched(cursor)
+
+    def stored_ids(self, ids: Sequence[UUID]) -> list[Any]:
+        return [i.hex for i in ids]
+
+    def head_sql(self, recorder: Any) -> str | None:
+        # The log is in the same file: "anything new?" is one query on that connection.
+        return f"(SELECT max({self.position}) FROM {recorder.events_table_name})"
+
+
+def _table(recorder: Any, sql: str) -> str:
+    return sql.format(table=recorder.events_table_name)
+
+
+@contextmanager
+def _raw_cursor(recorder: Any) -> Iterator[sqlite3.Cursor]:
+    with recorder.datastore.get_connection(commit=False) as conn:
+        cursor = conn.cursor().sqlite_cursor
+        cursor.row_factory = None  # plain tuples: the pool's sqlite3.Row costs time per row
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+
+def _prepare_file(path: Path, *, create: bool) -> None:
+    if path.exists():
+        if path.is_dir():
+            raise StoreError(f"the database path {path} is a folder, not a file")
+        return
+    if not create:
+        raise StoreError(f"no database at {path} (log a contact, import a file or run "
+                         "'touchlog demo' first, or name another with --db)")
+    if not path.parent.exists():
+        raise StoreError(f"cannot create the database {path}: folder {path.parent} does not exist")
+    try:
+        # The log holds personal data: readable by its owner only, from the first byte.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StoreError(f"cannot create the database {path}: {e.strerror}") from None

@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 from touchlog.domain.chain import chain_link
-from touchlog.domain.storage.events import Row, id_text
+from touchlog.domain.storage.database import Row
+from touchlog.domain.storage.events import id_text
 
 # What a stored state that is not a chained event raises on the way to its link.
 _UNREADABLE = (orjson.JSONDecodeError, orjson.JSONEncodeError, KeyError, TypeError,

@@ -16,7 +16,8 @@ import orjson
 
 from touchlog.domain.errors import CustomerNotFound, InvalidInput
 from touchlog.domain.identity import customer_id
-from touchlog.domain.storage.events import Row, id_text, stored_rows
+from touchlog.domain.storage.database import Row
+from touchlog.domain.storage.events import event_rows, id_text
 from touchlog.projections.audit.chains import check_chains
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ def export_history(app: TouchpointLog, reference: str, folder: Path) -> dict[str
     except OSError as e:
         raise InvalidInput("export", str(folder), f"cannot create: {e.strerror}") from None
     digest = hashlib.sha256()
-    with stored_rows(app, customer_id(reference)) as rows, \
-            (folder / EVENTS_FILE).open("wb") as out:
+    rows = event_rows(app, [customer_id(reference)])
+    with (folder / EVENTS_FILE).open("wb") as out:
         report = check_chains(_written(rows, out, digest))
     if report.events == 0:
         (folder / EVENTS_FILE).unlink()

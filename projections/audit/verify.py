@@ -14,7 +14,7 @@ from uuid import UUID
 
 from touchlog.domain.errors import CustomerNotFound
 from touchlog.domain.identity import customer_id
-from touchlog.domain.storage.events import stored_rows
+from touchlog.domain.storage.events import event_rows, stored_rows, stored_uuid
 from touchlog.projections.audit.chains import ChainReport, check_chains, compare_heads, scan_log
 from touchlog.projections.audit.checkpoint import read_checkpoint, write_checkpoint
 
@@ -24,13 +24,11 @@ if TYPE_CHECKING:
 
 def _checked(app: TouchpointLog, target: UUID | None, watch: dict[str, int]) -> ChainReport:
     if target is not None:
-        with stored_rows(app, target) as rows:
-            return check_chains(rows, watch)
+        return check_chains(event_rows(app, [target]), watch)
     with stored_rows(app) as rows:
         report, suspects = scan_log(rows, watch)
     for raw_id in sorted(suspects, key=str):
-        with stored_rows(app, raw_id if isinstance(raw_id, UUID) else UUID(hex=raw_id)) as rows:
-            precise = check_chains(rows, watch)
+        precise = check_chains(event_rows(app, [stored_uuid(raw_id)]), watch)
         report.breaks.extend(precise.breaks)
         report.heads.update(precise.heads)
         report.links_at.update(precise.links_at)

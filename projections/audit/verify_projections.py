@@ -1,12 +1,12 @@
 """Deterministic projections: the live tables must equal a fresh rebuild from the log.
 
 ``verify_projections`` reads the live tables inside one read-only snapshot, at the positions
-they record, rebuilds every projection into shadow tables (projections/shadow.py) up to
+they record, rebuilds every projection into shadow tables (projections/audit/shadow.py) up to
 exactly those positions, and compares table by table. The live tables are only read: a
 projection that lags the log is compared as of its own position, not caught up.
 
 Each table's digest is a sha256 over its rows in key order, one line per row: the row's
-values, normalised by ``viewdb.plain``, as a compact JSON array followed by "\\n". Digests
+values, normalised by ``dialect.plain``, as a compact JSON array followed by "\\n". Digests
 compare live with shadow on one database; SQLite and PostgreSQL store flags and amounts
 differently, so their digests are not comparable with each other. The same pass pairs rows
 by key and names every difference.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from touchlog.projections.audit.shadow import replay_to, shadow_db
-from touchlog.projections.engine.reporting_db import ViewDB, plain
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import reporting_url
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING, Table
 
@@ -86,10 +86,10 @@ class DeterminismReport:
         return not self.differences
 
 
-def verify_projections(log: TouchpointLog, live: ViewDB | None = None) -> DeterminismReport:
+def verify_projections(log: TouchpointLog, live: ReportingDB | None = None) -> DeterminismReport:
     """Rebuilds every projection into shadow tables and compares them with the live ones."""
     own = live is None
-    db = live or ViewDB(reporting_url(log))
+    db = live or ReportingDB(reporting_url(log))
     try:
         with shadow_db(db) as shadow, _snapshot(db):
             known = db.positions()
@@ -110,17 +110,16 @@ def verify_projections(log: TouchpointLog, live: ViewDB | None = None) -> Determ
 
 
 @contextmanager
-def _snapshot(db: ViewDB) -> Iterator[None]:
+def _snapshot(db: ReportingDB) -> Iterator[None]:
     """A read-only transaction: positions and rows as of one moment, whatever writes."""
-    db.conn.execute("BEGIN" if db.dialect == "sqlite" else
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    db.conn.execute(db.dialect.begin_snapshot)
     try:
         yield
     finally:
         db.conn.execute("ROLLBACK")
 
 
-def compare_table(table: Table, live: ViewDB, shadow: ViewDB,
+def compare_table(table: Table, live: ReportingDB, shadow: ReportingDB,
                   differences: list[Difference]) -> TableCheck:
     """Digests both sides in one pass, appending up to SHOWN of the differing rows."""
     check = TableCheck(table.name)
@@ -154,24 +153,19 @@ def compare_table(table: Table, live: ViewDB, shadow: ViewDB,
 Line = tuple[bytes, tuple[Any, ...]]  # (the row's digest line, its normalised values)
 
 
-def _lines(db: ViewDB, table: Table) -> Iterator[Line]:
+def _lines(db: ReportingDB, table: Table) -> Iterator[Line]:
     """The table's rows in key order, in code point order of text on both databases."""
-    order = ", ".join(f"{k}{_collate(db, table, k)} NULLS FIRST" for k in table.key)
+    kinds = table.kinds()
+    order = ", ".join(f"{k}{db.dialect.collate(kinds[k])} NULLS FIRST" for k in table.key)
     statement = f"SELECT {', '.join(table.column_names)} FROM {table.name} ORDER BY {order}"
-    cursor = db.conn.cursor(name="rows") if db.dialect == "postgres" else db.conn.cursor()
+    cursor = db.dialect.streaming_cursor(db.conn)
     try:
         cursor.execute(statement)
         while batch := cursor.fetchmany(FETCH):
-            for raw in batch:
-                # sqlite3 returns text, numbers and None only; psycopg also instants, decimals
-                row = raw if db.dialect == "sqlite" else tuple(map(plain, raw))
+            for row in db.dialect.plain_rows(batch):
                 yield orjson.dumps(row) + b"\n", row
     finally:
         cursor.close()
-
-
-def _collate(db: ViewDB, table: Table, column: str) -> str:
-    return ' COLLATE "C"' if db.dialect == "postgres" and table.kinds()[column] == "text" else ""
 
 
 def _order(line: Line, keys: list[int]) -> tuple[tuple[int, Any], ...]:

@@ -86,12 +86,12 @@ def _in_steps(settings: Settings, url: str | None, batch_size: int, parent: int,
     step, so that a helper whose parent died ends within one batch. It may fail for any
     reason without harm: every batch it applies is one exactly-once transaction, and the
     parent applies whatever is left."""
-    from touchlog.projections.engine.reporting_db import ViewDB
+    from touchlog.projections.engine.reporting_db import ReportingDB
     from touchlog.projections.engine.runner import Projector
 
     try:
         log = TouchpointLog(settings, create=False)
-        projector = Projector(log, ViewDB(url, create=False) if url else None,
+        projector = Projector(log, ReportingDB(url, create=False) if url else None,
                               batch_size=batch_size)
         try:
             while os.getppid() == parent and step(projector):

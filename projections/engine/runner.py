@@ -29,7 +29,7 @@ from touchlog.projections.engine.processes import (
     projecting_alongside,
     spawned,
 )
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
 from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
@@ -66,18 +66,16 @@ def reporting_url(log: TouchpointLog) -> str:
 class Projector:
     """Keeps the read models of one log up to date in one reporting database."""
 
-    def __init__(self, log: TouchpointLog, db: ViewDB | None = None,
+    def __init__(self, log: TouchpointLog, db: ReportingDB | None = None,
                  batch_size: int = EVENTS_PER_BATCH) -> None:
         self.log = log
-        self.db = db or ViewDB(reporting_url(log))
-        # On the embedded default the log is in the same SQLite file: "anything new?" is
-        # then one query on this connection, which is what most reads ask and hear "no".
-        events: str = getattr(log.recorder, "events_table_name", "stored_events")
-        self.head_query = (
-            f"SELECT name, position, (SELECT max(rowid) FROM {events})"
-            f" AS head FROM {TRACKING.name}"
-            if self.db.dialect == "sqlite" and log.location.kind == "sqlite"
-            and db is None and reporting_url(log) == log.settings.db else None)
+        self.db = db or ReportingDB(reporting_url(log))
+        # When the reporting tables share the log's database, "anything new?" may be one
+        # query on this connection: what most reads ask, and hear "no".
+        head = (log.location.database.head_sql(log.recorder)
+                if db is None and reporting_url(log) == log.settings.db else None)
+        self.head_query = (f"SELECT name, position, {head} AS head FROM {TRACKING.name}"
+                           if head is not None else None)
         self.batch_size = batch_size
         self.projections = projections()
         self.db.executemany(
@@ -189,7 +187,7 @@ class Projector:
         recorded; SQLite has no subscriptions, so it polls.
         """
         self.catch_up()
-        if self.log.location.kind != "postgres":
+        if not self.log.location.database.can_subscribe:
             while not stopping.wait(poll_seconds):
                 self.catch_up()
             return

@@ -1,23 +1,17 @@
 """The reporting schema: every projection table, its columns and their portable types.
 
 docs/reporting.md documents the same tables for people; keep the two in step. Column types
-are abstract here and mapped per database: instants are ISO 8601 UTC text on SQLite and
-``timestamptz`` on PostgreSQL; amounts are exact decimal text on SQLite and ``numeric`` on
-PostgreSQL; flags are 0/1 integers on SQLite and ``boolean`` on PostgreSQL.
+are abstract here and mapped by each database's dialect (``Dialect.types``): instants are
+ISO 8601 UTC text on SQLite and ``timestamptz`` on PostgreSQL; amounts are exact decimal
+text on SQLite and ``numeric`` on PostgreSQL; flags are 0/1 integers on SQLite and
+``boolean`` on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-TYPES = {
-    "sqlite": {"text": "TEXT", "int": "INTEGER", "instant": "TEXT", "amount": "TEXT",
-               "flag": "INTEGER", "real": "REAL", "position": "INTEGER"},
-    "postgres": {"text": "TEXT", "int": "INTEGER", "instant": "TIMESTAMPTZ",
-                 "amount": "NUMERIC", "flag": "BOOLEAN", "real": "DOUBLE PRECISION",
-                 "position": "BIGINT"},
-}
 
 
 @dataclass(frozen=True)
@@ -45,8 +39,8 @@ class Table:
         """The index's name: the table's and its columns' (or expression's words)."""
         return re.sub(r"\W+", "_", f"{self.name}_{'_'.join(index)}").strip("_")
 
-    def ddl(self, dialect: str) -> list[str]:
-        types = TYPES[dialect]
+    def ddl(self, types: Mapping[str, str]) -> list[str]:
+        """CREATE statements for the table and its indexes, with ``types`` for the columns."""
         cols = ", ".join(f"{name} {types[kind]}" for name, kind in self.columns)
         statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, "
                       f"PRIMARY KEY ({', '.join(self.key)}))"]

@@ -9,12 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-import orjson
-
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
 from touchlog.domain.values import parse_instant
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.dialect import Dialect
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.engine.schema import CADENCE_OWNER
 
@@ -24,7 +23,6 @@ ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_conta
 STATUSES = ("overdue", "upcoming", "all")
 QUEUE_KEYS = ("customer", "kind", "follow_up_id", "due_at", "owner", "purpose", "stage",
               "status")
-_JSON_RECORD = ", ".join(f"'{key}', {key}" for key in QUEUE_KEYS)
 _CUSTOMER = itemgetter("customer")
 _DUE = itemgetter("due_at")
 _MIN = datetime.min.replace(tzinfo=UTC)
@@ -33,7 +31,7 @@ _MIN = datetime.min.replace(tzinfo=UTC)
 class Queries:
     """Read models of one log, caught up before every read."""
 
-    def __init__(self, log: TouchpointLog, db: ViewDB | None = None) -> None:
+    def __init__(self, log: TouchpointLog, db: ReportingDB | None = None) -> None:
         self.log = log
         self.projector = Projector(log, db)
         self.db = self.projector.db
@@ -82,14 +80,7 @@ class Queries:
 
     def _records(self, select: str, params: list[Any]) -> list[dict[str, Any]]:
         """The rows of ``select`` (columns named as in QUEUE_KEYS) as records."""
-        if self.db.dialect != "sqlite":
-            return self.db.query(select, params)
-        # SQLite builds the records itself, as one JSON array that orjson decodes: one value
-        # to fetch instead of eight per item, and no row tuples to turn into dicts.
-        [row] = self.db.query(f"SELECT json_group_array(json_object({_JSON_RECORD})) "
-                              f"AS records FROM ({select})", params)
-        records: list[dict[str, Any]] = orjson.loads(row["records"])
-        return records
+        return self.db.dialect.select_records(self.db, select, params, QUEUE_KEYS)
 
     def stage(self, reference: str) -> dict[str, Any]:
         """Where the relationship stands: stage, since when, cycle."""
@@ -146,7 +137,7 @@ class _QueuePlan:
     for the output.
     """
 
-    def __init__(self, dialect: str, owner: str | None, moment: datetime, status: str,
+    def __init__(self, dialect: Dialect, owner: str | None, moment: datetime, status: str,
                  within_days: int | None) -> None:
         self.dialect = dialect
         self.owner = owner
@@ -157,17 +148,17 @@ class _QueuePlan:
 
     def scheduled(self) -> tuple[str, list[Any]]:
         """The open scheduled follow-ups: SQL and parameters."""
-        params: list[Any] = [self._instant(self.moment)]
+        params: list[Any] = [self.dialect.instant(self.moment)]
         where = ["i.status = 'open'"]
         if self.owner is not None:
             where.append("i.owner = ?")
             params.append(self.owner)
         if self.status != "all":
             where.append(f"i.due_at {'<' if self.status == 'overdue' else '>='} ?")
-            params.append(self._instant(self.moment))
+            params.append(self.dialect.instant(self.moment))
         if self.horizon is not None:  # overdue items are due before the horizon too
             where.append("i.due_at <= ?")
-            params.append(self._instant(self.horizon))
+            params.append(self.dialect.instant(self.horizon))
         return ("SELECT i.customer AS customer, 'scheduled' AS kind, "
                 "i.follow_up_id AS follow_up_id, i.due_at AS due_at, i.owner AS owner, "
                 "i.purpose AS purpose, c.stage AS stage, "
@@ -188,15 +179,11 @@ class _QueuePlan:
             params.extend(values)
             return "CASE stage " + " ".join(f"WHEN '{s}' THEN ?" for s in stages) + " END"
 
-        if self.dialect == "sqlite":
-            # Whole days move the date and keep the time of day and the "+00:00" offset.
-            shift = per_stage([f"+{b.days} days" for b in stages.values()])
-            due = f"date(substr(last_contact_at, 1, 10), {shift}) || substr(last_contact_at, 11)"
-        else:
-            due = f"last_contact_at + {per_stage([timedelta(b.days) for b in stages.values()])}"
+        due = self.dialect.shifted(
+            "last_contact_at", per_stage([self.dialect.days(b.days) for b in stages.values()]))
         purpose = per_stage([f"stay in touch ({s}: every {b.days} days)"
                              for s, b in stages.items()])
-        overdue_before = [self._instant(b.overdue_before) for b in stages.values()]
+        overdue_before = [self.dialect.instant(b.overdue_before) for b in stages.values()]
         select = (f"SELECT customer, 'cadence' AS kind, NULL AS follow_up_id, {due} AS due_at, "
                   f"{CADENCE_OWNER} AS owner, {purpose} AS purpose, stage, CASE WHEN "
                   f"last_contact_at < {per_stage(overdue_before)} THEN 'overdue' "
@@ -206,13 +193,13 @@ class _QueuePlan:
             where.append(f"{CADENCE_OWNER} = ?")
             params.append(self.owner)
         # A stage without a cadence has no bound here (NULL), so its customers have no item.
-        late = [self._instant(b.late) for b in stages.values()]
+        late = [self.dialect.instant(b.late) for b in stages.values()]
         where.append(f"last_contact_at < {per_stage(late)}")
         if self.status != "all":
             where.append(f"last_contact_at {'<' if self.status == 'overdue' else '>='} "
                          f"{per_stage(overdue_before)}")
         if self.horizon is not None:  # then every stage here has a horizon bound
-            horizon = [self._instant(b.horizon or self.horizon) for b in stages.values()]
+            horizon = [self.dialect.instant(b.horizon or self.horizon) for b in stages.values()]
             where.append(f"last_contact_at <= {per_stage(horizon)}")
         return select + " AND ".join(where), params
 
@@ -233,10 +220,6 @@ class _QueuePlan:
                 days, datetime(late.year, late.month, late.day, tzinfo=UTC),
                 _plus(self.moment, -days) or _MIN, horizon)
         return stages
-
-    def _instant(self, moment: datetime) -> Any:
-        """An instant as the database compares it: the stored UTC ISO text on SQLite."""
-        return moment.isoformat() if self.dialect == "sqlite" else moment
 
 
 class _Bounds(NamedTuple):

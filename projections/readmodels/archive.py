@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.projections.engine.reporting_db import ViewDB, exact_sum, rating_average
+from touchlog.projections.engine.dialect import exact_sum, rating_average
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS
 from touchlog.projections.readmodels.changes import (
     Batch,
@@ -31,7 +32,7 @@ class ArchiveProjection:
 
     name = "archive"
 
-    def read(self, db: ViewDB, batch: Batch) -> dict[str, str]:
+    def read(self, db: ReportingDB, batch: Batch) -> dict[str, str]:
         return known_references(db, "archive_customers", batch)
 
     def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
@@ -53,7 +54,7 @@ class _State:
         self.follow_ups: dict[str, int] = {}
         self.touched: dict[str, int] = {}  # customer -> last position that changed it
 
-    def write(self, db: ViewDB) -> None:
+    def write(self, db: ReportingDB) -> None:
         rows: dict[str, list[list[Any]]] = {ref: [] for ref in self.new}
         for row in self.contacts.inserts.values():
             mine = rows.get(row[0])
@@ -109,14 +110,14 @@ def _channels(ref: str, live: list[list[Any]]) -> list[list[Any]]:
     return list(counts.values())
 
 
-def _recompute(db: ViewDB, customers: set[str], touched: dict[str, int]) -> None:
+def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) -> None:
     """Statistics of the customers seen before whose contacts changed, from their live
     contact rows."""
     stats = (
         f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), "
-        f"coalesce({db.sum_amount}(amount), '0'), "
+        f"coalesce({db.dialect.sum_amounts}, '0'), "
         "max(CASE WHEN amount IS NOT NULL THEN occurred_at END), "
-        f"{_average(db)} FROM archive_contacts k "
+        f"{db.dialect.average_rating} FROM archive_contacts k "
         f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
     )
     db.executemany(
@@ -131,12 +132,6 @@ def _recompute(db: ViewDB, customers: set[str], touched: dict[str, int]) -> None
         [[c, False] for c in customers])
     db.executemany("UPDATE archive_customers SET position = ? WHERE customer = ?",
                    [[p, c] for c, p in touched.items()])
-
-
-def _average(db: ViewDB) -> str:
-    if db.dialect == "postgres":
-        return "round(avg(rating)::numeric, 2)::double precision"
-    return "rating_avg(rating)"
 
 
 def _registered(s: _State, ref: str, c: Change) -> None:

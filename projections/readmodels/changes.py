@@ -19,7 +19,7 @@ import orjson
 from eventsourcing.utils import resolve_topic
 
 from touchlog.domain.storage.events import Notification, id_text
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import Table
 
 
@@ -76,7 +76,7 @@ AMENDABLE = frozenset({
 class Writes(Protocol):
     """A batch's rows, computed and ready to write."""
 
-    def write(self, db: ViewDB) -> None: ...
+    def write(self, db: ReportingDB) -> None: ...
 
 
 class Projection(Protocol):
@@ -90,12 +90,12 @@ class Projection(Protocol):
 
     name: str
 
-    def read(self, db: ViewDB, batch: Batch) -> Any: ...
+    def read(self, db: ReportingDB, batch: Batch) -> Any: ...
 
     def prepare(self, batch: Batch, known: Any) -> Writes: ...
 
 
-def apply(projection: Projection, db: ViewDB, batch: Batch) -> None:
+def apply(projection: Projection, db: ReportingDB, batch: Batch) -> None:
     """Applies a batch in one go, inside the caller's transaction."""
     projection.prepare(batch, projection.read(db, batch)).write(db)
 
@@ -113,7 +113,7 @@ def dispatch(handlers: dict[str, Any], state: S, refs: dict[str, str], batch: Ba
     return state
 
 
-def known_references(db: ViewDB, table: str, batch: Batch) -> dict[str, str]:
+def known_references(db: ReportingDB, table: str, batch: Batch) -> dict[str, str]:
     """Customer id -> reference: the batch's own registrations, then earlier batches'."""
     refs = {c.customer_id: c.state["reference"] for c in batch if c.kind == "Registered"}
     unknown = list({c.customer_id for c in batch} - refs.keys())
@@ -169,7 +169,7 @@ class ContactRows:
         if "retraction_reason" in self.at:
             row[self.at["retraction_reason"]] = e["reason"]
 
-    def write(self, db: ViewDB) -> None:
+    def write(self, db: ReportingDB) -> None:
         table, names = self.table.name, self.columns
         db.executemany(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import FOLLOWUP_CONTACTS, FOLLOWUP_CUSTOMERS, FOLLOWUP_ITEMS
 from touchlog.projections.readmodels.changes import (
     Batch,
@@ -29,7 +29,7 @@ class FollowUpsProjection:
 
     name = "followups"
 
-    def read(self, db: ViewDB, batch: Batch) -> dict[str, str]:
+    def read(self, db: ReportingDB, batch: Batch) -> dict[str, str]:
         return known_references(db, "followup_customers", batch)
 
     def prepare(self, batch: Batch, known: dict[str, str]) -> _State:
@@ -51,7 +51,7 @@ class _State:
         target = self.items.get(key) or self.item_changes.setdefault(key, {})
         target.update(changes)
 
-    def write(self, db: ViewDB) -> None:
+    def write(self, db: ReportingDB) -> None:
         self._settle_new()
         db.executemany(
             f"INSERT INTO followup_customers ({', '.join(CUSTOMER_COLUMNS)}) "
@@ -89,7 +89,7 @@ class _State:
                 customer["last_contact_at"], _, customer["last_contact_actor"] = last[ref]
 
 
-def _update_each(db: ViewDB, table: str, key: tuple[str, ...],
+def _update_each(db: ReportingDB, table: str, key: tuple[str, ...],
                  changes: dict[Any, dict[str, Any]]) -> None:
     """Updates rows, one executemany per distinct set of changed columns."""
     groups: dict[tuple[str, ...], list[list[Any]]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_HISTORY
 from touchlog.projections.readmodels.changes import Batch, known_references
 
@@ -24,7 +24,7 @@ class StagesProjection:
 
     name = "stages"
 
-    def read(self, db: ViewDB, batch: Batch) -> tuple[dict[str, str], dict[str, Any]]:
+    def read(self, db: ReportingDB, batch: Batch) -> tuple[dict[str, str], dict[str, Any]]:
         """The batch's customers' references, and their stage_current rows."""
         refs = known_references(db, "stage_current", batch)
         return refs, {r["customer"]: r for r in
@@ -84,11 +84,11 @@ class _Writes(NamedTuple):
     opened: dict[tuple[str, int], dict[str, Any]]
     closed: dict[tuple[str, int], list[Any]]
 
-    def write(self, db: ViewDB) -> None:
+    def write(self, db: ReportingDB) -> None:
         _write(db, *self)
 
 
-def _write(db: ViewDB, current: dict[str, dict[str, Any]], changed: set[str],
+def _write(db: ReportingDB, current: dict[str, dict[str, Any]], changed: set[str],
            opened: dict[tuple[str, int], dict[str, Any]],
            closed: dict[tuple[str, int], list[Any]]) -> None:
     db.executemany(

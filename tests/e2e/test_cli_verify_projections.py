@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from touchlog.cli.main import cli
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 
 
 def run(db: str, *args: str) -> Result:
@@ -38,7 +38,7 @@ def test_intact_projections_exit_zero_with_a_digest_per_table(projected: str) ->
 
 
 def test_a_tampered_row_exits_one_naming_table_key_and_values(projected: str) -> None:
-    db = ViewDB(projected)
+    db = ReportingDB(projected)
     try:
         assert db.execute("UPDATE archive_customers SET total_amount = ? WHERE customer = ?",
                           ("99.00", "ACME")) == 1

@@ -16,7 +16,7 @@ from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import notifications
 from touchlog.projections.engine import runner
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.queries.reads import Queries
 from touchlog.projections.readmodels.changes import decode
@@ -118,7 +118,7 @@ def test_a_batch_read_while_its_tables_changed_is_prepared_again_in_its_transact
         seed(log)
         # The first read sees the tables as they were halfway through someone's rebuild:
         # emptied (preparing fails), or with other rows (preparing gives wrong rows).
-        elsewhere = ViewDB(str(tmp_path / "meanwhile.db"))
+        elsewhere = ReportingDB(str(tmp_path / "meanwhile.db"))
         if meanwhile == "other rows":
             elsewhere.execute(
                 "INSERT INTO archive_customers (customer, customer_id) SELECT 'STALE', ?",

@@ -129,16 +129,25 @@ def test_an_unreachable_reporting_database_exits_1_without_its_password(
 
 def test_an_index_no_query_reads_any_more_is_dropped_from_an_older_database(
         tmp_path: Path) -> None:
-    from touchlog.projections.engine.reporting_db import SUPERSEDED_INDEXES, ViewDB
+    from touchlog.projections.engine.reporting_db import SUPERSEDED_INDEXES, ReportingDB
 
     path = tmp_path / "old.db"
-    ViewDB(str(path)).close()
+    ReportingDB(str(path)).close()
     with sqlite3.connect(path) as conn:  # as an earlier version left it
         conn.execute("DROP INDEX followup_customers_coalesce_nullif_owner_last_contact_actor")
         conn.execute(f"CREATE INDEX {SUPERSEDED_INDEXES[0]} ON followup_customers "
                      "(coalesce(owner, last_contact_actor))")
-    ViewDB(str(path)).close()
+    ReportingDB(str(path)).close()
     with sqlite3.connect(path) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert SUPERSEDED_INDEXES[0] not in names
     assert "followup_customers_coalesce_nullif_owner_last_contact_actor" in names
+
+
+def test_every_kind_of_event_database_has_a_reporting_dialect_of_the_same_name() -> None:
+    from touchlog.domain.storage.postgres import PostgreSQL
+    from touchlog.domain.storage.sqlite import SQLite
+    from touchlog.projections.engine.reporting_db import DIALECTS
+
+    assert set(DIALECTS) == {SQLite.name, PostgreSQL.name}
+    assert all(name == dialect.name for name, dialect in DIALECTS.items())

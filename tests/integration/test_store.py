@@ -19,7 +19,7 @@ from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.location import environment, locate, redact
+from touchlog.domain.storage.location import locate, redact
 from touchlog.projections.queries.timeline import CONTACT_FIELDS, TimelineFilter
 
 EVENT_TYPES = {
@@ -215,7 +215,8 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_postgres_urls_become_library_settings_and_passwords_are_redacted() -> None:
     url = "postgresql://tl:s3cr%40t@db.example:6543/crm?schema=sales"
-    env = environment(locate(url), create=False)
+    location = locate(url)
+    env = location.database.environment(location, create=False)
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == (
         "db.example", "6543", "crm")
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_SCHEMA"]) == (

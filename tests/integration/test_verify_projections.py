@@ -12,10 +12,11 @@ import pytest
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.audit.shadow import FOLDER_PREFIX, SCHEMA_PREFIX
 from touchlog.projections.audit.verify_projections import verify_projections
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.postgres import SCHEMA_PREFIX
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
+from touchlog.projections.engine.sqlite import FOLDER_PREFIX
 
 
 def contact(day: int, **fields: object) -> Contact:
@@ -48,16 +49,16 @@ def projected(db_url: str, monkeypatch: pytest.MonkeyPatch
             projector.close()
 
 
-def leftovers(db: ViewDB) -> list[str]:
+def leftovers(db: ReportingDB) -> list[str]:
     """Shadow folders beside the SQLite file, or shadow schemas in the PostgreSQL database."""
-    if db.dialect == "sqlite":
+    if db.dialect.name == "sqlite":
         return [p.name for p in Path(db.url).resolve().parent.glob(f"{FOLDER_PREFIX}*")]
     rows = db.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE ?",
                     (SCHEMA_PREFIX + "%",))
     return [r["nspname"] for r in rows]
 
 
-def tamper(db: ViewDB, statement: str, params: tuple[Any, ...] = ()) -> None:
+def tamper(db: ReportingDB, statement: str, params: tuple[Any, ...] = ()) -> None:
     assert db.execute(statement, params) == 1
 
 

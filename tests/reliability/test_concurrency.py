@@ -22,7 +22,7 @@ import pytest
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.customer import Customer
 from touchlog.domain.settings import Settings
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 
 WRITERS, CUSTOMERS, CONTACTS_EACH, RUNNERS = 4, 20, 40, 2
@@ -127,7 +127,7 @@ def test_four_writers_and_two_projection_runners_lose_and_duplicate_nothing(
                     if r["customer"] == ref and r["status"] == "open"} == scheduled
             assert [r["contacts"] for r in tables["archive_customers"]
                     if r["customer"] == ref] == [len(logged)]
-        clean = Projector(log, db=ViewDB(clean_url))
+        clean = Projector(log, db=ReportingDB(clean_url))
         clean.rebuild()
         assert clean.snapshot() == tables
         clean.close()

@@ -26,7 +26,7 @@ import pytest
 from tests.stored_contacts import logged_so_far, logged_states
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 
 TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
@@ -82,7 +82,7 @@ def projections_match_a_clean_rebuild(db: Path, scratch: Path) -> dict[str, Any]
     """Catches the event database's own projections up and compares them with a rebuild."""
     with TouchpointLog(Settings(db=str(db)), create=False) as log:
         incremental = Projector(log)
-        clean = Projector(log, db=ViewDB(str(scratch)))
+        clean = Projector(log, db=ReportingDB(str(scratch)))
         try:
             incremental.catch_up()
             clean.rebuild()

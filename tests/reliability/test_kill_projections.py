@@ -21,7 +21,7 @@ import pytest
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact, FollowUpPlan
 from touchlog.domain.settings import Settings
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 
 TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
@@ -44,7 +44,7 @@ def fill(db: str, customers: int = 200, per_customer: int = 20) -> int:
 
 def equal_to_a_clean_rebuild(db: str, clean_url: str) -> None:
     with TouchpointLog(Settings(db=db), create=False) as log:
-        restarted, clean = Projector(log), Projector(log, db=ViewDB(clean_url))
+        restarted, clean = Projector(log), Projector(log, db=ReportingDB(clean_url))
         try:
             clean.rebuild()
             assert restarted.snapshot() == clean.snapshot()

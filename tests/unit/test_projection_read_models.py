@@ -14,7 +14,7 @@ from eventsourcing.persistence import Mapper
 from touchlog.domain.customer import Customer
 from touchlog.domain.storage.transcoder import PlainJSONTranscoder
 from touchlog.domain.values import Stage
-from touchlog.projections.engine.reporting_db import ViewDB
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.readmodels.archive import ArchiveProjection
 from touchlog.projections.readmodels.changes import apply, decode
 from touchlog.projections.readmodels.followups import FollowUpsProjection
@@ -35,11 +35,11 @@ MAPPER: Mapper[Any] = Mapper(transcoder=PlainJSONTranscoder())
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> ViewDB:
-    return ViewDB(str(tmp_path / "views.db"))
+def db(tmp_path: Path) -> ReportingDB:
+    return ReportingDB(str(tmp_path / "views.db"))
 
 
-def feed(db: ViewDB, projection: Any, customer: Customer, start: int = 0) -> int:
+def feed(db: ReportingDB, projection: Any, customer: Customer, start: int = 0) -> int:
     stored = [MAPPER.to_stored_event(e) for e in customer.collect_events()]
     batch = decode([(start + i + 1, s.originator_id, s.originator_version, s.topic, s.state)
                     for i, s in enumerate(stored)])
@@ -57,7 +57,7 @@ def acme() -> Customer:
     return c
 
 
-def test_archive_counts_live_contacts_with_exact_amounts(db: ViewDB) -> None:
+def test_archive_counts_live_contacts_with_exact_amounts(db: ReportingDB) -> None:
     c = acme()
     c.retract_contact("c3", "not a real customer", None)
     feed(db, ArchiveProjection(), c)
@@ -69,7 +69,7 @@ def test_archive_counts_live_contacts_with_exact_amounts(db: ViewDB) -> None:
     assert channels == [{"channel": "email", "contacts": 1}, {"channel": "phone", "contacts": 1}]
 
 
-def test_retracted_contact_stays_visible_with_its_reason(db: ViewDB) -> None:
+def test_retracted_contact_stays_visible_with_its_reason(db: ReportingDB) -> None:
     c = acme()
     c.retract_contact("c3", "duplicate card", None)
     feed(db, ArchiveProjection(), c)
@@ -78,7 +78,7 @@ def test_retracted_contact_stays_visible_with_its_reason(db: ViewDB) -> None:
     assert row == {"retracted": 1, "retraction_reason": "duplicate card"}
 
 
-def test_amendment_in_a_later_batch_recomputes_the_statistics(db: ViewDB) -> None:
+def test_amendment_in_a_later_batch_recomputes_the_statistics(db: ReportingDB) -> None:
     c = acme()
     position = feed(db, ArchiveProjection(), c)
     c.amend_contact("c2", {"amount": "60.50", "occurred_at": "2018-02-01T00:00:00+00:00",
@@ -90,7 +90,7 @@ def test_amendment_in_a_later_batch_recomputes_the_statistics(db: ViewDB) -> Non
         {"channel": "phone", "contacts": 3}]
 
 
-def test_open_follow_ups_count_drops_when_completed(db: ViewDB) -> None:
+def test_open_follow_ups_count_drops_when_completed(db: ReportingDB) -> None:
     c = acme()
     c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", None, "c1")
     c.schedule_follow_up("f2", "2018-02-02T00:00:00+00:00", "ann", None, None)
@@ -99,7 +99,7 @@ def test_open_follow_ups_count_drops_when_completed(db: ViewDB) -> None:
     assert db.query("SELECT open_follow_ups FROM archive_customers") == [{"open_follow_ups": 1}]
 
 
-def test_stage_history_closes_each_stay_and_counts_cycles(db: ViewDB) -> None:
+def test_stage_history_closes_each_stay_and_counts_cycles(db: ReportingDB) -> None:
     c = Customer(reference="ACME", at=T0)
     c.change_stage(Stage.DISSOLUTION, "2018-01-02T00:00:00+00:00", "moved away", "ann")
     position = feed(db, StagesProjection(), c)
@@ -116,7 +116,7 @@ def test_stage_history_closes_each_stay_and_counts_cycles(db: ViewDB) -> None:
         {"stage": "exploration", "cycle": 2}]
 
 
-def test_follow_up_facts_track_owner_and_latest_live_contact(db: ViewDB) -> None:
+def test_follow_up_facts_track_owner_and_latest_live_contact(db: ReportingDB) -> None:
     c = acme()
     c.update_profile({"owner": "ann"})
     c.retract_contact("c3", "wrong customer", None)
@@ -131,7 +131,7 @@ def test_follow_up_facts_track_owner_and_latest_live_contact(db: ViewDB) -> None
     assert item == {"due_at": "2018-02-03T00:00:00+00:00", "status": "open"}
 
 
-def test_events_a_projection_does_not_use_are_skipped(db: ViewDB) -> None:
+def test_events_a_projection_does_not_use_are_skipped(db: ReportingDB) -> None:
     c = Customer(reference="ACME", at=T0)
     c.update_profile({"owner": "ann"})
     feed(db, StagesProjection(), c)

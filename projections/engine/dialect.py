@@ -1,0 +1,110 @@
+"""What differs between the reporting databases, behind one object per database.
+
+``SQLiteReporting`` (projections/engine/sqlite.py) and ``PostgresReporting``
+(projections/engine/postgres.py) implement ``Dialect``; ``ReportingDB`` holds one and asks
+it instead of comparing names. The rules both must compute alike live here: exact sums of
+amounts, ratings averaged and rounded half up, values normalised for the JSON contract.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from touchlog.domain.storage.location import Location
+    from touchlog.projections.engine.reporting_db import ReportingDB
+
+# Wide enough that no sum of amounts (at most 13 + 12 digits each) is ever rounded, so a
+# total does not depend on the order rows are added in; PostgreSQL's numeric is exact too.
+_EXACT = Context(prec=80)
+_CENT = Decimal("0.01")
+
+
+def exact_sum(amounts: Iterable[str]) -> str | None:
+    """The exact decimal sum of text amounts in plain notation; None when there are none."""
+    total: Decimal | None = None
+    for amount in amounts:
+        total = _EXACT.add(total, Decimal(amount)) if total is not None else Decimal(amount)
+    return None if total is None else format(total, "f")
+
+
+def rating_average(total: int, count: int) -> float | None:
+    """The mean of ``count`` ratings summing to ``total``, exactly, rounded half up to two
+    places (what PostgreSQL's ``round(avg(rating)::numeric, 2)`` gives); None when unrated."""
+    if not count:
+        return None
+    return float((Decimal(total) / count).quantize(_CENT, ROUND_HALF_UP))
+
+
+def plain(value: Any) -> Any:
+    """A stored value as the JSON contract wants it: UTC ISO text, exact decimal text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+class Dialect(ABC):
+    """One kind of reporting database: its client, SQL and column types.
+
+    Statements are written once with ``?`` placeholders; ``sql`` translates them.
+    """
+
+    name: ClassVar[str]  # the event side's ``Database.name`` this dialect serves
+    types: ClassVar[dict[str, str]]  # abstract column type (schema.py) -> the database's
+    begin: ClassVar[str]  # starts a write transaction
+    begin_snapshot: ClassVar[str]  # starts a read-only transaction that sees one moment
+    sum_amounts: ClassVar[str]  # SQL: the ``exact_sum`` of the rows' amounts
+    average_rating: ClassVar[str]  # SQL: the ``rating_average`` of the rows' ratings
+
+    @abstractmethod
+    def connect(self, location: Location) -> Any:
+        """A connection in autocommit mode: transactions are begun explicitly."""
+
+    @abstractmethod
+    def sql(self, statement: str) -> str:
+        """The statement with the client's placeholders."""
+
+    @abstractmethod
+    def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
+        """Which of the named tables and indexes exist."""
+
+    @abstractmethod
+    def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
+        """Fetched rows with every value ``plain``."""
+
+    @abstractmethod
+    def streaming_cursor(self, conn: Any) -> Any:
+        """A cursor whose ``fetchmany`` does not hold the whole result in memory."""
+
+    @abstractmethod
+    def collate(self, kind: str) -> str:
+        """The ORDER BY collation that sorts a column of this abstract type by code point."""
+
+    @abstractmethod
+    def select_records(self, db: ReportingDB, select: str, params: Sequence[Any],
+                       keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows of ``select``, whose columns are ``keys``, as dicts."""
+
+    @abstractmethod
+    def instant(self, moment: datetime) -> Any:
+        """An instant as a parameter compared with instant columns."""
+
+    @abstractmethod
+    def days(self, count: int) -> Any:
+        """A whole number of days as a parameter for ``shifted``."""
+
+    @abstractmethod
+    def shifted(self, column: str, days: str) -> str:
+        """SQL for an instant column moved later by ``days`` (SQL giving ``days(n)``)."""
+
+    @abstractmethod
+    def shadow(self, live: ReportingDB) -> AbstractContextManager[str]:
+        """The URL of an empty reporting database beside ``live``, removed on exit."""
+

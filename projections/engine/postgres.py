@@ -1,0 +1,93 @@
+"""The PostgreSQL reporting database: the event log's database or another one.
+
+Instants are ``timestamptz``, amounts ``numeric`` and flags ``boolean``, so fetched values
+are made ``plain`` for the JSON contract.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from touchlog.projections.engine.dialect import Dialect, plain
+
+if TYPE_CHECKING:
+    from touchlog.domain.storage.location import Location
+    from touchlog.projections.engine.reporting_db import ReportingDB
+
+SCHEMA_PREFIX = "touchlog_shadow_"  # a shadow's temporary schema
+
+
+class PostgresReporting(Dialect):
+    name = "postgres"
+    types = {"text": "TEXT", "int": "INTEGER", "instant": "TIMESTAMPTZ", "amount": "NUMERIC",
+             "flag": "BOOLEAN", "real": "DOUBLE PRECISION", "position": "BIGINT"}
+    begin = "BEGIN"
+    begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    sum_amounts = "sum(amount)"  # numeric: exact
+    average_rating = "round(avg(rating)::numeric, 2)::double precision"
+
+    def connect(self, location: Location) -> Any:
+        import psycopg
+
+        parts = urlsplit(location.url)
+        # libpq knows neither a "+psycopg" driver suffix nor touchlog's own "schema"
+        # parameter; every other parameter (sslmode, …) is the server's business.
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+        conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, query, "")),
+                               autocommit=True, connect_timeout=10)
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
+        return {r["name"] for r in db.query(
+            "SELECT name FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+            [names])}
+
+    def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
+        return (tuple(map(plain, row)) for row in rows)
+
+    def streaming_cursor(self, conn: Any) -> Any:
+        return conn.cursor(name="rows")  # server-side: rows arrive as they are fetched
+
+    def collate(self, kind: str) -> str:
+        return ' COLLATE "C"' if kind == "text" else ""
+
+    def select_records(self, db: ReportingDB, select: str, params: Sequence[Any],
+                       keys: Sequence[str]) -> list[dict[str, Any]]:
+        return db.query(select, params)
+
+    def instant(self, moment: datetime) -> Any:
+        return moment
+
+    def days(self, count: int) -> Any:
+        return timedelta(count)
+
+    def shifted(self, column: str, days: str) -> str:
+        return f"{column} + {days}"
+
+    @contextmanager
+    def shadow(self, live: ReportingDB) -> Iterator[str]:
+        """A temporary schema of the same database, reached through the ``search_path``."""
+        schema = SCHEMA_PREFIX + secrets.token_hex(6)
+        live.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield with_search_path(live.url, schema)
+        finally:
+            live.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """The PostgreSQL URL with libpq ``options`` that make ``schema`` the only search path."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    options = " ".join([*(v for k, v in query if k == "options"), f"-csearch_path={schema}"])
+    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -48,8 +48,7 @@ class ContactEntry:
     occurrence: int = 0  # earlier identical cards from the same source
 
 
-@dataclass(frozen=True)
-class CardEntry:
+class CardEntry(NamedTuple):
     """A contact ready to record: the reference, the plain card (``Contact.card``), a follow-up."""
 
     reference: str

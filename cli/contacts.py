@@ -62,7 +62,7 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     if follow_up_due is not None:
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
                                         "purpose": follow_up_purpose})
-    recorded = services.log().log_contact(customer, contact_card, plan)
+    recorded = services.log().log_contact(customer, contact_card, follow_up=plan)
     emit({"customer": recorded.reference, "contact_id": recorded.contact_id,
                        "logged": recorded.logged}, fmt)
 
@@ -89,7 +89,8 @@ def amend(services: Services, contact_id: str, customer: str | None, reason: str
 
     changes = validated(ContactChanges, {k: v for k, v in fields.items() if v is not None})
     customer = customer or _customer_of(services, contact_id)
-    services.log().amend_contact(customer, contact_id, changes, reason, amended_by)
+    services.log().amend_contact(customer, contact_id, changes, reason=reason,
+                                 actor=amended_by)
     emit({"customer": customer, "contact_id": contact_id,
                        "amended": changes.plain()}, fmt)
 
@@ -108,7 +109,7 @@ def retract(services: Services, contact_id: str, customer: str | None, reason: s
     Example: touchlog contact retract c-1f0e… --reason "wrong customer"
     """
     customer = customer or _customer_of(services, contact_id)
-    services.log().retract_contact(customer, contact_id, reason, retracted_by)
+    services.log().retract_contact(customer, contact_id, reason, actor=retracted_by)
     emit({"customer": customer, "contact_id": contact_id, "retracted": True,
                        "reason": reason}, fmt)
 

@@ -55,7 +55,7 @@ def schedule(services: Services, customer: str, due: str, owner: str | None,
 
     plan = validated(FollowUpPlan, {"due_at": due, "owner": owner, "purpose": purpose,
                                     "follow_up_id": follow_up_id})
-    scheduled = services.log().schedule_follow_up(customer, plan, contact_id)
+    scheduled = services.log().schedule_follow_up(customer, plan, contact_id=contact_id)
     _echo(customer, scheduled, "scheduled", fmt, due_at=plan.due_at.isoformat())
 
 
@@ -73,7 +73,8 @@ def complete(services: Services, customer: str, follow_up_id: str, contact_id: s
 
     Example: touchlog followup complete ACME f-1 --contact c-1f0e… --actor ann
     """
-    services.log().complete_follow_up(customer, follow_up_id, contact_id, actor, at)
+    services.log().complete_follow_up(customer, follow_up_id, contact_id=contact_id,
+                                      actor=actor, at=at)
     _echo(customer, follow_up_id, "completed", fmt)
 
 
@@ -90,7 +91,7 @@ def cancel(services: Services, customer: str, follow_up_id: str, reason: str,
 
     Example: touchlog followup cancel ACME f-1 --reason "customer asked for no calls"
     """
-    services.log().cancel_follow_up(customer, follow_up_id, reason, actor)
+    services.log().cancel_follow_up(customer, follow_up_id, reason, actor=actor)
     _echo(customer, follow_up_id, "cancelled", fmt)
 
 
@@ -111,7 +112,8 @@ def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
     from touchlog.domain.values import iso, parse_instant
 
     due_at = iso(parse_instant(due, "due"))
-    services.log().reschedule_follow_up(customer, follow_up_id, due_at, reason, actor)
+    services.log().reschedule_follow_up(customer, follow_up_id, due_at, reason=reason,
+                                        actor=actor)
     _echo(customer, follow_up_id, "rescheduled", fmt, due_at=due_at)
 
 

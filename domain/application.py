@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -48,8 +48,7 @@ class ContactEntry:
     occurrence: int = 0  # earlier identical cards from the same source
 
 
-@dataclass(frozen=True)
-class CardEntry:
+class CardEntry(NamedTuple):
     """A contact ready to record: the reference, the plain card (``Contact.card``), a follow-up."""
 
     reference: str
@@ -97,7 +96,7 @@ class TouchpointLog(Application[UUID]):
 
     # -- contacts -------------------------------------------------------------------------
 
-    def log_contact(self, reference: str, contact: Contact,
+    def log_contact(self, reference: str, contact: Contact, *,
                     follow_up: FollowUpPlan | None = None) -> Recorded:
         return self.log_contacts([ContactEntry(reference, contact, follow_up)])[0]
 
@@ -126,20 +125,21 @@ class TouchpointLog(Application[UUID]):
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
         return self._update(list(dict.fromkeys(first_seen)), decide, registering_at=first_seen)
 
-    def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges,
+    def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
                       reason: str | None = None, actor: str | None = None) -> None:
         values = changes.plain()
         if "channel" in values:
             self.settings.channel(values["channel"])
-        self._update_one(reference, lambda c: c.amend_contact(contact_id, values, reason, actor))
+        self._update_one(reference, lambda c: c.amend_contact(contact_id, values,
+                                                              reason=reason, actor=actor))
 
-    def retract_contact(self, reference: str, contact_id: str, reason: str,
+    def retract_contact(self, reference: str, contact_id: str, reason: str, *,
                         actor: str | None = None) -> None:
-        self._update_one(reference, lambda c: c.retract_contact(contact_id, reason, actor))
+        self._update_one(reference, lambda c: c.retract_contact(contact_id, reason, actor=actor))
 
     # -- customers and stages -------------------------------------------------------------
 
-    def register(self, reference: str, at: datetime | str | None = None) -> bool:
+    def register(self, reference: str, *, at: datetime | str | None = None) -> bool:
         """Registers a customer (entering discovery); False when it already exists."""
         reference = customer_reference(reference)
         when = iso(parse_instant(at, "at")) if at is not None else _now()
@@ -155,7 +155,7 @@ class TouchpointLog(Application[UUID]):
     def update_profile(self, reference: str, changes: dict[str, str | None]) -> bool:
         return self._update_one(reference, lambda c: c.update_profile(changes), register=True)
 
-    def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str,
+    def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str, *,
                      at: datetime | str | None = None) -> None:
         to = Stage.parse(stage)
         when = iso(parse_instant(at, "at")) if at is not None else _now()
@@ -163,7 +163,7 @@ class TouchpointLog(Application[UUID]):
 
     # -- follow-ups -----------------------------------------------------------------------
 
-    def schedule_follow_up(self, reference: str, plan: FollowUpPlan,
+    def schedule_follow_up(self, reference: str, plan: FollowUpPlan, *,
                            contact_id: str | None = None) -> str:
         return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None))
 
@@ -174,31 +174,28 @@ class TouchpointLog(Application[UUID]):
             raise InvalidInput("follow_up_owner", None,
                                "a follow-up needs an owner (or a customer owner or contact actor)")
         follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
-        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner, plan.purpose,
-                                    contact_id)
+        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner,
+                                    purpose=plan.purpose, contact_id=contact_id)
         return follow_up_id
 
-    def complete_follow_up(self, reference: str, follow_up_id: str,
+    def complete_follow_up(self, reference: str, follow_up_id: str, *,
                            contact_id: str | None = None, actor: str | None = None,
                            at: datetime | str | None = None) -> None:
         when = iso(parse_instant(at, "at")) if at is not None else _now()
-        self._update_one(
-            reference, lambda c: c.complete_follow_up(follow_up_id, when, contact_id, actor)
-        )
+        self._update_one(reference, lambda c: c.complete_follow_up(
+            follow_up_id, when, contact_id=contact_id, actor=actor))
 
-    def cancel_follow_up(self, reference: str, follow_up_id: str, reason: str,
+    def cancel_follow_up(self, reference: str, follow_up_id: str, reason: str, *,
                          actor: str | None = None) -> None:
-        self._update_one(
-            reference, lambda c: c.cancel_follow_up(follow_up_id, _now(), reason, actor)
-        )
+        self._update_one(reference, lambda c: c.cancel_follow_up(
+            follow_up_id, _now(), reason, actor=actor))
 
     def reschedule_follow_up(self, reference: str, follow_up_id: str,
-                             due_at: datetime | str, reason: str | None = None,
+                             due_at: datetime | str, *, reason: str | None = None,
                              actor: str | None = None) -> None:
         due = iso(parse_instant(due_at, "due_at"))
-        self._update_one(
-            reference, lambda c: c.reschedule_follow_up(follow_up_id, due, reason, actor)
-        )
+        self._update_one(reference, lambda c: c.reschedule_follow_up(
+            follow_up_id, due, reason=reason, actor=actor))
 
     # -- reading --------------------------------------------------------------------------
 

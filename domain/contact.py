@@ -1,12 +1,13 @@
-"""The input commands that carry a contact card and a follow-up plan (validated at the boundary)."""
+"""The input models of a contact card and a follow-up plan (validated at the boundary), and
+the import's reading of the same from text without the models (``CardReader``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -121,6 +122,7 @@ class Contact(ContactChanges):
 
     def _content(self) -> dict[str, Any]:
         return {
+            "contact_id": None,
             "occurred_at": v.iso(self.occurred_at),
             "channel": self.channel,
             "initiated_by": self.initiated_by.value,
@@ -156,32 +158,58 @@ class FollowUpPlan(BaseModel):
         return v.text(value, info.field_name)
 
     @classmethod
-    def from_stored(cls, due_at: str, owner: str | None, purpose: str | None) -> FollowUpPlan:
+    def from_stored(cls, plan: PlanValues) -> FollowUpPlan:
         """A plan from the values ``plan_values`` gave (kept in the import's spool): they
         were checked then, so they are not validated again."""
-        return cls.model_construct(due_at=datetime.fromisoformat(due_at), owner=owner,
-                                   purpose=purpose)
+        return cls.model_construct(due_at=datetime.fromisoformat(plan.due_at), owner=plan.owner,
+                                   purpose=plan.purpose)
 
 
 # -- the same cards without the models: the import's path ------------------------------
 
-# The fields of a contact card given as input, in the order Contact checks them (its field
-# order), so that of several bad values the same one is reported first.
-CARD_FIELDS = ("occurred_at", "channel", "initiated_by", "purpose", "summary", "place",
-               "actor", "outcome", "rating", "amount", "contact_id", "stage_signal")
 
-PlanValues = tuple[str, str | None, str | None]  # due time (ISO text), owner, purpose
+class CardInput(NamedTuple):
+    """A contact card's fields as given in text, None when absent.
+
+    The order is the one ``Contact`` checks them in (its field order), so that of several
+    bad values both paths report the same one first.
+    """
+
+    occurred_at: str | None
+    channel: str | None
+    initiated_by: str | None
+    purpose: str | None
+    summary: str | None
+    place: str | None
+    actor: str | None
+    outcome: str | None
+    rating: str | None
+    amount: str | None
+    contact_id: str | None
+    stage_signal: str | None
 
 
-class PlainCards:
-    """Contact cards made from text input without building models: the import's path.
+CARD_INPUT_FIELDS = CardInput._fields
 
-    ``card`` gives ``Contact(**fields).card(reference, channel_info(channel))`` and whether
-    the id was derived (no contact_id given). Each field goes through the rule the model's
-    validator calls, in the model's order, so a bad value is refused with the same field
-    and reason; the channel is looked up after every field. The stored value of each value
-    seen is remembered for the fields with few distinct values (channels, parties,
-    outcomes, ratings, ...), up to ``remember`` values per field.
+
+class PlanValues(NamedTuple):
+    """A follow-up plan's stored values: the due time as ISO text, the owner, the purpose."""
+
+    due_at: str
+    owner: str | None
+    purpose: str | None
+
+
+class CardReader:
+    """Contact cards read from text input without building models: the import's path.
+
+    ``card(reference, given)`` gives ``Contact(**given._asdict()).card(reference,
+    channel_info(channel))`` and whether the id was derived (no contact_id given). Each
+    field goes through the rule the model's validator calls, in the model's order, so a bad
+    value is refused with the same field and reason; the channel is looked up after every
+    field. The stored value of each value seen is remembered for the fields with few
+    distinct values (channels, parties, outcomes, ratings, ...), up to ``remember`` values
+    per field.
     """
 
     def __init__(self, channel_info: Callable[[str], ChannelInfo], remember: int = 4096) -> None:
@@ -199,24 +227,23 @@ class PlainCards:
         self.amount = memo(lambda value: _amount_text(v.amount_of(value)))
         self.stage_signal = memo(lambda value: _value(v.stage_signal_of(value)))
 
-    def card(self, reference: str, fields: Sequence[str | None]) -> tuple[dict[str, Any], bool]:
-        """``fields`` holds the values of CARD_FIELDS in that order, None when absent."""
-        (occurred_at, channel, initiated_by, purpose, summary, place, actor, outcome, rating,
-         amount, contact_id, stage_signal) = fields
+    def card(self, reference: str, given: CardInput) -> tuple[dict[str, Any], bool]:
+        """The card and whether its id was derived, or an InvalidInput naming the field."""
         content: dict[str, Any] = {
-            "occurred_at": v.instant_text(occurred_at, "occurred_at"),
-            "channel": self.channel[channel],
-            "initiated_by": self.initiated_by[initiated_by],
-            "purpose": self.purpose[purpose],
-            "summary": v.text(summary, "summary", v.MAX_LONG_TEXT),
-            "place": self.place[place],
-            "actor": self.actor[actor],
-            "outcome": self.outcome[outcome],
-            "rating": self.rating[rating],
-            "amount": self.amount[amount],
+            "contact_id": None,
+            "occurred_at": v.instant_text(given.occurred_at, "occurred_at"),
+            "channel": self.channel[given.channel],
+            "initiated_by": self.initiated_by[given.initiated_by],
+            "purpose": self.purpose[given.purpose],
+            "summary": v.text(given.summary, "summary", v.MAX_LONG_TEXT),
+            "place": self.place[given.place],
+            "actor": self.actor[given.actor],
+            "outcome": self.outcome[given.outcome],
+            "rating": self.rating[given.rating],
+            "amount": self.amount[given.amount],
         }
-        given_id = v.text(contact_id, "contact_id")
-        content["stage_signal"] = self.stage_signal[stage_signal]
+        given_id = v.text(given.contact_id, "contact_id")
+        content["stage_signal"] = self.stage_signal[given.stage_signal]
         channel_flags = self.channel_info(content["channel"])
         return settled(content, reference, channel_flags, given_id), given_id is None
 
@@ -247,8 +274,8 @@ def plan_values(due_at: object, owner: object, purpose: object) -> PlanValues:
     """A follow-up plan's stored values without building a FollowUpPlan: checked by its
     validators' rules, in its order, refusals naming its fields (``FollowUpPlan.from_stored``
     makes the plan)."""
-    return (v.instant_text(due_at, "follow_up_due"), v.text(owner, "owner"),
-            v.text(purpose, "purpose"))
+    return PlanValues(v.instant_text(due_at, "follow_up_due"), v.text(owner, "owner"),
+                      v.text(purpose, "purpose"))
 
 
 def settled(content: dict[str, Any], reference: str, channel: ChannelInfo,
@@ -259,7 +286,8 @@ def settled(content: dict[str, Any], reference: str, channel: ChannelInfo,
 
     The id is the given one, else derived from the content; flags not given default from
     the channel (deliberate, hard) and from who initiated the contact (active when the
-    company did).
+    company did). ``content`` starts with a ``contact_id`` of None, so that a card's fields
+    come in ``ContactLogged``'s order, the order the import's spool reads cards back in.
     """
     deliberate, hard, active = flags
     content["contact_id"] = contact_id or derived_contact_id(reference, content, occurrence)

@@ -2,9 +2,10 @@
 
 ``parse_row`` turns a row's values by column into a ``ContactEntry`` by building the
 domain's ``Contact`` and ``FollowUpPlan`` models, and names the CSV column a refusal is
-about. The import does not run it: it reads rows with ``RowParser`` (cli/csv_rows.py).
-tests/unit/test_fast_rows.py proves the two give the same card, plan and refusal for every
-row, and tests/integration/test_import_spool.py checks the import's spool against it.
+about. The import does not run it: it reads rows with ``RowParser``
+(domain/importing/csv_rows.py). tests/unit/test_fast_rows.py proves the two give the same
+card, plan and refusal for every row, and tests/integration/test_import_spool.py checks
+the import's spool against it. It uses only public names of touchlog's modules.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from touchlog.domain.contact import Contact, FollowUpPlan, validated
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_reference
 from touchlog.domain.importing.csv_rows import (
-    _CARD_COLUMN,
-    _PLAN_COLUMN,
+    CARD_FIELD_COLUMNS,
+    PLAN_FIELD_COLUMNS,
     REQUIRED,
-    _has_plan,
-    _in_column,
+    has_follow_up,
+    in_column,
 )
 from touchlog.domain.settings import Settings
 
@@ -57,7 +58,7 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
     card = {k: v for k, v in values.items() if k not in _NOT_CARD}
     if values.get("stage") is not None:
         card["stage_signal"] = values["stage"]
-    contact = _renamed(lambda: validated(Contact, card), _CARD_COLUMN)
+    contact = _renamed(lambda: validated(Contact, card), CARD_FIELD_COLUMNS)
     settings.channel(contact.channel)
     return ContactEntry(reference, contact, _plan(values), occurrence)
 
@@ -65,14 +66,14 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
 def _plan(values: dict[str, str]) -> FollowUpPlan | None:
     due = values.get("follow_up_due", "")
     owner, purpose = values.get("follow_up_owner"), values.get("follow_up_purpose")
-    if not _has_plan(due, owner, purpose):
+    if not has_follow_up(due, owner, purpose):
         return None
     plan = {"due_at": due, "owner": owner, "purpose": purpose}
-    return _renamed(lambda: validated(FollowUpPlan, plan), _PLAN_COLUMN)
+    return _renamed(lambda: validated(FollowUpPlan, plan), PLAN_FIELD_COLUMNS)
 
 
 def _renamed(build: Callable[[], T], columns: dict[str, str]) -> T:
     try:
         return build()
     except InvalidInput as e:
-        raise _in_column(e, columns) from None
+        raise in_column(e, columns) from None

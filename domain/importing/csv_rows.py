@@ -1,25 +1,29 @@
-"""The CSV import contract (docs/import.md): the header check and the reading of a row.
+"""The CSV import's reading of a file: the header check and the reading of a row.
 
-A row is plain text per column, and blank means absent. ``read_lists`` refuses a bad header
-and gives each data row as its first line number and its values in file order;
-``RowParser`` turns a row's values into the domain's contact card and follow-up plan, or
-raises an InvalidInput that names the CSV column that was wrong. It builds no pydantic
-model per row: the card comes from the domain's ``PlainCards`` and the plan from
-``plan_values``, through the rule functions the models' validators call
-(domain/values.py). A property test (tests/unit/test_fast_rows.py) keeps it equal to the
-models' reading of a row (tests/row_oracle.py): same card, same plan, same refusal.
+The contract these implement is docs/import.md. ``read_lists`` checks the header and gives
+the data rows; ``RowParser`` turns a row's values into the domain's contact card and
+follow-up plan values, or raises an InvalidInput naming the CSV column that was wrong.
+It reads cards with the domain's ``CardReader`` rather than the pydantic models, because
+building a model per row would slow the import down; tests/unit/test_fast_rows.py proves
+it equal to the models' reading (tests/row_oracle.py): same card, same plan, same refusal.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from operator import itemgetter
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from touchlog.domain.contact import CARD_FIELDS, PlainCards, PlanValues, plan_values
+from touchlog.domain.contact import (
+    CARD_INPUT_FIELDS,
+    CardInput,
+    CardReader,
+    PlanValues,
+    plan_values,
+)
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_reference
 
@@ -32,13 +36,14 @@ OPTIONAL = (
     "amount", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose",
 )
 COLUMNS = REQUIRED + OPTIONAL
-# Domain field names that differ from the CSV column a user has to fix.
-_CARD_COLUMN = {"stage_signal": "stage"}
-_PLAN_COLUMN = {"due_at": "follow_up_due", "owner": "follow_up_owner",
-                "purpose": "follow_up_purpose", "follow_up_due": "follow_up_due"}
+# The CSV column of each domain field whose name differs: the column a user has to fix.
+CARD_FIELD_COLUMNS = {"stage_signal": "stage"}
+PLAN_FIELD_COLUMNS = {"due_at": "follow_up_due", "owner": "follow_up_owner",
+                      "purpose": "follow_up_purpose", "follow_up_due": "follow_up_due"}
 
 
-def _has_plan(due: str, owner: str | None, purpose: str | None) -> bool:
+def has_follow_up(due: str, owner: str | None, purpose: str | None) -> bool:
+    """Whether a row plans a follow-up; an owner or purpose without a due time is refused."""
     if due.strip():
         return True
     if (owner or purpose or "").strip():
@@ -46,18 +51,15 @@ def _has_plan(due: str, owner: str | None, purpose: str | None) -> bool:
     return False
 
 
-def _in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
-    """The refusal of a domain field, naming the CSV column instead."""
+def in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
+    """The refusal of a domain field, naming its CSV column (``columns``) instead."""
     return InvalidInput(columns.get(error.field, error.field), error.value, error.reason)
 
 
 def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and a lazy iterator over the data rows, each as its first line number and
-    its values in file order (blank lines skipped).
-
-    An unknown, duplicated or missing required column is refused here, before any row is
-    read, because a typo in a header must not silently drop a column's data.
-    """
+    its values in file order (blank lines skipped); a bad header (``check_header``) is
+    refused before any row is read."""
     _keep_line_breaks(stream)
     reader = csv.reader(stream)
     try:
@@ -86,6 +88,7 @@ SHOWN_NAMES = 10  # a header of thousands of columns must not become a message a
 
 
 def check_header(header: list[str]) -> None:
+    """Refuses an unknown, duplicated or missing required column (docs/import.md)."""
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         raise InvalidInput("header", _some(unknown),
@@ -112,7 +115,7 @@ def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as e:
             raise InvalidInput("file", f"line {first_line}", f"not valid CSV: {e}") from None
-        if "".join(values).strip():  # else every value is blank: a blank line
+        if values and (values[0].strip() or "".join(values).strip()):  # else a blank line
             yield first_line, values
         first_line = reader.line_num + 1
 
@@ -126,55 +129,67 @@ def by_column(header: list[str], values: list[str]) -> dict[str, str]:
     return row
 
 
-ParsedRow = tuple[str, dict[str, Any], PlanValues | None, bool]  # reference, card, plan, derived
+class ParsedRow(NamedTuple):
+    """A row as the import reads it."""
 
-# The CSV column of each CARD_FIELDS value, and the columns after them in a picked row.
-_CARD_SOURCES = tuple(_CARD_COLUMN.get(field, field) for field in CARD_FIELDS)
-_PICKED = (*REQUIRED, *_CARD_SOURCES, "follow_up_due", "follow_up_owner", "follow_up_purpose")
+    reference: str  # the customer's
+    card: dict[str, Any]  # the contact card, its id and flags settled (``Contact.card``)
+    plan: PlanValues | None  # the follow-up plan's values, None without one
+    derived: bool  # whether the card's id was derived (the row gave no contact_id)
+
+
+# The CSV column of each CardInput field, and of the follow-up plan's values.
+_CARD_SOURCES = tuple(CARD_FIELD_COLUMNS.get(field, field) for field in CARD_INPUT_FIELDS)
+_PLAN_SOURCES = ("follow_up_due", "follow_up_owner", "follow_up_purpose")
 
 
 class RowParser:
     """The reading of the rows of one file, without pydantic models.
 
-    Calling it with a row's values (in header order) gives the customer reference, the
-    contact card (its id and channel flags settled), the follow-up plan's values and
-    whether the id was derived, or raises an InvalidInput naming the CSV column that was
-    wrong: first a row with more values than the header has columns, then the required
-    columns, the customer, each card field in the ``Contact`` model's order, the channel
-    against the deployment's channels, and last the follow-up plan.
+    Calling it with a row's values (in header order) gives the ``ParsedRow``, or raises an
+    InvalidInput naming the CSV column that was wrong: first a row with more values than
+    the header has columns, then the required columns, the customer, each card field in
+    ``CardInput`` order, the channel against the deployment's channels, and last the
+    follow-up plan.
     """
 
     def __init__(self, header: list[str], settings: Settings) -> None:
         self.width = len(header)
         # A column the file lacks is read from one past the row's end: a None put there.
         self.tail = [] if all(column in header for column in COLUMNS) else [None]
-        self.pick = itemgetter(*(header.index(c) if c in header else self.width
-                                 for c in _PICKED))
-        self.cards = PlainCards(settings.channel)
+
+        def getter(columns: tuple[str, ...]) -> Callable[[list[Any]], tuple[Any, ...]]:
+            return itemgetter(*(header.index(c) if c in header else self.width
+                                for c in columns))
+
+        self.required, self.card_input, self.plan_input = (
+            getter(REQUIRED), getter(_CARD_SOURCES), getter(_PLAN_SOURCES))
+        self.cards = CardReader(settings.channel)
         self.customer, self.reference = "", ""  # rows of a customer tend to come together
 
     def __call__(self, values: list[str]) -> ParsedRow:
         row: list[Any] = values if len(values) == self.width else self._padded(values)
-        picked = self.pick(row + self.tail if self.tail else row)
-        customer, at, channel = picked[:3]
+        if self.tail:
+            row = row + self.tail
+        customer, at, channel = self.required(row)
         if not (customer and at and channel and customer.strip() and at.strip()
                 and channel.strip()):
-            _required(picked)
+            _required((customer, at, channel))
         if customer != self.customer:
             self.reference = customer_reference(customer)
             self.customer = customer
         reference = self.reference
         try:
-            card, derived = self.cards.card(reference, picked[3:15])
+            card, derived = self.cards.card(reference, CardInput._make(self.card_input(row)))
         except InvalidInput as e:
-            raise _in_column(e, _CARD_COLUMN) from None
-        due, owner, purpose = picked[15:]
-        if not _has_plan(due or "", owner, purpose):
-            return reference, card, None, derived
+            raise in_column(e, CARD_FIELD_COLUMNS) from None
+        due, owner, purpose = self.plan_input(row)
+        if not has_follow_up(due or "", owner, purpose):
+            return ParsedRow(reference, card, None, derived)
         try:
-            return reference, card, plan_values(due, owner, purpose), derived
+            return ParsedRow(reference, card, plan_values(due, owner, purpose), derived)
         except InvalidInput as e:
-            raise _in_column(e, _PLAN_COLUMN) from None
+            raise in_column(e, PLAN_FIELD_COLUMNS) from None
 
     def _padded(self, values: list[str]) -> list[str | None]:
         if len(values) > self.width:
@@ -184,7 +199,7 @@ class RowParser:
         return [*values, *[None] * (self.width - len(values))]
 
 
-def _required(picked: tuple[str | None, ...]) -> None:
-    for column, value in zip(REQUIRED, picked, strict=False):
+def _required(values: tuple[str | None, ...]) -> None:
+    for column, value in zip(REQUIRED, values, strict=True):
         if not (value or "").strip():
             raise InvalidInput(column, value, "required")

@@ -1,6 +1,6 @@
 """Work on units (lists of rows) in order, with a forked helper process taking some of them.
 
-The import's first pass uses it to parse rows on two cores (cli/importer.py): the process
+The import's first pass uses it to parse rows on two cores (pipeline.py): the process
 that reads the file, spools and reports rows also parses, and hands units to the helper when
 it can. Results always come back in the units' order, whoever parsed them.
 """
@@ -30,16 +30,16 @@ Unit = list[Any]  # what is worked on, e.g. rows
 Results = list[Any]  # what the work on one unit gives
 
 
-class InOrder:
+class ParallelParser:
     """Applies ``parse`` to units, results in the units' order.
 
     When there is more than one unit and more than one core, a forked helper process
     parses units while this one does its own work between units (the import reads the
     file, spools and reports); this one parses a unit itself when the helper has
-    HELPER_QUEUE units already. This one never waits for
-    a slow helper (another program may have the other core): when it would, it parses the
-    helper's oldest unit itself and drops the helper's results for it later. If the
-    helper fails or dies, its units are parsed here.
+    HELPER_QUEUE units already. This one never waits for a slow helper (another program
+    may have the other core): when it would, it parses the helper's oldest unit itself and
+    drops the helper's results for it later. If the helper fails or dies, its units are
+    parsed here.
     """
 
     def __init__(self, parse: Callable[[Unit], Results]) -> None:
@@ -50,7 +50,7 @@ class InOrder:
         self.unsent: deque[list[Any]] = deque()  # entries of waiting, neither parsed nor sent
         self.sent: deque[list[Any]] = deque()  # entries sent to the helper, in order
 
-    def __enter__(self) -> InOrder:
+    def __enter__(self) -> ParallelParser:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,12 +24,12 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, NamedTuple, Protocol
 
 from touchlog.domain.application import CardEntry, TouchpointLog
 from touchlog.domain.errors import InvalidInput, TouchlogError
 from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
-from touchlog.domain.importing.parallel import InOrder
+from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.settings import Settings
 
@@ -125,14 +125,13 @@ def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summar
     try:
         header, rows = read_lists(stream)
         spool.header = header
-        with InOrder(partial(_parse_unit, RowParser(header, settings))) as parsing:
+        with ParallelParser(partial(_parse_unit, RowParser(header, settings))) as parsing:
             for unit, results in parsing.parsed(_units(rows, summary)):
                 for (line, values), result in zip(unit, results, strict=True):
-                    if len(result) == 2:
+                    if isinstance(result, Refused):
                         summary.rejected += 1
-                        field, reason = result
-                        on_reject(Rejection(line, field, reason, by_column(header, values),
-                                            header))
+                        on_reject(Rejection(line, result.field, result.reason,
+                                            by_column(header, values), header))
                     else:
                         spool.append(line, values, result)
     except UnicodeDecodeError as e:
@@ -187,12 +186,21 @@ def _one(log: TouchpointLog, spool: Spool, line: int, entry: CardEntry, summary:
         return None
 
 
-# -- pass 1: rows in units, parsed on two cores (cli/parallel.py) ----------------------
+# -- pass 1: rows in units, parsed on two cores (parallel.py) --------------------------
 
 UNIT_ROWS = 500  # rows read, then parsed here or by the helper process, at a time
 
 Unit = list[tuple[int, list[str]]]  # rows: first line and values
-Parsed = list[Encoded | tuple[str, str]]  # each row encoded, or refused: (field, reason)
+
+
+class Refused(NamedTuple):
+    """A row's refusal as parsing gives it: the CSV column and the reason."""
+
+    field: str
+    reason: str
+
+
+Parsed = list[Encoded | Refused]  # each row of a unit, encoded or refused
 
 
 def _parse_unit(parse: RowParser, unit: Unit) -> Parsed:
@@ -201,7 +209,7 @@ def _parse_unit(parse: RowParser, unit: Unit) -> Parsed:
         try:
             results.append(encode(line, parse(values)))
         except InvalidInput as e:
-            results.append((e.field, _reason(e)))
+            results.append(Refused(e.field, _reason(e)))
     return results
 
 

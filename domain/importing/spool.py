@@ -1,11 +1,11 @@
-"""The import's spool: validated rows on disk between its two passes (cli/importer.py).
+"""The import's spool: validated rows on disk between its two passes (pipeline.py).
 
-Pass 1 appends each good row as one compact JSON list, in blocks; pass 2 reads them back in
-application order (customer, occurred_at, line), ``size`` at a time, as the ``CardEntry``
-batches ``TouchpointLog.log_cards`` records. A file already in that order is read back as
-written; any other is loaded into a temporary SQLite table that sorts it. The values of
-each row as read are kept in a second file, found by line when a row is rejected while it
-is recorded.
+Pass 1 appends each good row as a compact JSON list, in blocks that are each one JSON
+array; pass 2 reads them back in application order (customer, occurred_at, line), ``size``
+at a time, as the ``CardEntry`` batches ``TouchpointLog.log_cards`` records. A file
+already in that order is read back as written; any other is loaded into a temporary SQLite
+table that sorts it. The values of each row as read are kept in a second file, found by
+line when a row is rejected while it is recorded.
 """
 
 from __future__ import annotations
@@ -15,34 +15,60 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
 from touchlog.domain.application import CardEntry
-from touchlog.domain.contact import FollowUpPlan
+from touchlog.domain.contact import FollowUpPlan, PlanValues
+from touchlog.domain.customer import Customer
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.importing.csv_rows import ParsedRow, by_column
 
 BLOCK_ROWS = 5_000  # rows per block written, and per chunk read back from SQLite
 
-# A spooled row: line, customer reference, occurred_at, contact id (before any occurrence),
-# derived (or, read back, the occurrence), then the card's values in _CARD order followed by
-# the follow-up's due time, owner and purpose when it has one.
-Record = tuple[int, str, str, str, int, tuple[Any, ...]]
-_CARD = itemgetter("channel", "initiated_by", "purpose", "summary", "place", "actor",
-                   "outcome", "rating", "amount", "stage_signal", "deliberate", "hard",
-                   "active")
-_SORTED = ("SELECT line, customer, occurred_at, contact_id, derived, card FROM row"
+
+# A card's fields in the order a card has them: a logged contact's (``ContactLogged``).
+_CARD = tuple(Customer.ContactLogged.__annotations__)
+# A record keeps the first two, the id and the time, as its own fields; ``card`` the others.
+_KEEP = itemgetter(*_CARD[2:])
+
+
+class _Record(NamedTuple):
+    """A spooled row: written as one JSON list, read back through these names."""
+
+    line: int
+    reference: str
+    occurred_at: str
+    contact_id: str  # given, or derived before counting earlier identical rows
+    derived: int  # 1 when the id was derived; read back through _COUNTED, its occurrence
+    card: list[Any]  # the values of the card's other fields, in _CARD order
+    plan: list[Any] | None  # the PlanValues of its follow-up, if it has one
+
+
+_SORTED = ("SELECT line, customer, occurred_at, contact_id, derived, card, plan FROM row"
            " ORDER BY customer, occurred_at, line")
 # The occurrence counted by SQLite over the whole file (see Spool.batches).
 _COUNTED = _SORTED.replace("derived,", "derived * (ROW_NUMBER() OVER (PARTITION BY"
                            " contact_id ORDER BY line) - 1),")
 
-Batch = tuple[list[int], list[CardEntry]]  # the rows' first lines and their entries
-# A parsed row ready for the spool: reference, occurred_at, whether a given contact_id looks
-# like a derived one, and the Record as JSON.
-Encoded = tuple[str, str, bool, bytes]
+
+class SpooledBatch(NamedTuple):
+    """Rows read back from the spool: their first lines and their entries, in order."""
+
+    lines: list[int]
+    entries: list[CardEntry]
+
+
+class Encoded(NamedTuple):
+    """A parsed row ready for the spool, with what ``Spool.append`` looks at."""
+
+    reference: str
+    occurred_at: str
+    id_like_derived: bool  # a given contact_id that could equal a derived one
+    record: bytes  # the _Record as JSON
+
+
 _dumps, _loads = orjson.dumps, orjson.loads  # JSON never holds a raw line break
 
 
@@ -69,7 +95,7 @@ class Spool:
         self.header: list[str] = []  # the file's, to name the values of a row read back
 
     def append(self, line: int, values: list[str], row: Encoded) -> None:
-        reference, at, id_like_derived, record = row
+        reference, at = row.reference, row.occurred_at
         if reference != self.last[0]:
             self.in_order = self.in_order and reference > self.last[0]
             self.changes += 1
@@ -77,8 +103,8 @@ class Spool:
         elif at != self.last[1]:
             self.in_order = self.in_order and at > self.last[1]
             self.last = (reference, at)
-        self.id_like_derived = self.id_like_derived or id_like_derived
-        self.pending.append(record)
+        self.id_like_derived = self.id_like_derived or row.id_like_derived
+        self.pending.append(row.record)
         self.pending_lines.append(line)
         self.pending_values.append(_dumps(values))
         if len(self.pending) >= BLOCK_ROWS:
@@ -89,7 +115,7 @@ class Spool:
             return
         self.blocks.append((self.pending_lines[0], self.values_file.tell()))
         _write(self.values_file, b"\n".join([_dumps(self.pending_lines), *self.pending_values]))
-        _write(self.rows, b"\n".join(self.pending))
+        _write(self.rows, b"[%s]" % b",".join(self.pending))
         self.pending, self.pending_lines, self.pending_values = [], [], []
 
     def finish(self) -> None:
@@ -104,7 +130,7 @@ class Spool:
             return self.changes
         return int(self.db.execute("SELECT COUNT(DISTINCT customer) FROM row").fetchone()[0])
 
-    def batches(self, size: int) -> Iterator[Batch]:
+    def batches(self, size: int) -> Iterator[SpooledBatch]:
         """The rows in application order, ``size`` at a time, with their occurrence set.
 
         The occurrence is the number of rows before with the same id. Rows with the same
@@ -118,20 +144,21 @@ class Spool:
         lines: list[int] = []
         entries: list[CardEntry] = []
         for chunk in self._chunks():
-            for line, reference, at, contact_id, n, card in chunk:
+            for record in chunk:
+                occurrence = record.derived  # when not counting here, SQLite counted it
                 if counting:
-                    if at != group[1] or reference != group[0]:
-                        group, seen = (reference, at), {}
-                    earlier = seen.get(contact_id, 0)
-                    seen[contact_id] = earlier + 1
-                    n = earlier if n else 0  # n was whether the id is derived
-                lines.append(line)
-                entries.append(_entry(reference, at, contact_id, n, card))
+                    if record.occurred_at != group[1] or record.reference != group[0]:
+                        group, seen = (record.reference, record.occurred_at), {}
+                    earlier = seen.get(record.contact_id, 0)
+                    seen[record.contact_id] = earlier + 1
+                    occurrence = earlier if record.derived else 0
+                lines.append(record.line)
+                entries.append(_entry(record, occurrence))
                 if len(entries) == size:
-                    yield lines, entries
+                    yield SpooledBatch(lines, entries)
                     lines, entries = [], []
         if entries:
-            yield lines, entries
+            yield SpooledBatch(lines, entries)
 
     def values(self, line: int) -> dict[str, str]:
         """The values of the row that starts at ``line``, as read from the file."""
@@ -146,39 +173,43 @@ class Spool:
         if self.db is not None:
             self.db.close()
 
-    def _blocks(self) -> Iterator[list[Record]]:
+    def _blocks(self) -> Iterator[list[_Record]]:
         self.rows.seek(0)
         for _ in self.blocks:
-            yield [_loads(row) for row in _read(self.rows).split(b"\n")]
+            yield list(map(_Record._make, _loads(_read(self.rows))))
 
-    def _chunks(self) -> Iterator[list[Record]]:
+    def _chunks(self) -> Iterator[list[_Record]]:
         if self.db is None:
             yield from self._blocks()
             return
         cursor = self.db.execute(_COUNTED if self.id_like_derived else _SORTED)
         while chunk := cursor.fetchmany(BLOCK_ROWS):
-            yield [(line, reference, at, contact_id, n, _loads(card))
-                   for line, reference, at, contact_id, n, card in chunk]
+            yield [_Record(line, reference, at, contact_id, n, _loads(card),
+                           _loads(plan) if plan is not None else None)
+                   for line, reference, at, contact_id, n, card, plan in chunk]
 
     def _load_into_sqlite(self) -> None:
         self.db = sqlite3.connect(self.directory / "spool.db")
         self.db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE row (line INTEGER PRIMARY KEY, customer TEXT, occurred_at TEXT,"
-            " contact_id TEXT, derived INTEGER, card BLOB)")
+            " contact_id TEXT, derived INTEGER, card BLOB, plan BLOB)")
         for block in self._blocks():
             with self.db:
                 self.db.executemany(
-                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?)",
-                    [(*record[:5], _dumps(record[5])) for record in block])
+                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(r.line, r.reference, r.occurred_at, r.contact_id, r.derived,
+                      _dumps(r.card), _dumps(r.plan) if r.plan is not None else None)
+                     for r in block])
 
 
 def encode(line: int, row: ParsedRow) -> Encoded:
     """A parsed row as the spool keeps it (with what ``Spool.append`` looks at)."""
-    reference, card, plan, derived = row
-    at, contact_id, kept = card["occurred_at"], card["contact_id"], _CARD(card)
-    record = _dumps((line, reference, at, contact_id, derived, kept + plan if plan else kept))
-    return reference, at, not derived and contact_id.startswith("c-"), record
+    card, plan = row.card, row.plan
+    at, contact_id = card["occurred_at"], card["contact_id"]
+    record = _dumps((line, row.reference, at, contact_id, row.derived, _KEEP(card),
+                     tuple(plan) if plan is not None else None))
+    return Encoded(row.reference, at, not row.derived and contact_id.startswith("c-"), record)
 
 
 def _write(out: BinaryIO, block: bytes) -> None:
@@ -190,13 +221,10 @@ def _read(source: BinaryIO) -> bytes:
     return source.read(int.from_bytes(source.read(8), "little"))
 
 
-def _entry(reference: str, at: str, contact_id: str, occurrence: int, v: tuple[Any, ...]
-           ) -> CardEntry:
-    card = {"occurred_at": at, "channel": v[0], "initiated_by": v[1], "purpose": v[2],
-            "summary": v[3], "place": v[4], "actor": v[5], "outcome": v[6], "rating": v[7],
-            "amount": v[8], "stage_signal": v[9], "contact_id": contact_id,
-            "deliberate": v[10], "hard": v[11], "active": v[12]}
+def _entry(record: _Record, occurrence: int) -> CardEntry:
+    card = dict(zip(_CARD, (record.contact_id, record.occurred_at, *record.card), strict=True))
     if occurrence:  # an identical earlier row: this one is another contact
-        card["contact_id"] = derived_contact_id(reference, card, occurrence)
-    plan = FollowUpPlan.from_stored(v[13], v[14], v[15]) if len(v) > 13 else None
-    return CardEntry(reference, card, plan)
+        card["contact_id"] = derived_contact_id(record.reference, card, occurrence)
+    plan = record.plan
+    return CardEntry(record.reference, card,
+                     FollowUpPlan.from_stored(PlanValues._make(plan)) if plan else None)

@@ -21,7 +21,7 @@ def db(tmp_path: Path) -> str:
         log.update_profile("ACME", {"owner": "ann"})
         log.log_contact("ACME", Contact(occurred_at="2018-01-05", channel="phone",
                                         amount="1054.00", rating=4),
-                        FollowUpPlan(due_at="2018-01-20", owner="bob", purpose="demo"))
+                        follow_up=FollowUpPlan(due_at="2018-01-20", owner="bob", purpose="demo"))
     return path
 
 

@@ -244,7 +244,7 @@ def test_followups_reads_its_own_writes(db_url: str) -> None:
         queries = Queries(log)
         assert queries.followups(owner="ann") == []
         log.log_contact("ACME", Contact(occurred_at="2018-01-05", channel="phone", actor="ann"),
-                        FollowUpPlan(due_at="2018-01-20", owner="ann", purpose="demo"))
+                        follow_up=FollowUpPlan(due_at="2018-01-20", owner="ann", purpose="demo"))
         got = queries.followups(owner="ann", as_of="2018-01-19T12:00")
         assert [(i["kind"], i["due_at"], i["status"], i["purpose"]) for i in got] == [
             ("cadence", "2018-01-19T00:00:00+00:00", "overdue",

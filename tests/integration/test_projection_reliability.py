@@ -109,7 +109,7 @@ def test_plain_sql_client_reads_the_same_answers_as_the_cli(db_url: str) -> None
         fill(log, 3, 4)
         log.log_contact("C1", Contact(occurred_at="2018-02-01", channel="meeting",
                                       stage_signal="expansion"),
-                        FollowUpPlan(due_at="2018-02-10T12:30:00+00:00", owner="ann"))
+                        follow_up=FollowUpPlan(due_at="2018-02-10T12:30:00+00:00", owner="ann"))
         log.change_stage("C2", "dissolution", "lost", "ann", at="2018-03-01T00:00:00+00:00")
     archive = cli_json(db_url, "archive")
     history = [row for ref in ("C0", "C1", "C2") for row in

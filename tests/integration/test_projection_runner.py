@@ -33,7 +33,7 @@ def seed(log: TouchpointLog) -> None:
     log.update_profile("ACME", {"owner": "ann"})
     first = log.log_contact("ACME", contact(5, amount="1000.00", rating=4, actor="bob"))
     log.log_contact("ACME", contact(6, amount="54.00", rating=5, stage_signal="exploration"),
-                    FollowUpPlan(due_at="2018-01-20T00:00:00+00:00", owner="ann"))
+                    follow_up=FollowUpPlan(due_at="2018-01-20T00:00:00+00:00", owner="ann"))
     log.amend_contact("ACME", first.contact_id, ContactChanges(channel="email"))
     wrong = log.log_contact("GLOBEX", contact(7, amount="5.00", actor="cy"))
     log.retract_contact("GLOBEX", wrong.contact_id, "test entry")
@@ -160,7 +160,7 @@ def test_two_processors_at_once_apply_each_event_once(pg_db_url: str) -> None:
 
 def seed_one(log: TouchpointLog, ref: str) -> None:
     log.log_contact(ref, contact(3, amount="1.50", stage_signal="expansion"),
-                    FollowUpPlan(due_at="2018-02-01T00:00:00+00:00", owner="ann"))
+                    follow_up=FollowUpPlan(due_at="2018-02-01T00:00:00+00:00", owner="ann"))
     log.change_stage(ref, "dissolution", "lost", "ann", at="2018-01-10T00:00:00+00:00")
     log.log_contact(ref, contact(12, stage_signal="exploration"))
 

@@ -79,7 +79,7 @@ def seed(db: str) -> None:
     with TouchpointLog(Settings(db=db)) as log:
         log.log_contact("ACME", Contact(occurred_at="2018-01-05", channel="phone",
                                         amount="1000.10", stage_signal="exploration"),
-                        FollowUpPlan(due_at="2018-01-20", owner="ann"))
+                        follow_up=FollowUpPlan(due_at="2018-01-20", owner="ann"))
         log.log_contact("GLOBEX", Contact(occurred_at="2018-01-06", channel="email"))
 
 

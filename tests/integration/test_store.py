@@ -44,7 +44,7 @@ def full_history(app: TouchpointLog) -> None:
     """One customer through every kind of event."""
     app.update_profile("ACME", {"name": "Acme Ltd", "owner": "ann"})
     first = app.log_contact("ACME", card(stage_signal="exploration"),
-                            FollowUpPlan(due_at="2018-01-12"))
+                            follow_up=FollowUpPlan(due_at="2018-01-12"))
     second = app.log_contact("ACME", card(occurred_at="2018-01-06", amount="1054.00",
                                           summary="bought 中文 ünïcode"))
     app.amend_contact("ACME", second.contact_id, ContactChanges(rating=5), reason="typo")
@@ -169,7 +169,7 @@ def _writer(db_url: str, worker: int, count: int) -> None:
         for i in range(count):
             reference = f"C{(i * 7 + worker) % 20}"
             app.log_contact(reference, card(summary=f"w{worker}-{i}"),
-                            FollowUpPlan(due_at="2018-02-01") if i % 5 == 0 else None)
+                            follow_up=FollowUpPlan(due_at="2018-02-01") if i % 5 == 0 else None)
 
 
 def test_concurrent_writers_lose_and_duplicate_nothing(db_url: str) -> None:

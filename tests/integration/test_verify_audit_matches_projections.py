@@ -41,9 +41,10 @@ def apply(app: TouchpointLog, step: tuple[Any, ...], counter: list[int]) -> None
         counter[0] += 1
         plan = FollowUpPlan(due_at=args[0], owner="ann") if args[2] else None
         app.log_contact("ACME", Contact(occurred_at=args[0], channel="phone", actor="ann",
-                                        stage_signal=args[1], summary=f"#{counter[0]}"), plan)
+                                        stage_signal=args[1], summary=f"#{counter[0]}"),
+                        follow_up=plan)
     elif kind == "retract" and contacts:
-        app.retract_contact("ACME", contacts[n % len(contacts)], "invalid", "ann")
+        app.retract_contact("ACME", contacts[n % len(contacts)], "invalid", actor="ann")
     elif kind == "stage":
         app.change_stage("ACME", args[0], "decided", "ann", at=args[1])
     elif kind == "complete" and follow_ups:

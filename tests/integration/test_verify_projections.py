@@ -27,7 +27,8 @@ def contact(day: int, **fields: object) -> Contact:
 def seed(log: TouchpointLog) -> dict[str, str]:
     first = log.log_contact("ACME", contact(5, amount="1000.00", rating=4, actor="bob"))
     second = log.log_contact("ACME", contact(6, amount="54.00", stage_signal="exploration"),
-                             FollowUpPlan(due_at="2018-01-20T00:00:00+00:00", owner="ann"))
+                             follow_up=FollowUpPlan(due_at="2018-01-20T00:00:00+00:00",
+                                                    owner="ann"))
     log.amend_contact("ACME", first.contact_id, ContactChanges(channel="email"))
     wrong = log.log_contact("GLOBEX", contact(7, amount="5.00", actor="cy"))
     log.retract_contact("GLOBEX", wrong.contact_id, "test entry")

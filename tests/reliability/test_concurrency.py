@@ -42,7 +42,7 @@ with TouchpointLog(Settings(db=db)) as log:
             Contact(occurred_at=f"2018-01-{i % 28 + 1:02d}T{worker:02d}:00", channel="phone",
                     actor=f"w{worker}", summary=f"w{worker}-{i}", amount=f"{i}.{worker}",
                     stage_signal=signals[(i + worker) % len(signals)] or None),
-            FollowUpPlan(due_at="2018-03-01") if i % 5 == 0 else None)
+            follow_up=FollowUpPlan(due_at="2018-03-01") if i % 5 == 0 else None)
 """
 
 RUNNER = """

@@ -48,20 +48,20 @@ def run(customer: Customer, step: tuple[Any, ...]) -> None:
     if kind == "contact":
         customer.log_contact(card(f"c-{len(contacts)}", args[0], args[1]))
     elif kind == "amend":
-        customer.amend_contact(chosen_contact, {"occurred_at": args[1]}, None, "ann")
+        customer.amend_contact(chosen_contact, {"occurred_at": args[1]}, actor="ann")
     elif kind == "retract":
-        customer.retract_contact(chosen_contact, "invalid", "ann")
+        customer.retract_contact(chosen_contact, "invalid", actor="ann")
     elif kind == "stage":
         customer.change_stage(args[0], args[1], "decided", "ann")
     elif kind == "schedule":
         linked = chosen_contact if args[2] and chosen_contact else None
-        customer.schedule_follow_up(f"f-{len(follow_ups)}", args[1], "ann", None, linked)
+        customer.schedule_follow_up(f"f-{len(follow_ups)}", args[1], "ann", contact_id=linked)
     elif kind == "complete":
-        customer.complete_follow_up(chosen_follow_up, args[1], None, "ann")
+        customer.complete_follow_up(chosen_follow_up, args[1], actor="ann")
     elif kind == "cancel":
-        customer.cancel_follow_up(chosen_follow_up, args[1], "no need", "ann")
+        customer.cancel_follow_up(chosen_follow_up, args[1], "no need", actor="ann")
     elif kind == "reschedule":
-        customer.reschedule_follow_up(chosen_follow_up, args[1], None, "ann")
+        customer.reschedule_follow_up(chosen_follow_up, args[1], actor="ann")
     else:
         customer.update_profile({args[0]: args[1]})
 

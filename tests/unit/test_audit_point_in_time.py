@@ -42,12 +42,13 @@ def story() -> tuple[list[Customer.Event], dict[str, datetime]]:
     """ACME: contacts on days 5 and 10, then one from day 3 recorded late (backdated)."""
     customer = Customer(reference="ACME", at=iso(5))  # v1
     customer.log_contact(card("c-1", iso(5), "exploration"))  # v2, stage v3
-    customer.schedule_follow_up("f-1", iso(20), "ann", "call back", "c-1")  # v4
+    customer.schedule_follow_up("f-1", iso(20), "ann", purpose="call back",
+                                contact_id="c-1")  # v4
     customer.log_contact(card("c-2", iso(10), summary="first"))  # v5
     before_backdating = moment()
     customer.log_contact(card("c-0", iso(3)))  # v6: happened on day 3, recorded late
-    customer.amend_contact("c-2", {"summary": "corrected"}, "typo", "ann")  # v7
-    customer.complete_follow_up("f-1", iso(12), "c-2", "ann")  # v8
+    customer.amend_contact("c-2", {"summary": "corrected"}, reason="typo", actor="ann")  # v7
+    customer.complete_follow_up("f-1", iso(12), contact_id="c-2", actor="ann")  # v8
     customer.change_stage(Stage.EXPANSION, iso(15), "second order", "ann")  # v9
     return list(customer.collect_events()), {"before_backdating": before_backdating}
 
@@ -117,7 +118,7 @@ def test_nothing_known_before_the_first_recording_is_an_error(story: Any) -> Non
 def test_retracted_contacts_are_listed_apart_with_the_reason() -> None:
     customer = Customer(reference="ACME", at=iso(5))
     customer.log_contact(card("c-1", iso(5)))
-    customer.retract_contact("c-1", "not a real customer", "ann")
+    customer.retract_contact("c-1", "not a real customer", actor="ann")
 
     state = reconstruct(customer.collect_events())
 

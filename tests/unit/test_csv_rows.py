@@ -30,21 +30,20 @@ def refusal(**values: str) -> InvalidInput:
 
 
 def test_a_row_becomes_a_contact_card_with_utc_time_and_exact_amount() -> None:
-    reference, card, plan, _ = parse({**GOOD, "amount": "1054.00", "rating": "4",
-                                      "stage": "Expansion"})
-    assert reference == "ACME"
-    assert card["occurred_at"] == "2018-01-24T03:12:16+00:00"
-    assert card["amount"] == "1054.00"
-    assert card["stage_signal"] == "expansion"
-    assert plan is None
+    row = parse({**GOOD, "amount": "1054.00", "rating": "4", "stage": "Expansion"})
+    assert row.reference == "ACME"
+    assert row.card["occurred_at"] == "2018-01-24T03:12:16+00:00"
+    assert row.card["amount"] == "1054.00"
+    assert row.card["stage_signal"] == "expansion"
+    assert row.plan is None
 
 
 def test_a_row_with_follow_up_due_carries_a_follow_up_plan() -> None:
-    _, _, plan, _ = parse({**GOOD, "follow_up_due": "2018-02-01",
-                           "follow_up_owner": "ann", "follow_up_purpose": "demo"})
+    plan = parse({**GOOD, "follow_up_due": "2018-02-01",
+                   "follow_up_owner": "ann", "follow_up_purpose": "demo"}).plan
     assert plan is not None
-    _due, owner, purpose = plan
-    assert (owner, purpose) == ("ann", "demo")
+    assert (plan.due_at, plan.owner, plan.purpose) == ("2018-02-01T00:00:00+00:00", "ann",
+                                                       "demo")
 
 
 @pytest.mark.parametrize(("values", "column"), [

@@ -149,25 +149,25 @@ def test_explicit_change_out_of_dissolution_starts_a_new_cycle() -> None:
 def test_retraction_keeps_the_contact_and_records_the_reason() -> None:
     customer = new_customer()
     customer.log_contact(card("c1"))
-    customer.retract_contact("c1", "not a real customer", "bob")
+    customer.retract_contact("c1", "not a real customer", actor="bob")
     events = customer.collect_events()
     assert [type(e).__name__ for e in events] == ["ContactLogged", "ContactRetracted"]
     assert "c1" in customer.contact_ids and "c1" in customer.retracted
     with pytest.raises(ContactAlreadyRetracted):
-        customer.retract_contact("c1", "again", "bob")
+        customer.retract_contact("c1", "again", actor="bob")
     with pytest.raises(ContactNotFound):
-        customer.retract_contact("nope", "why", "bob")
+        customer.retract_contact("nope", "why", actor="bob")
 
 
 def test_amending_an_unknown_or_retracted_contact_is_refused() -> None:
     customer = new_customer()
     with pytest.raises(ContactNotFound):
-        customer.amend_contact("nope", {"summary": "x"}, None, None)
+        customer.amend_contact("nope", {"summary": "x"})
     customer.log_contact(card("c1"))
-    customer.retract_contact("c1", "invalid", None)
+    customer.retract_contact("c1", "invalid")
     customer.collect_events()
     with pytest.raises(ContactAlreadyRetracted):
-        customer.amend_contact("c1", {"summary": "x"}, None, None)
+        customer.amend_contact("c1", {"summary": "x"})
     assert customer.collect_events() == []
 
 
@@ -175,43 +175,45 @@ def test_a_stage_signal_cannot_be_amended() -> None:
     customer = new_customer()
     customer.log_contact(card("c1"))
     with pytest.raises(InvalidInput, match="stage_signal"):
-        customer.amend_contact("c1", {"stage_signal": "commitment"}, None, None)
+        customer.amend_contact("c1", {"stage_signal": "commitment"})
 
 
 def test_follow_up_lifecycle_and_its_refusals() -> None:
     customer = new_customer()
-    customer.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", "call back", None)
-    customer.reschedule_follow_up("f1", "2018-02-08T00:00:00+00:00", "holiday", "ann")
-    customer.complete_follow_up("f1", T0, None, "ann")
+    customer.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann",
+                                purpose="call back")
+    customer.reschedule_follow_up("f1", "2018-02-08T00:00:00+00:00", reason="holiday",
+                                  actor="ann")
+    customer.complete_follow_up("f1", T0, actor="ann")
     assert event_names(customer) == [
         "FollowUpScheduled", "FollowUpRescheduled", "FollowUpCompleted"]
     with pytest.raises(FollowUpError, match="already completed"):
-        customer.complete_follow_up("f1", T0, None, "ann")
+        customer.complete_follow_up("f1", T0, actor="ann")
     with pytest.raises(FollowUpError, match="already completed"):
-        customer.cancel_follow_up("f1", T0, "no longer needed", "ann")
+        customer.cancel_follow_up("f1", T0, "no longer needed", actor="ann")
     with pytest.raises(FollowUpError, match="no follow-up with id 'f9'"):
-        customer.complete_follow_up("f9", T0, None, "ann")
+        customer.complete_follow_up("f9", T0, actor="ann")
     with pytest.raises(FollowUpError, match="already scheduled"):
-        customer.schedule_follow_up("f1", T0, "ann", None, None)
+        customer.schedule_follow_up("f1", T0, "ann")
     assert customer.collect_events() == []
 
 
 def test_cancelling_twice_is_refused_and_cancel_needs_a_reason() -> None:
     customer = new_customer()
-    customer.schedule_follow_up("f1", T0, "ann", None, None)
+    customer.schedule_follow_up("f1", T0, "ann")
     with pytest.raises(InvalidInput, match="reason"):
-        customer.cancel_follow_up("f1", T0, " ", "ann")
-    customer.cancel_follow_up("f1", T0, "customer asked", "ann")
+        customer.cancel_follow_up("f1", T0, " ", actor="ann")
+    customer.cancel_follow_up("f1", T0, "customer asked", actor="ann")
     with pytest.raises(FollowUpError, match="already cancelled"):
-        customer.cancel_follow_up("f1", T0, "again", "ann")
+        customer.cancel_follow_up("f1", T0, "again", actor="ann")
     assert customer.open_follow_ups == {}
 
 
 def test_completing_with_an_unknown_contact_is_refused() -> None:
     customer = new_customer()
-    customer.schedule_follow_up("f1", T0, "ann", None, None)
+    customer.schedule_follow_up("f1", T0, "ann")
     with pytest.raises(ContactNotFound):
-        customer.complete_follow_up("f1", T0, "c-unknown", "ann")
+        customer.complete_follow_up("f1", T0, contact_id="c-unknown", actor="ann")
 
 
 def test_profile_update_records_only_what_changed() -> None:

@@ -3,7 +3,7 @@
 ``RowParser`` (no models) must return the card, follow-up plan and derived flag that
 ``card_entry(parse_row(...))`` returns for every row, or raise the same InvalidInput:
 same column, same value, same reason. ``parse_row`` is the models' reading of a row
-(tests/row_oracle.py).
+(tests/row_oracle.py). Both are reached through public names only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.row_oracle import RawRow, parse_row
 from touchlog.domain.application import card_entry
-from touchlog.domain.contact import FollowUpPlan
+from touchlog.domain.contact import FollowUpPlan, PlanValues
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.importing.csv_rows import COLUMNS, REQUIRED, RowParser, by_column
 from touchlog.domain.settings import Settings
@@ -122,9 +122,9 @@ PARSERS: dict[tuple[str, ...], RowParser] = {}  # kept across examples: what the
 
 def through_fast_path(header: list[str], values: list[str]) -> Any:
     parser = PARSERS.setdefault(tuple(header), RowParser(header, SETTINGS))
-    reference, card, plan, derived = parser(values)
-    follow_up = FollowUpPlan.from_stored(*plan) if plan is not None else None
-    return reference, list(card.items()), follow_up, derived
+    row = parser(values)
+    follow_up = FollowUpPlan.from_stored(row.plan) if row.plan is not None else None
+    return row.reference, list(row.card.items()), follow_up, row.derived
 
 
 def outcome(path: Any, header: list[str], values: list[str]) -> Any:
@@ -176,7 +176,7 @@ def test_of_two_bad_values_both_paths_report_the_same_one(unknown_channel: bool)
 
 def test_a_plan_from_stored_values_equals_the_validated_plan() -> None:
     validated = FollowUpPlan(due_at="2018-02-01 10:00+02:00", owner="ann", purpose="call")
-    stored = FollowUpPlan.from_stored(iso(validated.due_at), "ann", "call")
+    stored = FollowUpPlan.from_stored(PlanValues(iso(validated.due_at), "ann", "call"))
     assert stored == validated
     assert stored.due_at.utcoffset() == timedelta(0)
 

@@ -59,7 +59,7 @@ def acme() -> Customer:
 
 def test_archive_counts_live_contacts_with_exact_amounts(db: ReportingDB) -> None:
     c = acme()
-    c.retract_contact("c3", "not a real customer", None)
+    c.retract_contact("c3", "not a real customer")
     feed(db, ArchiveProjection(), c)
     [row] = db.query("SELECT * FROM archive_customers")
     assert (row["contacts"], row["purchases"], row["total_amount"]) == (2, 2, "1054.00")
@@ -71,7 +71,7 @@ def test_archive_counts_live_contacts_with_exact_amounts(db: ReportingDB) -> Non
 
 def test_retracted_contact_stays_visible_with_its_reason(db: ReportingDB) -> None:
     c = acme()
-    c.retract_contact("c3", "duplicate card", None)
+    c.retract_contact("c3", "duplicate card")
     feed(db, ArchiveProjection(), c)
     [row] = db.query("SELECT retracted, retraction_reason FROM archive_contacts "
                      "WHERE contact_id = 'c3'")
@@ -82,7 +82,7 @@ def test_amendment_in_a_later_batch_recomputes_the_statistics(db: ReportingDB) -
     c = acme()
     position = feed(db, ArchiveProjection(), c)
     c.amend_contact("c2", {"amount": "60.50", "occurred_at": "2018-02-01T00:00:00+00:00",
-                           "channel": "phone"}, None, None)
+                           "channel": "phone"})
     feed(db, ArchiveProjection(), c, position)
     [row] = db.query("SELECT total_amount, last_contact_at FROM archive_customers")
     assert row == {"total_amount": "1070.49", "last_contact_at": "2018-02-01T00:00:00+00:00"}
@@ -92,9 +92,9 @@ def test_amendment_in_a_later_batch_recomputes_the_statistics(db: ReportingDB) -
 
 def test_open_follow_ups_count_drops_when_completed(db: ReportingDB) -> None:
     c = acme()
-    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", None, "c1")
-    c.schedule_follow_up("f2", "2018-02-02T00:00:00+00:00", "ann", None, None)
-    c.complete_follow_up("f1", "2018-01-20T00:00:00+00:00", None, None)
+    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", contact_id="c1")
+    c.schedule_follow_up("f2", "2018-02-02T00:00:00+00:00", "ann")
+    c.complete_follow_up("f1", "2018-01-20T00:00:00+00:00")
     feed(db, ArchiveProjection(), c)
     assert db.query("SELECT open_follow_ups FROM archive_customers") == [{"open_follow_ups": 1}]
 
@@ -119,9 +119,9 @@ def test_stage_history_closes_each_stay_and_counts_cycles(db: ReportingDB) -> No
 def test_follow_up_facts_track_owner_and_latest_live_contact(db: ReportingDB) -> None:
     c = acme()
     c.update_profile({"owner": "ann"})
-    c.retract_contact("c3", "wrong customer", None)
-    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "bob", "demo", None)
-    c.reschedule_follow_up("f1", "2018-02-03T00:00:00+00:00", None, None)
+    c.retract_contact("c3", "wrong customer")
+    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "bob", purpose="demo")
+    c.reschedule_follow_up("f1", "2018-02-03T00:00:00+00:00")
     feed(db, FollowUpsProjection(), c)
     [customer] = db.query("SELECT owner, last_contact_at, last_contact_actor "
                           "FROM followup_customers")

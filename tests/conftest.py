@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from tests.reliability.databases import KINDS, Databases, for_kind
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_URL_ENV = "TOUCHLOG_TEST_POSTGRES_URL"
 TEST_DB = "touchlog_test"
@@ -207,13 +209,16 @@ def sqlite_url(tmp_path: Path) -> str:
     return str(tmp_path / "touchlog.db")
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
+@pytest.fixture(params=KINDS)
 def db_url(request: pytest.FixtureRequest) -> str:
     """Either store, so integration tests run against both."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_db_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture(params=KINDS)
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    """Throwaway databases of either kind (new, or copies of one another), dropped after."""
+    made = for_kind(request, tmp_path)
+    yield made
+    made.discard_all()

@@ -1,27 +1,24 @@
-"""The logged contacts a SQLite touchlog file holds, read with the sqlite3 module alone: the
-kill tests read the file while an import runs, and after it was killed."""
+"""The logged contacts a touchlog database holds, read from the stored rows as written (SQLite
+or PostgreSQL): the kill tests read them after an import was killed."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from pathlib import Path
 from typing import Any
 
-LOGGED = "FROM stored_events WHERE topic LIKE '%ContactLogged'"
+import orjson
+
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.settings import Settings
+from touchlog.domain.storage.events import stored_rows
+from touchlog.domain.storage.location import locate
 
 
-def logged_states(db: Path) -> list[dict[str, Any]]:
-    """The state of every ContactLogged event in the file."""
-    with sqlite3.connect(db, timeout=30) as conn:
-        return [json.loads(state) for (state,) in conn.execute(f"SELECT state {LOGGED}")]
-
-
-def logged_so_far(db: Path, timeout: float) -> int:
-    """How many ContactLogged events the file holds; 0 while it has no event table yet or
-    the lock is not free within ``timeout`` seconds (a batch is being written)."""
-    try:
-        with sqlite3.connect(db, timeout=timeout) as conn:
-            return int(conn.execute(f"SELECT COUNT(*) {LOGGED}").fetchone()[0])
-    except sqlite3.Error:
-        return 0
+def logged_states(db: str) -> list[dict[str, Any]]:
+    """The state of every ContactLogged event in the log; none when the SQLite file was
+    never made."""
+    path = locate(db).path
+    if path is not None and not path.exists():
+        return []
+    with TouchpointLog(Settings(db=db), create=False) as log, stored_rows(log) as rows:
+        return [orjson.loads(state) for _id, _version, topic, state in rows
+                if topic.endswith("ContactLogged")]

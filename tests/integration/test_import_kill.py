@@ -1,20 +1,22 @@
-"""A killed import leaves whole batches only, and re-running it completes the job exactly once."""
+"""A killed import leaves whole batches only, and re-running it completes the job exactly once.
+
+The kill lands right before the COMMIT of the import's third batch (found in a traced run
+of the same import, tests/reliability/crashes.py), so the log must hold the first two.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.stored_contacts import logged_so_far, logged_states
+from tests.reliability.crashes import COMMAND, TOUCHLOG, Point, killed, traced
+from tests.reliability.databases import Databases
+from tests.stored_contacts import logged_states
 
 ROWS = 6_000
 BATCH = 200
-MAIN = "from touchlog.cli.main import main; main()"
 
 
 def write_rows(path: Path) -> None:
@@ -27,34 +29,37 @@ def write_rows(path: Path) -> None:
                              "store", "10.00"])
 
 
-def contacts(db: Path) -> tuple[int, int]:
+def contacts(db: str) -> tuple[int, int]:
     """(ContactLogged events, distinct contact ids) in the store."""
     states = logged_states(db)
     return len(states), len({s["contact_id"] for s in states})
 
 
-def test_a_killed_import_rerun_records_every_row_exactly_once(tmp_path: Path) -> None:
-    data, db = tmp_path / "big.csv", tmp_path / "touchlog.db"
+def batch_commits(trace: list[Point]) -> list[Point]:
+    """The COMMITs of the transactions that recorded events, in order."""
+    commits, recording = [], False
+    for point in trace:
+        if point.statement.startswith("INSERT INTO") and "events" in point.statement:
+            recording = True
+        elif point.statement == "COMMIT" and recording:
+            commits.append(point)
+            recording = False
+    return commits
+
+
+def test_an_import_killed_before_its_third_batch_commits_keeps_two_and_a_rerun_adds_the_rest(
+        databases: Databases, tmp_path: Path) -> None:
+    data = tmp_path / "big.csv"
     write_rows(data)
-    command = [sys.executable, "-c", MAIN, "--db", str(db), "import", str(data),
-               "--batch-size", str(BATCH), "--format", "json"]
-    victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if db.exists() and logged_so_far(db, timeout=0.1) >= 2 * BATCH:
-            break
-        time.sleep(0.02)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert victim.returncode == -signal.SIGKILL, "the import ended before it could be killed"
+    options = ["import", str(data), "--batch-size", str(BATCH), "--format", "json"]
+    third = batch_commits(traced(["--db", databases.new(), *options], COMMAND, tmp_path))[2]
+    db = databases.new()
+    killed(["--db", db, *options], third, tmp_path)
+    assert contacts(db) == (2 * BATCH, 2 * BATCH)
 
-    logged, distinct = contacts(db)
-    assert 0 < logged < ROWS and logged == distinct
-    assert logged % BATCH == 0, "a partial batch was left behind"
-
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    rerun = subprocess.run([*TOUCHLOG, "--db", db, *options], capture_output=True, text=True,
+                           timeout=120, check=False)
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)
-    assert (summary["duplicates"], summary["imported"]) == (logged, ROWS - logged)
+    assert (summary["duplicates"], summary["imported"]) == (2 * BATCH, ROWS - 2 * BATCH)
     assert contacts(db) == (ROWS, ROWS)
-

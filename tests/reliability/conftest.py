@@ -1,4 +1,5 @@
-"""Shared plumbing of the reliability suite: the real CLI in a subprocess, and the figures.
+"""Shared plumbing of the reliability suite: the real CLI in a subprocess, databases a
+module's tests share, how many kill points a run tries, and the figures.
 
 Every scenario records what it survived (kills, processes, rows, inputs) with ``figures``;
 the totals are printed at the end of the run and, when ``TOUCHLOG_RELIABILITY_FIGURES``
@@ -9,19 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
+import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.reliability.crashes import TOUCHLOG, Point, sample
+from tests.reliability.databases import KINDS, Databases, for_kind
+
 FIGURES_ENV = "TOUCHLOG_RELIABILITY_FIGURES"
-TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
 _figures: Counter[str] = Counter()
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -75,20 +76,20 @@ def clear_error() -> Callable[..., None]:
     return assert_clear_error
 
 
-def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool], delay: float) -> bool:
-    """SIGKILL once ``ready()`` holds (plus ``delay``); False if the run ended first."""
-    deadline = time.monotonic() + 60
-    while process.poll() is None and not ready() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(delay)
-    if process.poll() is not None:
-        return False
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    return True
-
-
 @pytest.fixture
-def sigkill() -> Callable[[subprocess.Popen[bytes], Callable[[], bool], float], bool]:
-    """``kill_when``: kills a running touchlog process at a chosen point."""
-    return kill_when
+def at_most(request: pytest.FixtureRequest) -> Callable[[list[Point], int], list[Point]]:
+    """``at_most(points, n)``: every kill point with ``--runslow``; else ``n`` of them, about
+    half of them edges, the same ones in every run of the test (its id is the seed)."""
+    if request.config.getoption("--runslow"):
+        return lambda points, count: points
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return lambda points, count: sample(points, count, seed)
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def module_databases(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """``databases`` that a module's tests share, for logs that take long to make."""
+    made = for_kind(request, tmp_path_factory.mktemp("databases"))
+    yield made
+    made.discard_all()

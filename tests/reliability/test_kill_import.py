@@ -1,41 +1,54 @@
-"""kill -9 of ``touchlog import`` at many points of one run, then the checks after each kill.
+"""kill -9 of ``touchlog import`` at chosen statements: of the import itself, and of the
+projection follower that runs beside a long import (docs/reliability.md "Crashes").
 
-The stronger, multi-point form of tests/integration/test_import_kill.py: one deterministic
-file is imported again and again, each run killed further along (the first during start-up
-and validation, the others at rising numbers of recorded rows plus a seeded random delay, so
-kills land inside batches as well as between them). After every kill:
-- the log holds a whole number of batches: exactly the first k batches of the import order
-  (customer, occurred_at, line), never part of one;
-- the projections, caught up by ``touchlog projections run``, equal a clean rebuild;
-and the last run finishes with every row present exactly once.
+Each kill point is a statement of a traced run of the same import into the same starting
+database (tests/reliability/crashes.py), so every kill lands. After a kill of the import:
+- the log holds whole batches only: exactly the first k batches of the import order
+  (customer, occurred_at, line), and no contact twice;
+- the projections, caught up, equal a clean rebuild;
+- the import run again reports the rest as imported and the earlier rows as duplicates;
+  every row is then present exactly once, and the projections equal a clean rebuild at the
+  log's head.
+A follower killed alone leaves the import to finish by itself, exactly once.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import random
 import subprocess
-import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.stored_contacts import logged_so_far, logged_states
-from touchlog.domain.application import TouchpointLog
-from touchlog.domain.settings import Settings
-from touchlog.projections.engine.reporting_db import ReportingDB
-from touchlog.projections.engine.runner import Projector
+from tests.reliability.crashes import (
+    COMMAND,
+    Point,
+    kill_points,
+    killed,
+    projected,
+    rebuilt,
+    traced,
+)
+from tests.reliability.databases import Databases, fill
+from tests.stored_contacts import logged_states
+from touchlog.projections.engine.processes import FOLLOWER
+from touchlog.projections.engine.runner import FOLLOW_IMPORTS_FROM, projections
 
-TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
 CUSTOMERS = 397
 SEED = 7
-# (rows, rows per batch, kills tried); at least 10 kills must land, a run that finished
-# before its kill is not counted.
-CI_RUN = (1_500, 30, 12)
-LONG_RUN = (12_000, 100, 30)
+ROWS, BATCH = 1_500, 30  # below FOLLOW_IMPORTS_FROM: the import runs alone
+# From FOLLOW_IMPORTS_FROM rows a follower runs beside the import. The log it starts from
+# holds 8,400 events that nobody projected, so the follower's first step is always one
+# whole batch (EVENTS_PER_BATCH_ALONGSIDE = 5,000) of those, whatever the import has
+# recorded by then; the step is always completed, as the follower looks at the request to
+# stop only between steps. Its statements are therefore the same in every run up to the end
+# of that batch, and only those are kill points. After it, how much it reads depends on how
+# far the import has got.
+FOLLOWED_ROWS, FOLLOWED_BATCH, FILLED_CUSTOMERS = FOLLOW_IMPORTS_FROM, 200, 200
 
 
 def generated_rows(count: int) -> list[dict[str, str]]:
@@ -54,95 +67,120 @@ def generated_rows(count: int) -> list[dict[str, str]]:
     return rows
 
 
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+class Import:
+    """``touchlog import`` of generated rows in batches, into logs that held ``base`` (the
+    summaries of their contacts) before it, and what may be in the log after it."""
+
+    def __init__(self, folder: Path, count: int, batch: int, base: Counter[Any]) -> None:
+        self.rows = generated_rows(count)
+        self.path = folder / "contacts.csv"
+        with self.path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+        self.batch = batch
+        self.base = base
+        rows = self.rows  # in the import order (customer, occurred_at, line), batch by batch:
+        self.order = [rows[i]["summary"] for i in sorted(
+            range(len(rows)), key=lambda i: (rows[i]["customer"], rows[i]["occurred_at"], i))]
+
+    def args(self, db: str) -> list[str]:
+        return ["--db", db, "import", str(self.path), "--batch-size", str(self.batch),
+                "--format", "json"]
+
+    def whole_batches(self, db: str) -> int:
+        """Asserts the log holds the first k batches and each contact once; returns k's rows."""
+        states = logged_states(db)
+        present = Counter(s["summary"] for s in states) - self.base
+        count = sum(present.values())
+        assert count % self.batch == 0 or count == len(self.rows), "part of a batch"
+        assert present == Counter(self.order[:count]), "not the first batches"
+        assert len({s["contact_id"] for s in states}) == len(states), "a contact twice"
+        return count
+
+    def finished(self, run: subprocess.CompletedProcess[str], db: str, before: int,
+                 clean: str) -> None:
+        """Asserts ``run`` completed the import that found ``before`` rows already logged."""
+        assert run.returncode == 0, run.stderr
+        summary = json.loads(run.stdout)
+        assert (summary["imported"], summary["duplicates"]) == (len(self.rows) - before, before)
+        assert self.whole_batches(db) == len(self.rows)  # every row exactly once
+        assert projected(db) == rebuilt(db, clean)  # the import's own catch-up reached the head
 
 
-def batch_prefixes(rows: list[dict[str, str]], batch: int) -> list[Counter[str]]:
-    """What the log may hold after a kill: the summaries of the first k batches, k = 0…"""
-    order = sorted(range(len(rows)), key=lambda i: (rows[i]["customer"],
-                                                    rows[i]["occurred_at"], i))
-    prefixes = [Counter[str]()]
-    for start in range(0, len(order), batch):
-        prefixes.append(prefixes[-1] + Counter(rows[i]["summary"]
-                                               for i in order[start:start + batch]))
-    return prefixes
+def resumed(importing: Import, db: str, clean: str, touchlog: Any) -> None:
+    """After a kill: whole batches, projections that catch up to a clean rebuild, and a
+    second run that completes the import exactly once."""
+    before = importing.whole_batches(db)
+    if before or importing.base:
+        assert projected(db, catch_up=True) == rebuilt(db, clean)
+    importing.finished(touchlog(*importing.args(db)), db, before, clean)
 
 
-def logged(db: Path) -> tuple[Counter[str], int]:
-    """(summaries of the ContactLogged events, distinct contact ids) in the store."""
-    states = logged_states(db)
-    return Counter(s["summary"] for s in states), len({s["contact_id"] for s in states})
+def test_an_import_killed_at_any_statement_keeps_whole_batches_and_finishes_exactly_once(
+        databases: Databases, tmp_path: Path, touchlog: Any, at_most: Any,
+        figures: Counter[str]) -> None:
+    importing = Import(tmp_path, ROWS, BATCH, Counter())
+    trace = traced(importing.args(databases.new()), COMMAND, tmp_path)
+    clean = databases.new()
+    for point in at_most(kill_points(trace, inside=20, seed=SEED), 4):
+        db = databases.new()
+        killed(importing.args(db), point, tmp_path)
+        resumed(importing, db, clean, touchlog)
+        databases.discard(db)
+        figures[f"kill -9 landed, {databases.kind}: import"] += 1
 
 
-def projections_match_a_clean_rebuild(db: Path, scratch: Path) -> dict[str, Any]:
-    """Catches the event database's own projections up and compares them with a rebuild."""
-    with TouchpointLog(Settings(db=str(db)), create=False) as log:
-        incremental = Projector(log)
-        clean = Projector(log, db=ReportingDB(str(scratch)))
-        try:
-            incremental.catch_up()
-            clean.rebuild()
-            caught_up = incremental.snapshot()
-            assert caught_up == clean.snapshot()
-            head = log.recorder.max_notification_id()
-            assert set(incremental.db.positions().values()) == {head}
-            return caught_up
-        finally:
-            incremental.close()
-            clean.close()
-            scratch.unlink()
+@dataclass(frozen=True)
+class Followed:
+    """A long import, the log it starts from (8,400 events projected by nobody), and the kill
+    points of its follower."""
+
+    databases: Databases
+    importing: Import
+    start: str
+    points: list[Point]
 
 
-@pytest.mark.parametrize("size", [
-    pytest.param(CI_RUN, id="ci"),
-    pytest.param(LONG_RUN, id="long", marks=pytest.mark.slow),
-])
-def test_an_import_killed_at_many_points_keeps_whole_batches_and_finishes_exactly_once(
-        size: tuple[int, int, int], tmp_path: Path, touchlog: Any,
-        figures: Counter[str], sigkill: Any) -> None:
-    rows_count, batch, tries = size
-    rows = generated_rows(rows_count)
-    data, db = tmp_path / "contacts.csv", tmp_path / "touchlog.db"
-    write_csv(data, rows)
-    prefixes = batch_prefixes(rows, batch)
-    args = ["--db", str(db), "import", str(data), "--batch-size", str(batch), "--format", "json"]
-    rng = random.Random(SEED)
-    points: list[int] = []
-    for k in range(tries):
-        # Rising targets over the first three quarters: a run that reached the end before
-        # its kill would leave nothing for the later ones to interrupt.
-        # Each kill also waits for new rows, so that it lands further than the last one.
-        target = max(k * rows_count * 3 // (4 * tries), (points[-1] + 1) if points else 0)
-        victim = subprocess.Popen([*TOUCHLOG, *args], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        ready = (lambda: True) if k == 0 else (
-            lambda t=target: logged_so_far(db, timeout=0.05) >= t)
-        if not sigkill(victim, ready, 0.15 if k == 0 else rng.uniform(0, 0.03)):
-            continue
-        present, distinct = logged(db) if db.exists() else (Counter[str](), 0)
-        points.append(sum(present.values()))
-        assert present in prefixes, f"kill {k}: the log holds part of a batch"
-        assert distinct == sum(present.values()), f"kill {k}: a contact was recorded twice"
-        if present:
-            projections_match_a_clean_rebuild(db, tmp_path / "clean.db")
-    assert len(points) >= 10, f"only {len(points)} kills landed before the import finished"
-    assert len(set(points)) >= 8, f"the kills landed at too few distinct points: {points}"
+@pytest.fixture(scope="module")
+def followed(module_databases: Databases,
+             tmp_path_factory: pytest.TempPathFactory) -> Followed:
+    databases, folder = module_databases, tmp_path_factory.mktemp("followed")
+    start = databases.new()
+    fill(start, customers=FILLED_CUSTOMERS)
+    base = Counter(s["summary"] for s in logged_states(start))
+    importing = Import(folder, FOLLOWED_ROWS, FOLLOWED_BATCH, base)
+    trace = traced(importing.args(databases.new(template=start)), FOLLOWER, folder)
+    return Followed(databases, importing, start, kill_points(
+        trace, inside=10, seed=SEED, upto=first_batch_end(trace)))
 
-    before = sum(logged(db)[0].values())
-    final = touchlog(*args)
-    assert final.returncode == 0, final.stderr
-    summary = json.loads(final.stdout)
-    assert (summary["imported"], summary["duplicates"]) == (rows_count - before, before)
-    present, distinct = logged(db)
-    assert present == prefixes[-1] and distinct == rows_count  # every row exactly once
-    caught = touchlog("--db", str(db), "projections", "run")
-    assert caught.returncode == 0, caught.stderr
-    archive = projections_match_a_clean_rebuild(db, tmp_path / "clean.db")
-    assert sum(r["contacts"] for r in archive["archive_customers"]) == rows_count
-    figures["import: kill -9 survived"] += len(points)
-    figures["import: rows imported after kills"] += rows_count
-    figures["import: rows lost or duplicated"] += abs(distinct - rows_count)
+
+def first_batch_end(trace: list[Point]) -> int:
+    """The COMMIT ending the follower's first batch: that of its last projection."""
+    updates = [p.number for p in trace if p.statement == "UPDATE projection_tracking"]
+    last = updates[len(projections()) - 1]
+    return next(p.number for p in trace if p.number > last and p.statement == "COMMIT")
+
+
+def test_an_import_whose_follower_is_killed_finishes_exactly_once_by_itself(
+        followed: Followed, tmp_path: Path, at_most: Any, figures: Counter[str]) -> None:
+    databases, importing = followed.databases, followed.importing
+    clean = databases.new()
+    for point in at_most(followed.points, 1):
+        db = databases.new(template=followed.start)
+        importing.finished(killed(importing.args(db), point, tmp_path), db, 0, clean)
+        databases.discard(db)
+        figures[f"kill -9 landed, {databases.kind}: import's follower alone"] += 1
+
+
+def test_an_import_killed_with_its_follower_keeps_whole_batches_and_finishes_exactly_once(
+        followed: Followed, tmp_path: Path, touchlog: Any, at_most: Any,
+        figures: Counter[str]) -> None:
+    databases, importing = followed.databases, followed.importing
+    clean = databases.new()
+    for point in at_most(followed.points, 1):
+        db = databases.new(template=followed.start)
+        killed(importing.args(db), point, tmp_path, group=True)
+        resumed(importing, db, clean, touchlog)
+        databases.discard(db)
+        figures[f"kill -9 landed, {databases.kind}: import with its follower"] += 1

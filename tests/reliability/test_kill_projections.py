@@ -1,118 +1,129 @@
-"""kill -9 of ``touchlog projections run`` and ``touchlog projections rebuild``, at several points.
+"""kill -9 of ``touchlog projections run``, of ``touchlog projections rebuild`` and of the
+rebuild's helper process, at chosen statements (docs/reliability.md "Crashes").
 
-tests/integration/test_projection_reliability.py kills one in-process catch-up once; here the
-real commands are killed at rising positions and seeded random delays (inside a batch's
-transaction, between batches, and for a rebuild after its tables were emptied), and after
-every kill a restarted ``touchlog projections run`` must leave tables equal to a clean
-rebuild into a separate database.
+The log holds 50,400 events: a run applies them in three batches (EVENTS_PER_BATCH), and a
+rebuild shares its work with a helper process (from PARALLEL_REBUILD_FROM events). Each kill
+point is a statement of a traced run of the same command on the same database
+(tests/reliability/crashes.py); every kill starts from a fresh copy of it. After a kill, a
+restarted ``touchlog projections run`` leaves every projection table equal to a clean
+rebuild into a separate database, at the log's head; a rebuild whose helper alone was
+killed finishes by itself with the same tables.
+
+Nothing else writes the tables while these commands run, so every statement of each process,
+the helper's included, comes in the same order in every run: all of them are kill points.
 """
 
 from __future__ import annotations
 
-import random
-import subprocess
-import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from touchlog.domain.application import ContactEntry, TouchpointLog
-from touchlog.domain.contact import Contact, FollowUpPlan
-from touchlog.domain.settings import Settings
-from touchlog.projections.engine.reporting_db import ReportingDB
-from touchlog.projections.engine.runner import Projector
+from tests.reliability.crashes import (
+    COMMAND,
+    Point,
+    Snapshot,
+    kill_points,
+    killed,
+    projected,
+    rebuilt,
+    traced,
+)
+from tests.reliability.databases import Databases, fill
+from touchlog.projections.engine.processes import REBUILD_HELPER
+from touchlog.projections.engine.runner import PARALLEL_REBUILD_FROM
 
-TOUCHLOG = [sys.executable, "-c", "from touchlog.cli.main import main; main()"]
+CUSTOMERS = 1_200  # 42 events each
 SEED = 11
+RUN, REBUILD = ["projections", "run"], ["projections", "rebuild"]
 
 
-def fill(db: str, customers: int = 200, per_customer: int = 20) -> int:
-    """A log of contacts with amounts, stage signals and follow-ups; returns its head."""
-    stages = ("exploration", "expansion", "commitment", "dissolution", "")
-    with TouchpointLog(Settings(db=db)) as log:
-        log.log_contacts([
-            ContactEntry(f"C{c:03d}", Contact(
-                occurred_at=f"2018-{d % 12 + 1:02d}-{c % 28 + 1:02d}T{d:02d}:00",
-                channel=("phone", "store", "email")[d % 3], actor="ann", amount=f"{d}.{c % 100}",
-                rating=d % 5 + 1, stage_signal=stages[(c + d) % 5] or None),
-                FollowUpPlan(due_at=f"2019-01-{d + 1:02d}") if d % 4 == 0 else None)
-            for c in range(customers) for d in range(per_customer)])
-        return int(log.recorder.max_notification_id() or 0)
+@dataclass(frozen=True)
+class Logs:
+    """The same log twice, projected by nobody and caught up by a traced ``projections run``
+    (whose kill points come with it), and the tables of a clean rebuild of it."""
+
+    databases: Databases
+    unprojected: str
+    projected: str
+    rebuilt: Snapshot
+    run_points: list[Point]
 
 
-def equal_to_a_clean_rebuild(db: str, clean_url: str) -> None:
-    with TouchpointLog(Settings(db=db), create=False) as log:
-        restarted, clean = Projector(log), Projector(log, db=ReportingDB(clean_url))
-        try:
-            clean.rebuild()
-            assert restarted.snapshot() == clean.snapshot()
-        finally:
-            restarted.close()
-            clean.close()
+@pytest.fixture(scope="module")
+def logs(module_databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Logs:
+    databases = module_databases
+    unprojected = databases.new()
+    assert fill(unprojected, customers=CUSTOMERS) >= PARALLEL_REBUILD_FROM
+    caught_up = databases.new(template=unprojected)
+    trace = traced(["--db", caught_up, *RUN], COMMAND, tmp_path_factory.mktemp("logs"))
+    clean = rebuilt(caught_up, databases.new())
+    assert projected(caught_up) == clean  # incremental equals rebuilt
+    return Logs(databases, unprojected, caught_up, clean,
+                kill_points(trace, inside=10, seed=SEED))
 
 
-def lowest_position(db: str) -> int:
-    with TouchpointLog(Settings(db=db), create=False) as log:
-        projector = Projector(log)
-        try:
-            return min(projector.db.positions().values())
-        finally:
-            projector.close()
+def restarted(logs: Logs, db: str, touchlog: Any) -> None:
+    """Asserts that a restarted run leaves the tables of a clean rebuild, at the head."""
+    restart = touchlog("--db", db, *RUN)
+    assert restart.returncode == 0, restart.stderr
+    assert projected(db) == logs.rebuilt
+    logs.databases.discard(db)
 
 
-def killed(args: list[str], db: str, sigkill: Any, ready: Any, delay: float) -> bool:
-    victim = subprocess.Popen([*TOUCHLOG, "--db", db, *args], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    return bool(sigkill(victim, ready, delay))
+def test_a_projection_run_killed_at_any_statement_restarts_to_a_clean_rebuild(
+        logs: Logs, tmp_path: Path, touchlog: Any, at_most: Any,
+        figures: Counter[str]) -> None:
+    databases = logs.databases
+    for point in at_most(logs.run_points, 2):
+        db = databases.new(template=logs.unprojected)
+        killed(["--db", db, *RUN], point, tmp_path)
+        restarted(logs, db, touchlog)
+        figures[f"kill -9 landed, {databases.kind}: projections run"] += 1
 
 
-@pytest.fixture(params=[
-    pytest.param("sqlite", id="sqlite"),
-    # About a minute on a 2-core machine: the long runs only.
-    pytest.param("postgres", id="postgres", marks=[pytest.mark.postgres, pytest.mark.slow]),
-])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """An event database and a second, empty reporting database of the same kind."""
-    if request.param == "postgres":
-        import psycopg
-
-        db = str(request.getfixturevalue("pg_db_url"))
-        clean = db + "_clean"
-        with psycopg.connect(str(request.getfixturevalue("postgres_url")),
-                             autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {clean.rsplit('/', 1)[1]}")
-        return db, clean
-    return str(tmp_path / "touchlog.db"), str(tmp_path / "clean.db")
+def test_a_rebuild_killed_at_any_statement_restarts_to_a_clean_rebuild(
+        logs: Logs, tmp_path: Path, touchlog: Any, at_most: Any,
+        figures: Counter[str]) -> None:
+    databases = logs.databases
+    trace = traced(["--db", databases.new(template=logs.projected), *REBUILD], COMMAND, tmp_path)
+    for point in at_most(kill_points(trace, inside=10, seed=SEED), 2):
+        db = databases.new(template=logs.projected)
+        killed(["--db", db, *REBUILD], point, tmp_path)
+        restarted(logs, db, touchlog)
+        figures[f"kill -9 landed, {databases.kind}: projections rebuild"] += 1
 
 
-def test_killed_projection_runs_and_rebuilds_restart_to_a_clean_rebuild(
-        stores: tuple[str, str], touchlog: Any, figures: Counter[str],
-        sigkill: Any) -> None:
-    db_url, clean_url = stores
-    head = fill(db_url)
-    rng = random.Random(SEED)
-    kills = 0
-    # Catch-up: killed at start-up, mid first batch, and after some batches committed.
-    for ready, delay in [(lambda: True, 0.3), (lambda: True, rng.uniform(0.4, 0.7)),
-                         (lambda: lowest_position(db_url) > 0, rng.uniform(0, 0.2)),
-                         (lambda: lowest_position(db_url) > 0, rng.uniform(0.2, 0.5))]:
-        kills += killed(["projections", "run"], db_url, sigkill, ready, delay)
-        restarted = touchlog("--db", db_url, "projections", "run")
-        assert restarted.returncode == 0, restarted.stderr
-        equal_to_a_clean_rebuild(db_url, clean_url)
-    # Rebuild of caught-up tables: killed before, during and after emptying them.
-    for ready, delay in [(lambda: True, rng.uniform(0.2, 0.5)),
-                         (lambda: lowest_position(db_url) == 0, 0),
-                         (lambda: lowest_position(db_url) == 0, rng.uniform(0.1, 0.4)),
-                         (lambda: 0 < lowest_position(db_url) < head, 0)]:
-        kills += killed(["projections", "rebuild"], db_url, sigkill, ready, delay)
-        restarted = touchlog("--db", db_url, "projections", "run")
-        assert restarted.returncode == 0, restarted.stderr
-        equal_to_a_clean_rebuild(db_url, clean_url)
-        assert lowest_position(db_url) == head
-    # On a busy machine a command may finish before its kill; the restart checks still ran.
-    assert kills >= 4, f"only {kills} of 8 kills landed before the command finished"
-    figures["projections: kill -9 survived"] += kills
-    figures["projections: events per log"] = head
+@pytest.fixture(scope="module")
+def helper_points(logs: Logs, tmp_path_factory: pytest.TempPathFactory) -> list[Point]:
+    """The kill points of a rebuild's helper."""
+    db = logs.databases.new(template=logs.projected)
+    trace = traced(["--db", db, *REBUILD], REBUILD_HELPER, tmp_path_factory.mktemp("helper"))
+    return kill_points(trace, inside=10, seed=SEED)
+
+
+def test_a_rebuild_whose_helper_is_killed_finishes_the_tables_by_itself(
+        logs: Logs, helper_points: list[Point], tmp_path: Path, at_most: Any,
+        figures: Counter[str]) -> None:
+    databases = logs.databases
+    for point in at_most(helper_points, 1):
+        db = databases.new(template=logs.projected)
+        rebuild = killed(["--db", db, *REBUILD], point, tmp_path)
+        assert rebuild.returncode == 0, rebuild.stderr
+        assert projected(db) == logs.rebuilt
+        databases.discard(db)
+        figures[f"kill -9 landed, {databases.kind}: rebuild's helper alone"] += 1
+
+
+def test_a_rebuild_killed_with_its_helper_restarts_to_a_clean_rebuild(
+        logs: Logs, helper_points: list[Point], tmp_path: Path, touchlog: Any, at_most: Any,
+        figures: Counter[str]) -> None:
+    databases = logs.databases
+    for point in at_most(helper_points, 1):
+        db = databases.new(template=logs.projected)
+        killed(["--db", db, *REBUILD], point, tmp_path, group=True)
+        restarted(logs, db, touchlog)
+        figures[f"kill -9 landed, {databases.kind}: rebuild with its helper"] += 1

@@ -339,3 +339,7 @@ class Customer(Aggregate):
     @property
     def open_follow_ups(self) -> dict[str, FollowUp]:
         return {k: f for k, f in self.follow_ups.items() if f.status == "open"}
+
+
+# The fields of a contact card as ContactLogged stores them, in its order.
+CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)

@@ -21,7 +21,7 @@ import orjson
 
 from touchlog.domain.application import CardEntry
 from touchlog.domain.contact import FollowUpPlan, PlanValues
-from touchlog.domain.customer import Customer
+from touchlog.domain.customer import CARD_FIELDS
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.importing.csv_rows import ParsedRow, by_column
 
@@ -29,7 +29,7 @@ BLOCK_ROWS = 5_000  # rows per block written, and per chunk read back from SQLit
 
 
 # A card's fields in the order a card has them: a logged contact's (``ContactLogged``).
-_CARD = tuple(Customer.ContactLogged.__annotations__)
+_CARD = CARD_FIELDS
 # A record keeps the first two, the id and the time, as its own fields; ``card`` the others.
 _KEEP = itemgetter(*_CARD[2:])
 

@@ -13,13 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from touchlog.domain.customer import Customer
+from touchlog.domain.customer import CARD_FIELDS, Customer
 from touchlog.domain.errors import TouchlogError
-
-CARD_FIELDS = (
-    "contact_id", "occurred_at", "channel", "initiated_by", "purpose", "summary", "place",
-    "actor", "outcome", "rating", "amount", "stage_signal", "deliberate", "hard", "active",
-)
 
 
 class NothingKnown(TouchlogError):

@@ -5,8 +5,12 @@ no statistic. A customer's statistics always come from all its live contact rows
 stay right whatever an amendment changed. A customer registered in the batch has every
 contact row in memory, so its statistics are computed there and written once (nearly every
 customer of a rebuild or an import); a customer seen before is recomputed in SQL from its
-stored rows. Both use the same definitions: exact decimal sums, and averages rounded half
-up to two places (``rating_average``), on SQLite and PostgreSQL alike.
+stored rows. The statistics therefore have two forms, for speed: Python (``_statistics``)
+and SQL (``_recompute``), both built on one definition of a sum and an average
+(``exact_sum``, ``rating_average`` in projections/engine/dialect.py: exact decimal sums,
+averages rounded half up to two places, on SQLite and PostgreSQL alike).
+``test_rebuild_equals_incremental_on_random_histories`` and
+``test_statistics_are_the_same_whether_computed_in_memory_or_in_sql`` prove them equal.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,22 +40,33 @@ def fill(log: TouchpointLog, customers: int, per_customer: int) -> None:
 
 
 def test_killed_catch_up_resumes_to_the_rows_of_a_clean_rebuild(tmp_path: Path) -> None:
-    db = str(tmp_path / "t.db")
-    with TouchpointLog(Settings(db=db)) as log:
+    """The catch-up is killed right before the COMMIT of its 30th batch, found by a traced
+    run of the same catch-up on a copy of the same log (TOUCHLOG_FAULTS)."""
+    db, copy, trace, marker = (tmp_path / name for name in
+                               ("t.db", "copy.db", "trace.txt", "marker.txt"))
+    with TouchpointLog(Settings(db=str(db))) as log:
         fill(log, 400, 20)
-        proc = subprocess.Popen([sys.executable, "-c", CATCH_UP, db])
+    with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    traced = catch_up(copy, f"trace={trace}")
+    assert traced.returncode == 0
+    commits = [int(line.split("\t")[0]) for line in trace.read_text().splitlines()
+               if line.split("\t")[2].startswith("COMMIT")]
+    killed = catch_up(db, f"kill={commits[30]},marker={marker}")
+    assert killed.returncode == -signal.SIGKILL and marker.exists()
+    with TouchpointLog(Settings(db=str(db))) as log:
         projector = Projector(log)
-        deadline = time.monotonic() + 30
-        while projector.db.positions()["followups"] < 200 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
         assert 0 < projector.db.positions()["followups"] < 8400  # really killed mid-way
         projector.catch_up()
         resumed = projector.snapshot()
         projector.rebuild()
         assert projector.snapshot() == resumed
         projector.close()
+
+
+def catch_up(db: Path, faults: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-c", CATCH_UP, str(db)], check=False,
+                          env={**os.environ, "TOUCHLOG_FAULTS": faults}, timeout=300)
 
 
 PLAIN_SQL = """

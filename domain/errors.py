@@ -44,3 +44,13 @@ class StageError(TouchlogError):
 
 class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
+
+
+class FileWriteError(TouchlogError):
+    """A file touchlog writes for a user (an export, a rejects file, a checkpoint) or for
+    its own work (an import's spool) was refused or could not be written."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}")

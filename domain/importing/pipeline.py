@@ -18,7 +18,6 @@ on the second core meanwhile (parallel.py).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
@@ -32,8 +31,11 @@ from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
 from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.settings import Settings
+from touchlog.domain.storage.files import scratch_folder
+from touchlog.domain.storage.location import locate
 
 ROWS_PER_TRANSACTION = 5_000
+SPOOL_KIND = "import"  # the spool's folder: .touchlog-import-PID-… beside the database
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
             _opened(Path(source)))
-        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="touchlog-import-"))
+        directory = stack.enter_context(scratch_folder(
+            SPOOL_KIND, locate(log.settings.db).path))
         spool = Spool(directory)
         stack.callback(spool.close)
         _validate(stream, log.settings, spool, summary, on_reject or _ignore)

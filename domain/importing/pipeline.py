@@ -25,8 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
-from touchlog.domain.application import CardEntry, TouchpointLog
-from touchlog.domain.errors import InvalidInput, TouchlogError
+from touchlog.domain.application import TouchpointLog
+from touchlog.domain.errors import InvalidInput
 from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
 from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.spool import Encoded, Spool, encode
@@ -146,16 +146,19 @@ def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summar
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
     for lines, entries in spool.batches(batch_size):
-        logged: list[bool | None]
+        refused: dict[int, InvalidInput] = {}
         try:
-            logged = [r.logged for r in log.log_cards(entries)]
-        except TouchlogError:
+            recorded = log.log_cards(entries)
+        except InvalidInput:
             # A rule only the stored state can check (a follow-up with nobody to own it):
-            # record this batch row by row so only offending rows are rejected.
-            logged = [_one(log, spool, line, entry, summary, on_reject)
-                      for line, entry in zip(lines, entries, strict=True)]
-        summary.imported += sum(1 for flag in logged if flag)
-        summary.duplicates += sum(1 for flag in logged if flag is False)
+            # the batch again, still one transaction, without the rows it refuses.
+            recorded = log.log_cards(entries, refused=refused)
+        for index, error in sorted(refused.items()):
+            summary.rejected += 1
+            on_reject(Rejection(lines[index], error.field, _reason(error),
+                                spool.values(lines[index]), spool.header))
+        summary.imported += sum(1 for r in recorded if r.logged)
+        summary.duplicates += len(recorded) - len(refused) - sum(1 for r in recorded if r.logged)
         if progress is not None:
             progress(len(entries), summary.rows - summary.rejected)
 
@@ -177,16 +180,6 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
             known[entry.reference].add(contact_id)
             summary.imported += new
             summary.duplicates += not new
-
-
-def _one(log: TouchpointLog, spool: Spool, line: int, entry: CardEntry, summary: Summary,
-         on_reject: Reject) -> bool | None:
-    try:
-        return log.log_cards([entry])[0].logged
-    except InvalidInput as e:
-        summary.rejected += 1
-        on_reject(Rejection(line, e.field, _reason(e), spool.values(line), spool.header))
-        return None
 
 
 # -- pass 1: rows in units, parsed on two cores (parallel.py) --------------------------

@@ -31,8 +31,8 @@ from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
 from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.files import scratch_folder
 from touchlog.domain.storage.location import locate
+from touchlog.domain.storage.scratch import scratch_folder
 
 ROWS_PER_TRANSACTION = 5_000
 SPOOL_KIND = "import"  # the spool's folder: .touchlog-import-PID-… beside the database

@@ -1,4 +1,4 @@
-"""Files touchlog writes for a user, and the scratch folders of its own work.
+"""Files touchlog writes for a user: exports, audit exports, checkpoints, rejects files.
 
 ``NewFiles`` writes exports, audit exports, checkpoints and rejects files (docs/cli.md
 "Files touchlog writes"). A target is refused, before any work, when it is a ``Protected``
@@ -9,24 +9,15 @@ where the file system has none), owner-only, synced, then put in place in one st
 folder synced. Killed at any moment, a target is its previous file or the complete new one.
 Files written together are published in order, and the later ones' previous versions are
 removed first, so a description (a ``.meta.json``, a manifest) is never older than its data.
-
-``scratch_folder`` gives a command a private folder beside its database for temporary
-work (an import's spool, a verify's shadow tables). Its name holds the process id and a
-lock is held on it while it is used, so the next command of that kind removes what a
-killed one left behind, and never a folder still in use.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
-import glob
 import io
 import os
 import secrets
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -34,6 +25,7 @@ from typing import IO, Any
 
 from touchlog.domain.errors import FileWriteError
 from touchlog.domain.storage import faults
+from touchlog.domain.storage.scratch import sweep
 
 # Files beside a SQLite database that belong to it.
 DATABASE_SIBLINGS = ("", "-wal", "-shm", "-journal")
@@ -239,90 +231,3 @@ class _Pending:
     def _part_name(self) -> Path:
         return self.target.parent / (f".{self.target.name}.touchlog-{os.getpid()}-"
                                      f"{secrets.token_hex(4)}{PART_SUFFIX}")
-
-
-# -- scratch folders ----------------------------------------------------------------------
-
-LOCK_FILE = ".lock"
-
-
-def cache_folder() -> Path:
-    """The user's cache folder for touchlog: ``$XDG_CACHE_HOME/touchlog``, by default
-    ``~/.cache/touchlog``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "touchlog"
-
-
-@contextmanager
-def scratch_folder(kind: str, beside: Path | None) -> Iterator[Path]:
-    """A private folder ``.touchlog-KIND-PID-…`` for a command's temporary files, removed
-    afterwards: in the folder of ``beside`` (a database file), else (none, or that folder
-    is not writable) in ``cache_folder()``. Folders of that kind that killed commands left
-    there are removed first."""
-    prefix = f".touchlog-{kind}-"
-    places = [Path(os.path.realpath(beside)).parent] if beside is not None else []
-    error: OSError | None = None
-    for parent in [*places, cache_folder()]:
-        try:
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            sweep(parent, prefix)
-            folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
-            lock = os.open(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
-            break
-        except OSError as e:
-            error = error or e
-    else:
-        assert error is not None
-        raise FileWriteError(places[0] if places else cache_folder(),
-                             f"cannot make a temporary folder: {error.strerror or error}")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # held by this process and those it forks
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        os.close(lock)
-
-
-def sweep(parent: Path, prefix: str) -> list[Path]:
-    """Removes what killed processes left in ``parent``: the entries ``PREFIX``PID-… whose
-    process has ended and, for a folder, whose lock nobody holds (a process of another PID
-    namespace may be using it). Returns what it removed."""
-    removed = []
-    for left in parent.glob(f"{glob.escape(prefix)}*"):
-        pid = left.name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or _running(int(pid)):
-            continue
-        if not left.is_dir():
-            with suppress(OSError):
-                left.unlink()
-                removed.append(left)
-        elif not _locked(left):
-            shutil.rmtree(left, ignore_errors=True)
-            removed.append(left)
-    return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
-
-
-def _locked(folder: Path) -> bool:
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDONLY)
-    except FileNotFoundError:
-        return False  # killed before it took the lock
-    except OSError:
-        return True  # not ours to judge
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False

@@ -6,7 +6,7 @@ in a temporary folder next to the live database, on PostgreSQL a temporary schem
 (``touchlog_shadow_<random>``) of the same database, reached through the connection's
 ``search_path``. Both are removed when the shadow is closed, also after an error. A process
 killed mid-way can leave one behind: the next shadow on SQLite removes such a
-``.touchlog-shadow-PID-*`` folder (domain/storage/files.py ``scratch_folder``); a
+``.touchlog-shadow-PID-*`` folder (domain/storage/scratch.py); a
 ``touchlog_shadow_*`` schema is never used again and may be deleted.
 """
 

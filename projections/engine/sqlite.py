@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from touchlog.domain.storage.database import lock_timeout
-from touchlog.domain.storage.files import scratch_folder
+from touchlog.domain.storage.scratch import scratch_folder
 from touchlog.projections.engine.dialect import Dialect, exact_sum, rating_average
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Scratch folders (an import's spool, verify --projections' shadow tables) live beside the
 database, owner-only, and what a killed command left there is removed by the next one,
-never a folder still in use (docs/import.md "Large files", domain/storage/files.py)."""
+never a folder still in use (docs/import.md "Large files", domain/storage/scratch.py)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ def scratch_folder(kind: str, beside: Path | None) -> Iterator[Path]:
     error: OSError | None = None
     for parent in [*places, cache_folder()]:
         try:
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if parent not in places:  # never the database's folder: it is not ours to make
+                parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             sweep(parent, prefix)
             folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
             lock = os.open(folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)

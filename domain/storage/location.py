@@ -50,12 +50,34 @@ def locate(db: str) -> Location:
 
         return Location(PostgreSQL(), db)
     if scheme == SQLITE_SCHEME:
-        return Location(SQLite(), db, Path(db[len("sqlite:///"):] if db.startswith("sqlite:///")
-                                           else db.split("://", 1)[1]))
+        return Location(SQLite(), db, sqlite_path(db))
     if scheme:
         raise StoreError(f"unsupported database URL scheme {scheme!r} in {redact(db)}; "
                          "use a file path, sqlite:///path or postgresql://...")
     return Location(SQLite(), db, Path(db))
+
+
+def sqlite_path(url: str) -> Path:
+    """The file a ``sqlite://`` URL names. As in a ``file:///`` URL, the part after the
+    host (which must be empty) is the path: ``sqlite:///srv/touchlog.db`` is
+    /srv/touchlog.db, and SQLAlchemy's ``sqlite:////srv/touchlog.db`` the same file. A
+    relative path is given without the scheme. SQLAlchemy reads ``sqlite:///touchlog.db``
+    as a relative path; here it would name a file in the root folder, so it is refused
+    rather than guessed."""
+    rest = url.split("://", 1)[1]
+    host, _, path = rest.partition("/")
+    hint = ("give an absolute path as sqlite:///srv/touchlog.db, or any path as a plain "
+            "path (touchlog.db)")
+    if host:
+        raise StoreError(f"the SQLite URL {url} names no host, yet has {host!r}: {hint}")
+    folder = Path("/" + path.lstrip("/")).parent if path.strip("/") else None
+    if folder is None:
+        raise StoreError(f"the SQLite URL {url} names no path: {hint}")
+    if folder == Path("/"):
+        raise StoreError(f"the SQLite URL {url} names /{path.lstrip('/')}, a file in the root "
+                         f"folder (SQLAlchemy reads three slashes as a relative path, touchlog "
+                         f"as an absolute one): {hint}")
+    return Path("/" + path.lstrip("/"))
 
 
 def redact(url: str) -> str:

@@ -1,0 +1,77 @@
+"""Where the databases are: ``sqlite:///`` URLs, passwords in PostgreSQL URLs, empty files.
+
+README "Configuration" and docs/cli.md "Database locations" state the rules tested here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from touchlog.cli.main import cli
+from touchlog.domain.errors import StoreError
+from touchlog.domain.storage.location import locate
+
+LOG = ["contact", "log", "ACME", "--channel", "phone", "--at", "2018-01-05"]
+
+
+def run(db: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--db", db, *args], env=env)
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working folder, where a path misread as relative would land."""
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_a_sqlite_url_with_three_slashes_names_an_absolute_path(
+        tmp_path: Path, elsewhere: Path) -> None:
+    db = tmp_path / "data" / "t.db"
+    db.parent.mkdir()
+
+    assert run(f"sqlite://{db}", *LOG).exit_code == 0  # sqlite:///tmp/…/data/t.db
+
+    assert db.exists() and not any(elsewhere.iterdir())
+    for same in (f"sqlite:///{db}", str(db)):  # SQLAlchemy's four slashes; a plain path
+        assert locate(same).path == db
+        result = run(same, "timeline", "ACME", "--format", "json")
+        assert result.exit_code == 0 and len(json.loads(result.stdout)) == 1, result.output
+
+
+def test_a_relative_path_is_given_without_the_scheme(tmp_path: Path, elsewhere: Path) -> None:
+    assert run("t.db", *LOG).exit_code == 0
+    assert (elsewhere / "t.db").exists()
+
+
+@pytest.mark.parametrize("url,needle", [
+    ("sqlite:///t.db", "/t.db"),  # SQLAlchemy's relative form: a file in the root folder
+    ("sqlite://server/t.db", "no host"),
+    ("sqlite://", "no path"),
+    ("sqlite:///", "no path"),
+])
+def test_an_ambiguous_sqlite_url_is_refused_naming_the_rule(url: str, needle: str,
+                                                            elsewhere: Path) -> None:
+    with pytest.raises(StoreError, match=needle) as refused:
+        locate(url)
+    assert "plain path" in str(refused.value)
+    result = run(url, *LOG)
+    assert result.exit_code == 1 and result.stderr.startswith("Error: "), result.output
+    assert not any(elsewhere.iterdir()) and not Path("/t.db").exists()
+
+
+def test_the_reporting_database_url_follows_the_same_rule(tmp_path: Path,
+                                                          elsewhere: Path) -> None:
+    reports = tmp_path / "reports.db"
+    result = run(str(tmp_path / "t.db"), *LOG, env={"TOUCHLOG_REPORTING_DB": f"sqlite://{reports}"})
+    assert result.exit_code == 0, result.output
+    result = run(str(tmp_path / "t.db"), "archive", "--format", "json",
+                 env={"TOUCHLOG_REPORTING_DB": f"sqlite://{reports}"})
+    assert result.exit_code == 0, result.output
+    assert reports.exists() and not any(elsewhere.iterdir())

@@ -27,7 +27,7 @@ from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
-from touchlog.domain.storage.location import Location, locate
+from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant
 
@@ -87,7 +87,7 @@ class TouchpointLog(Application[UUID]):
             with database.creation_lock(self.location, env):
                 super().__init__(env=env)
         except (PersistenceError, sqlite3.Error, OSError) as e:
-            message = str(e).replace(env.get("POSTGRES_PASSWORD") or "\0", "***")
+            message = scrubbed(str(e), self.location.url)
             where = self.location.redacted
             raise StoreError(f"cannot open the database {where}: {message}") from None
 

@@ -9,9 +9,10 @@ both use the eventsourcing library's own recorders, chosen by measurement (READM
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import Database
@@ -80,18 +81,49 @@ def sqlite_path(url: str) -> Path:
     return Path("/" + path.lstrip("/"))
 
 
+# libpq's "password" parameter in a URL's query string.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#]*)", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """The URL with its password replaced, for every message a user or a log may see.
+    """The URL with its passwords replaced, for every message a user or a log may see: the
+    one after the user name and a ``password=`` parameter.
 
     Works on text, not on a parsed URL, so that a malformed URL (an unescaped "/" or "#" in
     the password, a bad port) is masked too: everything between the user name's ":" and the
     last "@" goes, at the price of masking a little more in odd URLs.
     """
-    if "://" not in url:
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
+    user_password = _user_password(url)
+    if user_password is None:
         return url
     scheme, rest = url.split("://", 1)
+    user = rest[:rest.rfind("@")].split(":", 1)[0]
+    return f"{scheme}://{user}:***@{rest[rest.rfind('@') + 1:]}"
+
+
+def scrubbed(message: str, url: str) -> str:
+    """``message`` (a database client's, say) with every password of ``url`` masked, as
+    written in the URL and decoded, in case the client echoed one."""
+    found = {m.group(2) for m in _QUERY_PASSWORD.finditer(url)} | {_user_password(url) or ""}
+    for secret in sorted({form for s in found if s for form in (s, unquote(s))},
+                         key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
+def parameters(url: str) -> dict[str, str]:
+    """A URL's query parameters decoded as libpq decodes them: "%XX" escapes only (a "+"
+    stays a "+"); of a repeated name, the last."""
+    query = url.split("?", 1)[1].split("#", 1)[0] if "?" in url else ""
+    pairs = (item.partition("=") for item in query.split("&") if item)
+    return {unquote(name): unquote(value) for name, _, value in pairs}
+
+
+def _user_password(url: str) -> str | None:
+    """The text between the user name's ":" and the last "@", if the URL has one."""
+    if "://" not in url:
+        return None
+    rest = url.split("://", 1)[1]
     at = rest.rfind("@")
-    if at < 0 or ":" not in rest[:at]:
-        return url
-    user = rest[:at].split(":", 1)[0]
-    return f"{scheme}://{user}:***@{rest[at + 1:]}"
+    return rest[:at].split(":", 1)[1] if at >= 0 and ":" in rest[:at] else None

@@ -83,6 +83,12 @@ class TouchpointLog(Application[UUID]):
         self.location: Location = locate(self.settings.db)
         database = self.location.database
         env = database.environment(self.location, create=create)
+        self.read_only = database.read_only(self.location)
+        if not create and database.is_empty(self.location):
+            # Reading it would make it a log with no events, and an audit of a truncated
+            # file would then call it intact.
+            raise StoreError(f"the database {self.location.redacted} is empty (0 bytes): not a "
+                             "touchlog log (recording a contact or importing makes it one)")
         try:
             with database.creation_lock(self.location, env):
                 super().__init__(env=env)
@@ -249,7 +255,8 @@ class TouchpointLog(Application[UUID]):
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
-                raise StoreError(f"cannot write to {self.location.redacted}: {e}") from None
+                why = " (this process may only read it)" if self.read_only else ""
+                raise StoreError(f"cannot write to {self.location.redacted}{why}: {e}") from None
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 

@@ -22,7 +22,6 @@ from psycopg.rows import tuple_row
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import BATCH, Database, Row, fetched, lock_timeout
-
 from touchlog.domain.storage.location import Location, parameters, scrubbed
 
 DEFAULT_NAME = "postgres"  # the user, and the database, a URL may leave out

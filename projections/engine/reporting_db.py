@@ -39,6 +39,7 @@ class ReportingDB:
             self.location = locate(url)
             self.dialect = DIALECTS[self.location.database.name]
             self.conn: Any = self.dialect.connect(self.location)
+            self.read_only = self.location.database.read_only(self.location)
         except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
             raise StoreError(f"cannot open the reporting database {redact(url)}: "
                              f"{scrubbed(str(e), url)}") from None
@@ -73,6 +74,10 @@ class ReportingDB:
             if "locked" in message:
                 message += f" (another writer held it longer than {lock_timeout()} s, " \
                            "TOUCHLOG_LOCK_TIMEOUT)"
+            elif self.read_only:
+                message += (" (this process may only read it, and the reporting tables need "
+                            "bringing up to date: name a writable reporting database with "
+                            "TOUCHLOG_REPORTING_DB, docs/reporting.md)")
             raise StoreError(f"cannot use the reporting database {redact(self.url)}: "
                              f"{message}") from None
 

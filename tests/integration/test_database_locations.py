@@ -75,3 +75,31 @@ def test_the_reporting_database_url_follows_the_same_rule(tmp_path: Path,
                  env={"TOUCHLOG_REPORTING_DB": f"sqlite://{reports}"})
     assert result.exit_code == 0, result.output
     assert reports.exists() and not any(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("args", [["verify"], ["timeline", "ACME"], ["archive"],
+                                  ["audit", "ACME"], ["projections", "status"]])
+def test_an_empty_file_is_not_a_log_to_read_and_stays_untouched(tmp_path: Path,
+                                                                args: list[str]) -> None:
+    db = tmp_path / "empty.db"
+    db.touch()
+
+    result = run(str(db), *args)
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: the database {db} is empty (0 bytes)")
+    assert db.stat().st_size == 0 and {p.name for p in tmp_path.iterdir()} == {"empty.db"}
+
+
+def test_recording_into_an_empty_file_makes_it_a_log(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    db.touch()
+    assert run(str(db), *LOG).exit_code == 0
+    result = run(str(db), "verify", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["events"] == 2, result.output
+
+
+def test_a_missing_file_stays_an_error_for_reading_commands(tmp_path: Path) -> None:
+    result = run(str(tmp_path / "missing.db"), "verify")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: no database at")
+    assert not (tmp_path / "missing.db").exists()

@@ -6,6 +6,8 @@ README "Configuration" and docs/cli.md "Database locations" state the rules test
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from touchlog.cli.main import cli
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.location import locate
 
+RELIABILITY = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 LOG = ["contact", "log", "ACME", "--channel", "phone", "--at", "2018-01-05"]
 
 
@@ -103,3 +106,30 @@ def test_a_missing_file_stays_an_error_for_reading_commands(tmp_path: Path) -> N
     result = run(str(tmp_path / "missing.db"), "verify")
     assert result.exit_code == 1 and result.stderr.startswith("Error: no database at")
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_backup_taken_as_the_docs_say_holds_what_the_write_ahead_log_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the documented code names touchlog.db and backup/
+    db = tmp_path / "touchlog.db"
+    assert run(str(db), *LOG).exit_code == 0
+    keeper = sqlite3.connect(db)  # while it is open, the last writer leaves its WAL behind
+    keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    try:
+        assert run(str(db), "contact", "log", "BOB", "--channel", "phone", "--at",
+                   "2018-01-06").exit_code == 0
+        assert Path(f"{db}-wal").stat().st_size > 0
+        snippet = re.search(r"```python\n(.*?)```", RELIABILITY.read_text().split(
+            "## Backups")[1], re.DOTALL)
+        assert snippet is not None
+        (tmp_path / "backup").mkdir()
+        exec(snippet.group(1), {"__name__": "backup"})  # noqa: S102 - the documented code
+        plain = tmp_path / "copied.db"
+        plain.write_bytes(db.read_bytes())  # what the docs warn against
+    finally:
+        keeper.close()
+    backup = str(tmp_path / "backup" / "touchlog.db")
+    result = run(backup, "timeline", "BOB")
+    assert result.exit_code == 0, result.output
+    assert run(backup, "verify").exit_code == 0
+    assert run(str(plain), "timeline", "BOB").exit_code == 1  # BOB was only in the WAL

@@ -102,7 +102,8 @@ def test_a_password_in_the_url_is_used_wherever_it_is_given_and_never_shown(
     works = [(url, args, {}) for url in (in_query, in_userinfo) for args in (
         ["contact", "log", "ACME", "--channel", "phone", "--at", "2018-01-05"],
         ["projections", "status"], ["timeline", "ACME"], ["archive"], ["verify"],
-        ["verify", "--projections"], ["projections", "rebuild"])]
+        ["verify", "--projections"], ["projections", "rebuild"],
+        ["demo", "--customers", "2"])]
     works.append((in_userinfo, ["archive"], {"TOUCHLOG_REPORTING_DB": in_query}))
     for url, args, env in works:
         result = touchlog("--db", url, *args, env=env)

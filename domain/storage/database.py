@@ -51,6 +51,15 @@ class Database(ABC):
         """Whether there is a database to open."""
         return True
 
+    def read_only(self, location: Location) -> bool:
+        """Whether this process may read the database but not write it (a SQLite file or
+        its folder without write permission, a read-only file system)."""
+        return False
+
+    def is_empty(self, location: Location) -> bool:
+        """Whether the database is an empty file (0 bytes): no touchlog log yet."""
+        return False
+
     @abstractmethod
     def query(self, recorder: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of a read-only query on the event table."""

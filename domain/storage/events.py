@@ -51,6 +51,19 @@ def event_rows(app: TouchpointLog, ids: Sequence[UUID]) -> list[Row]:
     return rows
 
 
+def stored_customers(app: TouchpointLog, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of the given customers the log holds (those with a first event)."""
+    database = app.location.database
+    marks = ", ".join("?" * len(ids))
+    try:
+        rows = database.query(
+            app.recorder, f"SELECT originator_id FROM {{table}} WHERE originator_id IN "
+            f"({marks}) AND originator_version = 1", database.stored_ids(ids))
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    return {stored_uuid(raw) for (raw,) in rows}
+
+
 def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
     """``event_rows`` as the library's stored events, in version order, by customer id."""
     found: dict[UUID, list[StoredEvent]] = {}

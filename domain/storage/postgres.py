@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import psycopg
@@ -22,9 +22,7 @@ from psycopg.rows import tuple_row
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import BATCH, Database, Row, fetched, lock_timeout
-
-if TYPE_CHECKING:
-    from touchlog.domain.storage.location import Location
+from touchlog.domain.storage.location import Location, parameters, scrubbed
 
 DEFAULT_NAME = "postgres"  # the user, and the database, a URL may leave out
 # Any fixed number: the advisory lock that serialises table creation across processes.
@@ -55,14 +53,16 @@ class PostgreSQL(Database):
 
     def environment(self, location: Location, *, create: bool) -> dict[str, str]:
         parts = urlsplit(location.url)
-        query = parse_qs(parts.query)
+        query = parameters(location.url)
+        # As libpq: a "password" parameter wins over the password after the user name.
+        password = query.get("password", unquote(parts.password or ""))
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or DEFAULT_NAME,
             "POSTGRES_HOST": parts.hostname or "localhost",
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or DEFAULT_NAME),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_PASSWORD": password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "4",
@@ -70,7 +70,7 @@ class PostgreSQL(Database):
             "APPLICATION_RECORDER_TOPIC": "touchlog.domain.storage.postgres:PostgresEventRecorder",
         }
         if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
+            env["POSTGRES_SCHEMA"] = query["schema"]
         return env
 
     @contextmanager
@@ -84,7 +84,8 @@ class PostgreSQL(Database):
                 password=env["POSTGRES_PASSWORD"] or None, connect_timeout=5, autocommit=True,
             )
         except psycopg.Error as e:
-            raise StoreError(f"cannot connect to {location.redacted}: {_first_line(e)}") from None
+            raise StoreError(f"cannot connect to {location.redacted}: "
+                             f"{scrubbed(_first_line(e), location.url)}") from None
         with connection:
             connection.execute("SELECT pg_advisory_lock(%s)", (_CREATION_LOCK,))
             try:

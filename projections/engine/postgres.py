@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from touchlog.projections.engine.dialect import Dialect, plain
 
@@ -36,8 +36,9 @@ class PostgresReporting(Dialect):
 
         parts = urlsplit(location.url)
         # libpq knows neither a "+psycopg" driver suffix nor touchlog's own "schema"
-        # parameter; every other parameter (sslmode, …) is the server's business.
-        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+        # parameter; every other parameter (password, sslmode, …) goes to libpq as written.
+        query = "&".join(item for item in parts.query.split("&")
+                         if item and item.partition("=")[0] != "schema")
         conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, query, "")),
                                autocommit=True, connect_timeout=10)
         conn.execute("SET TIME ZONE 'UTC'")
@@ -87,7 +88,10 @@ class PostgresReporting(Dialect):
 def with_search_path(url: str, schema: str) -> str:
     """The PostgreSQL URL with libpq ``options`` that make ``schema`` the only search path."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    options = " ".join([*(v for k, v in query if k == "options"), f"-csearch_path={schema}"])
-    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    # The other parameters stay as written: decoding and encoding again would turn a
+    # password's "+" into a space, which libpq does not.
+    items = [item for item in parts.query.split("&") if item]
+    given = [unquote(i.partition("=")[2]) for i in items if i.partition("=")[0] == "options"]
+    options = quote(" ".join([*given, f"-csearch_path={schema}"]), safe="")
+    kept = [item for item in items if item.partition("=")[0] != "options"]
+    return urlunsplit(parts._replace(query="&".join([*kept, f"options={options}"])))

@@ -7,17 +7,15 @@ PostgreSQL is asked of the connection's ``dialect`` (projections/engine/dialect.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
-from urllib.parse import unquote
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import lock_timeout
-from touchlog.domain.storage.location import locate, redact
+from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
 from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING
@@ -41,9 +39,10 @@ class ReportingDB:
             self.location = locate(url)
             self.dialect = DIALECTS[self.location.database.name]
             self.conn: Any = self.dialect.connect(self.location)
+            self.read_only = self.location.database.read_only(self.location)
         except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
-            raise StoreError(f"cannot open the reporting database {_redacted(url)}: "
-                             f"{_scrub(str(e), url)}") from None
+            raise StoreError(f"cannot open the reporting database {redact(url)}: "
+                             f"{scrubbed(str(e), url)}") from None
         if create:
             self.create_tables()
 
@@ -70,12 +69,16 @@ class ReportingDB:
         try:
             yield
         except _client_errors() as e:
-            message = _scrub(str(e).strip().splitlines()[0] if str(e).strip() else
-                             type(e).__name__, self.url)
+            message = scrubbed(str(e).strip().splitlines()[0] if str(e).strip() else
+                               type(e).__name__, self.url)
             if "locked" in message:
                 message += f" (another writer held it longer than {lock_timeout()} s, " \
                            "TOUCHLOG_LOCK_TIMEOUT)"
-            raise StoreError(f"cannot use the reporting database {_redacted(self.url)}: "
+            elif self.read_only:
+                message += (" (this process may only read it, and the reporting tables need "
+                            "bringing up to date: name a writable reporting database with "
+                            "TOUCHLOG_REPORTING_DB, docs/reporting.md)")
+            raise StoreError(f"cannot use the reporting database {redact(self.url)}: "
                              f"{message}") from None
 
     def by_keys(self, table: str, column: str, keys: Sequence[Any],
@@ -140,23 +143,3 @@ class ReportingDB:
 def _client_errors() -> tuple[type[Exception], ...]:
     psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL URL was opened
     return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
-
-
-_USERINFO = re.compile(r"(://[^:/@]*):([^@/]*)@")
-
-
-def _redacted(url: str) -> str:
-    try:
-        return redact(url)
-    except ValueError:  # too malformed for urlsplit: mask the userinfo by pattern
-        return _USERINFO.sub(r"\1:***@", url)
-
-
-def _scrub(message: str, url: str) -> str:
-    """A client's message with the URL's password masked, in case the client echoed it."""
-    found = _USERINFO.search(url)
-    if found is None or not found.group(2):
-        return message
-    for secret in {found.group(2), unquote(found.group(2))}:
-        message = message.replace(secret, "***")
-    return message

@@ -78,9 +78,9 @@ class Projector:
                            if head is not None else None)
         self.batch_size = batch_size
         self.projections = projections()
-        self.db.executemany(
-            f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
-            [[name] for name in self.projections])
+        if not self.db.read_only:  # a read-only one is read as it is, if it is up to date
+            self.db.executemany(f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) "
+                                "ON CONFLICT DO NOTHING", [[name] for name in self.projections])
 
     def select(self, names: Iterable[str] | None) -> list[str]:
         chosen = list(names or self.projections)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import Database
@@ -32,6 +32,13 @@ class Location:
     @property
     def redacted(self) -> str:
         return redact(self.url)
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema a ``?schema=`` names: the log's event tables and its
+        reporting tables live there (None: the server's default, ``public``)."""
+        values = parse_qs(urlsplit(self.url).query).get("schema")
+        return values[0] if values else None
 
     def exists(self) -> bool:
         """Whether there is a database to open: a server's always, a SQLite file's if made."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import psycopg
@@ -55,7 +55,6 @@ class PostgreSQL(Database):
 
     def environment(self, location: Location, *, create: bool) -> dict[str, str]:
         parts = urlsplit(location.url)
-        query = parse_qs(parts.query)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or DEFAULT_NAME,
@@ -69,8 +68,8 @@ class PostgreSQL(Database):
             "POSTGRES_LOCK_TIMEOUT": str(lock_timeout()),
             "APPLICATION_RECORDER_TOPIC": "touchlog.domain.storage.postgres:PostgresEventRecorder",
         }
-        if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        if location.schema:
+            env["POSTGRES_SCHEMA"] = location.schema
         return env
 
     @contextmanager

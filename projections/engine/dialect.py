@@ -67,6 +67,10 @@ class Dialect(ABC):
     def connect(self, location: Location) -> Any:
         """A connection in autocommit mode: transactions are begun explicitly."""
 
+    def create_namespace(self, location: Location) -> list[str]:
+        """Statements that make the place the tables go, when the location names one."""
+        return []
+
     @abstractmethod
     def sql(self, statement: str) -> str:
         """The statement with the client's placeholders."""

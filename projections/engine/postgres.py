@@ -1,5 +1,8 @@
 """The PostgreSQL reporting database: the event log's database or another one.
 
+The tables live in the schema the URL's ``?schema=`` names (the connection's only
+``search_path``), like the log's event tables, so two logs in two schemas of one database
+keep two sets of reporting tables; without it, in the server's default (``public``).
 Instants are ``timestamptz``, amounts ``numeric`` and flags ``boolean``, so fetched values
 are made ``plain`` for the JSON contract.
 """
@@ -40,8 +43,14 @@ class PostgresReporting(Dialect):
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
         conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, query, "")),
                                autocommit=True, connect_timeout=10)
-        conn.execute("SET TIME ZONE 'UTC'")
+        schema = f"; SET search_path TO {_quoted(location.schema)}" if location.schema else ""
+        conn.execute(f"SET TIME ZONE 'UTC'{schema}")  # one round trip
         return conn
+
+    def create_namespace(self, location: Location) -> list[str]:
+        if not location.schema:
+            return []
+        return [f"CREATE SCHEMA IF NOT EXISTS {_quoted(location.schema)}"]
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
@@ -75,19 +84,22 @@ class PostgresReporting(Dialect):
 
     @contextmanager
     def shadow(self, live: ReportingDB) -> Iterator[str]:
-        """A temporary schema of the same database, reached through the ``search_path``."""
+        """A temporary schema of the same database, named by the URL's ``?schema=``."""
         schema = SCHEMA_PREFIX + secrets.token_hex(6)
         live.execute(f"CREATE SCHEMA {schema}")
         try:
-            yield with_search_path(live.url, schema)
+            yield in_schema(live.url, schema)
         finally:
             live.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def with_search_path(url: str, schema: str) -> str:
-    """The PostgreSQL URL with libpq ``options`` that make ``schema`` the only search path."""
+def in_schema(url: str, schema: str) -> str:
+    """The PostgreSQL URL with its ``?schema=`` (if any) replaced by ``schema``."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    options = " ".join([*(v for k, v in query if k == "options"), f"-csearch_path={schema}"])
-    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"] + [("schema", schema)]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _quoted(name: str) -> str:
+    """An SQL identifier in double quotes, any double quote in it doubled."""
+    return '"' + name.replace('"', '""') + '"'

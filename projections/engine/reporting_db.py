@@ -109,6 +109,8 @@ class ReportingDB:
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            for statement in self.dialect.create_namespace(self.location):
+                self.conn.execute(statement)
             for table in ALL_TABLES:
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)

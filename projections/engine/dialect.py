@@ -77,7 +77,7 @@ class Dialect(ABC):
 
     @abstractmethod
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
-        """Which of the named tables and indexes exist."""
+        """Which of the named tables, indexes and columns (``table.column``) exist."""
 
     @abstractmethod
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:

@@ -57,8 +57,11 @@ class PostgresReporting(Dialect):
 
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
         return {r["name"] for r in db.query(
-            "SELECT name FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
-            [names])}
+            "SELECT name FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL "
+            "UNION ALL SELECT t.name || '.' || a.attname FROM unnest(?::text[]) AS t(name) "
+            "JOIN pg_attribute AS a ON a.attrelid = to_regclass(t.name) "
+            "WHERE a.attnum > 0 AND NOT a.attisdropped",
+            [names, sorted({name.split(".")[0] for name in names if "." in name})])}
 
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         return (tuple(map(plain, row)) for row in rows)

@@ -47,6 +47,11 @@ class ReportingDB:
         if create:
             self.create_tables()
 
+    @property
+    def redacted(self) -> str:
+        """The URL as messages show it: without its password."""
+        return _redacted(self.url)
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self.errors():
             cursor = self.conn.execute(self.dialect.sql(statement), tuple(params))
@@ -104,14 +109,20 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
+        """Creates the missing tables and indexes, and adds the columns an older version's
+        tables lack (a column is only ever added, nullable, to keep older rows valid)."""
         # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
         # rebuild holds the same tables, made a plain query end in "deadlock detected".
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            missing = set(self._missing_relations())  # again, now that this writer is alone
             for statement in self.dialect.create_namespace(self.location):
                 self.conn.execute(statement)
             for table in ALL_TABLES:
+                if table.name not in missing:
+                    for statement in table.added_columns(self.dialect.types, missing):
+                        self.conn.execute(statement)
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
@@ -126,8 +137,10 @@ class ReportingDB:
                     self.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
 
     def _missing_relations(self) -> list[str]:
+        """The tables, indexes and columns (``Table.column_key``) that do not exist."""
         names = [name for table in ALL_TABLES
-                 for name in (table.name, *map(table.index_name, table.indexes))]
+                 for name in (table.name, *map(table.index_name, table.indexes),
+                              *map(table.column_key, table.column_names))]
         existing = self.dialect.existing(self, names)
         return [name for name in names if name not in existing]
 

@@ -2,7 +2,9 @@
 
 Exactly once: each batch is one transaction that first moves the projection's tracked
 position with a compare-and-set (``UPDATE … WHERE position = <where this batch began>``)
-and then writes the rows. A second processor that raced ahead makes the update touch no
+and then writes the rows. The update also records the log and the event at the new
+position; before its first batch a projector refuses tables that do not fit the log
+(projections/engine/ownership.py). A second processor that raced ahead makes the update touch no
 row, and the whole batch rolls back. On PostgreSQL the update also locks the tracking row,
 so two processors of one projection take turns instead of interleaving.
 
@@ -22,7 +24,8 @@ from typing import Any
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.settings import available_cores
-from touchlog.domain.storage.events import notifications
+from touchlog.domain.storage.events import landmarks, link_of, notifications
+from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
     REBUILD_HELPER,
     catch_up_alone,
@@ -78,6 +81,8 @@ class Projector:
                            if head is not None else None)
         self.batch_size = batch_size
         self.projections = projections()
+        self.fitting: set[str] = set()  # projections whose tables were found to fit the log
+        self.log_id: str | None = None  # the log's identity, once it has one
         self.db.executemany(
             f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
             [[name] for name in self.projections])
@@ -97,6 +102,7 @@ class Projector:
         The log is read once for all projections, from the lowest position, in big batches.
         """
         chosen = self.select(names)
+        self.ensure_fits(chosen)
         read = 0
         if self.head_query is not None:
             rows = {r["name"]: r for r in self.db.query(self.head_query)}
@@ -114,6 +120,25 @@ class Projector:
                 if mine:
                     self._commit(name, positions[name], mine)
 
+    def ensure_fits(self, names: Iterable[str] | None = None) -> None:
+        """Refuses (a StoreError naming the rebuild) when the named projections' tables were
+        made from another log or are ahead of it; adopts tables that name no log yet."""
+        chosen = self.select(names)
+        if self.fitting.issuperset(chosen):
+            return
+        fit = examine(self.log, self.db)
+        error = refusal(fit, chosen, self.db, self.log)
+        if error is not None:
+            raise error
+        adopt(self.db, fit)
+        self.log_id = fit.marks.identity
+        self.fitting.update(chosen)
+
+    def _log_id(self) -> str | None:
+        if self.log_id is None:  # the log was empty when examined
+            self.log_id = landmarks(self.log, []).identity
+        return self.log_id
+
     def _commit(self, name: str, expected: int, batch: Batch) -> None:
         """Computes the batch's rows without the write lock, then writes them in one
         transaction; prepares again inside it if the tables changed in between."""
@@ -126,8 +151,10 @@ class Projector:
         try:
             with self.db.transaction():
                 moved = self.db.execute(
-                    f"UPDATE {TRACKING.name} SET position = ? WHERE name = ? AND position = ?",
-                    (batch[-1].position, name, expected))
+                    f"UPDATE {TRACKING.name} SET position = ?, log_id = ?, event_id = ? "
+                    "WHERE name = ? AND position = ?",
+                    (batch[-1].position, self._log_id(), link_of(batch[-1].state), name,
+                     expected))
                 if moved != 1:
                     raise Conflict(name)
                 now = projection.read(self.db, batch)
@@ -152,8 +179,8 @@ class Projector:
                     self.db.execute(f"DELETE FROM {table.name}")
             self.db.drop_reader_indexes(chosen)
             for name in chosen:
-                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
-                                (name,))
+                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0, log_id = NULL, "
+                                "event_id = NULL WHERE name = ?", (name,))
         shared = self._helper_share(chosen)
         read = 0
         if shared:
@@ -174,11 +201,15 @@ class Projector:
         return shared if head >= PARALLEL_REBUILD_FROM else []
 
     def status(self) -> list[dict[str, Any]]:
-        """Each projection's position, the log's head, and how many events behind it is."""
-        head = self.log.recorder.max_notification_id() or 0
-        positions = self.db.positions()
-        return [{"projection": name, "position": positions[name], "head": head,
-                 "lag": head - positions[name]} for name in self.projections]
+        """Each projection's position, the log's head, and how many events behind it is; or,
+        for tables that do not fit the log, no lag but the ``problem``."""
+        fit = examine(self.log, self.db)
+        problems = {m.name: m.detail for m in fit.mismatches}
+        head = fit.marks.head
+        return [{"projection": name, "position": row.position, "head": head,
+                 "lag": None if name in problems else head - row.position,
+                 "problem": problems.get(name)}
+                for name in self.projections for row in [fit.rows[name]]]
 
     def follow(self, stopping: threading.Event, poll_seconds: float = 0.5) -> None:
         """Keeps catching up until ``stopping`` is set.
@@ -226,6 +257,7 @@ def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
     """
     projector = Projector(log, batch_size=EVENTS_PER_BATCH_ALONGSIDE)
     try:
+        projector.ensure_fits()  # refused before anything is recorded
         with projecting_alongside(log) if contacts >= FOLLOW_IMPORTS_FROM else nullcontext():
             yield
         projector.catch_up()

@@ -67,6 +67,10 @@ class Dialect(ABC):
     def connect(self, location: Location) -> Any:
         """A connection in autocommit mode: transactions are begun explicitly."""
 
+    def lost(self, error: Exception) -> bool:
+        """Whether the client's error says the connection is gone (it may be opened again)."""
+        return False
+
     def create_namespace(self, location: Location) -> list[str]:
         """Statements that make the place the tables go, when the location names one."""
         return []

@@ -47,6 +47,11 @@ class PostgresReporting(Dialect):
         conn.execute(f"SET TIME ZONE 'UTC'{schema}")  # one round trip
         return conn
 
+    def lost(self, error: Exception) -> bool:
+        from touchlog.domain.storage.postgres import connection_lost
+
+        return connection_lost(error)
+
     def create_namespace(self, location: Location) -> list[str]:
         if not location.schema:
             return []

@@ -15,8 +15,8 @@ from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import unquote
 
-from touchlog.domain.errors import StoreError
-from touchlog.domain.storage.database import lock_timeout
+from touchlog.domain.errors import ConnectionLost, StoreError
+from touchlog.domain.storage.database import RECONNECTED, lock_timeout
 from touchlog.domain.storage.location import locate, redact
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
@@ -26,6 +26,7 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
+REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLiteReporting(), PostgresReporting())}
 
@@ -40,12 +41,28 @@ class ReportingDB:
         try:
             self.location = locate(url)
             self.dialect = DIALECTS[self.location.database.name]
-            self.conn: Any = self.dialect.connect(self.location)
-        except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
-            raise StoreError(f"cannot open the reporting database {_redacted(url)}: "
-                             f"{_scrub(str(e), url)}") from None
+        except Exception as e:  # a malformed URL
+            raise self._unopened(e) from None
+        self.conn: Any = self._connect()
         if create:
             self.create_tables()
+
+    def _connect(self) -> Any:
+        try:
+            return self.dialect.connect(self.location)
+        except Exception as e:  # sqlite3, psycopg: all say the same
+            raise self._unopened(e) from None
+
+    def _unopened(self, error: Exception) -> StoreError:
+        return StoreError(f"cannot open the reporting database {_redacted(self.url)}: "
+                          f"{_scrub(str(error), self.url)}")
+
+    def reconnect(self) -> None:
+        """Opens the connection again, after a ``ConnectionLost``."""
+        with suppress(*_client_errors()):
+            self.conn.close()
+        self.conn = self._connect()
+        RECONNECTED[REPORTING_DATABASE] += 1
 
     @property
     def redacted(self) -> str:
@@ -80,8 +97,9 @@ class ReportingDB:
             if "locked" in message:
                 message += f" (another writer held it longer than {lock_timeout()} s, " \
                            "TOUCHLOG_LOCK_TIMEOUT)"
-            raise StoreError(f"cannot use the reporting database {_redacted(self.url)}: "
-                             f"{message}") from None
+            error = ConnectionLost if self.dialect.lost(e) else StoreError
+            raise error(f"cannot use the reporting database {_redacted(self.url)}: "
+                        f"{message}") from None
 
     def by_keys(self, table: str, column: str, keys: Sequence[Any],
                 columns: str = "*") -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
-from touchlog.domain.errors import InvalidInput
+from touchlog.domain.errors import ConnectionLost, InvalidInput
 from touchlog.domain.settings import available_cores
 from touchlog.domain.storage.events import landmarks, link_of, notifications
 from touchlog.projections.engine.ownership import adopt, examine, refusal
@@ -51,6 +51,7 @@ FOLLOW_IMPORTS_FROM = 10_000
 PARALLEL_REBUILD_FROM = 50_000
 HELPER_SHARE = ("archive",)
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
+RECONNECTS = 3  # times a catch-up opens a lost reporting connection again
 
 
 class Conflict(Exception):
@@ -100,7 +101,19 @@ class Projector:
         when given); returns events read.
 
         The log is read once for all projections, from the lowest position, in big batches.
+        A lost connection to the reporting database is opened again and the catch-up goes
+        on from the positions recorded (a batch it interrupted was rolled back).
         """
+        for attempt in range(1, RECONNECTS + 1):
+            try:
+                return self._catch_up(names, upto)
+            except ConnectionLost:
+                if attempt == RECONNECTS:
+                    raise
+                self.db.reconnect()
+        raise AssertionError("unreachable")
+
+    def _catch_up(self, names: Iterable[str] | None, upto: int | None) -> int:
         chosen = self.select(names)
         self.ensure_fits(chosen)
         read = 0

@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import closing
 from typing import Any
 
-import pytest
+import psycopg
 from click.testing import CliRunner, Result
 
 from tests.reliability.databases import Databases
@@ -126,21 +126,27 @@ def test_an_import_into_a_log_whose_reporting_database_is_ahead_records_nothing(
     assert data(run(log, reporting, "verify", "--format", "json"))["events"] == 2
 
 
+def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Runs one statement on a database with its own client; its rows."""
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url, autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+    with closing(sqlite3.connect(url)) as conn, conn:
+        return conn.execute(statement).fetchall()
+
+
 def test_a_reporting_database_without_recorded_identity_is_adopted_when_it_fits(
         databases: Databases) -> None:
-    """Tables made before the tracking rows named their log: adopted when their positions
-    fit the log, refused when they are ahead of it."""
-    if databases.kind != "sqlite":
-        pytest.skip("the tracking table of an earlier version is made on SQLite")
+    """Tables made before the tracking rows named their log: given the columns on first use,
+    adopted when their positions fit the log, refused when they are ahead of it."""
     log, reporting, before = restored(databases)
-    with closing(sqlite3.connect(reporting)) as conn, conn:  # as an earlier version made it
-        conn.execute("ALTER TABLE projection_tracking DROP COLUMN log_id")
-        conn.execute("ALTER TABLE projection_tracking DROP COLUMN event_id")
+    for column in ("log_id", "event_id"):  # as an earlier version made the table
+        sql(reporting, f"ALTER TABLE projection_tracking DROP COLUMN {column}")
     refused(run(log, reporting, "archive"), "ahead of the log")
     log_contact(before, reporting, "HOOLI", 8)
     assert customers(before, reporting) == ["ACME", "GLOBEX", "HOOLI", "INITECH"]
-    with closing(sqlite3.connect(reporting)) as conn:
-        adopted = conn.execute("SELECT name FROM projection_tracking WHERE position > 0 "
-                               "AND log_id IS NOT NULL AND event_id IS NOT NULL").fetchall()
+    adopted = sql(reporting, "SELECT name FROM projection_tracking WHERE position > 0 "
+                             "AND log_id IS NOT NULL AND event_id IS NOT NULL")
     assert adopted == [("archive",)]
     refused(run(log, reporting, "archive"), "ahead of the log")

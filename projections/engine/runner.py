@@ -2,11 +2,11 @@
 
 Exactly once: each batch is one transaction that first moves the projection's tracked
 position with a compare-and-set (``UPDATE … WHERE position = <where this batch began>``)
-and then writes the rows. The update also records the log and the event at the new
-position; before its first batch a projector refuses tables that do not fit the log
-(projections/engine/ownership.py). A second processor that raced ahead makes the update touch no
+and then writes the rows. A second processor that raced ahead makes the update touch no
 row, and the whole batch rolls back. On PostgreSQL the update also locks the tracking row,
-so two processors of one projection take turns instead of interleaving.
+so two processors of one projection take turns instead of interleaving. The update also
+records the log and the event at the new position; before its first batch a projector
+refuses tables that do not fit the log (projections/engine/ownership.py).
 
 The rows are computed before that transaction, from what the projection's ``read``
 returned, so the write lock is held only while writing; inside the transaction ``read`` is
@@ -83,7 +83,7 @@ class Projector:
         self.batch_size = batch_size
         self.projections = projections()
         self.fitting: set[str] = set()  # projections whose tables were found to fit the log
-        self.log_id: str | None = None  # the log's identity, once it has one
+        self._identity: str | None = None  # the log's, once it has one (ownership.py)
         self.db.executemany(
             f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
             [[name] for name in self.projections])
@@ -144,13 +144,13 @@ class Projector:
         if error is not None:
             raise error
         adopt(self.db, fit)
-        self.log_id = fit.marks.identity
+        self._identity = fit.marks.identity
         self.fitting.update(chosen)
 
-    def _log_id(self) -> str | None:
-        if self.log_id is None:  # the log was empty when examined
-            self.log_id = landmarks(self.log, []).identity
-        return self.log_id
+    def _log_identity(self) -> str | None:
+        if self._identity is None:  # the log was empty when examined
+            self._identity = landmarks(self.log, []).identity
+        return self._identity
 
     def _commit(self, name: str, expected: int, batch: Batch) -> None:
         """Computes the batch's rows without the write lock, then writes them in one
@@ -161,13 +161,13 @@ class Projector:
             writes: Writes | None = projection.prepare(batch, known)
         except Exception:  # noqa: BLE001 - read mid-change (say, a rebuild's); redone below
             known, writes = None, None
+        identity = self._log_identity()
         try:
             with self.db.transaction():
                 moved = self.db.execute(
                     f"UPDATE {TRACKING.name} SET position = ?, log_id = ?, event_id = ? "
                     "WHERE name = ? AND position = ?",
-                    (batch[-1].position, self._log_id(), link_of(batch[-1].state), name,
-                     expected))
+                    (batch[-1].position, identity, link_of(batch[-1].state), name, expected))
                 if moved != 1:
                     raise Conflict(name)
                 now = projection.read(self.db, batch)

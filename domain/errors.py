@@ -44,3 +44,8 @@ class StageError(TouchlogError):
 
 class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
+
+
+class ConnectionLost(StoreError):
+    """The connection to a database server was lost (the server restarted, or an
+    administrator ended it): what it was doing was rolled back, and it may be opened again."""

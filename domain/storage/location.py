@@ -34,6 +34,12 @@ class Location:
     def redacted(self) -> str:
         return redact(self.url)
 
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema a ``?schema=`` names: the log's event tables and its
+        reporting tables live there (None: the server's default, ``public``)."""
+        return parameters(self.url).get("schema") or None
+
     def exists(self) -> bool:
         """Whether there is a database to open: a server's always, a SQLite file's if made."""
         return self.database.exists(self)

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from touchlog.domain.errors import StoreError
-from touchlog.domain.storage.database import lock_timeout
+from touchlog.domain.errors import ConnectionLost, StoreError
+from touchlog.domain.storage.database import RECONNECTED, lock_timeout
 from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
@@ -24,6 +24,7 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
+REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLiteReporting(), PostgresReporting())}
 
@@ -38,13 +39,34 @@ class ReportingDB:
         try:
             self.location = locate(url)
             self.dialect = DIALECTS[self.location.database.name]
-            self.conn: Any = self.dialect.connect(self.location)
-            self.read_only = self.location.database.read_only(self.location)
-        except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
-            raise StoreError(f"cannot open the reporting database {redact(url)}: "
-                             f"{scrubbed(str(e), url)}") from None
+        except Exception as e:  # a malformed URL
+            raise self._unopened(e) from None
+        self.conn: Any = self._connect()
+        self.read_only = self.location.database.read_only(self.location)
         if create:
             self.create_tables()
+
+    def _connect(self) -> Any:
+        try:
+            return self.dialect.connect(self.location)
+        except Exception as e:  # sqlite3, psycopg: all say the same
+            raise self._unopened(e) from None
+
+    def _unopened(self, error: Exception) -> StoreError:
+        return StoreError(f"cannot open the reporting database {redact(self.url)}: "
+                          f"{scrubbed(str(error), self.url)}")
+
+    def reconnect(self) -> None:
+        """Opens the connection again, after a ``ConnectionLost``."""
+        with suppress(*_client_errors()):
+            self.conn.close()
+        self.conn = self._connect()
+        RECONNECTED[REPORTING_DATABASE] += 1
+
+    @property
+    def redacted(self) -> str:
+        """The URL as messages show it: without its password."""
+        return redact(self.url)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self.errors():
@@ -78,8 +100,9 @@ class ReportingDB:
                 message += (" (this process may only read it, and the reporting tables need "
                             "bringing up to date: name a writable reporting database with "
                             "TOUCHLOG_REPORTING_DB, docs/reporting.md)")
-            raise StoreError(f"cannot use the reporting database {redact(self.url)}: "
-                             f"{message}") from None
+            error = ConnectionLost if self.dialect.lost(e) else StoreError
+            raise error(f"cannot use the reporting database {redact(self.url)}: "
+                        f"{message}") from None
 
     def by_keys(self, table: str, column: str, keys: Sequence[Any],
                 columns: str = "*") -> list[dict[str, Any]]:
@@ -107,12 +130,20 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
+        """Creates the missing tables and indexes, and adds the columns an older version's
+        tables lack (a column is only ever added, nullable, to keep older rows valid)."""
         # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
         # rebuild holds the same tables, made a plain query end in "deadlock detected".
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            missing = set(self._missing_relations())  # again, now that this writer is alone
+            for statement in self.dialect.create_namespace(self.location):
+                self.conn.execute(statement)
             for table in ALL_TABLES:
+                if table.name not in missing:
+                    for statement in table.added_columns(self.dialect.types, missing):
+                        self.conn.execute(statement)
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
@@ -127,8 +158,10 @@ class ReportingDB:
                     self.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
 
     def _missing_relations(self) -> list[str]:
+        """The tables, indexes and columns (``Table.column_key``) that do not exist."""
         names = [name for table in ALL_TABLES
-                 for name in (table.name, *map(table.index_name, table.indexes))]
+                 for name in (table.name, *map(table.index_name, table.indexes),
+                              *map(table.column_key, table.column_names))]
         existing = self.dialect.existing(self, names)
         return [name for name in names if name not in existing]
 

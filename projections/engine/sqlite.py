@@ -60,7 +60,10 @@ class SQLiteReporting(Dialect):
         return statement
 
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
-        return {r["name"] for r in db.query("SELECT name FROM sqlite_master")}
+        return {r["name"] for r in db.query(
+            "SELECT name FROM sqlite_master UNION ALL "
+            "SELECT t.name || '.' || c.name FROM sqlite_master AS t, pragma_table_info(t.name) "
+            "AS c WHERE t.type = 'table'")}
 
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         return rows  # text, numbers and None only: plain already

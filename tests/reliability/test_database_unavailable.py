@@ -272,3 +272,96 @@ def test_a_log_on_a_read_only_file_system_can_be_read_and_refuses_writes_clearly
         result = subprocess.run([*mount, *args], capture_output=True, text=True, check=False)
         clear_error(result, str(db))
     assert contents(db) == before
+
+
+IMPORTED_ROWS, IMPORT_BATCH = 30, 10
+SECOND_LOAD = "SELECT originator_id,"  # the second batch's load: where its statements begin
+# Where the server ends every connection of the import: the first statement with this head
+# from the second batch's load on (its load, transaction, insert and commit), then the
+# projections' catch-up at the end of the import.
+LOST_AT = [SECOND_LOAD, "BEGIN", 'INSERT INTO "public"."touchlog_events"', "COMMIT",
+           "UPDATE projection_tracking", "INSERT INTO archive_customers"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("statement", LOST_AT, ids=[s.split()[-1].strip('",.') for s in LOST_AT])
+def test_an_import_whose_connections_are_ended_midway_reconnects_and_records_every_row(
+        statement: str, postgres_url: str, tmp_path: Path, touchlog: Any,
+        figures: Counter[str]) -> None:
+    from tests.reliability.crashes import COMMAND, traced
+    from tests.reliability.databases import Databases
+    from touchlog.domain.storage.faults import ENV
+
+    databases = Databases(tmp_path, postgres_url)
+    try:
+        rows = tmp_path / "contacts.csv"
+        rows.write_text("customer,occurred_at,channel\n" + "".join(
+            f"C{n:02d},2018-01-{n % 28 + 1:02d},phone\n" for n in range(IMPORTED_ROWS)))
+        args = ["import", str(rows), "--batch-size", str(IMPORT_BATCH), "--format", "json"]
+        trace = traced(["--db", databases.new(), *args], COMMAND, tmp_path)
+        second = [p.number for p in trace if p.statement == SECOND_LOAD][1]
+        point = next(p for p in trace if p.statement == statement and p.number >= second)
+        db, marker = databases.new(), tmp_path / "disconnected"
+        result = touchlog("--db", db, *args,
+                          env={ENV: f"disconnect={point.number},marker={marker}"})
+        assert marker.read_text().split("\t")[0] == str(point.number)  # it landed
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["imported"] == IMPORTED_ROWS
+        assert "reconnected" in result.stderr, result.stderr
+        again = touchlog("--db", db, *args)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["duplicates"] == IMPORTED_ROWS  # each recorded once
+        archive = touchlog("--db", db, "archive", "--format", "json")
+        assert len(json.loads(archive.stdout)) == IMPORTED_ROWS, archive.stderr
+        figures["lost connections survived by an import"] += 1
+    finally:
+        databases.discard_all()
+
+
+@pytest.mark.parametrize("locked_after,reporting", [(1, False), (3, True)],
+                         ids=["second-batch", "reporting-tables-at-the-end"])
+def test_an_import_stopped_by_a_database_error_says_exactly_what_is_left(
+        locked_after: int, reporting: bool, folder: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer takes the lock (of the log, or of the separate reporting database)
+    once ``locked_after`` batches are recorded; the error names what was recorded."""
+    from touchlog.domain.application import TouchpointLog
+    from touchlog.domain.errors import StoreError
+    from touchlog.domain.importing import import_file
+    from touchlog.domain.settings import Settings
+    from touchlog.projections.engine.runner import REPORTING_DB_ENV, following_import
+
+    db, reports = folder / "touchlog.db", folder / "reports.db"
+    monkeypatch.setenv(REPORTING_DB_ENV, str(reports))
+    monkeypatch.setenv("TOUCHLOG_LOCK_TIMEOUT", "1")
+    rows = folder / "contacts.csv"
+    rows.write_text("customer,occurred_at,channel\n" + "".join(
+        f"C{n:02d},2018-01-{n % 28 + 1:02d},phone\n" for n in range(IMPORTED_ROWS)))
+    other = sqlite3.connect(reports if reporting else db, isolation_level=None)
+    batches = []
+
+    def lock_after(done: int, total: int) -> None:
+        batches.append(done)
+        if len(batches) == locked_after:
+            other.execute("BEGIN IMMEDIATE")  # another writer, from now on
+
+    with TouchpointLog(Settings(db=str(db))) as log:
+        with pytest.raises(StoreError) as refused:
+            import_file(log, rows, batch_size=IMPORT_BATCH, progress=lock_after,
+                        recording=following_import)
+    other.execute("ROLLBACK")
+    other.close()
+    message = str(refused.value)
+    assert "locked" in message
+    if reporting:
+        assert message.endswith(f"all {IMPORTED_ROWS} rows were recorded, but the reporting "
+                                "tables were not brought up to date ('touchlog projections "
+                                "run' does it)"), message
+        return
+    assert message.endswith(f"10 of {IMPORTED_ROWS} rows were recorded (10 new, 0 already "
+                            "there) and 20 were not; importing the same file again records "
+                            "those and skips the rest"), message
+    with TouchpointLog(Settings(db=str(db))) as log:
+        again = import_file(log, rows, batch_size=IMPORT_BATCH)
+    assert (again.imported, again.duplicates) == (20, 10)

@@ -46,6 +46,11 @@ class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
 
 
+class ConnectionLost(StoreError):
+    """The connection to a database server was lost (the server restarted, or an
+    administrator ended it): what it was doing was rolled back, and it may be opened again."""
+
+
 class FileWriteError(TouchlogError):
     """A file touchlog writes for a user (an export, a rejects file, a checkpoint) or for
     its own work (an import's spool) was refused or could not be written."""

@@ -53,6 +53,7 @@ def export_history(app: TouchpointLog, reference: str, folder: Path, *,
     only; its parent must exist); returns a summary. A folder that is not empty is refused
     unless ``force``, which replaces the two files. The events file is published first, so
     a manifest never describes another events file; ``protected`` files are never written."""
+    reference = app.stored_reference(reference)
     made = _folder(folder, force)
     try:
         with NewFiles(force=force, protected=protected) as files:

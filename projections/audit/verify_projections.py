@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from touchlog.projections.audit.shadow import replay_to, shadow_db
+from touchlog.projections.engine.ownership import examine
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import reporting_url
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING, Table
@@ -40,7 +41,9 @@ class Difference:
 
     table: str
     key: str  # "customer=ACME contact_id=c-1"
-    problem: str  # value_differs | missing_in_live | missing_in_shadow
+    # value_differs | missing_in_live | missing_in_shadow, or, for a tracking row, why the
+    # tables do not fit the log (projections/engine/ownership.py ``Mismatch.kind``)
+    problem: str
     column: str | None = None
     live: Any = None
     shadow: Any = None
@@ -91,6 +94,12 @@ def verify_projections(log: TouchpointLog, live: ReportingDB | None = None) -> D
     own = live is None
     db = live or ReportingDB(reporting_url(log))
     try:
+        fit = examine(log, db)
+        if fit.mismatches:  # not this log's tables: a comparison of rows would mean nothing
+            return DeterminismReport(
+                {n: fit.rows[n].position for n in PROJECTION_TABLES}, fit.marks.head,
+                differences=[Difference(TRACKING.name, f"name={m.name}", m.kind, m.column,
+                                        m.recorded, m.log) for m in fit.mismatches])
         with shadow_db(db) as shadow, _snapshot(db):
             known = db.positions()
             report = DeterminismReport({n: known.get(n, 0) for n in PROJECTION_TABLES},

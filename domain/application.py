@@ -294,8 +294,7 @@ class TouchpointLog(Application[UUID]):
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
-                why = " (this process may only read it)" if self.read_only else ""
-                raise StoreError(f"cannot write to {self.location.redacted}{why}: {e}") from None
+                raise write_refused(self.location, self.read_only, e) from None
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
@@ -332,6 +331,13 @@ def _only_registered(customer: Customer) -> bool:
     """Whether the customer is new and nothing but its registration is to be saved."""
     pending = customer.pending_events
     return len(pending) == 1 and isinstance(pending[0], Customer.Registered)
+
+
+def write_refused(location: Location, read_only: bool, error: object = None) -> StoreError:
+    """The error of a write to the log that failed (``error``) or cannot be tried."""
+    why = " (this process may only read it)" if read_only else ""
+    return StoreError(f"cannot write to {location.redacted}{why}"
+                      + (f": {error}" if error is not None else ""))
 
 
 def _now() -> str:

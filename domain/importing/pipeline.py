@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
-from touchlog.domain.application import TouchpointLog
+from touchlog.domain.application import TouchpointLog, write_refused
 from touchlog.domain.errors import InvalidInput, StoreError
 from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
 from touchlog.domain.importing.parallel import ParallelParser
@@ -94,8 +94,10 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
             _opened(Path(source)))
-        directory = stack.enter_context(scratch_folder(
-            SPOOL_KIND, locate(log.settings.db).path))
+        location = locate(log.settings.db)
+        if not dry_run and location.exists() and location.database.read_only(location):
+            raise write_refused(location, read_only=True)  # before any work, and any spool
+        directory = stack.enter_context(scratch_folder(SPOOL_KIND, location.path))
         spool = Spool(directory)
         stack.callback(spool.close)
         _validate(stream, log.settings, spool, summary, on_reject or _ignore)

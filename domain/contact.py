@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -15,6 +15,9 @@ from touchlog.domain import values as v
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.values import ChannelInfo, InitiatedBy, Outcome, Stage
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 
 class ContactChanges(BaseModel):
@@ -209,14 +212,16 @@ class CardReader:
     value is refused with the same field and reason; the channel is looked up after every
     field. The stored value of each value seen is remembered for the fields with few
     distinct values (channels, parties, outcomes, ratings, ...), up to ``remember`` values
-    per field.
+    per field. Times without an offset are in ``zone`` (UTC when None).
     """
 
-    def __init__(self, channel_info: Callable[[str], ChannelInfo], remember: int = 4096) -> None:
+    def __init__(self, channel_info: Callable[[str], ChannelInfo], remember: int = 4096,
+                 zone: ZoneInfo | None = None) -> None:
         def memo(rule: Callable[[Any], Any]) -> _Memo:
             return _Memo(rule, remember)
 
         self.channel_info = channel_info
+        self.zone = zone
         self.channel = memo(v.channel_name)
         self.initiated_by = memo(lambda value: v.initiator(value)._value_)
         self.purpose = memo(lambda value: v.text(value, "purpose"))
@@ -231,7 +236,7 @@ class CardReader:
         """The card and whether its id was derived, or an InvalidInput naming the field."""
         content: dict[str, Any] = {
             "contact_id": None,
-            "occurred_at": v.instant_text(given.occurred_at, "occurred_at"),
+            "occurred_at": v.instant_text(given.occurred_at, "occurred_at", self.zone),
             "channel": self.channel[given.channel],
             "initiated_by": self.initiated_by[given.initiated_by],
             "purpose": self.purpose[given.purpose],
@@ -270,11 +275,12 @@ def _amount_text(amount: Decimal | None) -> str | None:
     return None if amount is None else v.amount_text(amount)
 
 
-def plan_values(due_at: object, owner: object, purpose: object) -> PlanValues:
+def plan_values(due_at: object, owner: object, purpose: object,
+                zone: ZoneInfo | None = None) -> PlanValues:
     """A follow-up plan's stored values without building a FollowUpPlan: checked by its
     validators' rules, in its order, refusals naming its fields (``FollowUpPlan.from_stored``
-    makes the plan)."""
-    return PlanValues(v.instant_text(due_at, "follow_up_due"), v.text(owner, "owner"),
+    makes the plan). A due time without an offset is in ``zone`` (UTC when None)."""
+    return PlanValues(v.instant_text(due_at, "follow_up_due", zone), v.text(owner, "owner"),
                       v.text(purpose, "purpose"))
 
 

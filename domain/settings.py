@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from touchlog.domain.errors import InvalidInput
-from touchlog.domain.values import DEFAULT_CHANNELS, ChannelInfo, Stage, channel_name
+from touchlog.domain.values import (
+    DEFAULT_CHANNELS,
+    ChannelInfo,
+    Stage,
+    channel_name,
+    time_zone,
+)
 
 DEFAULT_DB = "touchlog.db"
 DEFAULT_CADENCE_DAYS: dict[Stage, int | None] = {
@@ -39,17 +45,21 @@ class Settings:
         default_factory=lambda: {c.name: c for c in DEFAULT_CHANNELS})
     cadence_days: dict[Stage, int | None] = field(
         default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
+    # The time zone of times without an offset in imported files ([import] timezone).
+    import_timezone: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db.strip():
             raise InvalidInput("db", self.db, "the database path or URL must not be empty")
         object.__setattr__(self, "db", self.db.strip())
 
-    def channel(self, name: str) -> ChannelInfo:
+    def channel(self, name: str, *, listing: bool = True) -> ChannelInfo:
+        """The configured channel ``name``; an unknown one is refused, naming the known
+        ones unless ``listing`` is false (the import names them once, not per row)."""
         info = self.channels.get(name)
         if info is None:
-            known = ", ".join(sorted(self.channels))
-            raise InvalidInput("channel", name, f"unknown channel; known: {known}")
+            known = f"; known: {', '.join(sorted(self.channels))}" if listing else ""
+            raise InvalidInput("channel", name, f"unknown channel{known}")
         return info
 
     @classmethod
@@ -64,11 +74,12 @@ class Settings:
         cadence: dict[Stage, int | None] = dict(DEFAULT_CADENCE_DAYS)
         for stage, days in (data.pop("cadence_days", None) or {}).items():
             cadence[Stage.parse(stage, f"{path}: cadence_days")] = _days(days, path, stage)
+        zone = _import_timezone(data.pop("import", None), path)
         chosen_db = db or os.environ.get("TOUCHLOG_DB") or data.pop("db", None) or DEFAULT_DB
         data.pop("db", None)
         if data:
             raise InvalidInput(str(path), sorted(data), "unknown settings")
-        return cls(db=chosen_db, channels=channels, cadence_days=cadence)
+        return cls(db=chosen_db, channels=channels, cadence_days=cadence, import_timezone=zone)
 
 
 def _flags(flags: object, where: str) -> dict[str, bool]:
@@ -82,6 +93,21 @@ def _flags(flags: object, where: str) -> dict[str, bool]:
         if not isinstance(value, bool):
             raise InvalidInput(f"{where}.{name}", value, "expected true or false")
     return flags
+
+
+def _import_timezone(table: object, path: Path) -> str | None:
+    """``[import] timezone``: the zone of imported times without an offset (checked now)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise InvalidInput(f"{path}: import", table, "expected a table like [import]")
+    unknown = sorted(set(table) - {"timezone"})
+    if unknown:
+        raise InvalidInput(f"{path}: import", unknown, "unknown setting(s); known: timezone")
+    zone = table.get("timezone")
+    if zone is None:
+        return None
+    return time_zone(zone, f"{path}: import.timezone").key
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 from touchlog.domain.errors import InvalidInput
 
@@ -120,12 +123,12 @@ _INSTANT = re.compile(
 )
 
 
-def parse_instant(value: object, field: str) -> datetime:
+def parse_instant(value: object, field: str, zone: ZoneInfo | None = None) -> datetime:
     """An aware UTC datetime from a datetime, a date, or ISO 8601 text.
 
-    Text without an offset means UTC (the documented default for text input); an hour
-    without its leading zero is accepted. A naive ``datetime`` object has no documented
-    default and is refused.
+    Text without an offset is a time in ``zone`` (``local_instant``), UTC when there is
+    none (the documented default for text input); an hour without its leading zero is
+    accepted. A naive ``datetime`` object has no documented default and is refused.
     """
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
@@ -146,6 +149,8 @@ def parse_instant(value: object, field: str) -> datetime:
         )
     except ValueError as e:
         raise InvalidInput(field, value, f"not a real date or time ({e})") from None
+    if zone is not None and not offset:
+        return local_instant(moment.replace(tzinfo=None), zone, field, value)
     if offset and offset != "Z":
         sign = 1 if offset[0] == "+" else -1
         digits = offset[1:].replace(":", "")
@@ -156,12 +161,15 @@ def parse_instant(value: object, field: str) -> datetime:
     return moment
 
 
-def instant_text(value: object, field: str) -> str:
-    """``iso(parse_instant(value, field))``: the stored form of an instant given as input.
+def instant_text(value: object, field: str, zone: ZoneInfo | None = None) -> str:
+    """``iso(parse_instant(value, field, zone))``: the stored form of an instant given as
+    input.
 
     The import's common form, ``2018-01-24T03:12:16`` (or with a space for the ``T``), is
-    checked by the C parser alone; anything else goes the full way.
+    checked by the C parser alone in UTC; anything else goes the full way.
     """
+    if zone is not None:
+        return iso(parse_instant(value, field, zone))
     if isinstance(value, str) and len(value) == 19 and _PLAIN_NAIVE.match(value):
         naive = value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
         try:
@@ -176,6 +184,36 @@ def instant_text(value: object, field: str) -> str:
 # A form fromisoformat and parse_instant read alike: ASCII digits only (_INSTANT's \d takes
 # any), and hours up to 23 (a Python may read 24:00 as the next midnight).
 _PLAIN_NAIVE = re.compile(r"\d{4}-\d\d-\d\d[T ](?:[01]\d|2[0-3]):\d\d:\d\d", re.ASCII)
+
+
+def local_instant(naive: datetime, zone: ZoneInfo, field: str, value: object) -> datetime:
+    """The UTC instant of a wall-clock time in ``zone``, DST included.
+
+    A time the clocks skipped (put forward) does not exist there and is refused; a time the
+    clocks went through twice (put back) is the first of the two (``fold=0``).
+    """
+    try:
+        moment = naive.replace(tzinfo=zone).astimezone(UTC)
+        back = moment.astimezone(zone).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        raise InvalidInput(field, value, "out of the supported date range") from None
+    if back != naive:
+        raise InvalidInput(field, value, f"that time does not exist in {zone.key} (the "
+                           "clocks were put forward)")
+    return moment
+
+
+def time_zone(name: object, field: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (``Europe/Berlin``, ``UTC``), or an InvalidInput."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(field, name, "expected an IANA time zone name like 'Europe/Berlin'")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(field, name, "unknown time zone; expected an IANA name like "
+                           "'Europe/Berlin' or 'UTC'") from None
 
 
 def _shift_minutes(moment: datetime, minutes: int) -> datetime:

@@ -59,7 +59,7 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
     if values.get("stage") is not None:
         card["stage_signal"] = values["stage"]
     contact = _renamed(lambda: validated(Contact, card), CARD_FIELD_COLUMNS)
-    settings.channel(contact.channel)
+    settings.channel(contact.channel, listing=False)
     return ContactEntry(reference, contact, _plan(values), occurrence)
 
 

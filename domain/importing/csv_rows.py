@@ -10,10 +10,8 @@ it equal to the models' reading (tests/row_oracle.py): same card, same plan, sam
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -26,9 +24,18 @@ from touchlog.domain.contact import (
 )
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_reference
+from touchlog.domain.importing.sources import (  # noqa: F401 (the contract's limit, here too)
+    MAX_ROW_CHARACTERS,
+    REJECTS_COLUMNS,
+    Source,
+    read_table,
+)
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from touchlog.domain.settings import Settings
+    from touchlog.domain.values import ChannelInfo
 
 REQUIRED = ("customer", "occurred_at", "channel")
 OPTIONAL = (
@@ -56,82 +63,28 @@ def in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
     return InvalidInput(columns.get(error.field, error.field), error.value, error.reason)
 
 
-# A row (all its lines, when a quoted value spans lines) longer than this refuses the file;
-# it is never read whole, so memory does not grow with the longest line (docs/import.md).
-MAX_ROW_CHARACTERS = 1_048_576
-
-
-class RowTooLong(Exception):
-    """A row went past MAX_ROW_CHARACTERS (raised through the csv module, turned into an
-    InvalidInput naming the row's line)."""
-
-
-def too_long(line: int) -> InvalidInput:
-    return InvalidInput("file", f"line {line}", f"a row longer than {MAX_ROW_CHARACTERS:,} "
-                        "characters; nothing was imported")
-
-
-class _Lines:
-    """The stream's lines for the csv module, each read at most up to what the row being
-    read may still hold: ``row_size`` counts the row's characters, reset for each row."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.readline = stream.readline
-        self.row_size = 0
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = self.readline(MAX_ROW_CHARACTERS + 1 - self.row_size)
-        if not line:
-            raise StopIteration
-        self.row_size += len(line)
-        if self.row_size > MAX_ROW_CHARACTERS:
-            raise RowTooLong
-        return line
-
-
 def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and a lazy iterator over the data rows, each as its first line number and
-    its values in file order (blank lines skipped); a bad header (``check_header``) is
-    refused before any row is read, and a row over MAX_ROW_CHARACTERS refuses the file."""
-    _keep_line_breaks(stream)
-    lines = _Lines(stream)
-    reader = csv.reader(lines)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise InvalidInput("header", "", "the file is empty; expected a header row") from None
-    except csv.Error as e:
-        raise InvalidInput("header", "", f"not valid CSV: {e}") from None
-    except RowTooLong:
-        raise too_long(1) from None
+    """The header and a lazy iterator over the data rows of a file in the plain contract,
+    each as its first line number and its values in file order (blank lines skipped); a bad
+    header (``check_header``) is refused before any row is read, and a row over
+    MAX_ROW_CHARACTERS refuses the file."""
+    header, rows = read_table(stream, Source())
     check_header(header)
-    return header, _rows(reader, lines)
-
-
-def _keep_line_breaks(stream: IO[str]) -> None:
-    """Reads line breaks as written: the csv module needs ``newline=""``.
-
-    Otherwise a text stream turns "\r\n" or "\r" inside a quoted value into "\n", and the
-    stored text would differ from the file's. Only possible before anything was read.
-    """
-    reconfigure = getattr(stream, "reconfigure", None)
-    if reconfigure is not None:
-        with suppress(ValueError, OSError):
-            reconfigure(newline="")
+    return header, rows
 
 
 SHOWN_NAMES = 10  # a header of thousands of columns must not become a message as long
 
 
-def check_header(header: list[str]) -> None:
-    """Refuses an unknown, duplicated or missing required column (docs/import.md)."""
+def check_header(header: list[str], delimiter: str = ",") -> None:
+    """Refuses an unknown, duplicated or missing required column (docs/import.md). The
+    ``line``, ``field`` and ``reason`` columns a rejects file ends with are ignored."""
+    header = without_rejects_columns(header)
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         raise InvalidInput("header", _some(unknown),
-                           f"unknown column(s); known columns: {', '.join(COLUMNS)}")
+                           f"unknown column(s); known columns: {', '.join(COLUMNS)}"
+                           f"{delimiter_hint(header, delimiter)}")
     duplicated = sorted(name for name, n in Counter(header).items() if n > 1)
     if duplicated:
         raise InvalidInput("header", _some(duplicated), "duplicated column(s)")
@@ -140,26 +93,27 @@ def check_header(header: list[str]) -> None:
         raise InvalidInput("header", missing, "missing required column(s)")
 
 
+def without_rejects_columns(header: list[str]) -> list[str]:
+    """The header without the ``line``, ``field`` and ``reason`` a rejects file ends with."""
+    if tuple(header[-3:]) == REJECTS_COLUMNS:
+        return header[:-3]
+    return header
+
+
+def delimiter_hint(header: list[str], delimiter: str) -> str:
+    """A hint when a header read with ``delimiter`` looks separated by something else."""
+    text = delimiter.join(header)
+    for other, option in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if other != delimiter and text.count(other) >= max(1, len(header)):
+            return (f"; the header looks {option}-separated, but was read with "
+                    f"{delimiter!r}: use --delimiter {option} (or delimiter in the "
+                    "mapping's [source])")
+    return ""
+
+
 def _some(names: list[str]) -> list[str]:
     more = len(names) - SHOWN_NAMES
     return names[:SHOWN_NAMES] + ([f"… {more} more"] if more > 0 else [])
-
-
-def _rows(reader: Any, lines: _Lines) -> Iterator[tuple[int, list[str]]]:
-    first_line = reader.line_num + 1
-    while True:
-        lines.row_size = 0
-        try:
-            values: list[str] = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raise InvalidInput("file", f"line {first_line}", f"not valid CSV: {e}") from None
-        except RowTooLong:
-            raise too_long(first_line) from None
-        if values and (values[0].strip() or "".join(values).strip()):  # else a blank line
-            yield first_line, values
-        first_line = reader.line_num + 1
 
 
 def by_column(header: list[str], values: list[str]) -> dict[str, str]:
@@ -195,18 +149,34 @@ class RowParser:
     follow-up plan.
     """
 
-    def __init__(self, header: list[str], settings: Settings) -> None:
-        self.width = len(header)
+    def __init__(self, header: list[str], settings: Settings, *,
+                 zone: ZoneInfo | None = None) -> None:
+        self._setup({c: header.index(c) for c in COLUMNS if c in header}, len(header),
+                    settings, zone)
+
+    @classmethod
+    def at(cls, positions: dict[str, int], width: int, settings: Settings,
+           zone: ZoneInfo | None = None) -> RowParser:
+        """A parser of rows of ``width`` values that reads each column of the contract at
+        its position in ``positions`` (a mapping's record, records.py); absent ones are
+        None. Times without an offset are in ``zone`` (UTC when None)."""
+        parser = cls.__new__(cls)
+        parser._setup(positions, width, settings, zone)
+        return parser
+
+    def _setup(self, positions: dict[str, int], width: int, settings: Settings,
+               zone: ZoneInfo | None) -> None:
+        self.width = width
         # A column the file lacks is read from one past the row's end: a None put there.
-        self.tail = [] if all(column in header for column in COLUMNS) else [None]
+        self.tail = [] if all(column in positions for column in COLUMNS) else [None]
 
         def getter(columns: tuple[str, ...]) -> Callable[[list[Any]], tuple[Any, ...]]:
-            return itemgetter(*(header.index(c) if c in header else self.width
-                                for c in columns))
+            return itemgetter(*(positions.get(c, width) for c in columns))
 
         self.required, self.card_input, self.plan_input = (
             getter(REQUIRED), getter(_CARD_SOURCES), getter(_PLAN_SOURCES))
-        self.cards = CardReader(settings.channel)
+        self.cards = CardReader(_unlisted_channel(settings), zone=zone)
+        self.zone = zone
         self.customer, self.reference = "", ""  # rows of a customer tend to come together
 
     def __call__(self, values: list[str]) -> ParsedRow:
@@ -229,7 +199,8 @@ class RowParser:
         if not has_follow_up(due or "", owner, purpose):
             return ParsedRow(reference, card, None, derived)
         try:
-            return ParsedRow(reference, card, plan_values(due, owner, purpose), derived)
+            return ParsedRow(reference, card, plan_values(due, owner, purpose, self.zone),
+                             derived)
         except InvalidInput as e:
             raise in_column(e, PLAN_FIELD_COLUMNS) from None
 
@@ -239,6 +210,14 @@ class RowParser:
             shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
             raise InvalidInput("row", shown, "more values than the header has columns")
         return [*values, *[None] * (self.width - len(values))]
+
+
+def _unlisted_channel(settings: Settings) -> Callable[[str], ChannelInfo]:
+    """The deployment's channels; an unknown one is refused without the list of known ones
+    (the import names those once, in its summary, not on every row)."""
+    def channel(name: str) -> ChannelInfo:
+        return settings.channel(name, listing=False)
+    return channel
 
 
 def _required(values: tuple[str | None, ...]) -> None:

@@ -1,16 +1,18 @@
-"""``touchlog import``: record contacts from a CSV file (the contract is docs/import.md)."""
+"""``touchlog import``: record contacts from a file, in the plain contract or through a
+mapping (the contract is docs/import.md)."""
 
 from __future__ import annotations
 
 import csv
 import sys
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from touchlog.cli.render import emit, force_option, output_format
+from touchlog.cli.render import chosen_format, emit, force_option, output_format
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
@@ -19,10 +21,41 @@ if TYPE_CHECKING:
     from touchlog.domain.settings import Settings
 
 SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
+SHOWN_REASONS = 20  # lines of the summary of rejections by field and reason
+# Fields whose rejections are summarised by value too: a few values, each worth naming.
+BY_VALUE = ("channel", "stage", "outcome", "initiated_by")
+
+
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t"}.get(value, value)
+    if len(value) != 1 or value in "\r\n\"":
+        raise click.BadParameter(f"expected one character or 'tab', got {value!r}")
+    return value
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from touchlog.domain.importing.mapping_check import encoding_problem
+
+    problem = encoding_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem)
+    return value
 
 
 @click.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig", lazy=False))
+@click.argument("file", type=click.File("rb", lazy=False))
+@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path),
+              help="A mapping file (TOML) saying how the file's rows become contacts.")
+@click.option("--delimiter", callback=_delimiter,
+              help="The CSV delimiter (one character, or 'tab'); over the mapping's.")
+@click.option("--encoding", callback=_encoding,
+              help="The file's encoding (utf-8, cp1252, latin-1, gb18030, …); over the "
+                   "mapping's.")
+@click.option("--tz", "timezone", metavar="ZONE",
+              help="The IANA time zone of times without an offset (default: the mapping's, "
+                   "then touchlog.toml's [import] timezone, then UTC).")
 @click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
@@ -32,16 +65,22 @@ SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
               help="Rows per transaction.")
 @output_format
 @click.pass_obj
-def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
+def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
+            encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
             rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
-    """Import contacts from a CSV file; importing the same file again adds nothing.
+    """Import contacts from a file; importing the same file again adds nothing.
 
-    Example: touchlog import contacts.csv --rejects rejected.csv --format json
+    Without --mapping the file is CSV with touchlog's own columns (docs/import.md); a
+    mapping reads someone else's export (docs/import.md "Mapping files").
+
+    Example: touchlog import deals.csv --mapping pipeline.toml --rejects rejected.csv
     """
-    from touchlog.domain.importing import import_file
+    from touchlog.domain.importing import Reading, import_file
     from touchlog.domain.storage.files import NewFiles
     from touchlog.projections.engine.runner import following_import, protected_databases
 
+    reading = Reading.of(mapping, services.settings, delimiter=delimiter, encoding=encoding,
+                         timezone=timezone)
     with ExitStack() as stack:
         out = None
         if rejects is not None:  # written when the import ends, refused before it starts
@@ -50,15 +89,25 @@ def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
                 rejects, text=True)
         reporter = RejectReporter(out)
         progress = stack.enter_context(TerminalProgress()) if not dry_run else None
-        summary = import_file(OpenWhenNeeded(services, dry_run), file, strict=strict,
-                              dry_run=dry_run, on_reject=reporter, progress=progress,
-                              batch_size=batch_size, recording=following_import)
-    result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
-    emit(result, fmt)
+        summary = import_file(OpenWhenNeeded(services, dry_run), file, reading=reading,
+                              strict=strict, dry_run=dry_run, on_reject=reporter,
+                              progress=progress, batch_size=batch_size,
+                              recording=following_import)
+    _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
     _report_reconnections(summary)
+    reporter.summarise(services.settings.channels)
     if summary.rejected:
         nothing = "; nothing was imported (--strict)" if strict and not dry_run else ""
         raise click.ClickException(f"{summary.rejected} row(s) rejected{nothing}")
+
+
+def _emit(result: dict[str, Any], fmt: str | None) -> None:
+    """The summary; a dry run's preview of contacts as a table of its own, but in JSON."""
+    preview = result.pop("preview", None) if chosen_format(fmt) != "json" else None
+    emit(result, fmt)
+    if preview:
+        click.echo("\nfirst contacts as they would be recorded:")
+        emit(preview, fmt)
 
 
 def _report_reconnections(summary: Summary) -> None:
@@ -80,9 +129,13 @@ class RejectReporter:
         self.out = out
         self.writer: csv.DictWriter[str] | None = None
         self.count = 0
+        self.reasons: Counter[tuple[str, str, str | None]] = Counter()
 
     def __call__(self, rejection: Rejection) -> None:
         self.count += 1
+        value = (str(rejection.value) if rejection.field in BY_VALUE
+                 and rejection.value not in (None, "") else None)
+        self.reasons[(rejection.field, rejection.cause or rejection.reason, value)] += 1
         if self.count <= SHOWN_REJECTIONS:
             click.echo(f"rejected {rejection.message}", err=True)
         elif self.count == SHOWN_REJECTIONS + 1:
@@ -91,13 +144,32 @@ class RejectReporter:
             row = {**rejection.values, "line": rejection.line, "field": rejection.field,
                    "reason": rejection.reason}
             if self.writer is None:
-                columns = [*rejection.columns, "line", "field", "reason"]
+                columns = list(dict.fromkeys([*rejection.columns, "line", "field", "reason"]))
                 # "\r\n" (standard CSV) also makes the csv module quote a value holding a
                 # bare "\r", so the file reads back as written.
                 self.writer = csv.DictWriter(self.out, fieldnames=columns,
                                              lineterminator="\r\n", extrasaction="ignore")
                 self.writer.writeheader()
             self.writer.writerow(row)
+
+
+    def summarise(self, channels: dict[str, Any]) -> None:
+        """The rejections by field and reason (and value, for a channel, stage, outcome or
+        party), most frequent first; the known channels once when a channel was unknown."""
+        if not self.reasons:
+            return
+        click.echo("rejections by field and reason:", err=True)
+        for (field, reason, value), count in self.reasons.most_common(SHOWN_REASONS):
+            named = f"{field} {value!r}" if value is not None else field
+            click.echo(f"  {named}: {reason}: {count:,} row{'s' if count > 1 else ''}",
+                       err=True)
+        if len(self.reasons) > SHOWN_REASONS:
+            click.echo(f"  … {len(self.reasons) - SHOWN_REASONS} more", err=True)
+        if any(field == "channel" and reason.startswith("unknown channel")
+               for field, reason, _ in self.reasons):
+            click.echo(f"known channels: {', '.join(sorted(channels))} (add one in "
+                       "touchlog.toml [channels], or map the file's values in a mapping)",
+                       err=True)
 
 
 class TerminalProgress:

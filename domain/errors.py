@@ -59,3 +59,19 @@ class FileWriteError(TouchlogError):
         self.path = path
         self.reason = reason
         super().__init__(f"cannot write {path}: {reason}")
+
+
+class MappingError(TouchlogError):
+    """A mapping file (docs/import.md "Mapping files") that cannot be used: every problem
+    found, each with its place in the file. Nothing was read or recorded."""
+
+    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        where = f"mapping {path}" if path else "mapping"
+        if len(problems) == 1:
+            message = f"{where}: {problems[0][0]}: {problems[0][1]}"
+        else:
+            lines = "".join(f"\n  {place}: {problem}" for place, problem in problems)
+            message = f"{where}: {len(problems)} problems{lines}"
+        super().__init__(message)

@@ -1,4 +1,4 @@
-"""The CSV import pipeline behind ``touchlog import`` (the contract is docs/import.md).
+"""The import pipeline behind ``touchlog import`` (the contract is docs/import.md).
 
 Two streaming passes keep memory flat whatever the file size:
 1. read and validate every row; good rows are spooled to temporary files, bad rows
@@ -11,25 +11,37 @@ Two streaming passes keep memory flat whatever the file size:
 The caller may run something beside pass 2 (``recording``): the CLI keeps the reporting
 tables following the import that way (projections/engine/runner.py ``following_import``).
 
-Rows are validated once, by ``RowParser`` (csv_rows.py): the spool (spool.py) keeps each
-finished contact card, and the second pass only reads it back. A forked helper parses rows
-on the second core meanwhile (parallel.py).
+Rows are read by sources.py (CSV, TSV, white-space columns, JSON Lines, .xlsx) and turned
+into contacts once, by a mapping (mapping.py; without one, the plain contract is the
+identity mapping) compiled into a ``RowReader`` (records.py) over ``RowParser``
+(csv_rows.py): the spool (spool.py) keeps each finished contact card, and the second pass
+only reads it back. A forked helper parses rows on the second core meanwhile (parallel.py).
 """
 
 from __future__ import annotations
 
+import codecs
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import IO, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol
 
 from touchlog.domain.application import TouchpointLog, write_refused
-from touchlog.domain.errors import InvalidInput, StoreError
-from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
+from touchlog.domain.errors import InvalidInput, MappingError, StoreError
+from touchlog.domain.importing.csv_rows import by_column, check_header, without_rejects_columns
+from touchlog.domain.importing.mapping import Mapping, identity, load_mapping
 from touchlog.domain.importing.parallel import ParallelParser
-from touchlog.domain.importing.spool import Encoded, Spool, encode
+from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted
+from touchlog.domain.importing.sources import (
+    REJECTS_SOURCE,
+    Source,
+    looks_like_rejects,
+    read_table,
+)
+from touchlog.domain.importing.spool import Encoded, Spool, decoded, encode
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.location import locate
 from touchlog.domain.storage.scratch import scratch_folder
@@ -38,17 +50,24 @@ ROWS_PER_TRANSACTION = 5_000
 SPOOL_KIND = "import"  # the spool's folder: .touchlog-import-PID-… beside the database
 
 
+PREVIEW_ROWS = 5  # contacts a dry run with a mapping shows as they would be recorded
+
+
 @dataclass(frozen=True)
 class Rejection:
     line: int
     field: str
-    reason: str
+    reason: str  # with the value: "expected a whole number from 1 to 5 (got '9')"
     values: dict[str, str]
     columns: list[str]  # the file's header, so a rejects file mirrors the input
+    cause: str = ""  # the reason alone: "expected a whole number from 1 to 5"
+    value: Any = None  # the value refused
+    rule: str | None = None  # the mapping's record (and the field's source) that refused it
 
     @property
     def message(self) -> str:
-        return f"line {self.line}: {self.field}: {self.reason}"
+        rule = f" [{self.rule}]" if self.rule else ""
+        return f"line {self.line}: {self.field}: {self.reason}{rule}"
 
 
 @dataclass
@@ -58,6 +77,29 @@ class Summary:
     duplicates: int = 0
     rejected: int = 0
     customers: int = 0
+    skipped: int = 0  # good rows that gave no contact (no record's `when` held)
+    records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
+    preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
+
+    @property
+    def contacts(self) -> int:
+        """The contacts the good rows give: what pass 2 records or finds already there."""
+        return sum(self.records.values())
+
+    def report(self, *, mapped: bool, dry_run: bool) -> dict[str, Any]:
+        """The summary the command prints: the plain contract's five counts; with a
+        mapping, the rows skipped and the contacts per record too (and a dry run's
+        preview)."""
+        result: dict[str, Any] = {"rows": self.rows, "imported": self.imported,
+                                  "duplicates": self.duplicates, "rejected": self.rejected,
+                                  "customers": self.customers}
+        if mapped:
+            result.update(skipped=self.skipped, records=self.records)
+        if dry_run:
+            result["dry_run"] = True
+            if mapped:
+                result["preview"] = self.preview
+        return result
 
 
 Reject = Callable[[Rejection], None]
@@ -74,22 +116,65 @@ class LogOpener(Protocol):
     def __call__(self) -> TouchpointLog | None: ...
 
 
-def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
-                strict: bool = False, dry_run: bool = False, on_reject: Reject | None = None,
-                progress: Progress | None = None, batch_size: int = ROWS_PER_TRANSACTION,
+@dataclass(frozen=True)
+class Reading:
+    """How a file is read: a mapping (None: the plain contract, docs/import.md) and what
+    the command line says over it (``--delimiter``, ``--encoding``, ``--tz``)."""
+
+    mapping: Mapping | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    timezone: str | None = None
+
+    @classmethod
+    def of(cls, mapping: Mapping | str | Path | None, settings: Settings,
+           **overrides: str | None) -> Reading:
+        """A mapping given as a file is loaded (and checked whole) here."""
+        if isinstance(mapping, str | Path):
+            mapping = load_mapping(mapping, settings)
+        return cls(mapping, **overrides)
+
+    def source(self, stream: IO[Any]) -> Source:
+        """The source's reading: a rejects file touchlog wrote is read as it wrote it."""
+        if looks_like_rejects(stream):
+            return REJECTS_SOURCE
+        source = self.mapping.source if self.mapping is not None else Source()
+        return replace(source, delimiter=self.delimiter or source.delimiter,
+                       encoding=self.encoding or source.encoding)
+
+    def zone(self, settings: Settings) -> Any:
+        """The time zone of times without an offset: --tz, the mapping's, touchlog.toml's
+        ``[import] timezone``, else UTC (None)."""
+        from touchlog.domain.values import time_zone
+
+        name = (self.timezone or (self.mapping.source.timezone if self.mapping else None)
+                or settings.import_timezone)
+        zone = time_zone(name, "timezone") if name else None
+        return None if zone is None or zone.key == "UTC" else zone
+
+
+def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | IO[bytes], *,
+                reading: Reading | None = None, strict: bool = False, dry_run: bool = False,
+                on_reject: Reject | None = None, progress: Progress | None = None,
+                batch_size: int = ROWS_PER_TRANSACTION,
                 recording: Recording | None = None) -> Summary:
-    """Validates, sorts and records the contacts of a CSV file (a path, or a text stream).
+    """Validates, sorts and records the contacts of a file (a path, or a stream).
 
-    ``log`` is the log, or a ``LogOpener`` called only once the file is read and something
-    is to be recorded, so a refused file leaves no new database behind. ``strict`` records
-    nothing if any row is bad. A dry run records nothing: it reports what an import would
-    record and skip, reading the log to recognise contacts already there. Every refused row
-    is passed to ``on_reject``; ``recording`` runs around the second pass.
+    ``reading`` says how the file is read: a mapping and the options over it; without one,
+    the file is CSV in the plain contract (docs/import.md). ``log`` is the log, or a
+    ``LogOpener`` called only once the file is read and something is to be recorded, so a
+    refused file leaves no new database behind. ``strict`` records nothing if any row is
+    bad. A dry run records nothing: it reports what an import would record and skip,
+    reading the log to recognise contacts already there. Every refused row is passed to
+    ``on_reject``; ``recording`` runs around the second pass.
 
-    Example: ``import_file(log, "contacts.csv").imported``
+    Example: ``import_file(log, "visits.jsonl", reading=Reading.of("visits.toml",
+    log.settings)).imported``
     """
     open_log: Callable[[], TouchpointLog | None] = (
         (lambda: log) if isinstance(log, TouchpointLog) else log)
+    reading = reading or Reading()
+    zone = reading.zone(log.settings)
     summary = Summary()
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
@@ -100,16 +185,16 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
         directory = stack.enter_context(scratch_folder(SPOOL_KIND, location.path))
         spool = Spool(directory)
         stack.callback(spool.close)
-        _validate(stream, log.settings, spool, summary, on_reject or _ignore)
+        _validate(stream, reading, zone, log.settings, spool, summary, on_reject or _ignore)
         summary.customers = spool.customers()
         if dry_run:
             _preview(spool, open_log(), summary, batch_size)
-        elif summary.rows > summary.rejected and not (strict and summary.rejected):
+        elif summary.contacts and not (strict and summary.rejected):
             opened = open_log()
             if opened is not None:
                 recorded = False
                 try:
-                    with recording(opened, summary.rows - summary.rejected) if recording \
+                    with recording(opened, summary.contacts) if recording \
                             else nullcontext():
                         _record(spool, opened, summary, on_reject or _ignore, progress,
                                 batch_size)
@@ -121,7 +206,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
 
 def _progress(summary: Summary, recorded: bool) -> str:
     """How far an import stopped by a database error got, and what to do about the rest."""
-    valid = summary.rows - summary.rejected
+    valid = summary.contacts
     done = summary.imported + summary.duplicates
     if recorded:
         return (f"all {done} rows were recorded, but the reporting tables were not brought "
@@ -133,9 +218,9 @@ def _progress(summary: Summary, recorded: bool) -> str:
             "the same file again records those and skips the rest")
 
 
-def _opened(path: Path) -> IO[str]:
+def _opened(path: Path) -> IO[bytes]:
     try:
-        return path.open(encoding="utf-8-sig", newline="")
+        return path.open("rb")
     except OSError as e:
         raise InvalidInput("file", str(path), f"cannot read: {e.strerror}") from None
 
@@ -144,24 +229,72 @@ def _ignore(rejection: Rejection) -> None:
     pass
 
 
-def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summary,
-              on_reject: Reject) -> None:
+def _validate(stream: IO[Any], reading: Reading, zone: Any, settings: Settings, spool: Spool,
+              summary: Summary, on_reject: Reject) -> None:
+    source = reading.source(stream)
+    mapping = reading.mapping
     try:
-        header, rows = read_lists(stream)
+        columns, rows = read_table(stream, source, mapping.columns() if mapping else ())
+        if mapping is None:
+            check_header(columns, source.delimiter)
+            mapping = identity(columns)
+        else:
+            mapping.check_columns(columns)
+        header = without_rejects_columns(columns)
         spool.header = header
-        with ParallelParser(partial(_parse_unit, RowParser(header, settings))) as parsing:
+        names = [record.name for record in mapping.records]
+        summary.records = dict.fromkeys(names, 0)
+        unlisted: dict[str, Counter[str]] = {}
+        reader = RowReader(columns, mapping, settings, zone)
+        with ParallelParser(partial(_parse_unit, reader.read)) as parsing:
             for unit, results in parsing.parsed(_units(rows, summary)):
                 for (line, values), result in zip(unit, results, strict=True):
                     if isinstance(result, Refused):
+                        if result.unlisted:
+                            unlisted.setdefault(result.field, Counter())[result.value] += 1
+                            continue
                         summary.rejected += 1
-                        on_reject(Rejection(line, result.field, result.reason,
-                                            by_column(header, values), header))
-                    else:
-                        spool.append(line, values, result)
+                        on_reject(Rejection(line, result.field, _reason_text(result),
+                                            by_column(header, values), header, result.reason,
+                                            result.value, result.rule))
+                        continue
+                    if not result:
+                        summary.skipped += 1
+                    for number, row in result:
+                        summary.records[names[number]] += 1
+                        spool.append(line, values, row)
+                        if len(summary.preview) < PREVIEW_ROWS:
+                            summary.preview.append(_shown(row, names[number]))
     except UnicodeDecodeError as e:
+        name = "UTF-8" if codecs.lookup(source.encoding).name == "utf-8" else source.encoding
         raise InvalidInput("file", f"near data row {summary.rows + 1}",
-                           f"not UTF-8 text ({e.reason})") from None
+                           f"not {name} text ({e.reason}); name the file's "
+                           "encoding with --encoding (e.g. cp1252, latin-1, gb18030) or in "
+                           "the mapping's [source]") from None
+    if unlisted:
+        raise MappingError(mapping.path, [(place, _unlisted(values))
+                                          for place, values in unlisted.items()])
     spool.finish()
+
+
+def _unlisted(values: Counter[str]) -> str:
+    shown = ", ".join(f"{value!r} ({count:,} row{'s' if count > 1 else ''})"
+                      for value, count in values.most_common(10))
+    more = f" and {len(values) - 10} more" if len(values) > 10 else ""
+    return (f"the map has no default, and the file has values it does not list: {shown}"
+            f"{more}; add them to the map or give it a default; nothing was imported")
+
+
+def _shown(row: Encoded, record: str) -> dict[str, Any]:
+    line, entry = decoded(row)
+    shown = {"line": line, "record": record, "customer": entry.reference,
+             **{k: v for k, v in entry.card.items() if v is not None}}
+    plan = entry.follow_up
+    if plan is not None:
+        shown["follow_up_due"] = plan.due_at.isoformat()
+        shown.update({f"follow_up_{k}": v for k, v in (("owner", plan.owner),
+                                                      ("purpose", plan.purpose)) if v})
+    return shown
 
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,
@@ -177,11 +310,12 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary,
         for index, error in sorted(refused.items()):
             summary.rejected += 1
             on_reject(Rejection(lines[index], error.field, _reason(error),
-                                spool.values(lines[index]), spool.header))
+                                spool.values(lines[index]), spool.header, error.reason,
+                                error.value))
         summary.imported += sum(1 for r in recorded if r.logged)
         summary.duplicates += len(recorded) - len(refused) - sum(1 for r in recorded if r.logged)
         if progress is not None:
-            progress(len(entries), summary.rows - summary.rejected)
+            progress(len(entries), summary.contacts)
 
 
 def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_size: int) -> None:
@@ -211,22 +345,31 @@ Unit = list[tuple[int, list[str]]]  # rows: first line and values
 
 
 class Refused(NamedTuple):
-    """A row's refusal as parsing gives it: the CSV column and the reason."""
+    """A row's refusal as parsing gives it: the field, the reason, the value and the
+    mapping's rule; ``unlisted`` when a value map without a default does not list the value
+    (``field`` is then the map's place in the mapping)."""
 
     field: str
     reason: str
+    value: Any = None
+    rule: str | None = None
+    unlisted: bool = False
 
 
-Parsed = list[Encoded | Refused]  # each row of a unit, encoded or refused
+Encodeds = list[tuple[int, Encoded]]  # a row's contacts: record number and encoded row
+Parsed = list[Encodeds | Refused]  # each row of a unit, encoded or refused
 
 
-def _parse_unit(parse: RowParser, unit: Unit) -> Parsed:
+def _parse_unit(parse: Callable[[list[str]], list[tuple[int, Any]]], unit: Unit) -> Parsed:
     results: Parsed = []
     for line, values in unit:
         try:
-            results.append(encode(line, parse(values)))
+            results.append([(number, encode(line, row)) for number, row in parse(values)])
+        except Unlisted as e:
+            results.append(Refused(e.place, e.reason, e.value, unlisted=True))
         except InvalidInput as e:
-            results.append(Refused(e.field, _reason(e)))
+            results.append(Refused(e.field, e.reason, e.value,
+                                   e.rule if isinstance(e, RowRefused) else None))
     return results
 
 
@@ -251,5 +394,12 @@ def _units(rows: Iterator[tuple[int, list[str]]], summary: Summary) -> Iterator[
 
 
 def _reason(error: InvalidInput) -> str:
-    return f"{error.reason} (got {error.value!r})" if error.value not in (None, "") \
-        else error.reason
+    return _with_value(error.reason, error.value)
+
+
+def _reason_text(refused: Refused) -> str:
+    return _with_value(refused.reason, refused.value)
+
+
+def _with_value(reason: str, value: Any) -> str:
+    return f"{reason} (got {value!r})" if value not in (None, "") else reason

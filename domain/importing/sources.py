@@ -73,7 +73,7 @@ def text_stream(stream: IO[Any], encoding: str) -> IO[str]:
     """The stream as text in ``encoding`` (a BOM is skipped in UTF-8); line breaks are read
     as written. A text stream is used as it is."""
     if isinstance(stream, io.TextIOBase):
-        return stream  # type: ignore[return-value]
+        return stream
     codec = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     return io.TextIOWrapper(stream, encoding=codec, newline="")
 

@@ -48,11 +48,12 @@ class _Record(NamedTuple):
     plan: list[Any] | None  # the PlanValues of its follow-up, if it has one
 
 
+# ``seq`` numbers the records in file order: a row of a mapping may give several.
 _SORTED = ("SELECT line, customer, occurred_at, contact_id, derived, card, plan FROM row"
-           " ORDER BY customer, occurred_at, line")
+           " ORDER BY customer, occurred_at, seq")
 # The occurrence counted by SQLite over the whole file (see Spool.batches).
 _COUNTED = _SORTED.replace("derived,", "derived * (ROW_NUMBER() OVER (PARTITION BY"
-                           " contact_id ORDER BY line) - 1),")
+                           " contact_id ORDER BY seq) - 1),")
 
 
 class SpooledBatch(NamedTuple):
@@ -177,7 +178,8 @@ class Spool:
             yield SpooledBatch(lines, entries)
 
     def values(self, line: int) -> dict[str, str]:
-        """The values of the row that starts at ``line``, as read from the file."""
+        """The values of the row that starts at ``line``, as read from the file (the rows of a
+        mapping that gives several contacts a row are kept once for each)."""
         block = bisect_right(self.blocks, line, key=lambda b: b[0]) - 1
         self.values_file.seek(self.blocks[block][1])
         lines, *values = _read(self.values_file).split(b"\n")
@@ -209,15 +211,17 @@ class Spool:
         self.db = sqlite3.connect(self.directory / "spool.db")
         self.db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE row (line INTEGER PRIMARY KEY, customer TEXT, occurred_at TEXT,"
-            " contact_id TEXT, derived INTEGER, card BLOB, plan BLOB)")
+            "CREATE TABLE row (seq INTEGER PRIMARY KEY, line INTEGER, customer TEXT,"
+            " occurred_at TEXT, contact_id TEXT, derived INTEGER, card BLOB, plan BLOB)")
+        seq = 0
         for block in self._blocks():
             with self.db:
                 self.db.executemany(
-                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(r.line, r.reference, r.occurred_at, r.contact_id, r.derived,
+                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(seq + n, r.line, r.reference, r.occurred_at, r.contact_id, r.derived,
                       _dumps(r.card), _dumps(r.plan) if r.plan is not None else None)
-                     for r in block])
+                     for n, r in enumerate(block)])
+            seq += len(block)
 
 
 def encode(line: int, row: ParsedRow) -> Encoded:
@@ -227,6 +231,12 @@ def encode(line: int, row: ParsedRow) -> Encoded:
     record = _dumps((line, row.reference, at, contact_id, row.derived, _KEEP(card),
                      tuple(plan) if plan is not None else None))
     return Encoded(row.reference, at, not row.derived and contact_id.startswith("c-"), record)
+
+
+def decoded(row: Encoded) -> tuple[int, CardEntry]:
+    """An encoded row's line and entry, as pass 2 would record it (a dry run's preview)."""
+    record = _Record._make(_loads(row.record))
+    return record.line, _entry(record, 0)
 
 
 def _write(out: BinaryIO, block: bytes) -> None:

@@ -75,8 +75,8 @@ def through_spool(rows: list[list[str]], batch: int) -> list[Any]:
     with tempfile.TemporaryDirectory() as folder:
         spool = spool_module.Spool(folder)
         try:
-            importer._validate(io.StringIO(text(rows)), SETTINGS, spool, importer.Summary(),
-                               lambda rejection: None)
+            importer._validate(io.StringIO(text(rows)), importer.Reading(), None, SETTINGS,
+                               spool, importer.Summary(), lambda rejection: None)
             return [(line, entry.reference, list(entry.card.items()), entry.follow_up)
                     for lines, entries in spool.batches(batch)
                     for line, entry in zip(lines, entries, strict=True)]
@@ -142,7 +142,8 @@ def pass_one(text: str, **patches: Any) -> tuple[list[str], list[Any]]:
             patched.enter_context(mock.patch.object(module, name, value))
         spool = spool_module.Spool(folder)
         try:
-            importer._validate(io.StringIO(text), SETTINGS, spool, importer.Summary(),
+            importer._validate(io.StringIO(text), importer.Reading(), None, SETTINGS, spool,
+                               importer.Summary(),
                                lambda r: rejected.append(f"{r.message} {r.values}"))
             entries = [(line, entry) for lines, batch in spool.batches(7)
                        for line, entry in zip(lines, batch, strict=True)]

@@ -98,6 +98,9 @@ class RecordRule:
     when: tuple[Condition, ...]
     id: Template | None
     fields: dict[str, FieldRule]
+    # A follow-up's owner and purpose count only on a row with a due time (a mapping states
+    # them for every row); the plain contract refuses them without one.
+    owner_needs_due: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def identity(header: list[str]) -> Mapping:
     fields = {name: FieldRule(name, _column(name)) for name in FIELDS if name in header}
     record_id = _column("contact_id") if "contact_id" in header else None
     return Mapping("", Source(), (RecordRule("contact", "records.contact", (), record_id,
-                                             fields),))
+                                             fields, owner_needs_due=True),))
 
 
 def _column(name: str) -> Template:

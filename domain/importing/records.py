@@ -120,7 +120,7 @@ def _compiled(number: int, record: Any, index: dict[str, int], width: int,
         rules["contact_id"] = FieldRule(f"{record.place}.id", record.id)
     normalised = customer.zero_pad is not None or customer.case is not None
     due = _field("follow_up_due", rules["follow_up_due"], index, None) \
-        if "follow_up_due" in rules else None
+        if "follow_up_due" in rules and not record.owner_needs_due else None
     for name, rule in rules.items():
         column = rule.column
         planned = due is not None and name in ("follow_up_owner", "follow_up_purpose")
@@ -171,8 +171,12 @@ def _field(name: str, rule: FieldRule, index: dict[str, int],
     steps: list[Step] = []
     if rule.pattern is not None:
         steps.append(_pattern(name, rule))
+    on_empty: Reader | None = None  # a map's "" entry: what an empty value becomes
+    mapped = len(steps)  # the steps before the map's (included) see an empty value
     if rule.map is not None:
         steps.append(_map(rule, index))
+        if "" in rule.map:
+            on_empty = template_reader(rule.map[""], index)
     if rule.type != "text":
         steps.append(_typed(name, rule))
     if customer is not None:
@@ -182,9 +186,9 @@ def _field(name: str, rule: FieldRule, index: dict[str, int],
 
     def read(row: list[str]) -> str:
         value = source(row)
-        for step in steps:
+        for number, step in enumerate(steps):
             if not value or value.isspace():
-                return ""
+                return on_empty(row) if on_empty is not None and number <= mapped else ""
             value = step(value, row)
         return value
     return read

@@ -19,7 +19,7 @@ from benchmarks import measure, raw, report
 from benchmarks.database import prepared
 from benchmarks.generate import write_csv
 
-MEASUREMENTS = ("raw", "import", "rebuild", "queries", "timeline", "verify")
+MEASUREMENTS = ("raw", "import", "mapped", "rebuild", "queries", "timeline", "verify")
 NEEDS_DATA = ("rebuild", "queries", "timeline", "verify")
 
 
@@ -109,6 +109,13 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
             progress("touchlog import, then projections run")
             m["import"] = measure.measure_import(the_run, csv_path, args.size)
             data.update(measure.stored_events(the_run))
+        if "mapped" in chosen:
+            if target.kind == "sqlite":
+                progress("touchlog import --mapping (the same contacts as an export), into "
+                         "a database of its own")
+                m["mapped"] = measure.measure_mapped(the_run, work, args.size)
+            else:
+                progress("the mapped import is measured on SQLite only: skipped")
         steps = (("rebuild", "rebuilding every projection", lambda: measure.measure_rebuild(
                      the_run)),
                  ("queries", f"{args.queries:,} random customers per query kind",
@@ -125,6 +132,11 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
 
 
 def _ratios(m: dict[str, Any]) -> None:
+    if "import" in m and "mapped" in m:
+        m["mapped"]["import_time_ratio_to_plain"] = (m["mapped"]["import_s"]
+                                                     / m["import"]["import_s"])
+        m["mapped"]["total_time_ratio_to_plain"] = (m["mapped"]["total_s"]
+                                                    / m["import"]["total_s"])
     if "raw" in m and "import" in m:
         m["import"]["ratio_to_raw_insert"] = (m["import"]["contacts_per_s"]
                                               / m["raw"]["insert_rows_per_s"])

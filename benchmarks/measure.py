@@ -65,9 +65,9 @@ def run_child(run: Run, *args: str) -> Finished:
     return Finished(seconds, out.read_text(), usage.ru_maxrss / 1024)  # KiB on Linux
 
 
-def measure_import(run: Run, csv_path: Path, contacts: int) -> dict[str, Any]:
+def measure_import(run: Run, csv_path: Path, contacts: int, *options: str) -> dict[str, Any]:
     """`touchlog import`, then `touchlog projections run` for whatever it left behind."""
-    imported = run_child(run, "import", str(csv_path), "--format", "json")
+    imported = run_child(run, "import", str(csv_path), "--format", "json", *options)
     summary = json.loads(imported.stdout)
     if summary["imported"] != contacts or summary["rejected"]:
         raise SystemExit(f"import did not record every generated contact: {summary}")
@@ -80,6 +80,20 @@ def measure_import(run: Run, csv_path: Path, contacts: int) -> dict[str, Any]:
             "contacts_per_s": contacts / total,
             "import_only_contacts_per_s": contacts / imported.seconds,
             "peak_rss_mb": imported.peak_rss_mb, "catch_up_peak_rss_mb": caught_up.peak_rss_mb}
+
+
+def measure_mapped(run: Run, work: Path, contacts: int) -> dict[str, Any]:
+    """`touchlog import --mapping` of the same contacts as an export (benchmarks/mapped.py),
+    into a new SQLite file beside the plain import's; then `touchlog projections run`."""
+    from benchmarks.mapped import write_mapped
+
+    export, mapping = work / "export.csv", work / "export.toml"
+    write_mapped(export, mapping, contacts, run.seed)
+    mapped = Run(str(work / "mapped.db"), work, run.seed, run.customers)
+    result = measure_import(mapped, export, contacts, "--mapping", str(mapping))
+    for name in ("mapped.db", "mapped.db-wal", "mapped.db-shm", "export.csv"):
+        (work / name).unlink(missing_ok=True)  # as big as the plain import's: keep no copy
+    return result
 
 
 def open_log(run: Run):  # type: ignore[no-untyped-def]

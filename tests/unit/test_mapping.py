@@ -3,15 +3,18 @@ place in the file; a good mapping reads rows as it says (records.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from touchlog.domain.errors import InvalidInput, MappingError
 from touchlog.domain.importing.csv_rows import COLUMNS
 from touchlog.domain.importing.mapping import Mapping, identity, load_mapping
-from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted
+from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted, numeric_format
 from touchlog.domain.settings import Settings
 
 SETTINGS = Settings()
@@ -150,10 +153,10 @@ def test_a_template_of_empty_columns_is_empty_and_literals_stay_otherwise(
 def test_formats_are_tried_in_order_and_a_value_matching_none_is_refused(
         tmp_path: Path) -> None:
     fields = 'follow_up_due = { column = "d", formats = ["%m/%d/%Y", "%Y%m%d", "%d %b %Y"] }'
-    for given, due in (("01/24/2018", "2018-01-24"), ("20170109", "2017-01-09"),
-                       ("9 Jan 2017", "2017-01-09")):
+    for text, due in (("01/24/2018", "2018-01-24"), ("20170109", "2017-01-09"),
+                      ("9 Jan 2017", "2017-01-09")):
         [(_, row)] = read(tmp_path, with_field(fields), ["cust", "at", "d"],
-                          ["A", "2018-01-05", given])
+                          ["A", "2018-01-05", text])
         assert row.plan.due_at == f"{due}T00:00:00+00:00"
     with pytest.raises(RowRefused) as refused:
         read(tmp_path, with_field(fields), ["cust", "at", "d"], ["A", "2018-01-05", "2018-1"])
@@ -279,3 +282,31 @@ def test_an_unknown_channel_in_a_row_is_refused_without_the_whole_vocabulary(
     with pytest.raises(InvalidInput) as refused:
         read(tmp_path, text, ["cust", "at", "ch"], ["A", "2018-01-05", "nytimes"])
     assert refused.value.reason == "unknown channel"
+
+
+NUMERIC_FORMATS = ["%d.%m.%Y %H:%M:%S", "%Y%m%d", "%m/%d/%Y %H:%M", "%Y-%m-%dT%H:%M",
+                   "%d%m%Y", "%H:%M %d/%m/%Y", "%Y%m%d%H%M%S"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(form=st.sampled_from(NUMERIC_FORMATS), data=st.data())
+def test_the_numeric_format_reader_reads_as_strptime_does(form: str, data: st.DataObject
+                                                          ) -> None:
+    text = data.draw(st.one_of(
+        st.text(alphabet="0123456789 .:/-T\t٣", max_size=20),
+        st.datetimes(min_value=datetime(1000, 1, 1)).map(lambda d: d.strftime(form)),
+        st.datetimes(min_value=datetime(1000, 1, 1)).map(
+            lambda d: d.strftime(form).replace("0", "", 1))))
+    reader = numeric_format(form)
+    assert reader is not None
+    try:
+        expected: datetime | None = datetime.strptime(text, form)
+    except ValueError:
+        expected = None
+    assert reader(text) == expected
+
+
+def test_formats_with_other_directives_are_left_to_strptime() -> None:
+    assert numeric_format("%d %b %Y") is None
+    assert numeric_format("%Y-%m-%d %z") is None
+    assert numeric_format("%d.%m.%Y %%") is None

@@ -82,18 +82,43 @@ def measure_import(run: Run, csv_path: Path, contacts: int, *options: str) -> di
             "peak_rss_mb": imported.peak_rss_mb, "catch_up_peak_rss_mb": caught_up.peak_rss_mb}
 
 
-def measure_mapped(run: Run, work: Path, contacts: int) -> dict[str, Any]:
-    """`touchlog import --mapping` of the same contacts as an export (benchmarks/mapped.py),
-    into a new SQLite file beside the plain import's; then `touchlog projections run`."""
+def measure_mapped(run: Run, csv_path: Path, contacts: int, rounds: int) -> dict[str, Any]:
+    """`touchlog import --mapping` of the same contacts as an export (benchmarks/mapped.py)
+    against `touchlog import` of the plain CSV, alternately, ``rounds`` times each, every
+    import into a new SQLite file (then `touchlog projections run`): the machine's other
+    work weighs on both alike. The ratio is the mapped imports' time over the plain ones'."""
     from benchmarks.mapped import write_mapped
 
+    work = run.work
     export, mapping = work / "export.csv", work / "export.toml"
     write_mapped(export, mapping, contacts, run.seed)
-    mapped = Run(str(work / "mapped.db"), work, run.seed, run.customers)
-    result = measure_import(mapped, export, contacts, "--mapping", str(mapping))
-    for name in ("mapped.db", "mapped.db-wal", "mapped.db-shm", "export.csv"):
-        (work / name).unlink(missing_ok=True)  # as big as the plain import's: keep no copy
-    return result
+    plain: list[dict[str, Any]] = []
+    mapped: list[dict[str, Any]] = []
+    try:
+        for number in range(rounds):
+            for kind, results, source, options in (
+                    ("plain", plain, csv_path, ()),
+                    ("mapped", mapped, export, ("--mapping", str(mapping)))):
+                db = work / f"{kind}-{number}.db"
+                results.append(measure_import(Run(str(db), work, run.seed, run.customers),
+                                              source, contacts, *options))
+                for suffix in ("", "-wal", "-shm"):  # as big as the log: keep no copy
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+    finally:
+        export.unlink(missing_ok=True)
+
+    def total(results: list[dict[str, Any]], key: str) -> float:
+        return sum(r[key] for r in results)
+    return {"contacts": contacts, "rounds": rounds,
+            "plain_import_s": [r["import_s"] for r in plain],
+            "mapped_import_s": [r["import_s"] for r in mapped],
+            "import_s": total(mapped, "import_s") / rounds,
+            "catch_up_s": total(mapped, "catch_up_s") / rounds,
+            "total_s": total(mapped, "total_s") / rounds,
+            "contacts_per_s": contacts * rounds / total(mapped, "total_s"),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in mapped),
+            "import_time_ratio_to_plain": total(mapped, "import_s") / total(plain, "import_s"),
+            "total_time_ratio_to_plain": total(mapped, "total_s") / total(plain, "total_s")}
 
 
 def open_log(run: Run):  # type: ignore[no-untyped-def]

@@ -141,6 +141,9 @@ def _numbers(m: dict[str, Any]) -> list[tuple[str, str]]:
         i = m["mapped"]
         out += [("mapped contacts/s (end to end)", _fmt(i["contacts_per_s"])),
                 ("  mapped import s / catch-up s", f"{i['import_s']:.2f} / {i['catch_up_s']:.2f}"),
+                ("  plain / mapped import s, each round",
+                 ", ".join(f"{p:.2f} / {q:.2f}" for p, q in zip(
+                     i["plain_import_s"], i["mapped_import_s"], strict=True))),
                 ("  mapped / plain import s", _fmt(i.get("import_time_ratio_to_plain"))),
                 ("  mapped / plain end to end s", _fmt(i.get("total_time_ratio_to_plain"))),
                 ("  mapped import peak RSS MB", _fmt(i["peak_rss_mb"]))]

@@ -21,13 +21,15 @@ EXPECTED = {
     "verify": ("seconds", "events", "events_per_s"),
 }
 QUERY_NUMBERS = ("n", "p50_ms", "p99_ms")
+# Measured on SQLite only: the mapped import against the plain one.
+MAPPED = ("contacts_per_s", "import_time_ratio_to_plain", "total_time_ratio_to_plain")
 
 
 def run_harness(tmp_path: Path, *extra: str) -> dict[str, Any]:
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--size", "300", "--queries", "20",
-         "--timeline-runs", "2", "--json", str(out), *extra],
+         "--timeline-runs", "2", "--mapped-rounds", "1", "--json", str(out), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "import contacts/s" in done.stdout  # the table
@@ -46,7 +48,13 @@ def assert_complete(result: dict[str, Any], kind: str) -> None:
     for query in ("timeline", "archive", "followups"):
         for key in QUERY_NUMBERS:
             assert m["queries"][query][key] > 0, (query, key)
-    assert len(result["targets"]) == 7  # without --compare: no growth ratios
+    if kind == "sqlite":
+        for key in MAPPED:
+            assert m["mapped"][key] > 0, ("mapped", key, m["mapped"])
+    else:
+        assert "mapped" not in m
+    # Without --compare no growth ratios; the mapped import's ratio on SQLite only.
+    assert len(result["targets"]) == (8 if kind == "sqlite" else 7)
 
 
 def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:

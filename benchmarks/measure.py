@@ -47,6 +47,7 @@ class Finished:
     seconds: float
     stdout: str
     peak_rss_mb: float
+    cpu_s: float  # user + system, its own and its waited-for processes' (the parsing helper)
 
 
 def run_child(run: Run, *args: str) -> Finished:
@@ -62,7 +63,8 @@ def run_child(run: Run, *args: str) -> Finished:
     if child.returncode != 0:
         raise SystemExit(f"touchlog {' '.join(args)} failed ({child.returncode}):\n"
                          f"{err.read_text()[-2000:]}")
-    return Finished(seconds, out.read_text(), usage.ru_maxrss / 1024)  # KiB on Linux
+    return Finished(seconds, out.read_text(), usage.ru_maxrss / 1024,  # KiB on Linux
+                    usage.ru_utime + usage.ru_stime)
 
 
 def measure_import(run: Run, csv_path: Path, contacts: int, *options: str) -> dict[str, Any]:
@@ -75,6 +77,7 @@ def measure_import(run: Run, csv_path: Path, contacts: int, *options: str) -> di
     applied = int(caught_up.stdout.split()[1])  # "applied N events"
     total = imported.seconds + caught_up.seconds
     return {"contacts": contacts, "summary": summary, "import_s": imported.seconds,
+            "import_cpu_s": imported.cpu_s,
             "catch_up_s": caught_up.seconds, "catch_up_events": applied,
             "import_projects_itself": applied == 0, "total_s": total,
             "contacts_per_s": contacts / total,
@@ -112,6 +115,10 @@ def measure_mapped(run: Run, csv_path: Path, contacts: int, rounds: int) -> dict
     return {"contacts": contacts, "rounds": rounds,
             "plain_import_s": [r["import_s"] for r in plain],
             "mapped_import_s": [r["import_s"] for r in mapped],
+            "plain_import_cpu_s": [r["import_cpu_s"] for r in plain],
+            "mapped_import_cpu_s": [r["import_cpu_s"] for r in mapped],
+            "import_cpu_ratio_to_plain": (total(mapped, "import_cpu_s")
+                                          / total(plain, "import_cpu_s")),
             "import_s": total(mapped, "import_s") / rounds,
             "catch_up_s": total(mapped, "catch_up_s") / rounds,
             "total_s": total(mapped, "total_s") / rounds,

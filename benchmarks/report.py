@@ -146,6 +146,7 @@ def _numbers(m: dict[str, Any]) -> list[tuple[str, str]]:
                      i["plain_import_s"], i["mapped_import_s"], strict=True))),
                 ("  mapped / plain import s", _fmt(i.get("import_time_ratio_to_plain"))),
                 ("  mapped / plain end to end s", _fmt(i.get("total_time_ratio_to_plain"))),
+                ("  mapped / plain import CPU s", _fmt(i.get("import_cpu_ratio_to_plain"))),
                 ("  mapped import peak RSS MB", _fmt(i["peak_rss_mb"]))]
     if "rebuild" in m:
         out += [("rebuild events/s", _fmt(m["rebuild"]["events_per_s"])),

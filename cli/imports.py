@@ -85,6 +85,8 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
         out = None
         if rejects is not None:  # written when the import ends, refused before it starts
             protected = protected_databases(services.settings).stream(file, "file being imported")
+            if mapping is not None:
+                protected.file(mapping, "mapping file")
             out = stack.enter_context(NewFiles(force=force, protected=protected)).open(
                 rejects, text=True)
         reporter = RejectReporter(out)

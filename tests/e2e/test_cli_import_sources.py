@@ -265,3 +265,18 @@ def test_a_long_line_refuses_a_json_lines_file_as_it_does_csv(
     assert_refused(run(sqlite_url, "import", lines, "--mapping", visits(tmp_path, "jsonl")),
                    "a row longer than 1,048,576 characters", "line 2")
     assert not Path(sqlite_url).exists()
+
+
+def test_the_rejects_file_never_replaces_the_mapping(sqlite_url: str, tmp_path: Path) -> None:
+    path = write(tmp_path, "in.csv", "cust,at,src\nA,never,g\n")
+    spec = visits(tmp_path)
+    before = Path(spec).read_text()
+    result = run(sqlite_url, "import", path, "--mapping", spec, "--rejects", spec, "--force")
+    assert_refused(result, "it is the mapping file")
+    assert Path(spec).read_text() == before
+
+
+def test_a_missing_mapping_file_is_a_clear_error(sqlite_url: str, tmp_path: Path) -> None:
+    path = write(tmp_path, "in.csv", "cust,at,src\nA,2018-01-05,g\n")
+    assert_refused(run(sqlite_url, "import", path, "--mapping", str(tmp_path / "no.toml")),
+                   "no.toml: file: cannot read")

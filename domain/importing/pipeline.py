@@ -243,13 +243,14 @@ def _validate(stream: IO[Any], reading: Reading, zone: Any, settings: Settings, 
         header = without_rejects_columns(columns)
         spool.header = header
         names = [record.name for record in mapping.records]
-        summary.records = dict.fromkeys(names, 0)
+        counts = [0] * len(names)  # contacts per record
         unlisted: dict[str, Counter[str]] = {}
         reader = RowReader(columns, mapping, settings, zone)
+        append = spool.append
         with ParallelParser(partial(_parse_unit, reader.read)) as parsing:
             for unit, results in parsing.parsed(_units(rows, summary)):
                 for (line, values), result in zip(unit, results, strict=True):
-                    if isinstance(result, Refused):
+                    if result.__class__ is Refused:
                         if result.unlisted:
                             unlisted.setdefault(result.field, Counter())[result.value] += 1
                             continue
@@ -261,10 +262,11 @@ def _validate(stream: IO[Any], reading: Reading, zone: Any, settings: Settings, 
                     if not result:
                         summary.skipped += 1
                     for number, row in result:
-                        summary.records[names[number]] += 1
-                        spool.append(line, values, row)
-                        if len(summary.preview) < PREVIEW_ROWS:
-                            summary.preview.append(_shown(row, names[number]))
+                        counts[number] += 1
+                        append(line, values, row)
+                if len(summary.preview) < PREVIEW_ROWS:
+                    _preview_of(unit, results, names, summary.preview)
+        summary.records = dict(zip(names, counts, strict=True))
     except UnicodeDecodeError as e:
         name = "UTF-8" if codecs.lookup(source.encoding).name == "utf-8" else source.encoding
         raise InvalidInput("file", f"near data row {summary.rows + 1}",
@@ -283,6 +285,17 @@ def _unlisted(values: Counter[str]) -> str:
     more = f" and {len(values) - 10} more" if len(values) > 10 else ""
     return (f"the map has no default, and the file has values it does not list: {shown}"
             f"{more}; add them to the map or give it a default; nothing was imported")
+
+
+def _preview_of(unit: Unit, results: Parsed, names: list[str],
+                preview: list[dict[str, Any]]) -> None:
+    """The first contacts of a unit, as they would be recorded, up to PREVIEW_ROWS."""
+    for result in results:
+        if isinstance(result, Refused):
+            continue
+        for number, row in result:
+            if len(preview) < PREVIEW_ROWS:
+                preview.append(_shown(row, names[number]))
 
 
 def _shown(row: Encoded, record: str) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import codecs
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
@@ -32,75 +31,20 @@ from typing import IO, Any, NamedTuple, Protocol
 from touchlog.domain.application import TouchpointLog, write_refused
 from touchlog.domain.errors import InvalidInput, MappingError, StoreError
 from touchlog.domain.importing.csv_rows import by_column, check_header, without_rejects_columns
-from touchlog.domain.importing.mapping import Mapping, identity, load_mapping
+from touchlog.domain.importing.mapping import identity
 from touchlog.domain.importing.parallel import ParallelParser
+from touchlog.domain.importing.reading import Reading
 from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted
-from touchlog.domain.importing.sources import (
-    REJECTS_SOURCE,
-    Source,
-    looks_like_rejects,
-    read_table,
-)
-from touchlog.domain.importing.spool import Encoded, Spool, decoded, encode
+from touchlog.domain.importing.sources import read_table
+from touchlog.domain.importing.spool import Encoded, Spool, encode
+from touchlog.domain.importing.summary import PREVIEW_ROWS, Rejection, Summary, shown
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.location import locate
 from touchlog.domain.storage.scratch import scratch_folder
 
 ROWS_PER_TRANSACTION = 5_000
 SPOOL_KIND = "import"  # the spool's folder: .touchlog-import-PID-… beside the database
-
-
-PREVIEW_ROWS = 5  # contacts a dry run with a mapping shows as they would be recorded
-
-
-@dataclass(frozen=True)
-class Rejection:
-    line: int
-    field: str
-    reason: str  # with the value: "expected a whole number from 1 to 5 (got '9')"
-    values: dict[str, str]
-    columns: list[str]  # the file's header, so a rejects file mirrors the input
-    cause: str = ""  # the reason alone: "expected a whole number from 1 to 5"
-    value: Any = None  # the value refused
-    rule: str | None = None  # the mapping's record (and the field's source) that refused it
-
-    @property
-    def message(self) -> str:
-        rule = f" [{self.rule}]" if self.rule else ""
-        return f"line {self.line}: {self.field}: {self.reason}{rule}"
-
-
-@dataclass
-class Summary:
-    rows: int = 0
-    imported: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    customers: int = 0
-    skipped: int = 0  # good rows that gave no contact (no record's `when` held)
-    records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
-    preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
-
-    @property
-    def contacts(self) -> int:
-        """The contacts the good rows give: what pass 2 records or finds already there."""
-        return sum(self.records.values())
-
-    def report(self, *, mapped: bool, dry_run: bool) -> dict[str, Any]:
-        """The summary the command prints: the plain contract's five counts; with a
-        mapping, the rows skipped and the contacts per record too (and a dry run's
-        preview)."""
-        result: dict[str, Any] = {"rows": self.rows, "imported": self.imported,
-                                  "duplicates": self.duplicates, "rejected": self.rejected,
-                                  "customers": self.customers}
-        if mapped:
-            result.update(skipped=self.skipped, records=self.records)
-        if dry_run:
-            result["dry_run"] = True
-            if mapped:
-                result["preview"] = self.preview
-        return result
-
+__all__ = ["LogOpener", "Reading", "Rejection", "Summary", "import_file"]
 
 Reject = Callable[[Rejection], None]
 Progress = Callable[[int, int], None]  # (rows just recorded, rows to record in all)
@@ -114,43 +58,6 @@ class LogOpener(Protocol):
     settings: Settings
 
     def __call__(self) -> TouchpointLog | None: ...
-
-
-@dataclass(frozen=True)
-class Reading:
-    """How a file is read: a mapping (None: the plain contract, docs/import.md) and what
-    the command line says over it (``--delimiter``, ``--encoding``, ``--tz``)."""
-
-    mapping: Mapping | None = None
-    delimiter: str | None = None
-    encoding: str | None = None
-    timezone: str | None = None
-
-    @classmethod
-    def of(cls, mapping: Mapping | str | Path | None, settings: Settings,
-           **overrides: str | None) -> Reading:
-        """A mapping given as a file is loaded (and checked whole) here."""
-        if isinstance(mapping, str | Path):
-            mapping = load_mapping(mapping, settings)
-        return cls(mapping, **overrides)
-
-    def source(self, stream: IO[Any]) -> Source:
-        """The source's reading: a rejects file touchlog wrote is read as it wrote it."""
-        if looks_like_rejects(stream):
-            return REJECTS_SOURCE
-        source = self.mapping.source if self.mapping is not None else Source()
-        return replace(source, delimiter=self.delimiter or source.delimiter,
-                       encoding=self.encoding or source.encoding)
-
-    def zone(self, settings: Settings) -> Any:
-        """The time zone of times without an offset: --tz, the mapping's, touchlog.toml's
-        ``[import] timezone``, else UTC (None)."""
-        from touchlog.domain.values import time_zone
-
-        name = (self.timezone or (self.mapping.source.timezone if self.mapping else None)
-                or settings.import_timezone)
-        zone = time_zone(name, "timezone") if name else None
-        return None if zone is None or zone.key == "UTC" else zone
 
 
 def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | IO[bytes], *,
@@ -295,19 +202,7 @@ def _preview_of(unit: Unit, results: Parsed, names: list[str],
             continue
         for number, row in result:
             if len(preview) < PREVIEW_ROWS:
-                preview.append(_shown(row, names[number]))
-
-
-def _shown(row: Encoded, record: str) -> dict[str, Any]:
-    line, entry = decoded(row)
-    shown = {"line": line, "record": record, "customer": entry.reference,
-             **{k: v for k, v in entry.card.items() if v is not None}}
-    plan = entry.follow_up
-    if plan is not None:
-        shown["follow_up_due"] = plan.due_at.isoformat()
-        shown.update({f"follow_up_{k}": v for k, v in (("owner", plan.owner),
-                                                      ("purpose", plan.purpose)) if v})
-    return shown
+                preview.append(shown(row, names[number]))
 
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,

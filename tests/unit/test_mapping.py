@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from touchlog.domain.errors import InvalidInput, MappingError
 from touchlog.domain.importing.csv_rows import COLUMNS
+from touchlog.domain.importing.fields import numeric_format
 from touchlog.domain.importing.mapping import Mapping, identity, load_mapping
-from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted, numeric_format
+from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted
 from touchlog.domain.settings import Settings
 
 SETTINGS = Settings()

@@ -1,0 +1,74 @@
+"""What an import tells its caller: each rejected row (``Rejection``) and the counts
+(``Summary``), with a dry run's preview of the first contacts (``shown``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from touchlog.domain.importing.spool import Encoded, decoded
+
+PREVIEW_ROWS = 5  # contacts a dry run with a mapping shows as they would be recorded
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    field: str
+    reason: str  # with the value: "expected a whole number from 1 to 5 (got '9')"
+    values: dict[str, str]
+    columns: list[str]  # the file's header, so a rejects file mirrors the input
+    cause: str = ""  # the reason alone: "expected a whole number from 1 to 5"
+    value: Any = None  # the value refused
+    rule: str | None = None  # the mapping's record (and the field's source) that refused it
+
+    @property
+    def message(self) -> str:
+        rule = f" [{self.rule}]" if self.rule else ""
+        return f"line {self.line}: {self.field}: {self.reason}{rule}"
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    customers: int = 0
+    skipped: int = 0  # good rows that gave no contact (no record's `when` held)
+    records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
+    preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
+
+    @property
+    def contacts(self) -> int:
+        """The contacts the good rows give: what pass 2 records or finds already there."""
+        return sum(self.records.values())
+
+    def report(self, *, mapped: bool, dry_run: bool) -> dict[str, Any]:
+        """The summary the command prints: the plain contract's five counts; with a
+        mapping, the rows skipped and the contacts per record too (and a dry run's
+        preview)."""
+        result: dict[str, Any] = {"rows": self.rows, "imported": self.imported,
+                                  "duplicates": self.duplicates, "rejected": self.rejected,
+                                  "customers": self.customers}
+        if mapped:
+            result.update(skipped=self.skipped, records=self.records)
+        if dry_run:
+            result["dry_run"] = True
+            if mapped:
+                result["preview"] = self.preview
+        return result
+
+
+def shown(row: Encoded, record: str) -> dict[str, Any]:
+    """A spooled contact as a dry run's preview shows it: its line, record, customer, the
+    card's values that are there, and its follow-up."""
+    line, entry = decoded(row)
+    shown = {"line": line, "record": record, "customer": entry.reference,
+             **{k: v for k, v in entry.card.items() if v is not None}}
+    plan = entry.follow_up
+    if plan is not None:
+        shown["follow_up_due"] = plan.due_at.isoformat()
+        shown.update({f"follow_up_{k}": v for k, v in (("owner", plan.owner),
+                                                      ("purpose", plan.purpose)) if v})
+    return shown

@@ -156,10 +156,12 @@ class TouchpointLog(Application[UUID]):
         return self._update_one(reference, lambda c: c.update_profile(changes), register=True)
 
     def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str, *,
-                     at: datetime | str | None = None) -> None:
+                     at: datetime | str | None = None) -> bool:
+        """Records an explicit change at ``at`` (default now); returns whether it changed
+        the stage history (not when the relationship was already in that stage then)."""
         to = Stage.parse(stage)
         when = iso(parse_instant(at, "at")) if at is not None else _now()
-        self._update_one(reference, lambda c: c.change_stage(to, when, reason, actor))
+        return self._update_one(reference, lambda c: c.change_stage(to, when, reason, actor))
 
     # -- follow-ups -----------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
+# Columns earlier versions had: the stage now lives in stage_current alone.
+SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"))
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
 # The dialect serving each kind of event database (``Database.name``).
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLiteReporting(), PostgresReporting())}
@@ -106,7 +108,8 @@ class ReportingDB:
     def create_tables(self) -> None:
         # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
         # rebuild holds the same tables, made a plain query end in "deadlock detected".
-        if not self._missing_relations():
+        missing = self._missing_relations()
+        if not missing:
             return
         with self.transaction(), self.errors():
             for table in ALL_TABLES:
@@ -114,6 +117,25 @@ class ReportingDB:
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for table_name, column in SUPERSEDED_COLUMNS:
+                if column in self._columns(table_name):
+                    self.conn.execute(f"ALTER TABLE {table_name} DROP COLUMN {column}")
+            if TRACKING.name not in missing:
+                self._start_over(name for name, tables in PROJECTION_TABLES.items()
+                                 if any(t.name in missing for t in tables))
+
+    def _columns(self, table: str) -> list[str]:
+        cursor = self.conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        return [d[0] for d in cursor.description]
+
+    def _start_over(self, names: Iterable[str]) -> None:
+        """Empties projections that gained a table (an earlier version's database) and
+        moves them back to the log's start: their next catch-up applies the whole log."""
+        for name in names:
+            for table in PROJECTION_TABLES[name]:
+                self.conn.execute(f"DELETE FROM {table.name}")
+            self.conn.execute(self.dialect.sql(
+                f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?"), (name,))
 
     def drop_reader_indexes(self, names: Iterable[str]) -> None:
         """Drops the indexes only readers use from the named projections' tables (inside

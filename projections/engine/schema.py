@@ -65,7 +65,7 @@ ARCHIVE_CONTACTS = Table(
 )
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
-    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("contacts", "int"),
+    (("customer", "text"), ("customer_id", "text"), ("contacts", "int"),
      ("first_contact_at", "instant"), ("last_contact_at", "instant"), ("purchases", "int"),
      ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
      ("open_follow_ups", "int"), ("position", "position")),
@@ -90,6 +90,17 @@ STAGE_HISTORY = Table(
      ("contact_id", "text"), ("position", "position")),
     key=("customer", "seq"), indexes=(("position",),),
 )
+# What the stage history is derived from (domain/stages.py), one row per fact: kind
+# "registered" (fact_id "registered"; "registered-by-contact" when the first contact
+# registered the customer), "contact" (fact_id the contact id; stage its signal) or
+# "change" (an explicit change; fact_id "change-<position>").
+STAGE_FACTS = Table(
+    "stage_facts",
+    (("customer", "text"), ("fact_id", "text"), ("kind", "text"), ("at", "instant"),
+     ("stage", "text"), ("reason", "text"), ("actor", "text"), ("retracted", "flag"),
+     ("position", "position")),
+    key=("customer", "fact_id"),
+)
 FOLLOWUP_ITEMS = Table(
     "followup_items",
     (("customer", "text"), ("follow_up_id", "text"), ("due_at", "instant"), ("owner", "text"),
@@ -102,7 +113,7 @@ FOLLOWUP_ITEMS = Table(
 CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
 FOLLOWUP_CUSTOMERS = Table(
     "followup_customers",
-    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("owner", "text"),
+    (("customer", "text"), ("customer_id", "text"), ("owner", "text"),
      ("last_contact_at", "instant"), ("last_contact_actor", "text"), ("position", "position")),
     key=("customer",), indexes=(("customer_id",), (CADENCE_OWNER,)),
 )
@@ -121,7 +132,7 @@ TRACKING = Table(
 # projection name -> its tables; each projection owns its tables alone.
 PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS),
-    "stages": (STAGE_CURRENT, STAGE_HISTORY),
+    "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS, FOLLOWUP_CONTACTS),
 }
 ALL_TABLES: tuple[Table, ...] = (

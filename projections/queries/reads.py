@@ -24,6 +24,9 @@ STATUSES = ("overdue", "upcoming", "all")
 QUEUE_KEYS = ("customer", "kind", "follow_up_id", "due_at", "owner", "purpose", "stage",
               "status")
 _CUSTOMER = itemgetter("customer")
+# Each customer's current stage, from the stages projection.
+_STAGE_OF = "JOIN (SELECT customer, stage FROM stage_current) s ON s.customer = {}.customer"
+
 _DUE = itemgetter("due_at")
 _MIN = datetime.min.replace(tzinfo=UTC)
 
@@ -38,10 +41,14 @@ class Queries:
 
     def archive(self, reference: str | None = None) -> list[dict[str, Any]]:
         """One record per customer (or just ``reference``), ordered by reference."""
-        self.projector.catch_up(["archive"])
+        self.projector.catch_up(["archive", "stages"])
         where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
-        rows = self.db.query(f"SELECT {', '.join(ARCHIVE_KEYS)} FROM archive_customers "
-                             f"{where} ORDER BY customer", params)
+        columns = ", ".join("s.stage AS stage" if k == "stage" else f"a.{k} AS {k}"
+                            for k in ARCHIVE_KEYS)
+        rows = self.db.query(
+            f"SELECT {columns} FROM archive_customers a LEFT JOIN stage_current s "
+            f"ON s.customer = a.customer {where.replace('customer', 'a.customer')} "
+            "ORDER BY a.customer", params)
         if reference and not rows:
             raise CustomerNotFound(reference)
         channels: dict[str, dict[str, int]] = {}
@@ -62,7 +69,7 @@ class Queries:
         if within_days is not None and within_days < 0:
             raise InvalidInput("within", within_days, "expected days >= 0")
         moment = parse_instant(as_of, "as_of") if as_of is not None else datetime.now(UTC)
-        self.projector.catch_up(["followups"])
+        self.projector.catch_up(["followups", "stages"])
         cadence = {stage.value: days for stage, days in self.log.settings.cadence_days.items()
                    if days}
         plan = _QueuePlan(self.db.dialect, owner, moment, status, within_days)
@@ -161,9 +168,9 @@ class _QueuePlan:
             params.append(self.dialect.instant(self.horizon))
         return ("SELECT i.customer AS customer, 'scheduled' AS kind, "
                 "i.follow_up_id AS follow_up_id, i.due_at AS due_at, i.owner AS owner, "
-                "i.purpose AS purpose, c.stage AS stage, "
+                "i.purpose AS purpose, s.stage AS stage, "
                 "CASE WHEN i.due_at < ? THEN 'overdue' ELSE 'upcoming' END AS status "
-                "FROM followup_items i JOIN followup_customers c ON c.customer = i.customer "
+                f"FROM followup_items i {_STAGE_OF.format('i')} "
                 f"WHERE {' AND '.join(where)}", params)
 
     def cadence(self, cadence: dict[str, int]) -> tuple[str, list[Any]] | None:
@@ -177,17 +184,18 @@ class _QueuePlan:
 
         def per_stage(values: list[Any]) -> str:  # each stage's value, as parameters
             params.extend(values)
-            return "CASE stage " + " ".join(f"WHEN '{s}' THEN ?" for s in stages) + " END"
+            return "CASE s.stage " + " ".join(f"WHEN '{s}' THEN ?" for s in stages) + " END"
 
         due = self.dialect.shifted(
             "last_contact_at", per_stage([self.dialect.days(b.days) for b in stages.values()]))
         purpose = per_stage([f"stay in touch ({s}: every {b.days} days)"
                              for s, b in stages.items()])
         overdue_before = [self.dialect.instant(b.overdue_before) for b in stages.values()]
-        select = (f"SELECT customer, 'cadence' AS kind, NULL AS follow_up_id, {due} AS due_at, "
-                  f"{CADENCE_OWNER} AS owner, {purpose} AS purpose, stage, CASE WHEN "
-                  f"last_contact_at < {per_stage(overdue_before)} THEN 'overdue' "
-                  "ELSE 'upcoming' END AS status FROM followup_customers WHERE ")
+        select = (f"SELECT f.customer AS customer, 'cadence' AS kind, NULL AS follow_up_id, "
+                  f"{due} AS due_at, {CADENCE_OWNER} AS owner, {purpose} AS purpose, s.stage AS stage, "
+                  f"CASE WHEN last_contact_at < {per_stage(overdue_before)} THEN 'overdue' "
+                  f"ELSE 'upcoming' END AS status FROM followup_customers f "
+                  f"{_STAGE_OF.format('f')} WHERE ")
         where = []
         if self.owner is not None:
             where.append(f"{CADENCE_OWNER} = ?")

@@ -2,6 +2,8 @@
 
 Contacts show their amended values; retracted contacts are hidden unless asked for.
 Entries are ordered by when they happened (``at``), then by the order they were recorded.
+Stage changes are the stays of the history derived from the facts (domain/stages.py), each
+shown just after the event of the fact that began it.
 
 The events are read as the projections read them (stored JSON decoded into ``Change``
 tuples, see projections/batch.py), not as domain objects: a customer with thousands of
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from touchlog.domain.errors import CustomerNotFound
 from touchlog.domain.identity import customer_id, customer_reference
+from touchlog.domain.stages import StageFacts, Stay
 from touchlog.domain.storage.events import event_rows
 from touchlog.projections.readmodels.changes import Change, decode
 
@@ -49,16 +52,56 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
 def build_timeline(events: Iterable[Change],
                    window: TimelineFilter = TimelineFilter()) -> list[dict[str, Any]]:
     """Timeline entries: dicts with ``type``, ``at`` and the entry's fields."""
-    entries: list[tuple[int, dict[str, Any]]] = []
+    entries: list[tuple[float, dict[str, Any]]] = []
     contacts: dict[str, dict[str, Any]] = {}
+    stages = _Stages()
     for e in events:
+        stages.add(e)
         entry = _entry(e.kind, e.state, contacts)
         if entry is not None:
             entries.append((e.position, entry))
+    entries += stages.entries()
     # "at" is final only now (an amendment may move a contact), so it is parsed here, once.
     timed = sorted(((_instant(entry["at"]), version, entry) for version, entry in entries),
                    key=lambda item: item[:2])
     return [entry for at, _, entry in timed if _shown(at, entry, window)]
+
+
+class _Stages:
+    """The customer's stage facts, and the changes of its derived history as entries."""
+
+    def __init__(self) -> None:
+        self.facts = StageFacts("")
+        self.versions: dict[Any, int] = {}  # contact id, or an explicit change -> version
+
+    def add(self, c: Change) -> None:
+        e = c.state
+        if c.kind == "Registered":
+            self.facts = StageFacts(e["at"])
+        elif c.kind == "ContactLogged":
+            self.facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
+                                      e["actor"])
+            self.versions[e["contact_id"]] = c.position
+        elif c.kind == "ContactAmended":
+            self.facts.contact_amended(e["contact_id"], e["changes"])
+        elif c.kind == "ContactRetracted":
+            self.facts.contact_retracted(e["contact_id"])
+        elif c.kind == "StageChanged":
+            self.facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"],
+                                     e["contact_id"])
+            self.versions.setdefault((e["at"], e["to_stage"], e["reason"], e["actor"]),
+                                     c.position)
+
+    def entries(self) -> list[tuple[float, dict[str, Any]]]:
+        return [(self._version(s) + 0.5, {
+            "type": "stage_changed", "at": s.entered_at, "from": s.from_stage, "to": s.to_stage,
+            "reason": s.reason, "actor": s.actor, "contact_id": s.contact_id, "cycle": s.cycle,
+        }) for s in self.facts.history()[1:]]
+
+    def _version(self, stay: Stay) -> int:
+        if stay.contact_id is not None:
+            return self.versions[stay.contact_id]
+        return self.versions[(stay.entered_at, stay.to_stage, stay.reason, stay.actor)]
 
 
 def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
@@ -86,10 +129,6 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
     if kind == "ContactRetracted":
         contacts[e["contact_id"]].update(retracted=True, retraction_reason=e["reason"])
         return None
-    if kind == "StageChanged":
-        return {"type": "stage_changed", "at": e["at"], "from": e["from_stage"],
-                "to": e["to_stage"], "reason": e["reason"], "actor": e["actor"],
-                "contact_id": e["contact_id"], "cycle": e["cycle"]}
     if kind == "FollowUpScheduled":
         linked = contacts.get(e["contact_id"]) if e["contact_id"] is not None else None
         return {"type": "follow_up_scheduled",

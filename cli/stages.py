@@ -37,15 +37,22 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
 @click.pass_obj
 def set_(services: Services, reference: str, to: str, reason: str, actor: str | None,
          at: str | None) -> None:
-    """Move a relationship to a stage, with a reason.
+    """Move a relationship to a stage from a time on (--at), with a reason.
+
+    The change is a fact of the stage history, ordered with the contacts' stage signals by
+    when it happened. A change to the stage the relationship was already in then is kept
+    but changes nothing (the message says so).
 
     Example: touchlog stage set ACME commitment --reason "signed a framework deal" --actor ann
     """
     import getpass
 
-    services.log(create=False).change_stage(reference, to, reason, actor or getpass.getuser(),
-                                            at=at)
-    click.echo(f"{reference}: stage {to.lower()}")
+    changed = services.log(create=False).change_stage(
+        reference, to, reason, actor or getpass.getuser(), at=at)
+    if changed:
+        click.echo(f"{reference}: stage {to.lower()}")
+    else:
+        click.echo(f"{reference}: already in stage {to.lower()} then; recorded, nothing changed")
 
 
 @stage.command()

@@ -156,6 +156,7 @@ class StageFacts:
         self.changes: list[StageFact] = []
         self._history: History | None = None
         self._last: tuple[datetime, int, str, str, str] | None = None  # of the facts folded
+        self._fallback = False  # the history starts at a retracted contact: nothing is live
 
     @classmethod
     def restored(cls, registered_at: str, by_contact: bool,
@@ -180,8 +181,9 @@ class StageFacts:
             return
         if signal is None:
             history = self._history
-            if history is not None and datetime.fromisoformat(occurred_at) < history[0].since:
-                self._history = None  # the relationship started earlier
+            if history is not None and (self._fallback or
+                                        datetime.fromisoformat(occurred_at) < history[0].since):
+                self._history = None  # the relationship started at another time
             return
         self._extend(StageFact(occurred_at, signal, contact_id, actor=actor))
 
@@ -216,6 +218,8 @@ class StageFacts:
             facts = self.facts()
             self._history = stage_history(self.start(facts), facts)
             self._last = max((f.order for f in facts), default=None)
+            self._fallback = self.by_contact and not facts and all(
+                c.retracted for c in self.contacts.values())
         return self._history
 
     def facts(self) -> list[StageFact]:
@@ -238,7 +242,8 @@ class StageFacts:
         history = self._history
         if history is None:
             return
-        if fact.when < history[0].since or (self._last is not None and fact.order < self._last):
+        if (self._fallback or fact.when < history[0].since
+                or (self._last is not None and fact.order < self._last)):
             self._history = None  # it happened before facts already folded
             return
         self._history = followed_by(history, fact)

@@ -10,6 +10,7 @@ small batches), the other once at the end (one batch).
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges
+from touchlog.domain.importing import import_file
 from touchlog.domain.settings import Settings
 from touchlog.projections.audit.replay import reconstruct
 from touchlog.projections.queries.reads import Queries
@@ -182,6 +184,42 @@ def test_the_same_facts_in_any_recording_order_give_the_same_stage_history(
     assert audit_stage(log, one) == aggregate_stage(log, one) == audit_stage(log, two)
     assert all(r["duration_seconds"] is None or r["duration_seconds"] >= 0
                for r in rows["history"])
+
+
+class Opener:
+    """The import's LogOpener for an open log."""
+
+    def __init__(self, log: TouchpointLog) -> None:
+        self.log = log
+        self.settings = log.settings
+
+    def __call__(self) -> TouchpointLog:
+        return self.log
+
+
+def csv_file(reference: str, contacts: list[ContactFact]) -> io.StringIO:
+    rows = [f"{reference},{at(c.hours).isoformat()},phone,{c.signal or ''},{c.actor},"
+            f"{c.contact_id}\n" for c in contacts]
+    return io.StringIO("customer,occurred_at,channel,stage,actor,contact_id\n" + "".join(rows))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_two_csv_files_imported_in_either_order_give_the_same_stage_history(
+        store: tuple[TouchpointLog, Queries], data: st.DataObject) -> None:
+    """A CRM export and an activities export of one customer's contacts."""
+    log, queries = store
+    contacts = list(data.draw(histories()).contacts)
+    split = data.draw(st.integers(0, len(contacts)))
+    crm, activities = contacts[:split], contacts[split:]
+    one, two = f"A{next(_names)}", f"B{next(_names)}"
+    for reference, files in ((one, (crm, activities)), (two, (activities, crm))):
+        for part in files:
+            summary = import_file(Opener(log), csv_file(reference, part))
+            assert summary.imported == len(part)
+    assert stage_rows(queries, one) == stage_rows(queries, two)
+    assert aggregate_stage(log, one) == aggregate_stage(log, two)
 
 
 def _text(value: Any) -> str:

@@ -192,9 +192,9 @@ class _QueuePlan:
                              for s, b in stages.items()])
         overdue_before = [self.dialect.instant(b.overdue_before) for b in stages.values()]
         select = (f"SELECT f.customer AS customer, 'cadence' AS kind, NULL AS follow_up_id, "
-                  f"{due} AS due_at, {CADENCE_OWNER} AS owner, {purpose} AS purpose, s.stage AS stage, "
-                  f"CASE WHEN last_contact_at < {per_stage(overdue_before)} THEN 'overdue' "
-                  f"ELSE 'upcoming' END AS status FROM followup_customers f "
+                  f"{due} AS due_at, {CADENCE_OWNER} AS owner, {purpose} AS purpose, "
+                  f"s.stage AS stage, CASE WHEN last_contact_at < {per_stage(overdue_before)} "
+                  f"THEN 'overdue' ELSE 'upcoming' END AS status FROM followup_customers f "
                   f"{_STAGE_OF.format('f')} WHERE ")
         where = []
         if self.owner is not None:

@@ -105,8 +105,8 @@ def _update_each(db: ReportingDB, table: str, key: tuple[str, ...],
 
 
 def _registered(s: _State, ref: str, c: Change) -> None:
-    s.new[ref] = {"customer": ref, "customer_id": c.customer_id, "owner": None, "last_contact_at": None, "last_contact_actor": None,
-                  "position": c.position}
+    s.new[ref] = {"customer": ref, "customer_id": c.customer_id, "owner": None,
+                  "last_contact_at": None, "last_contact_actor": None, "position": c.position}
 
 
 def _customer(s: _State, ref: str, position: int, **changes: Any) -> None:

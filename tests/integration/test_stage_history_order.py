@@ -23,13 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.reliability.databases import KINDS, for_kind
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges
 from touchlog.domain.importing import import_file
 from touchlog.domain.settings import Settings
 from touchlog.projections.audit.replay import reconstruct
 from touchlog.projections.queries.reads import Queries
-from tests.reliability.databases import KINDS, for_kind
 
 EXAMPLES = int(os.environ.get("TOUCHLOG_STAGE_EXAMPLES", "30"))
 T0 = datetime(2018, 1, 1, tzinfo=UTC)

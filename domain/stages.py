@@ -22,7 +22,7 @@ the same fold instead of folding everything again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -115,7 +115,9 @@ def _step(stays: list[Stay], fact: StageFact) -> None:
     if not _moves(current.to_stage, fact):
         return
     seconds = int((fact.when - current.since).total_seconds())
-    stays[-1] = replace(current, left_at=fact.at, duration_seconds=seconds)
+    stays[-1] = Stay(current.seq, current.cycle, current.from_stage, current.to_stage,
+                     current.entered_at, fact.at, seconds, current.reason, current.actor,
+                     current.contact_id, current.since)
     reopens = current.to_stage == DISSOLUTION and fact.stage != DISSOLUTION
     reason = (fact.reason or "" if fact.contact_id is None
               else f"stage signal of contact {fact.contact_id}")
@@ -181,17 +183,16 @@ class StageFacts:
     # -- the facts, as events record them --------------------------------------------------
 
     def contact_logged(self, contact_id: str, occurred_at: str, signal: str | None,
-                       actor: str | None, *, retracted: bool = False) -> None:
+                       actor: str | None) -> None:
         if not self.contacts and occurred_at == self.registered_at:
+            # The start stays where it was: this live contact happened at the registration.
             self.by_contact = True
-            self._history = None
-        self.contacts[contact_id] = _Contact(occurred_at, signal, actor, retracted)
-        if retracted:
+        self.contacts[contact_id] = _Contact(occurred_at, signal, actor)
+        history = self._history
+        if history is None:  # nothing derived to keep up to date
             return
         if signal is None:
-            history = self._history
-            if history is not None and (self._fallback or
-                                        datetime.fromisoformat(occurred_at) < history[0].since):
+            if self._fallback or datetime.fromisoformat(occurred_at) < history[0].since:
                 self._history = None  # the relationship started at another time
             return
         self._extend(StageFact(occurred_at, signal, contact_id, actor=actor))

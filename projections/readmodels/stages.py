@@ -57,7 +57,7 @@ class StagesProjection:
                 continue
             ref = known.refs[c.customer_id]
             if c.kind == "Registered":
-                lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position)
+                lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position, {})
             lines[ref].apply(c)
         return _Writes([line for line in lines.values() if line.touched])
 
@@ -90,12 +90,13 @@ class _Line:
     """One customer's facts and derived history while a batch is applied."""
 
     def __init__(self, ref: str, customer_id: str, facts: StageFacts, position: int,
-                 positions: dict[int, int] | None = None) -> None:
+                 positions: dict[int, int]) -> None:
+        """A customer seen before (``positions`` its stays'), or a new one (none)."""
         self.ref = ref
         self.customer_id = customer_id
         self.facts = facts
-        self.history: History = facts.history()
-        self.positions = dict(positions or {})  # seq -> last event that changed the stay
+        self.history: History = facts.history() if positions else ()
+        self.positions = dict(positions)  # seq -> last event that changed the stay
         self.position = position  # of the stage_current row
         self.fact_rows: dict[str, list[Any]] = {}
         self.changed: set[int] = set()
@@ -106,16 +107,16 @@ class _Line:
         e, facts = c.state, self.facts
         if c.kind == "Registered":
             self._fact(REGISTERED, REGISTERED, e["at"], None, None, None, c.position)
-            self.positions = {}
-            self.history = ()
-        elif c.kind == "ContactLogged":
-            by_contact = facts.by_contact
-            facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
-                                 e["actor"])
+        elif c.kind == "ContactLogged":  # most events: written out
+            by_contact, contact_id = facts.by_contact, e["contact_id"]
+            facts.contact_logged(contact_id, e["occurred_at"], e["stage_signal"], e["actor"])
             if facts.by_contact != by_contact:
                 self._fact(REGISTERED, BY_CONTACT, facts.registered_at, None, None, None,
                            c.position)
-            self._contact(e["contact_id"], c.position)
+            self.fact_rows[contact_id] = [self.ref, contact_id, "contact", e["occurred_at"],
+                                          e["stage_signal"], None, e["actor"], False,
+                                          c.position]
+            self.touched = True
         elif c.kind == "ContactAmended":
             if e["contact_id"] not in facts.contacts:
                 return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import emit, output_format
+from touchlog.cli.render import chosen_format, emit, output_format
 from touchlog.cli.services import Services
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
@@ -17,15 +17,17 @@ def stage() -> None:
 
 @stage.command()
 @click.argument("reference")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="The stage the relationship was in then (null before it started).")
 @output_format
 @click.pass_obj
-def show(services: Services, reference: str, fmt: str | None) -> None:
-    """Show the current stage, since when, and the cycle number.
+def show(services: Services, reference: str, as_of: str | None, fmt: str | None) -> None:
+    """Show the current stage (or the one at --as-of), since when, and the cycle number.
 
-    Example: touchlog stage show ACME
+    Example: touchlog stage show ACME --as-of 2018-03-01
     """
     with services.queries() as queries:
-        emit(queries.stage(reference), fmt)
+        emit(queries.stage(reference, as_of=as_of), fmt)
 
 
 @stage.command("set")
@@ -62,7 +64,20 @@ def set_(services: Services, reference: str, to: str, reason: str, actor: str | 
 def history(services: Services, reference: str, fmt: str | None) -> None:
     """List every stay in a stage: from, to, entered, left, duration, reason, actor.
 
+    Tables show the time in a stage in days and hours; JSON and CSV keep duration_seconds.
     Example: touchlog stage history ACME --format csv
     """
     with services.queries() as queries:
-        emit(queries.stage_history(reference), fmt)
+        rows = queries.stage_history(reference)
+    if chosen_format(fmt) == "table":
+        rows = [{**{k: v for k, v in row.items() if k != "duration_seconds"},
+                 "time_in_stage": days_and_hours(row["duration_seconds"])} for row in rows]
+    emit(rows, fmt)
+
+
+def days_and_hours(seconds: int | None) -> str | None:
+    """A stay's length for people: ``"22d 5h"`` (whole hours); None while it lasts."""
+    if seconds is None:
+        return None
+    days, rest = divmod(seconds, 86_400)
+    return f"{days}d {rest // 3_600}h"

@@ -13,7 +13,8 @@ from touchlog.cli.services import Services
 @click.command()
 @click.argument("customer")
 @click.option("--since", help="Only entries at or after this time.")
-@click.option("--until", help="Only entries at or before this time.")
+@click.option("--until", help="Only entries at or before this time; a date alone "
+              "(2017-02-08) includes that whole day.")
 @click.option("--channel", help="Only contacts through this channel.")
 @click.option("--include-retracted", is_flag=True, help="Show contacts found invalid too.")
 @output_format
@@ -24,7 +25,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
 
     Example: touchlog timeline ACME --since 2018-01-01 --format json
     """
-    from touchlog.domain.values import parse_instant
+    from touchlog.domain.values import parse_instant, upper_bound
     from touchlog.projections.queries.timeline import (
         TimelineFilter,
         build_timeline,
@@ -33,7 +34,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
 
     window = TimelineFilter(
         since=parse_instant(since, "since") if since else None,
-        until=parse_instant(until, "until") if until else None,
+        until=upper_bound(until, "until") if until else None,
         channel=channel, include_retracted=include_retracted,
     )
     entries = build_timeline(customer_events(services.log(create=False), customer), window)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypeVar
@@ -178,9 +178,20 @@ def instant_text(value: object, field: str) -> str:
 _PLAIN_NAIVE = re.compile(r"\d{4}-\d\d-\d\d[T ](?:[01]\d|2[0-3]):\d\d:\d\d", re.ASCII)
 
 
-def _shift_minutes(moment: datetime, minutes: int) -> datetime:
-    from datetime import timedelta
+def upper_bound(value: object, field: str) -> datetime:
+    """An inclusive upper bound: a whole day (``2017-02-08``, or a ``date``) includes that
+    day to its last microsecond; any other value is the instant ``parse_instant`` reads."""
+    moment = parse_instant(value, field)
+    whole_day = (isinstance(value, date) and not isinstance(value, datetime)) or (
+        isinstance(value, str) and _DAY.match(value.strip()) is not None)
+    return moment + _LAST_MICROSECOND if whole_day else moment
 
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LAST_MICROSECOND = timedelta(days=1, microseconds=-1)
+
+
+def _shift_minutes(moment: datetime, minutes: int) -> datetime:
     try:
         return moment + timedelta(minutes=minutes)
     except OverflowError:

@@ -34,11 +34,15 @@ def show(services: Services, reference: str, as_of: str | None, fmt: str | None)
 @click.argument("reference")
 @click.argument("to", metavar="STAGE", type=click.Choice(STAGES, case_sensitive=False))
 @click.option("--reason", required=True, help="Why the relationship changes stage.")
+@click.option("--reason-category", metavar="CATEGORY",
+              help="With dissolution, why the relationship ended: staff_attitude, "
+                   "product_dissatisfaction, competition, another_supplier, moved_away, "
+                   "died, other, or one added in touchlog.toml.")
 @click.option("--actor", default=None, help="Who decided (default: $USER).")
 @click.option("--at", default=None, help="When it changed (default now).")
 @click.pass_obj
-def set_(services: Services, reference: str, to: str, reason: str, actor: str | None,
-         at: str | None) -> None:
+def set_(services: Services, reference: str, to: str, reason: str,
+         reason_category: str | None, actor: str | None, at: str | None) -> None:
     """Move a relationship to a stage from a time on (--at), with a reason.
 
     The change is a fact of the stage history, ordered with the contacts' stage signals by
@@ -46,11 +50,14 @@ def set_(services: Services, reference: str, to: str, reason: str, actor: str | 
     but changes nothing (the message says so).
 
     Example: touchlog stage set ACME commitment --reason "signed a framework deal" --actor ann
+
+    Example: touchlog stage set ACME dissolution --reason-category competition --reason "left"
     """
     import getpass
 
     changed = services.log(create=False).change_stage(
-        reference, to, reason, actor or getpass.getuser(), at=at)
+        reference, to, reason, actor or getpass.getuser(), at=at,
+        reason_category=reason_category)
     if changed:
         click.echo(f"{reference}: stage {to.lower()}")
     else:
@@ -62,7 +69,8 @@ def set_(services: Services, reference: str, to: str, reason: str, actor: str | 
 @output_format
 @click.pass_obj
 def history(services: Services, reference: str, fmt: str | None) -> None:
-    """List every stay in a stage: from, to, entered, left, duration, reason, actor.
+    """List every stay in a stage: from, to, entered, left, duration, reason (with the
+    category of why the relationship ended), actor.
 
     Tables show the time in a stage in days and hours; JSON and CSV keep duration_seconds.
     Example: touchlog stage history ACME --format csv

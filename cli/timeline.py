@@ -54,11 +54,14 @@ def _detail(e: dict[str, Any]) -> str:
         parts = [e["purpose"], e["summary"], e["outcome"],
                  e["amount"] and f"amount {e['amount']}", e["rating"] and f"rated {e['rating']}",
                  e["stage_signal"] and f"signals {e['stage_signal']}",
+                 e["reason_category"] and f"why: {e['reason_category']}",
                  e["retracted"] and f"RETRACTED: {e['retraction_reason']}"]
         return "; ".join(str(p) for p in parts if p) or e["contact_id"]
     if kind == "stage_changed":
         signal = e["reason"].startswith("stage signal")  # the contact line above says why
-        return f"{e['from']} → {e['to']}" + ("" if signal else f": {e['reason']}")
+        why = "" if signal else f": {e['reason']}"
+        category = f" ({e['reason_category']})" if e["reason_category"] and not signal else ""
+        return f"{e['from']} → {e['to']}{why}{category}"
     note = e.get("purpose") or e.get("reason")
     due = f"due {_short(e['due_at'])}" if e.get("due_at") else e["follow_up_id"]
     return due + (f": {note}" if note else "")

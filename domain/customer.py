@@ -8,6 +8,10 @@ Events are triggered explicitly (``trigger_event``) rather than through the libr
 ``@event`` method decorator, because the decorator inspects signatures and copies arguments
 on every call, which an import pays for every contact it records. Only creation
 (``Registered``) uses ``@event``. Optional arguments of commands are keyword-only.
+
+An event class that gained a field has a ``class_version`` and an ``upcast_vN_vM`` for
+each step, which fills the field in older stored states when they are loaded (docs/events.md
+"Evolving an event").
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from touchlog.domain.errors import (
 )
 from touchlog.domain.identity import customer_id
 from touchlog.domain.stages import History, StageFacts, stay_at
-from touchlog.domain.values import Stage
+from touchlog.domain.values import Stage, reason_category_of
 
 
 @dataclass
@@ -82,15 +86,22 @@ class Customer(Aggregate):
         rating: int | None
         amount: str | None
         stage_signal: str | None
+        reason_category: str | None  # why the relationship ended: a dissolution signal's
         deliberate: bool
         hard: bool
         active: bool
         personal_fields = ("purpose", "summary", "place")
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason_category"] = None  # categories came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.contact_ids.add(self.contact_id)
             customer.stage_facts.contact_logged(self.contact_id, self.occurred_at,
-                                                self.stage_signal, self.actor)
+                                                self.stage_signal, self.actor,
+                                                self.reason_category)
 
     class ContactAmended(Event):
         contact_id: str
@@ -123,14 +134,20 @@ class Customer(Aggregate):
         to_stage: str
         at: str
         reason: str
+        reason_category: str | None  # why the relationship ended: a dissolution's
         actor: str | None
         contact_id: str | None
         cycle: int
         personal_fields = ("reason",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason_category"] = None  # categories came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.stage_facts.stage_changed(self.to_stage, self.at, self.reason, self.actor,
-                                               self.contact_id)
+                                               self.contact_id, self.reason_category)
 
     class FollowUpScheduled(Event):
         follow_up_id: str
@@ -201,11 +218,14 @@ class Customer(Aggregate):
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """The library's ``trigger_event`` minus what a version it counts itself cannot
         fail (the id and next-version checks of ``mutate``): the event is made, applied
-        and kept pending."""
+        and kept pending. Its link covers the state as stored, with the ``class_version``
+        the mapper adds to it."""
         version = self.version + 1
         timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
+        class_version = getattr(event_class, "class_version", 1)
+        stored = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
         link = kwargs["link"] = chain_link(
-            self.chain_head, self.id, version, get_topic(event_class), kwargs
+            self.chain_head, self.id, version, get_topic(event_class), stored
         )
         new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
         new_event.apply(self)
@@ -248,6 +268,9 @@ class Customer(Aggregate):
                                "a stage signal cannot be amended; change the stage instead")
         if not changes:
             raise InvalidInput("changes", changes, "an amendment needs at least one field")
+        if "reason_category" in changes:
+            reason_category_of(changes["reason_category"],
+                               self.stage_facts.contacts[contact_id].signal)
         self.trigger_event(self.ContactAmended, contact_id=contact_id, changes=changes,
                            reason=reason, actor=actor)
 
@@ -267,8 +290,10 @@ class Customer(Aggregate):
 
     # -- stages ---------------------------------------------------------------------------
 
-    def change_stage(self, to: Stage, at: str, reason: str, actor: str) -> bool:
-        """An explicit stage change at ``at``: any stage, with a reason and an actor.
+    def change_stage(self, to: Stage, at: str, reason: str, actor: str, *,
+                     reason_category: str | None = None) -> bool:
+        """An explicit stage change at ``at``: any stage, with a reason and an actor, and
+        for a dissolution optionally the category of why the relationship ended.
 
         It is recorded even when the relationship was already in that stage then (it
         changes nothing until facts recorded later say otherwise), so that the facts, not
@@ -278,12 +303,14 @@ class Customer(Aggregate):
             raise InvalidInput("reason", reason, "an explicit stage change needs a reason")
         if not actor or not actor.strip():
             raise InvalidInput("actor", actor, "an explicit stage change needs an actor")
+        reason_category = reason_category_of(reason_category, to)
         before = self.stage_history
         then = stay_at(before, datetime.fromisoformat(at)) or before[0]
         reopens = then.to_stage == Stage.DISSOLUTION and to is not Stage.DISSOLUTION
         self.trigger_event(
             self.StageChanged, from_stage=then.to_stage, to_stage=to.value, at=at,
-            reason=reason, actor=actor, contact_id=None, cycle=then.cycle + reopens,
+            reason=reason, reason_category=reason_category, actor=actor, contact_id=None,
+            cycle=then.cycle + reopens,
         )
         return self.stage_history != before
 

@@ -11,7 +11,8 @@ Along that order: a signal ahead of the stage moves the relationship forward; di
 can follow any stage; after dissolution any other signal reopens it at that stage in a new
 cycle; a signal at or behind the stage changes nothing. An explicit change goes to any
 other stage (leaving dissolution starts a new cycle); to the stage it is in, it changes
-nothing. Stays never have a negative duration.
+nothing. Stays never have a negative duration. A stay in dissolution keeps the reason
+category (why the relationship ended) of the fact that began it.
 
 ``stage_history`` is the one definition. ``StageFacts`` collects the facts from events
 (the aggregate, the stages projection, the audit and the timeline all fill one) and keeps
@@ -42,17 +43,22 @@ class StageFact:
     contact_id: str | None = None  # the signalling contact; None for an explicit change
     reason: str | None = None  # an explicit change's reason
     actor: str | None = None
+    category: str | None = None  # why the relationship ended: a dissolution's only
     when: datetime = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "when", datetime.fromisoformat(self.at))
 
     @property
-    def order(self) -> tuple[datetime, int, str, str, str]:
+    def order(self) -> Order:
         """Its place among the facts: when it happened, then a key of its content."""
         if self.contact_id is not None:
-            return self.when, SIGNAL, self.contact_id, "", ""
-        return self.when, EXPLICIT, self.stage, self.reason or "", self.actor or ""
+            return self.when, SIGNAL, self.contact_id, "", "", ""
+        return (self.when, EXPLICIT, self.stage, self.reason or "", self.actor or "",
+                self.category or "")
+
+
+Order = tuple[datetime, int, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,7 @@ class Stay:
     left_at: str | None
     duration_seconds: int | None
     reason: str
+    reason_category: str | None
     actor: str | None
     contact_id: str | None
     since: datetime = field(compare=False, repr=False)
@@ -75,7 +82,8 @@ class Stay:
         return {"seq": self.seq, "cycle": self.cycle, "from_stage": self.from_stage,
                 "to_stage": self.to_stage, "entered_at": self.entered_at,
                 "left_at": self.left_at, "duration_seconds": self.duration_seconds,
-                "reason": self.reason, "actor": self.actor, "contact_id": self.contact_id}
+                "reason": self.reason, "reason_category": self.reason_category,
+                "actor": self.actor, "contact_id": self.contact_id}
 
 
 History = tuple[Stay, ...]
@@ -84,7 +92,7 @@ History = tuple[Stay, ...]
 def stage_history(start: str, facts: Iterable[StageFact]) -> History:
     """Every stay, from discovery at ``start`` (no later than any fact) on."""
     stays = [Stay(1, 1, None, Stage.DISCOVERY.value, start, None, None, "registered", None,
-                  None, datetime.fromisoformat(start))]
+                  None, None, datetime.fromisoformat(start))]
     for fact in sorted(facts, key=_order):
         _step(stays, fact)
     return tuple(stays)
@@ -97,7 +105,7 @@ def followed_by(history: History, fact: StageFact) -> History:
     return history if len(stays) == len(history) else tuple(stays)
 
 
-def _order(fact: StageFact) -> tuple[datetime, int, str, str, str]:
+def _order(fact: StageFact) -> Order:
     return fact.order
 
 
@@ -116,13 +124,15 @@ def _step(stays: list[Stay], fact: StageFact) -> None:
         return
     seconds = int((fact.when - current.since).total_seconds())
     stays[-1] = Stay(current.seq, current.cycle, current.from_stage, current.to_stage,
-                     current.entered_at, fact.at, seconds, current.reason, current.actor,
-                     current.contact_id, current.since)
+                     current.entered_at, fact.at, seconds, current.reason,
+                     current.reason_category, current.actor, current.contact_id,
+                     current.since)
     reopens = current.to_stage == DISSOLUTION and fact.stage != DISSOLUTION
     reason = (fact.reason or "" if fact.contact_id is None
               else f"stage signal of contact {fact.contact_id}")
     stays.append(Stay(current.seq + 1, current.cycle + reopens, current.to_stage, fact.stage,
-                      fact.at, None, None, reason, fact.actor, fact.contact_id, fact.when))
+                      fact.at, None, None, reason, fact.category, fact.actor,
+                      fact.contact_id, fact.when))
 
 
 def stay_at(history: History, moment: datetime) -> Stay | None:
@@ -140,7 +150,12 @@ class _Contact:
     occurred_at: str
     signal: str | None
     actor: str | None
+    category: str | None = None
     retracted: bool = False
+
+
+# The fields of a contact card the stage history depends on, besides its signal.
+_STAGE_FIELDS = frozenset({"occurred_at", "actor", "reason_category"})
 
 
 class StageFacts:
@@ -157,15 +172,15 @@ class StageFacts:
         self.contacts: dict[str, _Contact] = {}
         self.changes: list[StageFact] = []
         self._history: History | None = None
-        self._last: tuple[datetime, int, str, str, str] | None = None  # of the facts folded
+        self._last: Order | None = None  # of the facts folded
         self._fallback = False  # the history starts at a retracted contact: nothing is live
 
     @classmethod
     def restored(cls, registered_at: str, by_contact: bool,
-                 contacts: Iterable[tuple[str, str, str | None, str | None, bool]],
+                 contacts: Iterable[tuple[str, str, str | None, str | None, str | None, bool]],
                  changes: Iterable[StageFact]) -> StageFacts:
         """Facts kept elsewhere (a projection's table): contacts as (id, occurred_at,
-        signal, actor, retracted), explicit changes as facts."""
+        signal, actor, category, retracted), explicit changes as facts."""
         facts = cls(registered_at, by_contact=by_contact)
         facts.contacts = {c[0]: _Contact(*c[1:]) for c in contacts}
         facts.changes = list(changes)
@@ -183,11 +198,11 @@ class StageFacts:
     # -- the facts, as events record them --------------------------------------------------
 
     def contact_logged(self, contact_id: str, occurred_at: str, signal: str | None,
-                       actor: str | None) -> None:
+                       actor: str | None, category: str | None = None) -> None:
         if not self.contacts and occurred_at == self.registered_at:
             # The start stays where it was: this live contact happened at the registration.
             self.by_contact = True
-        self.contacts[contact_id] = _Contact(occurred_at, signal, actor)
+        self.contacts[contact_id] = _Contact(occurred_at, signal, actor, category)
         history = self._history
         if history is None:  # nothing derived to keep up to date
             return
@@ -195,14 +210,15 @@ class StageFacts:
             if self._fallback or datetime.fromisoformat(occurred_at) < history[0].since:
                 self._history = None  # the relationship started at another time
             return
-        self._extend(StageFact(occurred_at, signal, contact_id, actor=actor))
+        self._extend(StageFact(occurred_at, signal, contact_id, actor=actor, category=category))
 
     def contact_amended(self, contact_id: str, changes: Mapping[str, Any]) -> None:
         contact = self.contacts.get(contact_id)
-        if contact is None or not ("occurred_at" in changes or "actor" in changes):
+        if contact is None or changes.keys().isdisjoint(_STAGE_FIELDS):
             return
         contact.occurred_at = changes.get("occurred_at", contact.occurred_at)
         contact.actor = changes.get("actor", contact.actor)
+        contact.category = changes.get("reason_category", contact.category)
         self._history = None
 
     def contact_retracted(self, contact_id: str) -> None:
@@ -212,12 +228,12 @@ class StageFacts:
             self._history = None
 
     def stage_changed(self, to_stage: str, at: str, reason: str | None, actor: str | None,
-                      contact_id: str | None) -> None:
+                      contact_id: str | None, category: str | None = None) -> None:
         """An explicit change; a change naming a contact is the echo of that contact's
         signal, which logs written before stages were derived recorded, and adds nothing."""
         if contact_id is not None:
             return
-        fact = StageFact(at, to_stage, None, reason, actor)
+        fact = StageFact(at, to_stage, None, reason, actor, category)
         self.changes.append(fact)
         self._extend(fact)
 
@@ -233,7 +249,8 @@ class StageFacts:
         return self._history
 
     def facts(self) -> list[StageFact]:
-        signals = [StageFact(c.occurred_at, c.signal, contact_id, actor=c.actor)
+        signals = [StageFact(c.occurred_at, c.signal, contact_id, actor=c.actor,
+                             category=c.category)
                    for contact_id, c in self.contacts.items()
                    if c.signal is not None and not c.retracted]
         return signals + self.changes

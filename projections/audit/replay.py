@@ -74,11 +74,13 @@ class _Replay:
             card = {f: getattr(e, f) for f in CARD_FIELDS}
             self.contacts[e.contact_id] = {**card, "recorded_at": recorded, "version": version,
                                            "amended_in": [], "retraction": None}
-            self.stage_facts.contact_logged(e.contact_id, e.occurred_at, e.stage_signal, e.actor)
+            self.stage_facts.contact_logged(e.contact_id, e.occurred_at, e.stage_signal, e.actor,
+                                            e.reason_category)
         elif isinstance(e, Customer.ContactAmended | Customer.ContactRetracted):
             self._correct(e, version)
         elif isinstance(e, Customer.StageChanged):
-            self.stage_facts.stage_changed(e.to_stage, e.at, e.reason, e.actor, e.contact_id)
+            self.stage_facts.stage_changed(e.to_stage, e.at, e.reason, e.actor, e.contact_id,
+                                           e.reason_category)
             self.change_versions.setdefault((e.at, e.to_stage, e.reason, e.actor), version)
         else:
             self._follow_up(e, version, recorded)

@@ -112,6 +112,9 @@ class ReportingDB:
         if not missing:
             return
         with self.transaction(), self.errors():
+            changed = self._outdated(missing)
+            for name in changed:  # emptied below anyway: made again with every column
+                self.conn.execute(f"DROP TABLE {name}")
             for table in ALL_TABLES:
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)
@@ -119,18 +122,28 @@ class ReportingDB:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
             for table_name, column in SUPERSEDED_COLUMNS:
                 if column in self._columns(table_name):
+                    # Its rows' positions counted the events that changed that column.
                     self.conn.execute(f"ALTER TABLE {table_name} DROP COLUMN {column}")
+                    changed.append(table_name)
             if TRACKING.name not in missing:
                 self._start_over(name for name, tables in PROJECTION_TABLES.items()
-                                 if any(t.name in missing for t in tables))
+                                 if any(t.name in missing or t.name in changed
+                                        for t in tables))
 
     def _columns(self, table: str) -> list[str]:
         cursor = self.conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
         return [d[0] for d in cursor.description]
 
+    def _outdated(self, missing: list[str]) -> list[str]:
+        """The projection tables an earlier version made without a column they now have."""
+        return [table.name for tables in PROJECTION_TABLES.values() for table in tables
+                if table.name not in missing
+                and not set(table.column_names) <= set(self._columns(table.name))]
+
     def _start_over(self, names: Iterable[str]) -> None:
-        """Empties projections that gained a table (an earlier version's database) and
-        moves them back to the log's start: their next catch-up applies the whole log."""
+        """Empties projections whose tables an earlier version made otherwise (a table, a
+        column more or less) and moves them back to the log's start: their next catch-up
+        applies the whole log by today's rules."""
         for name in names:
             for table in PROJECTION_TABLES[name]:
                 self.conn.execute(f"DELETE FROM {table.name}")

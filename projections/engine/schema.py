@@ -86,8 +86,8 @@ STAGE_HISTORY = Table(
     "stage_history",
     (("customer", "text"), ("seq", "int"), ("cycle", "int"), ("from_stage", "text"),
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
-     ("duration_seconds", "int"), ("reason", "text"), ("actor", "text"),
-     ("contact_id", "text"), ("position", "position")),
+     ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
+     ("actor", "text"), ("contact_id", "text"), ("position", "position")),
     key=("customer", "seq"), indexes=(("position",),),
 )
 # What the stage history is derived from (domain/stages.py), one row per fact: kind
@@ -97,8 +97,8 @@ STAGE_HISTORY = Table(
 STAGE_FACTS = Table(
     "stage_facts",
     (("customer", "text"), ("fact_id", "text"), ("kind", "text"), ("at", "instant"),
-     ("stage", "text"), ("reason", "text"), ("actor", "text"), ("retracted", "flag"),
-     ("position", "position")),
+     ("stage", "text"), ("reason", "text"), ("reason_category", "text"), ("actor", "text"),
+     ("retracted", "flag"), ("position", "position")),
     key=("customer", "fact_id"),
 )
 FOLLOWUP_ITEMS = Table(

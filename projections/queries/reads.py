@@ -118,7 +118,7 @@ class Queries:
         self.stage(reference)
         return self.db.query(
             "SELECT customer, seq, cycle, from_stage, to_stage, entered_at, left_at, "
-            "duration_seconds, reason, actor, contact_id FROM stage_history "
+            "duration_seconds, reason, reason_category, actor, contact_id FROM stage_history "
             "WHERE customer = ? ORDER BY seq", [reference])
 
     def contact_customer(self, contact_id: str) -> str:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 CONTACT_FIELDS = (
     "contact_id", "occurred_at", "recorded_at", "channel", "initiated_by", "purpose", "summary",
-    "place", "actor", "outcome", "rating", "amount", "stage_signal", "retracted",
+    "place", "actor", "outcome", "rating", "amount", "stage_signal", "reason_category",
+    "retracted",
 )
 
 
@@ -80,7 +81,7 @@ class _Stages:
             self.facts = StageFacts(e["at"])
         elif c.kind == "ContactLogged":
             self.facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
-                                      e["actor"])
+                                      e["actor"], e["reason_category"])
             self.versions[e["contact_id"]] = c.position
         elif c.kind == "ContactAmended":
             self.facts.contact_amended(e["contact_id"], e["changes"])
@@ -88,14 +89,15 @@ class _Stages:
             self.facts.contact_retracted(e["contact_id"])
         elif c.kind == "StageChanged":
             self.facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"],
-                                     e["contact_id"])
+                                     e["contact_id"], e["reason_category"])
             self.versions.setdefault((e["at"], e["to_stage"], e["reason"], e["actor"]),
                                      c.position)
 
     def entries(self) -> list[tuple[float, dict[str, Any]]]:
         return [(self._version(s) + 0.5, {
             "type": "stage_changed", "at": s.entered_at, "from": s.from_stage, "to": s.to_stage,
-            "reason": s.reason, "actor": s.actor, "contact_id": s.contact_id, "cycle": s.cycle,
+            "reason": s.reason, "reason_category": s.reason_category, "actor": s.actor,
+            "contact_id": s.contact_id, "cycle": s.cycle,
         }) for s in self.facts.history()[1:]]
 
     def _version(self, stay: Stay) -> int:
@@ -115,7 +117,8 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
             "channel": get("channel"), "initiated_by": get("initiated_by"),
             "purpose": get("purpose"), "summary": get("summary"), "place": get("place"),
             "actor": get("actor"), "outcome": get("outcome"), "rating": get("rating"),
-            "amount": get("amount"), "stage_signal": get("stage_signal"), "retracted": False,
+            "amount": get("amount"), "stage_signal": get("stage_signal"),
+            "reason_category": get("reason_category"), "retracted": False,
             "retraction_reason": None,
         }
         contacts[e["contact_id"]] = card  # later amendments and retractions update it in place

@@ -77,10 +77,10 @@ def _restored(known: Known) -> dict[str, _Line]:
         registration = next(r for r in rows if r["kind"] in (REGISTERED, BY_CONTACT))
         restored = StageFacts.restored(
             plain(registration["at"]), registration["kind"] == BY_CONTACT,
-            [(r["fact_id"], plain(r["at"]), r["stage"], r["actor"], bool(r["retracted"]))
-             for r in rows if r["kind"] == "contact"],
-            [StageFact(plain(r["at"]), r["stage"], None, r["reason"], r["actor"])
-             for r in rows if r["kind"] == "change"])
+            [(r["fact_id"], plain(r["at"]), r["stage"], r["actor"], r["reason_category"],
+              bool(r["retracted"])) for r in rows if r["kind"] == "contact"],
+            [StageFact(plain(r["at"]), r["stage"], None, r["reason"], r["actor"],
+                       r["reason_category"]) for r in rows if r["kind"] == "change"])
         lines[ref] = _Line(ref, cur["customer_id"], restored, cur["position"],
                            stays.get(ref, {}))
     return lines
@@ -106,16 +106,17 @@ class _Line:
     def apply(self, c: Change) -> None:
         e, facts = c.state, self.facts
         if c.kind == "Registered":
-            self._fact(REGISTERED, REGISTERED, e["at"], None, None, None, c.position)
+            self._fact(REGISTERED, REGISTERED, e["at"], None, None, None, None, c.position)
         elif c.kind == "ContactLogged":  # most events: written out
             by_contact, contact_id = facts.by_contact, e["contact_id"]
-            facts.contact_logged(contact_id, e["occurred_at"], e["stage_signal"], e["actor"])
+            facts.contact_logged(contact_id, e["occurred_at"], e["stage_signal"], e["actor"],
+                                 e["reason_category"])
             if facts.by_contact != by_contact:
-                self._fact(REGISTERED, BY_CONTACT, facts.registered_at, None, None, None,
+                self._fact(REGISTERED, BY_CONTACT, facts.registered_at, None, None, None, None,
                            c.position)
             self.fact_rows[contact_id] = [self.ref, contact_id, "contact", e["occurred_at"],
-                                          e["stage_signal"], None, e["actor"], False,
-                                          c.position]
+                                          e["stage_signal"], None, e["reason_category"],
+                                          e["actor"], False, c.position]
             self.touched = True
         elif c.kind == "ContactAmended":
             if e["contact_id"] not in facts.contacts:
@@ -128,20 +129,22 @@ class _Line:
             facts.contact_retracted(e["contact_id"])
             self._contact(e["contact_id"], c.position)
         elif e["contact_id"] is None:  # StageChanged: an explicit change
-            facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"], None)
+            facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"], None,
+                                e["reason_category"])
             self._fact(f"change-{c.position}", "change", e["at"], e["to_stage"], e["reason"],
-                       e["actor"], c.position)
+                       e["reason_category"], e["actor"], c.position)
         self._derive(c.position)
 
     def _contact(self, contact_id: str, position: int) -> None:
         k = self.facts.contacts[contact_id]
-        self._fact(contact_id, "contact", k.occurred_at, k.signal, None, k.actor, position,
-                   k.retracted)
+        self._fact(contact_id, "contact", k.occurred_at, k.signal, None, k.category, k.actor,
+                   position, k.retracted)
 
     def _fact(self, fact_id: str, kind: str, at: str, stage: str | None, reason: str | None,
-              actor: str | None, position: int, retracted: bool = False) -> None:
-        self.fact_rows[fact_id] = [self.ref, fact_id, kind, at, stage, reason, actor,
-                                   retracted, position]
+              category: str | None, actor: str | None, position: int,
+              retracted: bool = False) -> None:
+        self.fact_rows[fact_id] = [self.ref, fact_id, kind, at, stage, reason, category,
+                                   actor, retracted, position]
         self.touched = True
 
     def _derive(self, position: int) -> None:

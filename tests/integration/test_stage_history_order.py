@@ -1,11 +1,11 @@
 """A relationship's stage history depends on the facts, never on the order they were recorded.
 
-Random histories (stage signals, explicit changes, retractions, amendments of time,
-backdated contacts) are recorded in two random orders on one log, as two customers with
-the same contact ids; their ``stage_history`` and ``stage_current`` rows (all but the
-customer and the log position), the aggregate's current stage and the audit's must be
-identical, on SQLite and PostgreSQL. One order is projected after every command (many
-small batches), the other once at the end (one batch).
+Random histories (stage signals, explicit changes, dissolutions with reason categories,
+retractions, amendments of time, backdated contacts) are recorded in two random orders on
+one log, as two customers with the same contact ids; their ``stage_history`` and
+``stage_current`` rows (all but the customer and the log position), the aggregate's current
+stage and the audit's must be identical, on SQLite and PostgreSQL. One order is projected
+after every command (many small batches), the other once at the end (one batch).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ EXAMPLES = int(os.environ.get("TOUCHLOG_STAGE_EXAMPLES", "30"))
 T0 = datetime(2018, 1, 1, tzinfo=UTC)
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
 SIGNALS = st.sampled_from([None, None, *STAGES])
+CATEGORIES = st.sampled_from([None, "moved_away", "competition"])
 _names = itertools.count()
 
 
@@ -46,6 +47,7 @@ class ContactFact:
     actor: str
     amended_hours: int | None  # an amendment of its time, or none
     retracted: bool
+    category: str | None  # why the relationship ended, with a dissolution signal
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ExplicitChange:
     hours: int
     stage: str
     reason: str
+    category: str | None
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,18 @@ HOURS = st.integers(min_value=0, max_value=24 * 60)
 
 @st.composite
 def histories(draw: st.DrawFn) -> History:
+    def category(stage: str | None) -> str | None:
+        return draw(CATEGORIES) if stage == "dissolution" else None
+
+    signals = [draw(SIGNALS) for _ in range(draw(st.integers(1, 6)))]
     contacts = tuple(
-        ContactFact(f"k{n}", draw(HOURS), draw(SIGNALS), draw(st.sampled_from(["ann", "bob"])),
-                    draw(st.none() | HOURS), draw(st.booleans() if n else st.just(False)))
-        for n in range(draw(st.integers(1, 6))))
-    changes = tuple(ExplicitChange(draw(HOURS), draw(st.sampled_from(STAGES)), f"decided {n}")
-                    for n in range(draw(st.integers(0, 2))))
+        ContactFact(f"k{n}", draw(HOURS), signal, draw(st.sampled_from(["ann", "bob"])),
+                    draw(st.none() | HOURS), draw(st.booleans() if n else st.just(False)),
+                    category(signal))
+        for n, signal in enumerate(signals))
+    stages = [draw(st.sampled_from(STAGES)) for _ in range(draw(st.integers(0, 2)))]
+    changes = tuple(ExplicitChange(draw(HOURS), stage, f"decided {n}", category(stage))
+                    for n, stage in enumerate(stages))
     return History(contacts, changes)
 
 
@@ -108,7 +117,8 @@ def record(log: TouchpointLog, queries: Queries | None, reference: str, history:
     for kind, n in order:
         if kind == "set":
             change = history.changes[n]
-            log.change_stage(reference, change.stage, change.reason, "carl", at=at(change.hours))
+            log.change_stage(reference, change.stage, change.reason, "carl", at=at(change.hours),
+                             reason_category=change.category)
             if queries is not None:
                 queries.stage(reference)
             continue
@@ -116,7 +126,8 @@ def record(log: TouchpointLog, queries: Queries | None, reference: str, history:
         if kind == "log":
             log.log_contacts([ContactEntry(reference, Contact(
                 occurred_at=at(contact.hours), channel="phone", actor=contact.actor,
-                contact_id=contact.contact_id, stage_signal=contact.signal))])
+                contact_id=contact.contact_id, stage_signal=contact.signal,
+                reason_category=contact.category))])
         elif kind == "amend":
             assert contact.amended_hours is not None
             log.amend_contact(reference, contact.contact_id,
@@ -198,9 +209,10 @@ class Opener:
 
 
 def csv_file(reference: str, contacts: list[ContactFact]) -> io.StringIO:
-    rows = [f"{reference},{at(c.hours).isoformat()},phone,{c.signal or ''},{c.actor},"
-            f"{c.contact_id}\n" for c in contacts]
-    return io.StringIO("customer,occurred_at,channel,stage,actor,contact_id\n" + "".join(rows))
+    rows = [f"{reference},{at(c.hours).isoformat()},phone,{c.signal or ''},"
+            f"{c.category or ''},{c.actor},{c.contact_id}\n" for c in contacts]
+    return io.StringIO("customer,occurred_at,channel,stage,reason_category,actor,contact_id\n"
+                       + "".join(rows))
 
 
 @settings(max_examples=EXAMPLES, deadline=None,

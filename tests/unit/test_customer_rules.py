@@ -23,7 +23,8 @@ def card(contact_id: str, stage_signal: str | None = None, **fields: Any) -> dic
     base: dict[str, Any] = dict(
         contact_id=contact_id, occurred_at=T0, channel="phone", initiated_by="company",
         purpose=None, summary=None, place=None, actor="ann", outcome=None, rating=None,
-        amount=None, stage_signal=stage_signal, deliberate=True, hard=False, active=True,
+        amount=None, stage_signal=stage_signal, reason_category=None, deliberate=True,
+        hard=False, active=True,
     )
     base.update(fields)
     return base
@@ -230,3 +231,24 @@ def test_every_event_links_to_the_one_before_it() -> None:
     links = [e.link for e in events]
     assert len(set(links)) == len(links) == 3
     assert customer.chain_head == links[-1]
+
+
+def test_a_reason_category_goes_with_a_dissolution_and_is_refused_otherwise() -> None:
+    customer = new_customer()
+    customer.log_contact(card("c1", "exploration"))
+    customer.log_contact(card("c2", "dissolution", occurred_at="2018-02-01T00:00:00+00:00",
+                              reason_category="other"))
+    customer.collect_events()
+    with pytest.raises(InvalidInput, match="reason_category"):
+        customer.change_stage(Stage.COMMITMENT, T0, "deal", "ann", reason_category="died")
+    with pytest.raises(InvalidInput, match="reason_category"):
+        customer.amend_contact("c1", {"reason_category": "died"})
+    assert customer.collect_events() == []
+    customer.amend_contact("c2", {"reason_category": "died"})
+    assert customer.stage_history[-1].reason_category == "died"
+    customer.change_stage(Stage.EXPLORATION, "2018-03-01T00:00:00+00:00", "back", "ann")
+    customer.change_stage(Stage.DISSOLUTION, "2018-04-01T00:00:00+00:00", "gone", "ann",
+                          reason_category="competition")
+    assert [(s.to_stage, s.reason_category) for s in customer.stage_history] == [
+        ("discovery", None), ("exploration", None), ("dissolution", "died"),
+        ("exploration", None), ("dissolution", "competition")]

@@ -19,12 +19,14 @@ def t(day: int) -> str:
     return (T0 + timedelta(days=day)).isoformat()
 
 
-def signal(day: int, stage: str, contact_id: str = "c") -> StageFact:
-    return StageFact(t(day), stage, contact_id, actor="ann")
+def signal(day: int, stage: str, contact_id: str = "c", category: str | None = None
+           ) -> StageFact:
+    return StageFact(t(day), stage, contact_id, actor="ann", category=category)
 
 
-def explicit(day: int, stage: str, reason: str = "decided") -> StageFact:
-    return StageFact(t(day), stage, None, reason, "bob")
+def explicit(day: int, stage: str, reason: str = "decided", category: str | None = None
+             ) -> StageFact:
+    return StageFact(t(day), stage, None, reason, "bob", category)
 
 
 def path(*facts: StageFact, start: int = 0) -> list[tuple[int, str]]:
@@ -42,7 +44,8 @@ def test_a_signal_ahead_of_the_stage_moves_forward_naming_contact_and_actor() ->
     assert history[-1].row() == {
         "seq": 2, "cycle": 1, "from_stage": "discovery", "to_stage": "expansion",
         "entered_at": t(2), "left_at": None, "duration_seconds": None,
-        "reason": "stage signal of contact c-9", "actor": "ann", "contact_id": "c-9"}
+        "reason": "stage signal of contact c-9", "reason_category": None, "actor": "ann",
+        "contact_id": "c-9"}
     assert (history[0].left_at, history[0].duration_seconds) == (t(2), 2 * 86400)
 
 
@@ -122,14 +125,39 @@ def test_a_stage_change_naming_a_contact_is_an_old_logs_echo_and_adds_nothing() 
     customer.log_contact({"contact_id": "a", "occurred_at": t(2), "channel": "phone",
                           "initiated_by": "company", "purpose": None, "summary": None,
                           "place": None, "actor": "ann", "outcome": None, "rating": None,
-                          "amount": None, "stage_signal": "expansion", "deliberate": True,
+                          "amount": None, "stage_signal": "expansion", "reason_category": None,
+                          "deliberate": True,
                           "hard": False, "active": True})
     # What logs written before stages were derived recorded after such a contact:
     customer.trigger_event(Customer.StageChanged, from_stage="discovery",
                            to_stage="expansion", at=t(2), reason="stage signal of contact a",
-                           actor="ann", contact_id="a", cycle=1)
+                           actor="ann", contact_id="a", cycle=1, reason_category=None)
     assert [(s.to_stage, s.entered_at) for s in customer.stage_history] == [
         ("discovery", t(0)), ("expansion", t(2))]
+
+
+def test_a_dissolution_keeps_the_reason_category_of_the_fact_that_began_it() -> None:
+    history = stage_history(t(0), [
+        signal(1, "dissolution", "a", "moved_away"), signal(2, "dissolution", "b", "died"),
+        signal(3, "expansion", "c"), explicit(4, "dissolution", "lost", "competition")])
+    assert [(s.to_stage, s.reason_category) for s in history] == [
+        ("discovery", None), ("dissolution", "moved_away"), ("expansion", None),
+        ("dissolution", "competition")]
+
+
+def test_explicit_changes_at_one_instant_differing_in_category_alone_fold_alike() -> None:
+    same = [explicit(1, "dissolution", "left", "died"),
+            explicit(1, "dissolution", "left", "moved_away")]
+    assert stage_history(t(0), same) == stage_history(t(0), list(reversed(same)))
+    assert stage_history(t(0), same)[-1].reason_category == "died"
+
+
+def test_amending_a_contacts_reason_category_re_derives_the_history() -> None:
+    facts = StageFacts(t(0))
+    facts.contact_logged("a", t(1), "dissolution", "ann", "other")
+    assert facts.history()[-1].reason_category == "other"
+    facts.contact_amended("a", {"reason_category": "competition"})
+    assert facts.history()[-1].reason_category == "competition"
 
 
 def test_the_stay_at_a_moment_is_the_one_in_force_then() -> None:
@@ -142,8 +170,9 @@ def test_the_stay_at_a_moment_is_the_one_in_force_then() -> None:
 # -- properties -----------------------------------------------------------------------------
 
 FACTS = st.lists(st.tuples(
-    st.sampled_from(["log", "retract", "amend", "set"]), st.integers(0, 5),
+    st.sampled_from(["log", "retract", "amend", "set", "categorise"]), st.integers(0, 5),
     st.integers(0, 60), st.sampled_from([None, *STAGES])), max_size=25)
+CATEGORIES = ["moved_away", "died"]
 
 
 def feed(facts: StageFacts, steps: list[tuple[str, int, int, Any]], *, ask: bool) -> None:
@@ -151,14 +180,17 @@ def feed(facts: StageFacts, steps: list[tuple[str, int, int, Any]], *, ask: bool
     so the extension of the cached history (the fast path) is used."""
     for kind, n, day, stage in steps:
         contact = f"c{n}"
+        category = CATEGORIES[day % 2] if stage == "dissolution" else None
         if kind == "log" and contact not in facts.contacts:
-            facts.contact_logged(contact, t(day), stage, f"actor{n}")
+            facts.contact_logged(contact, t(day), stage, f"actor{n}", category)
         elif kind == "retract" and contact in facts.contacts:
             facts.contact_retracted(contact)
         elif kind == "amend" and contact in facts.contacts:
             facts.contact_amended(contact, {"occurred_at": t(day)})
+        elif kind == "categorise" and contact in facts.contacts:
+            facts.contact_amended(contact, {"reason_category": CATEGORIES[day % 2]})
         elif kind == "set" and stage is not None:
-            facts.stage_changed(stage, t(day), f"why {n}", "bob", None)
+            facts.stage_changed(stage, t(day), f"why {n % 2}", "bob", None, category)
         if ask:
             facts.history()
 
@@ -180,7 +212,11 @@ def test_the_history_kept_while_facts_arrive_equals_the_one_derived_from_scratch
                 max_size=12), st.randoms(use_true_random=False))
 def test_no_stay_is_negative_and_any_order_gives_the_same_history(
         drawn: list[tuple[int, str, bool]], rnd: Any) -> None:
-    facts = [signal(day, stage, f"c{n}") if is_signal else explicit(day, stage, f"r{n}")
+    def category(n: int, stage: str) -> str | None:
+        return CATEGORIES[n % 2] if stage == "dissolution" else None
+
+    facts = [signal(day, stage, f"c{n}", category(n, stage)) if is_signal
+             else explicit(day, stage, f"r{n % 2}", category(n, stage))
              for n, (day, stage, is_signal) in enumerate(drawn)]
     start = min([f.at for f in facts] + [t(61)])
     history = stage_history(start, facts)

@@ -75,6 +75,11 @@ class Dialect(ABC):
         """Statements that make the place the tables go, when the location names one."""
         return []
 
+    def alone(self) -> list[str]:
+        """Statements that make a transaction the only one creating tables (none where
+        ``begin`` already excludes every other writer)."""
+        return []
+
     @abstractmethod
     def sql(self, statement: str) -> str:
         """The statement with the client's placeholders."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from touchlog.projections.engine.reporting_db import ReportingDB
 
 SCHEMA_PREFIX = "touchlog_shadow_"  # a shadow's temporary schema
+CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables are created
 
 
 class PostgresReporting(Dialect):
@@ -52,6 +53,11 @@ class PostgresReporting(Dialect):
         from touchlog.domain.storage.postgres import connection_lost
 
         return connection_lost(error)
+
+    def alone(self) -> list[str]:
+        # Two processes creating one table at once collide in the catalog ("duplicate key
+        # value violates unique constraint pg_type_typname_nsp_index"), IF NOT EXISTS or not.
+        return [f"SELECT pg_advisory_xact_lock({CREATION_LOCK})"]
 
     def create_namespace(self, location: Location) -> list[str]:
         if not location.schema:

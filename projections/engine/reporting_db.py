@@ -137,6 +137,8 @@ class ReportingDB:
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            for statement in self.dialect.alone():
+                self.conn.execute(statement)
             missing = set(self._missing_relations())  # again, now that this writer is alone
             for statement in self.dialect.create_namespace(self.location):
                 self.conn.execute(statement)

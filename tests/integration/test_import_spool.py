@@ -9,6 +9,7 @@ import os
 import tempfile
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 from unittest import mock
 

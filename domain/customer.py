@@ -343,3 +343,22 @@ class Customer(Aggregate):
 
 # The fields of a contact card as ContactLogged stores them, in its order.
 CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)
+
+
+def _recorded_events() -> dict[str, type[Customer.Event]]:
+    """Every event class Customer records, by its stored topic: the ``Customer.Event``
+    classes declared on it, creation being ``Registered`` alone (the library also declares a
+    default ``Created`` that Customer never records)."""
+    declared: list[type[Customer.Event]] = [
+        cls for cls in vars(Customer).values() if isinstance(cls, type)
+        and issubclass(cls, Customer.Event) and cls is not Customer.Event]
+    creation: type[Customer.Event] = Customer.Registered
+    return {get_topic(cls): cls for cls in declared
+            if cls is creation or not issubclass(cls, Aggregate.Created)}
+
+
+# The only topics touchlog ever resolves (an allow-list): a stored event naming any other is
+# unreadable, and no module it names is imported.
+EVENT_CLASSES: dict[str, type[Customer.Event]] = _recorded_events()
+CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
+REGISTERED_TOPIC = get_topic(Customer.Registered)

@@ -4,6 +4,11 @@ Audits must judge the bytes in the database, not what the application makes of t
 mapper that skipped or repaired a field would hide the very change an audit looks for.
 Two readers: ``stored_rows`` streams the whole log in log order, so a million-event log
 never sits in memory; ``event_rows`` reads given customers' events in version order.
+
+A database received for an audit is hostile until verified, so the rows are judged before
+anything is made of them: ``canonical_uuid`` accepts a customer id only as touchlog stores it,
+and only touchlog's own event topics (``EVENT_CLASSES`` in domain/customer.py) are ever
+resolved, so nothing a stored topic names is imported.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import OperationalError, StoredEvent
 
-from touchlog.domain.errors import StoreError
+from touchlog.domain.customer import CUSTOMER_TOPIC, REGISTERED_TOPIC
+from touchlog.domain.errors import StoreError, UnreadableEvent
+from touchlog.domain.identity import customer_id
 from touchlog.domain.storage.database import Row
 
 if TYPE_CHECKING:
@@ -33,17 +40,20 @@ def stored_rows(app: TouchpointLog) -> AbstractContextManager[Iterator[Row]]:
         app.recorder, f"SELECT {COLUMNS} FROM {{table}} ORDER BY {database.position}")
 
 
-def event_rows(app: TouchpointLog, ids: Sequence[UUID]) -> list[Row]:
+def event_rows(app: TouchpointLog, ids: Sequence[UUID], *, positions: bool = False
+               ) -> list[Row]:
     """Every stored event of the given customers, by customer and version, one query per
-    IDS_PER_QUERY ids. A database that cannot be read is a StoreError naming it."""
+    IDS_PER_QUERY ids; with ``positions``, each row ends with its place in the log. A
+    database that cannot be read is a StoreError naming it."""
     database = app.location.database
+    columns = f"{COLUMNS}, {database.position}" if positions else COLUMNS
     rows: list[Row] = []
     try:
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start:start + IDS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))
             rows += database.query(
-                app.recorder, f"SELECT {COLUMNS} FROM {{table}} WHERE originator_id IN "
+                app.recorder, f"SELECT {columns} FROM {{table}} WHERE originator_id IN "
                 f"({marks}) ORDER BY originator_id, originator_version",
                 database.stored_ids(chunk))
     except (OperationalError, sqlite3.Error) as e:
@@ -56,6 +66,8 @@ def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[St
     found: dict[UUID, list[StoredEvent]] = {}
     for originator_id, version, topic, state in event_rows(app, ids):
         key = stored_uuid(originator_id)
+        if not isinstance(state, bytes | bytearray | memoryview):
+            raise UnreadableEvent(key, version, f"its state is stored as {type(state).__name__}")
         found.setdefault(key, []).append(StoredEvent(key, version, topic, bytes(state)))
     return found
 
@@ -74,6 +86,47 @@ def notifications(app: TouchpointLog, after: int, limit: int,
         app.recorder, f"SELECT {position}, {COLUMNS} FROM {{table}} "
         f"WHERE {position} > ?{bound} ORDER BY {position} LIMIT ?",
         (after, *(() if upto is None else (upto,)), limit))
+
+
+def canonical_uuid(raw: Any) -> UUID | None:
+    """The customer id of a stored id written the one way touchlog writes it (a UUID on
+    PostgreSQL, its 32 lower-case hex digits on SQLite); None for any other spelling (upper
+    case, hyphens, braces, bytes) or any other value."""
+    if isinstance(raw, UUID):
+        return raw
+    if not isinstance(raw, str) or len(raw) != 32:
+        return None
+    try:
+        uid = UUID(hex=raw)
+    except ValueError:
+        return None
+    return uid if uid.hex == raw else None
+
+
+def unknown_topic(topic: Any) -> str:
+    """Why an event whose topic is not in EVENT_CLASSES is unreadable."""
+    return f"its topic {topic!r} is not one of touchlog's events (it is never imported)"
+
+
+def registration_problem(uid: UUID, version: Any, topic: Any, state: dict[str, Any]
+                         ) -> str | None:
+    """Why an event breaks the rule that each chain is registered once, at version 1, by
+    the customer whose reference makes its id (a second chain naming an existing customer's
+    reference would be counted as that customer); None when it keeps it."""
+    registered = topic == REGISTERED_TOPIC
+    if not registered:
+        return "version 1 is not a registration" if version == 1 else None
+    if version != 1:
+        return f"a registration at version {version}: a chain is registered once, at version 1"
+    reference = state.get("reference")
+    if not isinstance(reference, str):
+        return f"the registration names no reference (got {reference!r})"
+    if customer_id(reference) != uid:
+        return (f"it registers {reference!r}, whose customer id is {customer_id(reference)}, "
+                f"under the id {uid}: a second chain posing as that customer")
+    if state.get("originator_topic") != CUSTOMER_TOPIC:
+        return f"it creates {state.get('originator_topic')!r}, not a touchlog customer"
+    return None
 
 
 def stored_uuid(raw: Any) -> UUID:

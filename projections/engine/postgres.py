@@ -41,6 +41,7 @@ class PostgresReporting(Dialect):
         conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, query, "")),
                                autocommit=True, connect_timeout=10)
         conn.execute("SET TIME ZONE 'UTC'")
+        conn.adapters.register_loader("timestamptz", _loader())
         return conn
 
     def sql(self, statement: str) -> str:
@@ -82,6 +83,23 @@ class PostgresReporting(Dialect):
             yield with_search_path(live.url, schema)
         finally:
             live.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _loader() -> type:
+    """psycopg's timestamptz loader, giving the server's text for an instant Python cannot
+    hold ('infinity', '-infinity', years past 9999) instead of failing the whole read: no
+    honest run stores one, a tampered table may, and readers must still show it."""
+    import psycopg
+    from psycopg.types.datetime import TimestamptzLoader
+
+    class OutOfRangeAsText(TimestamptzLoader):
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                return bytes(data).decode()
+
+    return OutOfRangeAsText
 
 
 def with_search_path(url: str, schema: str) -> str:

@@ -29,7 +29,7 @@ from touchlog.projections.engine.processes import (
     projecting_alongside,
     spawned,
 )
-from touchlog.projections.engine.reporting_db import ReportingDB
+from touchlog.projections.engine.reporting_db import ReportingDB, tracked_position
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
 from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
@@ -100,7 +100,8 @@ class Projector:
         read = 0
         if self.head_query is not None:
             rows = {r["name"]: r for r in self.db.query(self.head_query)}
-            if all(rows[n]["position"] >= (rows[n]["head"] or 0) for n in chosen):
+            if all(tracked_position(n, rows[n]["position"]) >= (rows[n]["head"] or 0)
+                   for n in chosen):
                 return 0
         while True:
             positions = self.db.positions()

@@ -20,7 +20,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
-from touchlog.domain.errors import InvalidInput
+from touchlog.domain.errors import InvalidInput, StoreError
 from touchlog.domain.settings import available_cores
 from touchlog.domain.storage.events import notifications
 from touchlog.projections.engine.processes import (
@@ -32,7 +32,13 @@ from touchlog.projections.engine.processes import (
 from touchlog.projections.engine.reporting_db import ReportingDB, tracked_position
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
-from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
+from touchlog.projections.readmodels.changes import (
+    NOT_THE_EVENT,
+    Batch,
+    Projection,
+    Writes,
+    decode,
+)
 from touchlog.projections.readmodels.followups import FollowUpsProjection
 from touchlog.projections.readmodels.stages import StagesProjection
 
@@ -137,6 +143,12 @@ class Projector:
                 writes.write(self.db)
         except Conflict:
             pass  # the other processor applied these events; re-read the positions
+        except NOT_THE_EVENT as e:  # the batch rolled back; nothing was applied
+            raise StoreError(
+                f"the {name} projection cannot apply the events after position {expected}: "
+                f"a value no touchlog run writes ({type(e).__name__}: {e}), in its tables or "
+                "in the events. 'touchlog verify --projections' and 'touchlog verify' name "
+                "it; 'touchlog projections rebuild' rebuilds the tables from the log") from None
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
         """Empties the projections' tables and applies the whole log again.

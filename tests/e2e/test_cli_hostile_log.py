@@ -99,3 +99,22 @@ def test_a_tracked_position_that_is_no_number_is_a_clear_error_until_rebuilt(log
     rebuilt = touchlog(log, "projections", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert touchlog(log, "archive").returncode == 0
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE stage_current SET since = 'infinity'",
+    "UPDATE stage_current SET cycle = 'x', changes = X'00'",
+    "UPDATE archive_contacts SET amount = X'00'",
+])
+def test_a_reporting_value_no_run_writes_stops_a_catch_up_with_a_clear_error(
+        log: str, statement: str) -> None:
+    """SQLite only: PostgreSQL's typed columns hold none of these."""
+    sql(log, statement)
+    logged = touchlog(log, "contact", "log", "ACME", "--channel", "phone", "--at",
+                      "2018-01-06T10:00", "--amount", "7", "--rating", "2", "--stage",
+                      "expansion")
+    assert logged.returncode == 0, logged.stderr
+
+    assert_clear_error(touchlog(log, "projections", "run"))
+    assert touchlog(log, "projections", "rebuild").returncode == 0
+    assert touchlog(log, "stage", "history", "ACME").returncode == 0

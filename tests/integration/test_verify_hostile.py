@@ -332,3 +332,12 @@ def test_a_state_that_is_no_event_is_an_unreadable_event_not_a_crash(
     with pytest.raises(TouchlogError, match="cannot read"):
         Projector(log).rebuild()
     assert (ACME.hex, 3, "unreadable") in problems(log)
+
+
+def test_events_without_their_registration_are_unreadable_for_the_reports(
+        log: TouchpointLog, db_url: str) -> None:
+    RawTable(db_url).delete("ACME", 1)
+
+    assert problems(log) == [(ACME.hex, 1, "missing_events")]
+    with pytest.raises(TouchlogError, match="no registration of its customer comes before"):
+        Projector(log).rebuild()

@@ -233,7 +233,8 @@ def _stray(raw_id: Any, version: Any) -> Break:
     except (ValueError, TypeError, AttributeError):
         uid = None
     known = f" (touchlog stores this id only as {uid.hex!r})" if uid else ""
-    return Break(ascii(raw_id), uid.hex if uid else ascii(raw_id),
+    name = raw_id if isinstance(raw_id, str) else ascii(raw_id)
+    return Break(name, uid.hex if uid else name,
                  version if type(version) is int else 0, "non_canonical_id", (
                      f"the customer id is stored as {raw_id!r}{known}: the row belongs to "
                      "no chain, so no chain check covers it"))

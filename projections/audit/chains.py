@@ -52,7 +52,8 @@ class Break:
     customer_id: str
     version: int
     # content_changed | missing_events | unreadable | out_of_order | non_canonical_id |
-    # foreign_registration | truncated | rewritten | changed_while_verified (docs/audit.md)
+    # duplicate_version | foreign_registration | truncated | rewritten |
+    # changed_while_verified (docs/audit.md)
     problem: str
     detail: str
 
@@ -202,7 +203,10 @@ def _event_breaks(chain: _Chain, version: Any, topic: Any, state: Any) -> list[B
         registration = registration_problem(chain.uid, version, topic, data)
         if version == 1 and registration is None:
             chain.reference = data["reference"]
-    if version != chain.version + 1:
+    if version <= chain.version:  # only a table rebuilt without its primary key holds one
+        breaks.append(chain.broken(version, "duplicate_version", (
+            f"version {version} is stored more than once: a second chain under this id")))
+    elif version != chain.version + 1:
         breaks.append(chain.broken(chain.version + 1, "missing_events",
                                    _gap(chain.version + 1, version)))
     elif computed != link:

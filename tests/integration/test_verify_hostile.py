@@ -341,3 +341,22 @@ def test_events_without_their_registration_are_unreadable_for_the_reports(
     assert problems(log) == [(ACME.hex, 1, "missing_events")]
     with pytest.raises(TouchlogError, match="no registration of its customer comes before"):
         Projector(log).rebuild()
+
+
+def test_a_second_copy_of_a_version_in_a_table_without_its_key_is_a_break(
+        sqlite_url: str) -> None:
+    """SQLite only: the table is rebuilt without its primary key so that a customer's
+    version can be stored twice (a second chain under the one id)."""
+    with TouchpointLog(Settings(db=sqlite_url)) as app:
+        app.log_contact("ACME", Contact(occurred_at="2018-01-05", channel="store",
+                                        amount="100.00"))
+        raw = RawTable(sqlite_url)
+        raw.execute("CREATE TABLE copied AS SELECT * FROM {table}")
+        raw.execute("DROP TABLE {table}")
+        raw.execute("CREATE TABLE {table} (originator_id TEXT, originator_version INTEGER, "
+                    "topic TEXT, state BLOB)")
+        raw.execute("INSERT INTO {table} SELECT * FROM copied ORDER BY rowid")
+        _, _, registration = raw.events("ACME")[0]
+        raw.insert(ACME.hex, 2, LOGGED, forged_purchase(raw, ACME, 2, registration["link"]))
+
+        assert (ACME.hex, 2, "duplicate_version") in problems(app)

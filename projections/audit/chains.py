@@ -9,8 +9,9 @@ tail leaves a valid chain, so it is caught only against a checkpoint of earlier 
 A forger may also add rows beside the chains rather than change them, so every row is
 accounted for: a customer id stored in any other spelling than touchlog's is a break, and so
 are a topic that is not one of touchlog's events, a registration anywhere but at version 1 or
-naming a reference whose id is not its chain's (a second chain posing as that customer), and
-a customer's events out of version order in the log.
+naming a reference whose id is not its chain's (a second chain posing as that customer), a
+state that is not what touchlog writes for its event (``state_problem``), and a customer's
+events out of version order in the log.
 
 ``scan_log`` checks the whole log in log order and names the customers whose chain does
 not check out; ``check_chains`` checks rows in customer and version order and names each
@@ -32,6 +33,7 @@ from touchlog.domain.storage.database import Row
 from touchlog.domain.storage.events import (
     canonical_uuid,
     registration_problem,
+    state_problem,
     stored_uuid,
     unknown_topic,
 )
@@ -52,7 +54,7 @@ class Break:
     customer_id: str
     version: int
     # content_changed | missing_events | unreadable | out_of_order | non_canonical_id |
-    # duplicate_version | foreign_registration | truncated | rewritten |
+    # duplicate_version | foreign_registration | invalid_state | truncated | rewritten |
     # changed_while_verified (docs/audit.md)
     problem: str
     detail: str
@@ -126,10 +128,12 @@ def scan_log(rows: Iterable[Row], watch: dict[str, int] | None = None
         try:
             data = orjson.loads(state)
             link = data.pop("link")
-            intact = version == chain.version + 1 and topic in EVENT_CLASSES and chain_link(
+            cls = EVENT_CLASSES.get(topic)
+            intact = version == chain.version + 1 and cls is not None and chain_link(
                 chain.link, chain.customer_id, version, topic, data) == link and (
                 version != 1 and topic != REGISTERED_TOPIC
-                or registration_problem(chain.uid, version, topic, data) is None)
+                or registration_problem(chain.uid, version, topic, data) is None
+            ) and state_problem(cls, data) is None
         except _UNREADABLE:
             intact = False
         if not intact:
@@ -214,10 +218,13 @@ def _event_breaks(chain: _Chain, version: Any, topic: Any, state: Any) -> list[B
             "the stored content does not produce the stored link: this event was "
             f"changed or replaced, or the link of version {version - 1} was"
             if version > 1 else "the stored content does not produce the stored link")))
-    if topic not in EVENT_CLASSES:
+    cls = EVENT_CLASSES.get(topic) if isinstance(topic, str) else None
+    if cls is None:
         breaks.append(chain.broken(version, "unreadable", unknown_topic(topic)))
     elif registration is not None:
         breaks.append(chain.broken(version, "foreign_registration", registration))
+    elif (invalid := state_problem(cls, data)) is not None:
+        breaks.append(chain.broken(version, "invalid_state", invalid))
     chain.version, chain.link = version, link
     return breaks
 

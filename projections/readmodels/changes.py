@@ -23,12 +23,13 @@ from uuid import UUID
 
 import orjson
 
-from touchlog.domain.customer import EVENT_CLASSES
+from touchlog.domain.customer import EVENT_CLASSES, Customer
 from touchlog.domain.errors import UnreadableEvent
 from touchlog.domain.storage.events import (
     Notification,
     canonical_uuid,
     registration_problem,
+    state_problem,
     unknown_topic,
 )
 from touchlog.projections.engine.reporting_db import ReportingDB
@@ -61,9 +62,10 @@ def decode(rows: Sequence[Notification]) -> list[Change]:
         customer = ids.get(originator_id)
         if customer is None:
             customer = ids[originator_id] = _customer(originator_id, version)
-        kind, upcast = _event_class(topic) if isinstance(topic, str) else (None, None)
-        if kind is None:
+        cls, upcast = _event_class(topic) if isinstance(topic, str) else (None, None)
+        if cls is None:
             raise UnreadableEvent(customer, version, unknown_topic(topic))
+        kind = cls.__name__
         try:
             state = orjson.loads(blob)
             if upcast is not None:
@@ -73,6 +75,9 @@ def decode(rows: Sequence[Notification]) -> list[Change]:
                                   f"({type(e).__name__}: {e})") from None
         if type(state) is not dict:
             raise UnreadableEvent(customer, version, f"its state is not a {kind}")
+        problem = state_problem(cls, state)
+        if problem is not None:
+            raise UnreadableEvent(customer, version, problem)
         if version == 1 or kind == "Registered":
             problem = registration_problem(UUID(customer), version, topic, state)
             if problem is not None:
@@ -91,22 +96,22 @@ def _customer(originator_id: Any, version: Any) -> str:
 
 
 @cache
-def _event_class(topic: str) -> tuple[str | None, Any]:
-    """The event's name, and a function that upcasts an old state (None when none can be);
-    (None, None) when the topic is not one of touchlog's events."""
+def _event_class(topic: str) -> tuple[type[Customer.Event] | None, Any]:
+    """The event's class, and a function that upcasts an old state (None when none can
+    be); (None, None) when the topic is not one of touchlog's events."""
     cls = EVENT_CLASSES.get(topic)
     if cls is None:
         return None, None
     latest = getattr(cls, "class_version", 1)
     if latest == 1:
-        return cls.__name__, None
+        return cls, None
 
     def upcast(state: dict[str, Any]) -> None:  # the library mapper's loop
         version = state.pop("class_version", 1)
         while version < latest:
             getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
             version += 1
-    return cls.__name__, upcast
+    return cls, upcast
 
 # The contact card fields an amendment may change; anything else is ignored, never SQL.
 AMENDABLE = frozenset({

@@ -213,7 +213,9 @@ def _line(row: Sequence[Any]) -> bytes:
         line = orjson.dumps(row)
     except TypeError:  # bytes: only a tampered table holds them
         return orjson.dumps([_exact(v) for v in row])
-    if b"null" in line and any(type(v) is float and not math.isfinite(v) for v in row):
+    # Each None writes one null; a NaN or an infinity writes one more (text holding "null"
+    # too, which only costs the exact pass): equal counts mean no number that is not finite.
+    if line.count(b"null") != row.count(None):
         return orjson.dumps([_exact(v) for v in row])
     return line
 

@@ -167,7 +167,13 @@ def _lines(db: ReportingDB, table: Table) -> Iterator[Line]:
         cursor.execute(statement)
         while batch := cursor.fetchmany(FETCH):
             for row in db.dialect.plain_rows(batch):
-                yield _line(row) + b"\n", row
+                try:  # _line, written out: this loop runs once per row of every table
+                    line = orjson.dumps(row)
+                except TypeError:
+                    line = _line(row)
+                if line.count(b"null") != row.count(None):
+                    line = _line(row)
+                yield line + b"\n", row
     finally:
         cursor.close()
 

@@ -14,7 +14,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
 from touchlog.domain.chain import canonical_json_bytes
 from touchlog.domain.errors import UnreadableEvent
-from touchlog.domain.storage.events import unknown_topic
+from touchlog.domain.storage.checks import unknown_topic
 
 
 class PlainJSONTranscoder(Transcoder):

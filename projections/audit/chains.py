@@ -29,14 +29,14 @@ import orjson
 
 from touchlog.domain.chain import chain_link
 from touchlog.domain.customer import EVENT_CLASSES, REGISTERED_TOPIC
-from touchlog.domain.storage.database import Row
-from touchlog.domain.storage.events import (
+from touchlog.domain.storage.checks import (
     canonical_uuid,
     registration_problem,
     state_problem,
-    stored_uuid,
     unknown_topic,
 )
+from touchlog.domain.storage.database import Row
+from touchlog.domain.storage.events import stored_uuid
 
 # A stored event and its position in the log: (customer id, version, topic, state, position).
 PlacedRow = tuple[Any, Any, Any, Any, Any]

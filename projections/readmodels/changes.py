@@ -27,12 +27,8 @@ import orjson
 
 from touchlog.domain.customer import EVENT_CLASSES, Customer
 from touchlog.domain.errors import UnreadableEvent
-from touchlog.domain.storage.events import (
-    Notification,
-    canonical_uuid,
-    registration_problem,
-    unknown_topic,
-)
+from touchlog.domain.storage.checks import canonical_uuid, registration_problem, unknown_topic
+from touchlog.domain.storage.events import Notification
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import Table
 

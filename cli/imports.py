@@ -14,7 +14,7 @@ from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
-    from touchlog.domain.importing import Rejection
+    from touchlog.domain.importing import Rejection, Summary
     from touchlog.domain.settings import Settings
 
 SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
@@ -47,9 +47,22 @@ def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
                               batch_size=batch_size, recording=following_import)
     result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
     emit(result, fmt)
+    _report_reconnections(summary)
     if summary.rejected:
         nothing = "; nothing was imported (--strict)" if strict and not dry_run else ""
         raise click.ClickException(f"{summary.rejected} row(s) rejected{nothing}")
+
+
+def _report_reconnections(summary: Summary) -> None:
+    """Says on stderr which connections were lost and opened again, and that every row
+    was recorded all the same (a failure to record one is an error, never reaches here)."""
+    from touchlog.domain.storage.database import RECONNECTED
+
+    if RECONNECTED:
+        lost = ", ".join(f"{where} {count} time(s)" for where, count in RECONNECTED.items())
+        valid = "valid " if summary.rejected else ""
+        click.echo(f"connection lost ({lost}) and reconnected; all "
+                   f"{summary.imported + summary.duplicates} {valid}rows recorded", err=True)
 
 
 class RejectReporter:

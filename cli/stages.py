@@ -43,9 +43,9 @@ def set_(services: Services, reference: str, to: str, reason: str, actor: str | 
     """
     import getpass
 
-    services.log(create=False).change_stage(reference, to, reason, actor or getpass.getuser(),
-                                            at=at)
-    click.echo(f"{reference}: stage {to.lower()}")
+    log = services.log(create=False)
+    log.change_stage(reference, to, reason, actor or getpass.getuser(), at=at)
+    click.echo(f"{log.stored_reference(reference)}: stage {to.lower()}")
 
 
 @stage.command()

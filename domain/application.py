@@ -26,10 +26,10 @@ from eventsourcing.persistence import (
 
 from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
-from touchlog.domain.identity import customer_id, customer_reference
+from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.events import stored_events
-from touchlog.domain.storage.location import Location, locate
+from touchlog.domain.storage.events import stored_customers, stored_events
+from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant
 
@@ -85,11 +85,17 @@ class TouchpointLog(Application[UUID]):
         self.location: Location = locate(self.settings.db)
         database = self.location.database
         env = database.environment(self.location, create=create)
+        self.read_only = database.read_only(self.location)
+        if not create and database.is_empty(self.location):
+            # Reading it would make it a log with no events, and an audit of a truncated
+            # file would then call it intact.
+            raise StoreError(f"the database {self.location.redacted} is empty (0 bytes): not a "
+                             "touchlog log (recording a contact or importing makes it one)")
         try:
             with database.creation_lock(self.location, env):
                 super().__init__(env=env)
         except (PersistenceError, sqlite3.Error, OSError) as e:
-            message = str(e).replace(env.get("POSTGRES_PASSWORD") or "\0", "***")
+            message = scrubbed(str(e), self.location.url)
             where = self.location.redacted
             raise StoreError(f"cannot open the database {where}: {message}") from None
 
@@ -125,7 +131,7 @@ class TouchpointLog(Application[UUID]):
                 logged = customer.log_contact(card)
                 if logged and entry.follow_up is not None:
                     self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-                results.append(Recorded(entry.reference, card["contact_id"], logged))
+                results.append(Recorded(customer.reference, card["contact_id"], logged))
             return results
 
         # The first contact of a new customer (in the given order) registers it.
@@ -206,14 +212,23 @@ class TouchpointLog(Application[UUID]):
 
     # -- reading --------------------------------------------------------------------------
 
+    def stored_reference(self, reference: str) -> str:
+        """The reference under which this log holds the customer ``reference`` names: the
+        first of its ``spellings`` the log holds, else ``customer_reference(reference)``."""
+        options = spellings(reference)
+        if len(options) == 1:
+            return options[0]
+        ids = {customer_id(s): s for s in options}
+        held = stored_customers(self, list(ids))
+        return next((s for cid, s in ids.items() if cid in held), options[0])
+
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
-        reference = customer_reference(reference)
         return self._load([reference], {})[reference]
 
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
-        cid = customer_id(customer_reference(reference))
+        cid = customer_id(self.stored_reference(reference))
         stored = stored_events(self, [cid]).get(cid)
         if not stored:
             raise CustomerNotFound(reference)
@@ -223,7 +238,6 @@ class TouchpointLog(Application[UUID]):
 
     def _update_one(self, reference: str, decide: Callable[[Customer], T],
                     register: bool = False) -> T:
-        reference = customer_reference(reference)
         registering = {reference: _now()} if register else None
         return self._update([reference], lambda cs: decide(cs[reference]), registering)
 
@@ -243,7 +257,8 @@ class TouchpointLog(Application[UUID]):
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
-                raise StoreError(f"cannot write to {self.location.redacted}: {e}") from None
+                why = " (this process may only read it)" if self.read_only else ""
+                raise StoreError(f"cannot write to {self.location.redacted}{why}: {e}") from None
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
@@ -256,17 +271,19 @@ class TouchpointLog(Application[UUID]):
 
     def _load(self, references: list[str], registering_at: dict[str, str]
               ) -> dict[str, Customer]:
-        """The customers replayed from their events, read with one query per 500 customers;
-        a missing one is registered when ``registering_at`` gives its time."""
-        ids = {customer_id(r): r for r in references}
-        stored = stored_events(self, list(ids))
+        """The customers replayed from their events, read with one query per 500 customers,
+        by the references given; each is found under the first of its ``spellings`` the log
+        holds. A missing one is registered when ``registering_at`` gives its time."""
+        ids = {r: [customer_id(s) for s in spellings(r)] for r in references}
+        stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
         customers = {}
-        for cid, reference in ids.items():
-            aggregate = self._replay(stored.get(cid, ()))
+        for reference, options in ids.items():
+            aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
             if aggregate is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
-                aggregate = Customer(reference=reference, at=registering_at[reference])
+                aggregate = Customer(reference=customer_reference(reference),
+                                     at=registering_at[reference])
             customers[reference] = aggregate
         return customers
 

@@ -46,6 +46,11 @@ class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
 
 
+class ConnectionLost(StoreError):
+    """The connection to a database server was lost (the server restarted, or an
+    administrator ended it): what it was doing was rolled back, and it may be opened again."""
+
+
 class UnreadableEvent(TouchlogError):
     """A stored event that no touchlog run writes (an unknown topic, an id in another
     spelling, a state that is not the event's): readers refuse it rather than guess, nothing

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
 from touchlog.domain.application import CardEntry, TouchpointLog
-from touchlog.domain.errors import InvalidInput, TouchlogError
+from touchlog.domain.errors import InvalidInput, StoreError, TouchlogError
 from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
 from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.spool import Encoded, Spool, encode
@@ -102,11 +102,30 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
         elif summary.rows > summary.rejected and not (strict and summary.rejected):
             opened = open_log()
             if opened is not None:
-                with recording(opened, summary.rows - summary.rejected) if recording \
-                        else nullcontext():
-                    _record(spool, opened, summary, on_reject or _ignore, progress,
-                            batch_size)
+                recorded = False
+                try:
+                    with recording(opened, summary.rows - summary.rejected) if recording \
+                            else nullcontext():
+                        _record(spool, opened, summary, on_reject or _ignore, progress,
+                                batch_size)
+                        recorded = True
+                except StoreError as e:
+                    raise StoreError(f"{e}; {_progress(summary, recorded)}") from None
     return summary
+
+
+def _progress(summary: Summary, recorded: bool) -> str:
+    """How far an import stopped by a database error got, and what to do about the rest."""
+    valid = summary.rows - summary.rejected
+    done = summary.imported + summary.duplicates
+    if recorded:
+        return (f"all {done} rows were recorded, but the reporting tables were not brought "
+                "up to date ('touchlog projections run' does it)")
+    if not done:
+        return f"none of the {valid} rows were recorded"
+    return (f"{done} of {valid} rows were recorded ({summary.imported} new, "
+            f"{summary.duplicates} already there) and {valid - done} were not; importing "
+            "the same file again records those and skips the rest")
 
 
 def _opened(path: Path) -> IO[str]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import OperationalError, StoredEvent
 
 from touchlog.domain.errors import StoreError, UnreadableEvent
@@ -56,6 +57,19 @@ def event_rows(app: TouchpointLog, ids: Sequence[UUID], *, positions: bool = Fal
     return rows
 
 
+def stored_customers(app: TouchpointLog, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of the given customers the log holds (those with a first event)."""
+    database = app.location.database
+    marks = ", ".join("?" * len(ids))
+    try:
+        rows = database.query(
+            app.recorder, f"SELECT originator_id FROM {{table}} WHERE originator_id IN "
+            f"({marks}) AND originator_version = 1", database.stored_ids(ids))
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    return {stored_uuid(raw) for (raw,) in rows}
+
+
 def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
     """``event_rows`` as the library's stored events, in version order, by customer id."""
     found: dict[UUID, list[StoredEvent]] = {}
@@ -91,3 +105,49 @@ def stored_uuid(raw: Any) -> UUID:
 def id_text(raw: Any) -> str:
     """The canonical (hyphenated) text of a stored customer id, as the chain hashes it."""
     return str(stored_uuid(raw))
+
+
+class Landmarks(NamedTuple):
+    """What tells one log, and one moment of it, from another: its identity (the hash-chain
+    link of its first event, None while it is empty), its head position, and the link of
+    the event at each position asked about (a position the log does not hold is absent)."""
+
+    identity: str | None
+    head: int
+    links: dict[int, str | None]
+
+
+def landmarks(app: TouchpointLog, positions: Sequence[int]) -> Landmarks:
+    """The log's ``Landmarks``, with the links at ``positions``, in one query.
+
+    The first event's link covers its customer, its content and the moment it was recorded,
+    so it survives a backup and restore of the log and differs between two logs.
+    """
+    database = app.location.database
+    position = database.position
+    asked = list(positions) or [-1]
+    select = f"SELECT {position}, state FROM {{table}} WHERE {position}"
+    try:
+        rows = database.query(  # three index look-ups (one OR of them may scan the table)
+            app.recorder, f"{select} = (SELECT min({position}) FROM {{table}}) UNION ALL "
+            f"{select} = (SELECT max({position}) FROM {{table}}) UNION ALL "
+            f"{select} IN ({', '.join('?' * len(asked))})", asked)
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    links = {int(at): stored_link(state) for at, state in rows}
+    return Landmarks(links[min(links)] if links else None, max(links, default=0),
+                     {at: links[at] for at in asked if at in links})
+
+
+def stored_link(state: bytes) -> str | None:
+    """The hash-chain link a stored event's state holds (None: none, or not JSON)."""
+    try:
+        return link_of(orjson.loads(state))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def link_of(state: Any) -> str | None:
+    """The hash-chain link in an event's decoded state (None when it holds none)."""
+    link = state.get("link") if isinstance(state, dict) else None
+    return link if isinstance(link, str) else None

@@ -47,6 +47,7 @@ RECIPE = [
 
 def export_history(app: TouchpointLog, reference: str, folder: Path) -> dict[str, Any]:
     """Writes the customer's events and manifest into ``folder``; returns a summary."""
+    reference = app.stored_reference(reference)
     if folder.exists() and any(folder.iterdir()):
         raise InvalidInput("export", str(folder), "the folder is not empty; name a new one")
     try:

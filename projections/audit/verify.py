@@ -53,7 +53,8 @@ def verify_chains(app: TouchpointLog, reference: str | None = None,
     "advanced" (every head still extends it, so it now records the new heads), "kept"
     (breaks found: the old heads stay as the evidence) or None.
     """
-    target: UUID | None = customer_id(reference) if reference is not None else None
+    target: UUID | None = (customer_id(app.stored_reference(reference))
+                           if reference is not None else None)
     old = read_checkpoint(checkpoint) if checkpoint is not None else None
     if old is not None and target is not None:
         old = {k: h for k, h in old.items() if k == target.hex}

@@ -25,6 +25,7 @@ import orjson
 
 from touchlog.projections.audit.shadow import replay_to, shadow_db
 from touchlog.projections.engine.dialect import json_value
+from touchlog.projections.engine.ownership import examine
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import reporting_url
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING, Table
@@ -42,7 +43,9 @@ class Difference:
 
     table: str
     key: str  # "customer=ACME contact_id=c-1"
-    problem: str  # value_differs | missing_in_live | missing_in_shadow
+    # value_differs | missing_in_live | missing_in_shadow, or, for a tracking row, why the
+    # tables do not fit the log (projections/engine/ownership.py ``Mismatch.kind``)
+    problem: str
     column: str | None = None
     live: Any = None
     shadow: Any = None
@@ -93,6 +96,12 @@ def verify_projections(log: TouchpointLog, live: ReportingDB | None = None) -> D
     own = live is None
     db = live or ReportingDB(reporting_url(log))
     try:
+        fit = examine(log, db)
+        if fit.mismatches:  # not this log's tables: a comparison of rows would mean nothing
+            return DeterminismReport(
+                {n: fit.rows[n].position for n in PROJECTION_TABLES}, fit.marks.head,
+                differences=[Difference(TRACKING.name, f"name={m.name}", m.kind, m.column,
+                                        m.recorded, m.log) for m in fit.mismatches])
         with shadow_db(db) as shadow, _snapshot(db):
             report = DeterminismReport(head=log.recorder.max_notification_id() or 0)
             tracked = {n: db.tracked().get(n, 0) for n in PROJECTION_TABLES}

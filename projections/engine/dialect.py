@@ -81,13 +81,21 @@ class Dialect(ABC):
     def connect(self, location: Location) -> Any:
         """A connection in autocommit mode: transactions are begun explicitly."""
 
+    def lost(self, error: Exception) -> bool:
+        """Whether the client's error says the connection is gone (it may be opened again)."""
+        return False
+
+    def create_namespace(self, location: Location) -> list[str]:
+        """Statements that make the place the tables go, when the location names one."""
+        return []
+
     @abstractmethod
     def sql(self, statement: str) -> str:
         """The statement with the client's placeholders."""
 
     @abstractmethod
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
-        """Which of the named tables and indexes exist."""
+        """Which of the named tables, indexes and columns (``table.column``) exist."""
 
     @abstractmethod
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:

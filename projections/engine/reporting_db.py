@@ -7,17 +7,15 @@ PostgreSQL is asked of the connection's ``dialect`` (projections/engine/dialect.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
-from urllib.parse import unquote
 
-from touchlog.domain.errors import StoreError
-from touchlog.domain.storage.database import lock_timeout
-from touchlog.domain.storage.location import locate, redact
+from touchlog.domain.errors import ConnectionLost, StoreError
+from touchlog.domain.storage.database import RECONNECTED, lock_timeout
+from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
 from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING
@@ -26,6 +24,7 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
+REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLiteReporting(), PostgresReporting())}
 
@@ -40,12 +39,34 @@ class ReportingDB:
         try:
             self.location = locate(url)
             self.dialect = DIALECTS[self.location.database.name]
-            self.conn: Any = self.dialect.connect(self.location)
-        except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
-            raise StoreError(f"cannot open the reporting database {_redacted(url)}: "
-                             f"{_scrub(str(e), url)}") from None
+        except Exception as e:  # a malformed URL
+            raise self._unopened(e) from None
+        self.conn: Any = self._connect()
+        self.read_only = self.location.database.read_only(self.location)
         if create:
             self.create_tables()
+
+    def _connect(self) -> Any:
+        try:
+            return self.dialect.connect(self.location)
+        except Exception as e:  # sqlite3, psycopg: all say the same
+            raise self._unopened(e) from None
+
+    def _unopened(self, error: Exception) -> StoreError:
+        return StoreError(f"cannot open the reporting database {redact(self.url)}: "
+                          f"{scrubbed(str(error), self.url)}")
+
+    def reconnect(self) -> None:
+        """Opens the connection again, after a ``ConnectionLost``."""
+        with suppress(*_client_errors()):
+            self.conn.close()
+        self.conn = self._connect()
+        RECONNECTED[REPORTING_DATABASE] += 1
+
+    @property
+    def redacted(self) -> str:
+        """The URL as messages show it: without its password."""
+        return redact(self.url)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self.errors():
@@ -70,13 +91,18 @@ class ReportingDB:
         try:
             yield
         except _client_errors() as e:
-            message = _scrub(str(e).strip().splitlines()[0] if str(e).strip() else
-                             type(e).__name__, self.url)
+            message = scrubbed(str(e).strip().splitlines()[0] if str(e).strip() else
+                               type(e).__name__, self.url)
             if "locked" in message:
                 message += f" (another writer held it longer than {lock_timeout()} s, " \
                            "TOUCHLOG_LOCK_TIMEOUT)"
-            raise StoreError(f"cannot use the reporting database {_redacted(self.url)}: "
-                             f"{message}") from None
+            elif self.read_only:
+                message += (" (this process may only read it, and the reporting tables need "
+                            "bringing up to date: name a writable reporting database with "
+                            "TOUCHLOG_REPORTING_DB, docs/reporting.md)")
+            error = ConnectionLost if self.dialect.lost(e) else StoreError
+            raise error(f"cannot use the reporting database {redact(self.url)}: "
+                        f"{message}") from None
 
     def by_keys(self, table: str, column: str, keys: Sequence[Any],
                 columns: str = "*") -> list[dict[str, Any]]:
@@ -104,12 +130,20 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
+        """Creates the missing tables and indexes, and adds the columns an older version's
+        tables lack (a column is only ever added, nullable, to keep older rows valid)."""
         # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
         # rebuild holds the same tables, made a plain query end in "deadlock detected".
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            missing = set(self._missing_relations())  # again, now that this writer is alone
+            for statement in self.dialect.create_namespace(self.location):
+                self.conn.execute(statement)
             for table in ALL_TABLES:
+                if table.name not in missing:
+                    for statement in table.added_columns(self.dialect.types, missing):
+                        self.conn.execute(statement)
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
@@ -124,8 +158,10 @@ class ReportingDB:
                     self.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
 
     def _missing_relations(self) -> list[str]:
+        """The tables, indexes and columns (``Table.column_key``) that do not exist."""
         names = [name for table in ALL_TABLES
-                 for name in (table.name, *map(table.index_name, table.indexes))]
+                 for name in (table.name, *map(table.index_name, table.indexes),
+                              *map(table.column_key, table.column_names))]
         existing = self.dialect.existing(self, names)
         return [name for name in names if name not in existing]
 
@@ -157,23 +193,3 @@ def tracked_position(name: str, position: Any) -> int:
 def _client_errors() -> tuple[type[Exception], ...]:
     psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL URL was opened
     return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
-
-
-_USERINFO = re.compile(r"(://[^:/@]*):([^@/]*)@")
-
-
-def _redacted(url: str) -> str:
-    try:
-        return redact(url)
-    except ValueError:  # too malformed for urlsplit: mask the userinfo by pattern
-        return _USERINFO.sub(r"\1:***@", url)
-
-
-def _scrub(message: str, url: str) -> str:
-    """A client's message with the URL's password masked, in case the client echoed it."""
-    found = _USERINFO.search(url)
-    if found is None or not found.group(2):
-        return message
-    for secret in {found.group(2), unquote(found.group(2))}:
-        message = message.replace(secret, "***")
-    return message

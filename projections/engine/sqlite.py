@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from touchlog.domain.storage.database import lock_timeout
+from touchlog.domain.storage.sqlite import read_only_uri
 from touchlog.projections.engine.dialect import Dialect, exact_sum, rating_average
 
 if TYPE_CHECKING:
@@ -45,8 +46,9 @@ class SQLiteReporting(Dialect):
             # Projection tables hold personal data too: owner-only, like the event database.
             with suppress(FileExistsError):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, timeout=lock_timeout(),
-                               check_same_thread=False)
+        read_only = read_only_uri(path)
+        conn = sqlite3.connect(read_only or path, isolation_level=None, timeout=lock_timeout(),
+                               check_same_thread=False, uri=read_only is not None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-16384")  # 16 MB: as fast as 64 MB for rebuilds, less RSS
@@ -58,7 +60,10 @@ class SQLiteReporting(Dialect):
         return statement
 
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
-        return {r["name"] for r in db.query("SELECT name FROM sqlite_master")}
+        return {r["name"] for r in db.query(
+            "SELECT name FROM sqlite_master UNION ALL "
+            "SELECT t.name || '.' || c.name FROM sqlite_master AS t, pragma_table_info(t.name) "
+            "AS c WHERE t.type = 'table'")}
 
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         return rows  # text, numbers and None only: plain already

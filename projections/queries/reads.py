@@ -39,6 +39,8 @@ class Queries:
     def archive(self, reference: str | None = None) -> list[dict[str, Any]]:
         """One record per customer (or just ``reference``), ordered by reference."""
         self.projector.catch_up(["archive"])
+        if reference is not None:
+            reference = self.log.stored_reference(reference)
         where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
         rows = self.db.query(f"SELECT {', '.join(ARCHIVE_KEYS)} FROM archive_customers "
                              f"{where} ORDER BY customer", params)
@@ -85,19 +87,20 @@ class Queries:
     def stage(self, reference: str) -> dict[str, Any]:
         """Where the relationship stands: stage, since when, cycle."""
         self.projector.catch_up(["stages"])
+        stored = self.log.stored_reference(reference)
         rows = self.db.query("SELECT customer, stage, since, cycle FROM stage_current "
-                             "WHERE customer = ?", [reference])
+                             "WHERE customer = ?", [stored])
         if not rows:
             raise CustomerNotFound(reference)
         return rows[0]
 
     def stage_history(self, reference: str) -> list[dict[str, Any]]:
         """Every stay in a stage, in the order the changes were recorded."""
-        self.stage(reference)
+        stored = self.stage(reference)["customer"]
         return self.db.query(
             "SELECT customer, seq, cycle, from_stage, to_stage, entered_at, left_at, "
             "duration_seconds, reason, actor, contact_id FROM stage_history "
-            "WHERE customer = ? ORDER BY seq", [reference])
+            "WHERE customer = ? ORDER BY seq", [stored])
 
     def contact_customer(self, contact_id: str) -> str:
         """The reference of the customer a contact id belongs to."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from touchlog.domain.errors import CustomerNotFound, UnreadableEvent
-from touchlog.domain.identity import customer_id, customer_reference
+from touchlog.domain.identity import customer_id
 from touchlog.domain.storage.events import event_rows
 from touchlog.projections.readmodels.changes import NOT_THE_EVENT, Change, decode
 
@@ -39,7 +39,7 @@ class TimelineFilter:
 
 def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
     """Every event of the customer in version order (``position`` is the version here)."""
-    rows = event_rows(log, [customer_id(customer_reference(reference))])
+    rows = event_rows(log, [customer_id(log.stored_reference(reference))])
     if not rows:
         raise CustomerNotFound(reference)
     return decode([(version, originator, version, topic, state)

@@ -96,10 +96,12 @@ def verify_projections(log: TouchpointLog, live: ReportingDB | None = None) -> D
     own = live is None
     db = live or ReportingDB(reporting_url(log))
     try:
-        fit = examine(log, db)
-        if fit.mismatches:  # not this log's tables: a comparison of rows would mean nothing
+        # Positions no run writes are compared below, as values; others must fit the log.
+        fit = examine(log, db) if all(type(p) is int for p in db.tracked().values()) else None
+        if fit and fit.mismatches:  # not this log's tables: comparing rows means nothing
             return DeterminismReport(
-                {n: fit.rows[n].position for n in PROJECTION_TABLES}, fit.marks.head,
+                head=fit.marks.head,
+                positions={n: fit.rows[n].position for n in PROJECTION_TABLES},
                 differences=[Difference(TRACKING.name, f"name={m.name}", m.kind, m.column,
                                         m.recorded, m.log) for m in fit.mismatches])
         with shadow_db(db) as shadow, _snapshot(db):

@@ -38,6 +38,13 @@ def output_format(command: F) -> F:
     )(command)
 
 
+def force_option(command: F) -> F:
+    """The shared ``--force`` of commands that write a file (docs/cli.md "Files touchlog
+    writes"): replace an existing file instead of refusing to."""
+    return click.option("--force", is_flag=True,
+                        help="Replace the file if it exists (else the command refuses).")(command)
+
+
 def _remember_raw_csv(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     ctx.meta[RAW_CSV] = value
 

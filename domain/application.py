@@ -7,6 +7,7 @@ or duplicate a contact. Many contacts (an import) are saved many customers per t
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -121,22 +122,60 @@ class TouchpointLog(Application[UUID]):
         """
         return self.log_cards([card_entry(e, self.settings) for e in entries])
 
-    def log_cards(self, entries: Sequence[CardEntry]) -> list[Recorded]:
-        """``log_contacts`` for cards already made by ``card_entry`` (the import's path)."""
+    def log_cards(self, entries: Sequence[CardEntry], *,
+                  refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
+        """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
+
+        With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
+        is left out instead of failing the whole call: ``refused`` gets its index and the
+        refusal, its result says ``logged=False``, and the others are still recorded in
+        one transaction.
+        """
+        refusals: dict[int, InvalidInput] = {}
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
+            refusals.clear()  # a retry after a lost race decides again
             results = []
-            for entry in entries:
-                customer, card = customers[entry.reference], entry.card
-                logged = customer.log_contact(card)
-                if logged and entry.follow_up is not None:
-                    self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-                results.append(Recorded(customer.reference, card["contact_id"], logged))
+            for index, entry in enumerate(entries):
+                card = entry.card
+                try:
+                    logged = self._log_card(customers, entry, apart=refused is not None)
+                except InvalidInput as e:
+                    if refused is None:
+                        raise
+                    refusals[index] = e
+                    logged = False
+                results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
+                                        logged))
+            for reference, customer in list(customers.items()):
+                if refusals and _only_registered(customer):  # its only card was refused
+                    del customers[reference]
             return results
 
         # The first contact of a new customer (in the given order) registers it.
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
-        return self._update(list(dict.fromkeys(first_seen)), decide, registering_at=first_seen)
+        recorded = self._update(list(dict.fromkeys(first_seen)), decide,
+                                registering_at=first_seen)
+        if refused is not None:
+            refused.update(refusals)
+        return recorded
+
+    def _log_card(self, customers: dict[str, Customer], entry: CardEntry, *,
+                  apart: bool) -> bool:
+        """Logs one card on its customer (in ``customers``); ``apart``: a refusal leaves
+        the customer as it was before this card, so the caller may go on without it."""
+        customer, card = customers[entry.reference], entry.card
+        before = copy.deepcopy(customer) if apart and entry.follow_up is not None else None
+        try:
+            logged = customer.log_contact(card)
+            if logged and entry.follow_up is not None:
+                self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
+        except InvalidInput:
+            if before is None:
+                raise
+            customers[entry.reference] = before
+            raise
+        return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
                       reason: str | None = None, actor: str | None = None) -> None:
@@ -257,8 +296,7 @@ class TouchpointLog(Application[UUID]):
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
-                why = " (this process may only read it)" if self.read_only else ""
-                raise StoreError(f"cannot write to {self.location.redacted}{why}: {e}") from None
+                raise write_refused(self.location, self.read_only, e) from None
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
@@ -299,6 +337,19 @@ class TouchpointLog(Application[UUID]):
                 raise UnreadableEvent(event.originator_id, event.originator_version,
                                       f"it does not apply ({type(e).__name__}: {e})") from None
         return aggregate
+
+
+def _only_registered(customer: Customer) -> bool:
+    """Whether the customer is new and nothing but its registration is to be saved."""
+    pending = customer.pending_events
+    return len(pending) == 1 and isinstance(pending[0], Customer.Registered)
+
+
+def write_refused(location: Location, read_only: bool, error: object = None) -> StoreError:
+    """The error of a write to the log that failed (``error``) or cannot be tried."""
+    why = " (this process may only read it)" if read_only else ""
+    return StoreError(f"cannot write to {location.redacted}{why}"
+                      + (f": {error}" if error is not None else ""))
 
 
 def _now() -> str:

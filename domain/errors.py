@@ -51,6 +51,16 @@ class ConnectionLost(StoreError):
     administrator ended it): what it was doing was rolled back, and it may be opened again."""
 
 
+class FileWriteError(TouchlogError):
+    """A file touchlog writes for a user (an export, a rejects file, a checkpoint) or for
+    its own work (an import's spool) was refused or could not be written."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}")
+
+
 class UnreadableEvent(TouchlogError):
     """A stored event that no touchlog run writes (an unknown topic, an id in another
     spelling, a state that is not the event's): readers refuse it rather than guess, nothing

@@ -25,6 +25,12 @@ statement a psycopg cursor's ``execute`` or ``executemany`` sends (each row of t
 and each command psycopg sends by itself (BEGIN, COMMIT, ROLLBACK). Other threads are not
 counted: psycopg's pool opens its connections in threads of its own, at moments that
 differ from run to run.
+
+A file touchlog writes for a user (domain/storage/files.py) counts as statements too, one
+at each of its write boundaries (``file_step``), with ``file`` for the database:
+``WRITE name`` (its temporary file is made), ``SYNC name`` (everything written, before the
+sync), ``REMOVE name`` (a companion's previous version is removed) and ``PUBLISH name``
+(before it is put in place).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import os
 from typing import Any
 
 ENV = "TOUCHLOG_FAULTS"
+_sent: Any = None  # when installed: counts a statement (database, statement)
 
 
 def install_from_environment() -> None:
@@ -80,6 +87,13 @@ class _Plan:
                 self.acting = False
 
 
+def file_step(step: str, path: str | os.PathLike[str]) -> None:
+    """A write boundary of a file (``WRITE``, ``SYNC``, ``REMOVE``, ``PUBLISH``); a kill
+    point like a statement when ``TOUCHLOG_FAULTS`` is set, nothing otherwise."""
+    if _sent is not None:
+        _sent("file", f"{step} {os.path.basename(path)}")
+
+
 def _head(sql: str) -> str:
     """A statement's first words: ``BEGIN``, ``INSERT INTO stored_events``,
     ``UPDATE projection_tracking``, ``DELETE FROM archive_customers``."""
@@ -122,11 +136,14 @@ def _install(plan: _Plan) -> None:
     import multiprocessing
     import threading
 
+    global _sent
+
     def sent(database: str, sql: str, connection: Any = None) -> None:
         if (threading.current_thread() is threading.main_thread()
                 and multiprocessing.current_process().name == plan.process):
             plan.statement(database, sql, connection)
 
+    _sent = sent
     _hook_sqlite(sent)
     _hook_psycopg(sent)
 

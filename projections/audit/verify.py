@@ -69,5 +69,7 @@ def verify_chains(app: TouchpointLog, reference: str | None = None,
     if not report.intact:
         return report, "kept"
     merged = {**(read_checkpoint(checkpoint) or {}), **report.heads}
-    write_checkpoint(checkpoint, merged)
+    from touchlog.projections.engine.runner import protected_databases
+
+    write_checkpoint(checkpoint, merged, protected=protected_databases(app.settings))
     return report, "written" if old is None else "advanced"

@@ -23,8 +23,10 @@ from typing import Any
 
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ConnectionLost, InvalidInput, StoreError
-from touchlog.domain.settings import available_cores
+from touchlog.domain.settings import Settings, available_cores
 from touchlog.domain.storage.events import landmarks, link_of, notifications
+from touchlog.domain.storage.files import Protected
+from touchlog.domain.storage.location import locate
 from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
     REBUILD_HELPER,
@@ -71,6 +73,13 @@ def projections() -> dict[str, Projection]:
 def reporting_url(log: TouchpointLog) -> str:
     """The reporting database: its own URL when configured, else the event database."""
     return os.environ.get(REPORTING_DB_ENV) or log.settings.db
+
+
+def protected_databases(settings: Settings) -> Protected:
+    """The event database and the reporting database: no file written may be them."""
+    return (Protected().database(locate(settings.db).path, "event database")
+            .database(locate(os.environ.get(REPORTING_DB_ENV) or settings.db).path,
+                      "reporting database"))
 
 
 class Projector:

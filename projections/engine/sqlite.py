@@ -8,18 +8,16 @@ SQLite's own sum and avg are floating point.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from touchlog.domain.storage.database import lock_timeout
+from touchlog.domain.storage.scratch import scratch_folder
 from touchlog.domain.storage.sqlite import read_only_uri
 from touchlog.projections.engine.dialect import Dialect, exact_sum, rating_average
 
@@ -27,7 +25,8 @@ if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
     from touchlog.projections.engine.reporting_db import ReportingDB
 
-FOLDER_PREFIX = ".touchlog-shadow-"  # a shadow's temporary folder, beside the live file
+SHADOW_KIND = "shadow"  # a shadow's scratch folder: .touchlog-shadow-PID-…, beside the live file
+FOLDER_PREFIX = f".touchlog-{SHADOW_KIND}-"
 
 
 class SQLiteReporting(Dialect):
@@ -96,17 +95,12 @@ class SQLiteReporting(Dialect):
 
     @contextmanager
     def shadow(self, live: ReportingDB) -> Iterator[str]:
-        """A file in a temporary folder next to the live database."""
+        """A file in a scratch folder next to the live database (same disk, so room for a
+        copy of the tables); one that a killed run left there is removed first."""
         path = live.location.path
         assert path is not None
-        try:  # beside the live file: same disk, so enough room for a copy of the tables
-            folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=path.resolve().parent))
-        except OSError:
-            folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-        try:
+        with scratch_folder(SHADOW_KIND, path) as folder:
             yield str(folder / "shadow.db")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 class _DecimalSum:

@@ -15,21 +15,23 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     OperationalError,
     PersistenceError,
+    StoredEvent,
     Transcoder,
 )
 
-from touchlog.domain.customer import Customer
-from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
+from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
 from touchlog.domain.storage.location import Location, locate, scrubbed
-from touchlog.domain.storage.transcoder import PlainJSONTranscoder
+from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant
 
 if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without
@@ -100,6 +102,11 @@ class TouchpointLog(Application[UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         return PlainJSONTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Resolves Customer's own event topics only (EVENT_CLASSES): a stored topic naming
+        anything else is an UnreadableEvent, never an import."""
+        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -256,12 +263,7 @@ class TouchpointLog(Application[UUID]):
 
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
-        try:
-            return self.repository.get(customer_id(self.stored_reference(reference)))
-        except AggregateNotFoundError:
-            raise CustomerNotFound(reference) from None
-        except (OperationalError, sqlite3.Error) as e:
-            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        return self._load([reference], {})[reference]
 
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
@@ -314,10 +316,7 @@ class TouchpointLog(Application[UUID]):
         stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
         customers = {}
         for reference, options in ids.items():
-            aggregate: Any = None
-            for event in next((stored[cid] for cid in options if cid in stored), ()):
-                domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
-                aggregate = domain_event.mutate(aggregate)
+            aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
             if aggregate is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
@@ -325,6 +324,19 @@ class TouchpointLog(Application[UUID]):
                                      at=registering_at[reference])
             customers[reference] = aggregate
         return customers
+
+    def _replay(self, events: Iterable[StoredEvent]) -> Any:
+        """The aggregate the events make (None for none); an event that does not apply (a
+        value no command records) is an UnreadableEvent."""
+        aggregate: Any = None
+        for event in events:
+            domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
+            try:
+                aggregate = domain_event.mutate(aggregate)
+            except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:
+                raise UnreadableEvent(event.originator_id, event.originator_version,
+                                      f"it does not apply ({type(e).__name__}: {e})") from None
+        return aggregate
 
 
 def _only_registered(customer: Customer) -> bool:

@@ -3,11 +3,13 @@
 ``SQLiteReporting`` (projections/engine/sqlite.py) and ``PostgresReporting``
 (projections/engine/postgres.py) implement ``Dialect``; ``ReportingDB`` holds one and asks
 it instead of comparing names. The rules both must compute alike live here: exact sums of
-amounts, ratings averaged and rounded half up, values normalised for the JSON contract.
+amounts, ratings averaged and rounded half up, values normalised for the JSON contract
+(``plain``) and shown in JSON where JSON has no form for them (``json_value``).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -47,6 +49,18 @@ def plain(value: Any) -> Any:
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Decimal):
         return format(value, "f")
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A value as JSON output shows it, where JSON has no form for it: a number that is not
+    finite as the text "NaN", "Infinity" or "-Infinity", bytes as "\\x" and their hex
+    digits (PostgreSQL's text for bytea). No honest run stores either in a reporting table;
+    a tampered one may."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
     return value
 
 

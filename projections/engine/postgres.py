@@ -47,6 +47,7 @@ class PostgresReporting(Dialect):
                                autocommit=True, connect_timeout=10)
         schema = f"; SET search_path TO {_quoted(location.schema)}" if location.schema else ""
         conn.execute(f"SET TIME ZONE 'UTC'{schema}")  # one round trip
+        conn.adapters.register_loader("timestamptz", _loader())
         return conn
 
     def lost(self, error: Exception) -> bool:
@@ -106,6 +107,23 @@ class PostgresReporting(Dialect):
             yield in_schema(live.url, schema)
         finally:
             live.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _loader() -> type:
+    """psycopg's timestamptz loader, giving the server's text for an instant Python cannot
+    hold ('infinity', '-infinity', years past 9999) instead of failing the whole read: no
+    honest run stores one, a tampered table may, and readers must still show it."""
+    import psycopg
+    from psycopg.types.datetime import TimestamptzLoader
+
+    class OutOfRangeAsText(TimestamptzLoader):
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                return bytes(data).decode()
+
+    return OutOfRangeAsText
 
 
 def in_schema(url: str, schema: str) -> str:

@@ -168,11 +168,28 @@ class ReportingDB:
         return [name for name in names if name not in existing]
 
     def positions(self) -> dict[str, int]:
+        """Each projection's tracked position; one that no touchlog run writes (SQLite lets
+        the column hold text or a real) is a StoreError saying how to recover."""
+        return {name: tracked_position(name, position)
+                for name, position in self.tracked().items()}
+
+    def tracked(self) -> dict[str, Any]:
+        """Each projection's tracked position exactly as stored."""
         rows = self.query(f"SELECT name, position FROM {TRACKING.name}")
-        return {r["name"]: int(r["position"]) for r in rows}
+        return {r["name"]: r["position"] for r in rows}
 
     def close(self) -> None:
         self.conn.close()
+
+
+def tracked_position(name: str, position: Any) -> int:
+    """A tracked position as stored, if it is one (a whole number); else a StoreError."""
+    if type(position) is not int:
+        raise StoreError(
+            f"{TRACKING.name} holds {position!r} as the position of {name}, which no touchlog "
+            "run writes: the reporting tables were changed outside touchlog; 'touchlog "
+            "projections rebuild' rebuilds them from the log")
+    return position
 
 
 def _client_errors() -> tuple[type[Exception], ...]:

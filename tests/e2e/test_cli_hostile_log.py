@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.conftest import assert_clear_error
 from tests.reliability.crashes import TOUCHLOG
 
 
@@ -28,15 +29,6 @@ def strict_json(text: str) -> Any:
     def refuse(constant: str) -> None:
         raise ValueError(f"{constant} is not JSON")
     return json.loads(text, parse_constant=refuse)
-
-
-def assert_clear_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output, output
-    assert result.returncode == 1, output
-    assert result.stderr.startswith("Error: "), output
-    for needle in needles:
-        assert needle in result.stderr, output
 
 
 @pytest.fixture

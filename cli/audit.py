@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from touchlog.cli.render import chosen_format, emit, output_format
+from touchlog.cli.render import chosen_format, emit, force_option, output_format
 from touchlog.cli.services import Services
 
 
@@ -18,19 +18,24 @@ from touchlog.cli.services import Services
               help="Use only events recorded at or before K (default: all recorded so far).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the full history (JSON Lines) and a manifest into this folder.")
+@force_option
 @output_format
 @click.pass_obj
 def audit(services: Services, customer: str, as_of: str | None, known_at: str | None,
-          export_dir: Path | None, fmt: str | None) -> None:
+          export_dir: Path | None, force: bool, fmt: str | None) -> None:
     """Reconstruct a customer as it stood at T, as known at K; or export its history.
 
     Example: touchlog audit ACME --as-of 2018-03-01 --known-at 2018-04-01 --format json
     """
+    if force and export_dir is None:
+        raise click.UsageError("--force goes with --export")
     log = services.log(create=False)
     if export_dir is not None:
         from touchlog.projections.audit.history_export import export_history
+        from touchlog.projections.engine.runner import protected_databases
 
-        manifest = export_history(log, customer, export_dir)
+        manifest = export_history(log, customer, export_dir, force=force,
+                                  protected=protected_databases(log.settings))
         emit(manifest, fmt)
         return
     from touchlog.domain.values import parse_instant

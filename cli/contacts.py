@@ -97,9 +97,9 @@ def amend(services: Services, contact_id: str, customer: str | None, reason: str
 
     changes = validated(ContactChanges, {k: v for k, v in fields.items() if v is not None})
     customer = customer or _customer_of(services, contact_id)
-    services.log().amend_contact(customer, contact_id, changes, reason=reason,
-                                 actor=amended_by)
-    emit({"customer": customer, "contact_id": contact_id,
+    log = services.log()
+    log.amend_contact(customer, contact_id, changes, reason=reason, actor=amended_by)
+    emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
                        "amended": changes.plain()}, fmt)
 
 
@@ -117,9 +117,10 @@ def retract(services: Services, contact_id: str, customer: str | None, reason: s
     Example: touchlog contact retract c-1f0e… --reason "wrong customer"
     """
     customer = customer or _customer_of(services, contact_id)
-    services.log().retract_contact(customer, contact_id, reason, actor=retracted_by)
-    emit({"customer": customer, "contact_id": contact_id, "retracted": True,
-                       "reason": reason}, fmt)
+    log = services.log()
+    log.retract_contact(customer, contact_id, reason, actor=retracted_by)
+    emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
+          "retracted": True, "reason": reason}, fmt)
 
 
 def _customer_of(services: Services, contact_id: str) -> str:

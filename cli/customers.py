@@ -56,8 +56,9 @@ def set_(services: Services, reference: str, fmt: str | None, **fields: str | No
     changes = {k: text(v, k) for k, v in fields.items() if v is not None}
     if not changes:
         raise click.UsageError("give at least one of --name, --email, --phone, --owner")
-    changed = services.log().update_profile(reference, changes)
-    emit({"customer": reference, "changed": changed, **changes}, fmt)
+    log = services.log()
+    changed = log.update_profile(reference, changes)
+    emit({"customer": log.stored_reference(reference), "changed": changed, **changes}, fmt)
 
 
 def _card(c: Customer) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def demo(services: Services, customers: int, seed: int) -> None:
     fresh = _record(log, customers, random.Random(seed))
     if fresh and customers >= 2:
         _corrections(log, customers)
-    _show(log, services.settings.db)
+    _show(log)
 
 
 def _record(log: TouchpointLog, customers: int, rnd: random.Random) -> bool:
@@ -128,7 +128,7 @@ def _corrections(log: TouchpointLog, customers: int) -> None:
             log.reschedule_follow_up(reference, fid, due_at="2026-12-15", reason="on holiday")
 
 
-def _show(log: TouchpointLog, db: str) -> None:
+def _show(log: TouchpointLog) -> None:
     from touchlog.cli.timeline import for_people
     from touchlog.projections.queries.reads import Queries
     from touchlog.projections.queries.timeline import build_timeline, customer_events
@@ -136,7 +136,7 @@ def _show(log: TouchpointLog, db: str) -> None:
     queries = Queries(log)
     stages = Counter(record["stage"] for record in queries.archive())
     queue = queries.followups(status="overdue")
-    click.echo(f"Sample log in {db}. Timeline of CUST-0001:\n")
+    click.echo(f"Sample log in {log.location.redacted}. Timeline of CUST-0001:\n")
     emit(for_people(build_timeline(customer_events(log, "CUST-0001"))), "table")
     click.echo("\nCustomers per stage:\n")
     emit([{"stage": s, "customers": n} for s, n in sorted(stages.items())], "table")

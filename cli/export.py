@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from touchlog.cli.render import force_option
 from touchlog.cli.services import Services
 from touchlog.projections.queries.export import EXPORTS, FILE_FORMATS
 
@@ -21,9 +22,10 @@ from touchlog.projections.queries.export import EXPORTS, FILE_FORMATS
 @click.option("--raw-csv", is_flag=True,
               help="CSV cells exactly as stored, without the apostrophe that stops a "
                    "spreadsheet from running a cell beginning with = + - @ as a formula.")
+@force_option
 @click.pass_obj
 def export(services: Services, name: str, fmt: str, output: Path,
-           since_position: int | None, raw_csv: bool) -> None:
+           since_position: int | None, raw_csv: bool, force: bool) -> None:
     """Export a projection: contacts, archive, stage-history or followups.
 
     Example: touchlog export contacts --format csv -o contacts.csv
@@ -31,5 +33,6 @@ def export(services: Services, name: str, fmt: str, output: Path,
     from touchlog.projections.queries.export import export as write_export
 
     with services.projector() as projector:
-        meta = write_export(projector, name, fmt, output, since_position, raw_csv=raw_csv)
+        meta = write_export(projector, name, fmt, output, since_position, raw_csv=raw_csv,
+                            force=force)
     click.echo(f"{meta['rows']} rows of {name} at position {meta['position']} -> {output}")

@@ -59,7 +59,7 @@ def schedule(services: Services, customer: str, due: str, owner: str | None,
     plan = validated(FollowUpPlan, {"due_at": due, "owner": owner, "purpose": purpose,
                                     "follow_up_id": follow_up_id})
     scheduled = services.log().schedule_follow_up(customer, plan, contact_id=contact_id)
-    _echo(customer, scheduled, "scheduled", fmt, due_at=plan.due_at.isoformat())
+    _echo(services, customer, scheduled, "scheduled", fmt, due_at=plan.due_at.isoformat())
 
 
 @followup.command()
@@ -78,7 +78,7 @@ def complete(services: Services, customer: str, follow_up_id: str, contact_id: s
     """
     services.log().complete_follow_up(customer, follow_up_id, contact_id=contact_id,
                                       actor=actor, at=at)
-    _echo(customer, follow_up_id, "completed", fmt)
+    _echo(services, customer, follow_up_id, "completed", fmt)
 
 
 @followup.command()
@@ -95,7 +95,7 @@ def cancel(services: Services, customer: str, follow_up_id: str, reason: str,
     Example: touchlog followup cancel ACME f-1 --reason "customer asked for no calls"
     """
     services.log().cancel_follow_up(customer, follow_up_id, reason, actor=actor)
-    _echo(customer, follow_up_id, "cancelled", fmt)
+    _echo(services, customer, follow_up_id, "cancelled", fmt)
 
 
 @followup.command()
@@ -117,9 +117,10 @@ def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
     due_at = iso(parse_instant(due, "due"))
     services.log().reschedule_follow_up(customer, follow_up_id, due_at, reason=reason,
                                         actor=actor)
-    _echo(customer, follow_up_id, "rescheduled", fmt, due_at=due_at)
+    _echo(services, customer, follow_up_id, "rescheduled", fmt, due_at=due_at)
 
 
-def _echo(customer: str, follow_up_id: str, status: str, fmt: str | None, **extra: str) -> None:
-    emit({"customer": customer, "follow_up_id": follow_up_id, "status": status,
-                       **extra}, fmt)
+def _echo(services: Services, customer: str, follow_up_id: str, status: str, fmt: str | None,
+          **extra: str) -> None:
+    emit({"customer": services.log().stored_reference(customer),
+          "follow_up_id": follow_up_id, "status": status, **extra}, fmt)

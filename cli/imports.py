@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import click
 
-from touchlog.cli.render import emit, output_format
+from touchlog.cli.render import emit, force_option, output_format
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
-    from touchlog.domain.importing import Rejection
+    from touchlog.domain.importing import Rejection, Summary
     from touchlog.domain.settings import Settings
 
 SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
@@ -24,32 +25,52 @@ SHOWN_REJECTIONS = 50  # on stderr; --rejects keeps them all
 @click.argument("file", type=click.File("r", encoding="utf-8-sig", lazy=False))
 @click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
-@click.option("--rejects", type=click.File("w", encoding="utf-8", lazy=True),
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rejected rows, with line, field and reason, to this CSV file.")
+@force_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True,
               help="Rows per transaction.")
 @output_format
 @click.pass_obj
 def import_(services: Services, file: IO[str], dry_run: bool, strict: bool,
-            rejects: IO[str] | None, batch_size: int, fmt: str | None) -> None:
+            rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
     """Import contacts from a CSV file; importing the same file again adds nothing.
 
     Example: touchlog import contacts.csv --rejects rejected.csv --format json
     """
     from touchlog.domain.importing import import_file
-    from touchlog.projections.engine.runner import following_import
+    from touchlog.domain.storage.files import NewFiles
+    from touchlog.projections.engine.runner import following_import, protected_databases
 
-    reporter = RejectReporter(rejects)
     with ExitStack() as stack:
+        out = None
+        if rejects is not None:  # written when the import ends, refused before it starts
+            protected = protected_databases(services.settings).stream(file, "file being imported")
+            out = stack.enter_context(NewFiles(force=force, protected=protected)).open(
+                rejects, text=True)
+        reporter = RejectReporter(out)
         progress = stack.enter_context(TerminalProgress()) if not dry_run else None
         summary = import_file(OpenWhenNeeded(services, dry_run), file, strict=strict,
                               dry_run=dry_run, on_reject=reporter, progress=progress,
                               batch_size=batch_size, recording=following_import)
     result = {**summary.__dict__, **({"dry_run": True} if dry_run else {})}
     emit(result, fmt)
+    _report_reconnections(summary)
     if summary.rejected:
         nothing = "; nothing was imported (--strict)" if strict and not dry_run else ""
         raise click.ClickException(f"{summary.rejected} row(s) rejected{nothing}")
+
+
+def _report_reconnections(summary: Summary) -> None:
+    """Says on stderr which connections were lost and opened again, and that every row
+    was recorded all the same (a failure to record one is an error, never reaches here)."""
+    from touchlog.domain.storage.database import RECONNECTED
+
+    if RECONNECTED:
+        lost = ", ".join(f"{where} {count} time(s)" for where, count in RECONNECTED.items())
+        valid = "valid " if summary.rejected else ""
+        click.echo(f"connection lost ({lost}) and reconnected; all "
+                   f"{summary.imported + summary.duplicates} {valid}rows recorded", err=True)
 
 
 class RejectReporter:

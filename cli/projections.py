@@ -21,12 +21,16 @@ def projections() -> None:
 @output_format
 @click.pass_obj
 def status(services: Services, fmt: str | None) -> None:
-    """Show each projection's position and how many events it is behind.
+    """Show each projection's position and how many events it is behind; exit 1 when the
+    reporting tables do not fit the log (made from another log, or ahead of it).
 
     Example: touchlog projections status --format json
     """
     with services.projector() as projector:
-        emit(projector.status(), fmt)
+        rows = projector.status()
+        emit(rows, fmt)
+        if any(row["problem"] for row in rows):
+            projector.ensure_fits()  # raises the refusal, which names the rebuild
 
 
 @projections.command()

@@ -55,13 +55,14 @@ def set_(services: Services, reference: str, to: str, reason: str,
     """
     import getpass
 
-    changed = services.log(create=False).change_stage(
-        reference, to, reason, actor or getpass.getuser(), at=at,
-        reason_category=reason_category)
+    log = services.log(create=False)
+    changed = log.change_stage(reference, to, reason, actor or getpass.getuser(), at=at,
+                               reason_category=reason_category)
+    shown = log.stored_reference(reference)
     if changed:
-        click.echo(f"{reference}: stage {to.lower()}")
+        click.echo(f"{shown}: stage {to.lower()}")
     else:
-        click.echo(f"{reference}: already in stage {to.lower()} then; recorded, nothing changed")
+        click.echo(f"{shown}: already in stage {to.lower()} then; recorded, nothing changed")
 
 
 @stage.command()

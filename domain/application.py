@@ -7,6 +7,7 @@ or duplicate a contact. Many contacts (an import) are saved many customers per t
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -14,21 +15,23 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     OperationalError,
     PersistenceError,
+    StoredEvent,
     Transcoder,
 )
 
-from touchlog.domain.customer import Customer
-from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
-from touchlog.domain.identity import customer_id, customer_reference
+from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
+from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.events import stored_events
-from touchlog.domain.storage.location import Location, locate
-from touchlog.domain.storage.transcoder import PlainJSONTranscoder
+from touchlog.domain.storage.events import stored_customers, stored_events
+from touchlog.domain.storage.location import Location, locate, scrubbed
+from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
 
 if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without
@@ -86,16 +89,27 @@ class TouchpointLog(Application[UUID]):
         self.location: Location = locate(self.settings.db)
         database = self.location.database
         env = database.environment(self.location, create=create)
+        self.read_only = database.read_only(self.location)
+        if not create and database.is_empty(self.location):
+            # Reading it would make it a log with no events, and an audit of a truncated
+            # file would then call it intact.
+            raise StoreError(f"the database {self.location.redacted} is empty (0 bytes): not a "
+                             "touchlog log (recording a contact or importing makes it one)")
         try:
             with database.creation_lock(self.location, env):
                 super().__init__(env=env)
         except (PersistenceError, sqlite3.Error, OSError) as e:
-            message = str(e).replace(env.get("POSTGRES_PASSWORD") or "\0", "***")
+            message = scrubbed(str(e), self.location.url)
             where = self.location.redacted
             raise StoreError(f"cannot open the database {where}: {message}") from None
 
     def construct_transcoder(self) -> Transcoder:
         return PlainJSONTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Resolves Customer's own event topics only (EVENT_CLASSES): a stored topic naming
+        anything else is an UnreadableEvent, never an import."""
+        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -111,22 +125,60 @@ class TouchpointLog(Application[UUID]):
         """
         return self.log_cards([card_entry(e, self.settings) for e in entries])
 
-    def log_cards(self, entries: Sequence[CardEntry]) -> list[Recorded]:
-        """``log_contacts`` for cards already made by ``card_entry`` (the import's path)."""
+    def log_cards(self, entries: Sequence[CardEntry], *,
+                  refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
+        """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
+
+        With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
+        is left out instead of failing the whole call: ``refused`` gets its index and the
+        refusal, its result says ``logged=False``, and the others are still recorded in
+        one transaction.
+        """
+        refusals: dict[int, InvalidInput] = {}
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
+            refusals.clear()  # a retry after a lost race decides again
             results = []
-            for entry in entries:
-                customer, card = customers[entry.reference], entry.card
-                logged = customer.log_contact(card)
-                if logged and entry.follow_up is not None:
-                    self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-                results.append(Recorded(entry.reference, card["contact_id"], logged))
+            for index, entry in enumerate(entries):
+                card = entry.card
+                try:
+                    logged = self._log_card(customers, entry, apart=refused is not None)
+                except InvalidInput as e:
+                    if refused is None:
+                        raise
+                    refusals[index] = e
+                    logged = False
+                results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
+                                        logged))
+            for reference, customer in list(customers.items()):
+                if refusals and _only_registered(customer):  # its only card was refused
+                    del customers[reference]
             return results
 
         # The first contact of a new customer (in the given order) registers it.
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
-        return self._update(list(dict.fromkeys(first_seen)), decide, registering_at=first_seen)
+        recorded = self._update(list(dict.fromkeys(first_seen)), decide,
+                                registering_at=first_seen)
+        if refused is not None:
+            refused.update(refusals)
+        return recorded
+
+    def _log_card(self, customers: dict[str, Customer], entry: CardEntry, *,
+                  apart: bool) -> bool:
+        """Logs one card on its customer (in ``customers``); ``apart``: a refusal leaves
+        the customer as it was before this card, so the caller may go on without it."""
+        customer, card = customers[entry.reference], entry.card
+        before = copy.deepcopy(customer) if apart and entry.follow_up is not None else None
+        try:
+            logged = customer.log_contact(card)
+            if logged and entry.follow_up is not None:
+                self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
+        except InvalidInput:
+            if before is None:
+                raise
+            customers[entry.reference] = before
+            raise
+        return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
                       reason: str | None = None, actor: str | None = None) -> None:
@@ -212,18 +264,23 @@ class TouchpointLog(Application[UUID]):
 
     # -- reading --------------------------------------------------------------------------
 
+    def stored_reference(self, reference: str) -> str:
+        """The reference under which this log holds the customer ``reference`` names: the
+        first of its ``spellings`` the log holds, else ``customer_reference(reference)``."""
+        options = spellings(reference)
+        if len(options) == 1:
+            return options[0]
+        ids = {customer_id(s): s for s in options}
+        held = stored_customers(self, list(ids))
+        return next((s for cid, s in ids.items() if cid in held), options[0])
+
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
-        try:
-            return self.repository.get(customer_id(customer_reference(reference)))
-        except AggregateNotFoundError:
-            raise CustomerNotFound(reference) from None
-        except (OperationalError, sqlite3.Error) as e:
-            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        return self._load([reference], {})[reference]
 
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
-        cid = customer_id(customer_reference(reference))
+        cid = customer_id(self.stored_reference(reference))
         stored = stored_events(self, [cid]).get(cid)
         if not stored:
             raise CustomerNotFound(reference)
@@ -233,7 +290,6 @@ class TouchpointLog(Application[UUID]):
 
     def _update_one(self, reference: str, decide: Callable[[Customer], T],
                     register: bool = False) -> T:
-        reference = customer_reference(reference)
         registering = {reference: _now()} if register else None
         return self._update([reference], lambda cs: decide(cs[reference]), registering)
 
@@ -253,7 +309,7 @@ class TouchpointLog(Application[UUID]):
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
-                raise StoreError(f"cannot write to {self.location.redacted}: {e}") from None
+                raise write_refused(self.location, self.read_only, e) from None
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
@@ -266,22 +322,47 @@ class TouchpointLog(Application[UUID]):
 
     def _load(self, references: list[str], registering_at: dict[str, str]
               ) -> dict[str, Customer]:
-        """The customers replayed from their events, read with one query per 500 customers;
-        a missing one is registered when ``registering_at`` gives its time."""
-        ids = {customer_id(r): r for r in references}
-        stored = stored_events(self, list(ids))
+        """The customers replayed from their events, read with one query per 500 customers,
+        by the references given; each is found under the first of its ``spellings`` the log
+        holds. A missing one is registered when ``registering_at`` gives its time."""
+        ids = {r: [customer_id(s) for s in spellings(r)] for r in references}
+        stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
         customers = {}
-        for cid, reference in ids.items():
-            aggregate: Any = None
-            for event in stored.get(cid, ()):
-                domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
-                aggregate = domain_event.mutate(aggregate)
+        for reference, options in ids.items():
+            aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
             if aggregate is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
-                aggregate = Customer(reference=reference, at=registering_at[reference])
+                aggregate = Customer(reference=customer_reference(reference),
+                                     at=registering_at[reference])
             customers[reference] = aggregate
         return customers
+
+    def _replay(self, events: Iterable[StoredEvent]) -> Any:
+        """The aggregate the events make (None for none); an event that does not apply (a
+        value no command records) is an UnreadableEvent."""
+        aggregate: Any = None
+        for event in events:
+            domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
+            try:
+                aggregate = domain_event.mutate(aggregate)
+            except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:
+                raise UnreadableEvent(event.originator_id, event.originator_version,
+                                      f"it does not apply ({type(e).__name__}: {e})") from None
+        return aggregate
+
+
+def _only_registered(customer: Customer) -> bool:
+    """Whether the customer is new and nothing but its registration is to be saved."""
+    pending = customer.pending_events
+    return len(pending) == 1 and isinstance(pending[0], Customer.Registered)
+
+
+def write_refused(location: Location, read_only: bool, error: object = None) -> StoreError:
+    """The error of a write to the log that failed (``error``) or cannot be tried."""
+    why = " (this process may only read it)" if read_only else ""
+    return StoreError(f"cannot write to {location.redacted}{why}"
+                      + (f": {error}" if error is not None else ""))
 
 
 def _now() -> str:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, register_topic
 
 from touchlog.domain.chain import chain_link
 from touchlog.domain.errors import (
@@ -381,3 +381,28 @@ class Customer(Aggregate):
 
 # The fields of a contact card as ContactLogged stores them, in its order.
 CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)
+
+
+def _recorded_events() -> dict[str, type[Customer.Event]]:
+    """Every event class Customer records, by its stored topic: the ``Customer.Event``
+    classes declared on it, creation being ``Registered`` alone (the library also declares a
+    default ``Created`` that Customer never records)."""
+    declared: list[type[Customer.Event]] = [
+        cls for cls in vars(Customer).values() if isinstance(cls, type)
+        and issubclass(cls, Customer.Event) and cls is not Customer.Event]
+    creation: type[Customer.Event] = Customer.Registered
+    return {get_topic(cls): cls for cls in declared
+            if cls is creation or not issubclass(cls, Aggregate.Created)}
+
+
+# Topics under which events of a class since moved or renamed were stored (old topic ->
+# class): add one when a class moves (docs/events.md, "Evolving an event").
+FORMER_TOPICS: dict[str, type[Customer.Event]] = {}
+for _topic, _class in FORMER_TOPICS.items():
+    register_topic(_topic, _class)
+
+# The only topics touchlog ever resolves (an allow-list): a stored event naming any other is
+# unreadable, and no module it names is imported.
+EVENT_CLASSES: dict[str, type[Customer.Event]] = {**_recorded_events(), **FORMER_TOPICS}
+CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
+REGISTERED_TOPIC = get_topic(Customer.Registered)

@@ -40,3 +40,33 @@ class FollowUpError(TouchlogError):
 
 class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
+
+
+class ConnectionLost(StoreError):
+    """The connection to a database server was lost (the server restarted, or an
+    administrator ended it): what it was doing was rolled back, and it may be opened again."""
+
+
+class FileWriteError(TouchlogError):
+    """A file touchlog writes for a user (an export, a rejects file, a checkpoint) or for
+    its own work (an import's spool) was refused or could not be written."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}")
+
+
+class UnreadableEvent(TouchlogError):
+    """A stored event that no touchlog run writes (an unknown topic, an id in another
+    spelling, a state that is not the event's): readers refuse it rather than guess, nothing
+    it names is imported, and ``touchlog verify`` lists it as a break."""
+
+    def __init__(self, customer_id: object, version: object, reason: str) -> None:
+        self.customer_id = customer_id
+        self.version = version
+        self.reason = reason
+        super().__init__(
+            f"cannot read the event at version {version!r} of customer id {customer_id}: "
+            f"{reason}. The database was changed outside touchlog; 'touchlog verify' lists "
+            "every such event")

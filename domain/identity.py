@@ -6,6 +6,7 @@ Kept apart from the input models so that reading commands never load pydantic.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +25,24 @@ def customer_id(reference: str) -> uuid.UUID:
 
 
 def customer_reference(value: object) -> str:
-    return v.required_text(value, "customer").strip()
+    """The one spelling of a customer reference: surrounding white space stripped, the rest
+    in Unicode NFC. Every way in (the import, every command, every query) goes through it,
+    so " ACME " and "ACME", or an accented letter typed as one character or as a letter and
+    a combining accent, name one customer. Case and inner white space are kept."""
+    reference = v.required_text(value, "customer").strip()
+    return reference if reference.isascii() else unicodedata.normalize("NFC", reference)
+
+
+def spellings(value: object) -> tuple[str, ...]:
+    """The references under which a log may hold the customer ``value`` names, in the order
+    a lookup tries them: ``customer_reference(value)``, which every customer registered
+    since the rule has; then, for logs written before it, ``value`` as given (white space
+    stripped) and the NFD form. Text in ASCII has one spelling."""
+    reference = customer_reference(value)
+    if reference.isascii():
+        return (reference,)
+    given = v.required_text(value, "customer").strip()
+    return tuple(dict.fromkeys((reference, given, unicodedata.normalize("NFD", reference))))
 
 
 def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int = 0) -> str:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
 import psycopg
@@ -27,6 +27,9 @@ TEST_DB = "touchlog_test"
 START_TIMEOUT_S = 30
 # --no-sync: a throwaway cluster never needs its files flushed to disk.
 INITDB_OPTIONS = ("--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+# The one role the throwaway server asks for a password (SCRAM), so tests can prove that a
+# password given in a URL is used; every other role is trusted.
+PASSWORD_ROLE = "touchlog_password"
 
 MISSING_BINARIES = (
     f"PostgreSQL server binaries not found at {PG_BIN}; PostgreSQL tests SKIPPED "
@@ -138,6 +141,9 @@ class _Cluster:
         conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
         with (self.data / "postgresql.conf").open("a") as fh:
             fh.write(conf)
+        hba = self.data / "pg_hba.conf"  # the first matching line decides
+        hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+                       + hba.read_text())
 
     def stop(self) -> None:
         if self.stopped:
@@ -202,6 +208,28 @@ def pg_db_url(postgres_url: str) -> Iterator[str]:
     finally:
         with _admin(postgres_url) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class PasswordDB(NamedTuple):
+    url: str  # with the user name, without the password
+    password: str
+
+
+@pytest.fixture
+def pg_password_db(pg_db_url: str) -> PasswordDB:
+    """``pg_db_url`` owned by a role the server admits only with its password."""
+    if os.environ.get(PG_URL_ENV):
+        pytest.skip(f"{PG_URL_ENV} names a server whose authentication the tests do not set")
+    password = "S3cr3t/pa55:w@rd?&#"  # each of "/:@?&#" would break a naive parser
+    parts = urlsplit(pg_db_url)
+    with _admin(pg_db_url) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                              (PASSWORD_ROLE,)).fetchone()
+        conn.execute(f"{'ALTER' if exists else 'CREATE'} ROLE {PASSWORD_ROLE} LOGIN "
+                     f"PASSWORD '{password}'")
+        conn.execute(f"ALTER DATABASE {parts.path.lstrip('/')} OWNER TO {PASSWORD_ROLE}")
+    return PasswordDB(parts._replace(netloc=f"{PASSWORD_ROLE}@{parts.netloc.split('@')[-1]}")
+                      .geturl(), password)
 
 
 @pytest.fixture

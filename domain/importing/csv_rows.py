@@ -57,20 +57,59 @@ def in_column(error: InvalidInput, columns: dict[str, str]) -> InvalidInput:
     return InvalidInput(columns.get(error.field, error.field), error.value, error.reason)
 
 
+# A row (all its lines, when a quoted value spans lines) longer than this refuses the file;
+# it is never read whole, so memory does not grow with the longest line (docs/import.md).
+MAX_ROW_CHARACTERS = 1_048_576
+
+
+class RowTooLong(Exception):
+    """A row went past MAX_ROW_CHARACTERS (raised through the csv module, turned into an
+    InvalidInput naming the row's line)."""
+
+
+def too_long(line: int) -> InvalidInput:
+    return InvalidInput("file", f"line {line}", f"a row longer than {MAX_ROW_CHARACTERS:,} "
+                        "characters; nothing was imported")
+
+
+class _Lines:
+    """The stream's lines for the csv module, each read at most up to what the row being
+    read may still hold: ``row_size`` counts the row's characters, reset for each row."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.readline = stream.readline
+        self.row_size = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline(MAX_ROW_CHARACTERS + 1 - self.row_size)
+        if not line:
+            raise StopIteration
+        self.row_size += len(line)
+        if self.row_size > MAX_ROW_CHARACTERS:
+            raise RowTooLong
+        return line
+
+
 def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and a lazy iterator over the data rows, each as its first line number and
     its values in file order (blank lines skipped); a bad header (``check_header``) is
-    refused before any row is read."""
+    refused before any row is read, and a row over MAX_ROW_CHARACTERS refuses the file."""
     _keep_line_breaks(stream)
-    reader = csv.reader(stream)
+    lines = _Lines(stream)
+    reader = csv.reader(lines)
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise InvalidInput("header", "", "the file is empty; expected a header row") from None
     except csv.Error as e:
         raise InvalidInput("header", "", f"not valid CSV: {e}") from None
+    except RowTooLong:
+        raise too_long(1) from None
     check_header(header)
-    return header, _rows(reader)
+    return header, _rows(reader, lines)
 
 
 def _keep_line_breaks(stream: IO[str]) -> None:
@@ -107,15 +146,18 @@ def _some(names: list[str]) -> list[str]:
     return names[:SHOWN_NAMES] + ([f"… {more} more"] if more > 0 else [])
 
 
-def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
+def _rows(reader: Any, lines: _Lines) -> Iterator[tuple[int, list[str]]]:
     first_line = reader.line_num + 1
     while True:
+        lines.row_size = 0
         try:
             values: list[str] = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
             raise InvalidInput("file", f"line {first_line}", f"not valid CSV: {e}") from None
+        except RowTooLong:
+            raise too_long(first_line) from None
         if values and (values[0].strip() or "".join(values).strip()):  # else a blank line
             yield first_line, values
         first_line = reader.line_num + 1

@@ -18,7 +18,6 @@ on the second core meanwhile (parallel.py).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
@@ -26,14 +25,17 @@ from functools import partial
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
-from touchlog.domain.application import CardEntry, TouchpointLog
-from touchlog.domain.errors import InvalidInput, TouchlogError
+from touchlog.domain.application import TouchpointLog, write_refused
+from touchlog.domain.errors import InvalidInput, StoreError
 from touchlog.domain.importing.csv_rows import RowParser, by_column, read_lists
 from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.settings import Settings
+from touchlog.domain.storage.location import locate
+from touchlog.domain.storage.scratch import scratch_folder
 
 ROWS_PER_TRANSACTION = 5_000
+SPOOL_KIND = "import"  # the spool's folder: .touchlog-import-PID-… beside the database
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
             _opened(Path(source)))
-        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="touchlog-import-"))
+        location = locate(log.settings.db)
+        if not dry_run and location.exists() and location.database.read_only(location):
+            raise write_refused(location, read_only=True)  # before any work, and any spool
+        directory = stack.enter_context(scratch_folder(SPOOL_KIND, location.path))
         spool = Spool(directory)
         stack.callback(spool.close)
         _validate(stream, log.settings, spool, summary, on_reject or _ignore)
@@ -102,11 +107,30 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str], *,
         elif summary.rows > summary.rejected and not (strict and summary.rejected):
             opened = open_log()
             if opened is not None:
-                with recording(opened, summary.rows - summary.rejected) if recording \
-                        else nullcontext():
-                    _record(spool, opened, summary, on_reject or _ignore, progress,
-                            batch_size)
+                recorded = False
+                try:
+                    with recording(opened, summary.rows - summary.rejected) if recording \
+                            else nullcontext():
+                        _record(spool, opened, summary, on_reject or _ignore, progress,
+                                batch_size)
+                        recorded = True
+                except StoreError as e:
+                    raise StoreError(f"{e}; {_progress(summary, recorded)}") from None
     return summary
+
+
+def _progress(summary: Summary, recorded: bool) -> str:
+    """How far an import stopped by a database error got, and what to do about the rest."""
+    valid = summary.rows - summary.rejected
+    done = summary.imported + summary.duplicates
+    if recorded:
+        return (f"all {done} rows were recorded, but the reporting tables were not brought "
+                "up to date ('touchlog projections run' does it)")
+    if not done:
+        return f"none of the {valid} rows were recorded"
+    return (f"{done} of {valid} rows were recorded ({summary.imported} new, "
+            f"{summary.duplicates} already there) and {valid - done} were not; importing "
+            "the same file again records those and skips the rest")
 
 
 def _opened(path: Path) -> IO[str]:
@@ -143,16 +167,19 @@ def _validate(stream: IO[str], settings: Settings, spool: Spool, summary: Summar
 def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
     for lines, entries in spool.batches(batch_size):
-        logged: list[bool | None]
+        refused: dict[int, InvalidInput] = {}
         try:
-            logged = [r.logged for r in log.log_cards(entries)]
-        except TouchlogError:
+            recorded = log.log_cards(entries)
+        except InvalidInput:
             # A rule only the stored state can check (a follow-up with nobody to own it):
-            # record this batch row by row so only offending rows are rejected.
-            logged = [_one(log, spool, line, entry, summary, on_reject)
-                      for line, entry in zip(lines, entries, strict=True)]
-        summary.imported += sum(1 for flag in logged if flag)
-        summary.duplicates += sum(1 for flag in logged if flag is False)
+            # the batch again, still one transaction, without the rows it refuses.
+            recorded = log.log_cards(entries, refused=refused)
+        for index, error in sorted(refused.items()):
+            summary.rejected += 1
+            on_reject(Rejection(lines[index], error.field, _reason(error),
+                                spool.values(lines[index]), spool.header))
+        summary.imported += sum(1 for r in recorded if r.logged)
+        summary.duplicates += len(recorded) - len(refused) - sum(1 for r in recorded if r.logged)
         if progress is not None:
             progress(len(entries), summary.rows - summary.rejected)
 
@@ -174,16 +201,6 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
             known[entry.reference].add(contact_id)
             summary.imported += new
             summary.duplicates += not new
-
-
-def _one(log: TouchpointLog, spool: Spool, line: int, entry: CardEntry, summary: Summary,
-         on_reject: Reject) -> bool | None:
-    try:
-        return log.log_cards([entry])[0].logged
-    except InvalidInput as e:
-        summary.rejected += 1
-        on_reject(Rejection(line, e.field, _reason(e), spool.values(line), spool.header))
-        return None
 
 
 # -- pass 1: rows in units, parsed on two cores (parallel.py) --------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -22,6 +23,7 @@ import orjson
 from touchlog.domain.application import CardEntry
 from touchlog.domain.contact import FollowUpPlan, PlanValues
 from touchlog.domain.customer import CARD_FIELDS
+from touchlog.domain.errors import FileWriteError
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.importing.csv_rows import ParsedRow, by_column
 
@@ -80,7 +82,7 @@ class Spool:
     which sorts them. The values as read go to a second file, block by block.
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.rows: BinaryIO = (self.directory / "rows").open("w+b")
         self.values_file: BinaryIO = (self.directory / "values").open("w+b")
@@ -113,17 +115,31 @@ class Spool:
     def flush(self) -> None:
         if not self.pending:
             return
-        self.blocks.append((self.pending_lines[0], self.values_file.tell()))
-        _write(self.values_file, b"\n".join([_dumps(self.pending_lines), *self.pending_values]))
-        _write(self.rows, b"[%s]" % b",".join(self.pending))
+        with self.errors():
+            self.blocks.append((self.pending_lines[0], self.values_file.tell()))
+            _write(self.values_file,
+                   b"\n".join([_dumps(self.pending_lines), *self.pending_values]))
+            _write(self.rows, b"[%s]" % b",".join(self.pending))
         self.pending, self.pending_lines, self.pending_values = [], [], []
 
     def finish(self) -> None:
         """Ends the first pass: what is read back from now on is in application order."""
         self.flush()
-        self.values_file.flush()
-        if not self.in_order or self.id_like_derived:
-            self._load_into_sqlite()
+        with self.errors():
+            self.values_file.flush()
+            self.rows.flush()
+            if not self.in_order or self.id_like_derived:
+                self._load_into_sqlite()
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """A full disk (or any other failure) of the spool as a FileWriteError naming it."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise FileWriteError(self.directory, f"the import's temporary files: {reason}") \
+                from None
 
     def customers(self) -> int:
         if self.db is None:
@@ -182,7 +198,8 @@ class Spool:
         if self.db is None:
             yield from self._blocks()
             return
-        cursor = self.db.execute(_COUNTED if self.id_like_derived else _SORTED)
+        with self.errors():  # sorting may need room on disk too
+            cursor = self.db.execute(_COUNTED if self.id_like_derived else _SORTED)
         while chunk := cursor.fetchmany(BLOCK_ROWS):
             yield [_Record(line, reference, at, contact_id, n, _loads(card),
                            _loads(plan) if plan is not None else None)

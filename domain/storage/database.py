@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 # (customer id as stored, version, topic, state bytes): one stored event.
 Row = tuple[Any, int, str, bytes]
 BATCH = 20_000  # rows fetched at a time when streaming
+# Connections to a database server this process lost and opened again (the server
+# restarted, or an administrator ended them), by database (EVENT_DATABASE, or the
+# reporting one): what a command that carried on reports.
+RECONNECTED: Counter[str] = Counter()
+EVENT_DATABASE = "event database"
 
 
 @dataclass(frozen=True)  # equal and shown by kind: a Location holds one
@@ -50,6 +56,15 @@ class Database(ABC):
     def exists(self, location: Location) -> bool:
         """Whether there is a database to open."""
         return True
+
+    def read_only(self, location: Location) -> bool:
+        """Whether this process may read the database but not write it (a SQLite file or
+        its folder without write permission, a read-only file system)."""
+        return False
+
+    def is_empty(self, location: Location) -> bool:
+        """Whether the database is an empty file (0 bytes): no touchlog log yet."""
+        return False
 
     @abstractmethod
     def query(self, recorder: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

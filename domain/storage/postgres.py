@@ -8,20 +8,30 @@ pass over a gap that is filled later.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 
 from touchlog.domain.errors import StoreError
-from touchlog.domain.storage.database import BATCH, Database, Row, fetched, lock_timeout
+from touchlog.domain.storage.database import (
+    BATCH,
+    EVENT_DATABASE,
+    RECONNECTED,
+    Database,
+    Row,
+    fetched,
+    lock_timeout,
+)
+from touchlog.domain.storage.location import parameters, scrubbed
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
@@ -29,10 +39,45 @@ if TYPE_CHECKING:
 DEFAULT_NAME = "postgres"  # the user, and the database, a URL may leave out
 # Any fixed number: the advisory lock that serialises table creation across processes.
 _CREATION_LOCK = 0x746F756368  # "touch"
+ATTEMPTS, WAIT_SECONDS = 10, 0.2  # a statement tried again on a lost connection, and when
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether a psycopg error (or the library's error wrapping one) says the connection is
+    gone: closed by the server or the network (no SQLSTATE), a connection exception (08…),
+    or the server ending it (57P…: shut down, terminated by an administrator)."""
+    cause = error if isinstance(error, psycopg.Error) else error.__cause__
+    if not isinstance(cause, psycopg.Error):
+        return False
+    state = cause.sqlstate
+    return (state is None and isinstance(cause, psycopg.OperationalError)) or \
+        (state or "").startswith(("08", "57P"))
+
+
+def reconnecting(*, retry_any: bool = False) -> Callable[[F], F]:
+    """Runs an event-store statement again, on another connection from the pool, when its
+    connection was lost (``retry_any``: after any operational error, such as a lock
+    timeout, too), at most ATTEMPTS times; counts each lost connection in RECONNECTED."""
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def retried(*args: Any, **kwargs: Any) -> Any:
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    return method(*args, **kwargs)
+                except (InterfaceError, OperationalError) as e:
+                    lost = connection_lost(e)
+                    if attempt == ATTEMPTS or not (lost or retry_any):
+                        raise
+                    RECONNECTED[EVENT_DATABASE] += lost
+                    time.sleep(WAIT_SECONDS)  # a server restarting needs a moment
+            raise AssertionError("unreachable")
+        return retried  # type: ignore[return-value]
+    return decorate
 
 
 class PostgresEventRecorder(PostgresApplicationRecorder):
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @reconnecting(retry_any=True)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -55,22 +100,24 @@ class PostgreSQL(Database):
 
     def environment(self, location: Location, *, create: bool) -> dict[str, str]:
         parts = urlsplit(location.url)
-        query = parse_qs(parts.query)
+        query = parameters(location.url)
+        # As libpq: a "password" parameter wins over the password after the user name.
+        password = query.get("password", unquote(parts.password or ""))
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or DEFAULT_NAME,
             "POSTGRES_HOST": parts.hostname or "localhost",
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or DEFAULT_NAME),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_PASSWORD": password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "4",
             "POSTGRES_LOCK_TIMEOUT": str(lock_timeout()),
             "APPLICATION_RECORDER_TOPIC": "touchlog.domain.storage.postgres:PostgresEventRecorder",
         }
-        if "schema" in query:
-            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        if location.schema:
+            env["POSTGRES_SCHEMA"] = location.schema
         return env
 
     @contextmanager
@@ -84,7 +131,8 @@ class PostgreSQL(Database):
                 password=env["POSTGRES_PASSWORD"] or None, connect_timeout=5, autocommit=True,
             )
         except psycopg.Error as e:
-            raise StoreError(f"cannot connect to {location.redacted}: {_first_line(e)}") from None
+            raise StoreError(f"cannot connect to {location.redacted}: "
+                             f"{scrubbed(_first_line(e), location.url)}") from None
         with connection:
             connection.execute("SELECT pg_advisory_lock(%s)", (_CREATION_LOCK,))
             try:
@@ -92,6 +140,7 @@ class PostgreSQL(Database):
             finally:
                 connection.execute("SELECT pg_advisory_unlock(%s)", (_CREATION_LOCK,))
 
+    @reconnecting()
     def query(self, recorder: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with recorder.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row) as cursor:

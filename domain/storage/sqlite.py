@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -53,16 +54,29 @@ class SQLite(Database):
     def environment(self, location: Location, *, create: bool) -> dict[str, str]:
         assert location.path is not None
         _prepare_file(location.path, create=create)
+        read_only = read_only_uri(location.path)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(location.path),
+            "SQLITE_DBNAME": read_only or str(location.path),
             "SQLITE_LOCK_TIMEOUT": str(lock_timeout()),
             "APPLICATION_RECORDER_TOPIC": "touchlog.domain.storage.sqlite:SQLiteEventRecorder",
+            # Creating the tables is a write: a read-only log must have them already.
+            "CREATE_TABLE": "no" if read_only and location.path.stat().st_size else "yes",
         }
 
     def exists(self, location: Location) -> bool:
         assert location.path is not None
         return location.path.exists()
+
+    def read_only(self, location: Location) -> bool:
+        assert location.path is not None
+        return location.path.exists() and read_only_uri(location.path) is not None
+
+    def is_empty(self, location: Location) -> bool:
+        assert location.path is not None
+        wal = location.path.with_name(location.path.name + "-wal")
+        return (location.path.is_file() and location.path.stat().st_size == 0
+                and not (wal.exists() and wal.stat().st_size))
 
     def query(self, recorder: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with _raw_cursor(recorder) as cursor:
@@ -95,6 +109,34 @@ def _raw_cursor(recorder: Any) -> Iterator[sqlite3.Cursor]:
             yield cursor
         finally:
             cursor.close()
+
+
+def read_only_uri(path: Path) -> str | None:
+    """How to open a SQLite file this process may read but not write: None when it may
+    write it, else the URI that reads it without writing anything.
+
+    A log is in WAL mode, and reading it needs its -shm file, which SQLite makes beside it:
+    in a folder this process may write, ``mode=ro`` is enough. In a read-only folder no
+    one can make a -wal file, so without one the file cannot change while it is read, and
+    ``immutable=1`` reads it without the -shm; a -wal file holding changes not yet copied
+    into the file is read through its -shm file, and without one it cannot be read at all
+    (``immutable`` would silently leave those changes out), which is an error.
+    """
+    if not path.exists() or (os.access(path, os.W_OK)
+                             and os.access(path.parent, os.W_OK | os.X_OK)):
+        return None
+    uri = f"file:{quote(str(path))}?mode=ro"
+    if os.access(path.parent, os.W_OK | os.X_OK):
+        return uri
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    if not (wal.exists() and wal.stat().st_size):
+        return uri + "&immutable=1"
+    if not shm.exists():
+        raise StoreError(f"cannot read the database {path}: it is in a read-only folder and "
+                         f"its write-ahead log {wal} holds changes not yet in the file, which "
+                         f"SQLite reads only with {shm}; copy the database with its -wal file "
+                         "to a writable folder (docs/reliability.md \"Backups\")")
+    return uri
 
 
 def _prepare_file(path: Path, *, create: bool) -> None:

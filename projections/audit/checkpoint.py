@@ -8,14 +8,13 @@ before shows the loss. The file is plain JSON (docs/audit.md "Checkpoint"):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
 from touchlog.domain.errors import InvalidInput
+from touchlog.domain.storage.files import NewFiles, Protected
 from touchlog.projections.audit.chains import Head
 
 FORMAT = "touchlog-checkpoint/1"
@@ -26,6 +25,8 @@ def read_checkpoint(path: Path) -> dict[str, Head] | None:
     if not path.exists():
         return None
     try:
+        if not path.is_file():  # a device would be read forever
+            raise ValueError("not a regular file")
         data = orjson.loads(path.read_bytes())
         if data.get("format") != FORMAT:
             raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
@@ -35,19 +36,15 @@ def read_checkpoint(path: Path) -> dict[str, Head] | None:
         raise InvalidInput("checkpoint", str(path), f"not a readable checkpoint: {e}") from None
 
 
-def write_checkpoint(path: Path, heads: dict[str, Head]) -> None:
-    """Writes the heads atomically: a crash leaves the old checkpoint or the new one."""
+def write_checkpoint(path: Path, heads: dict[str, Head], *,
+                     protected: Protected | None = None) -> None:
+    """Writes the heads safely (domain/storage/files.py), replacing the old checkpoint: a
+    crash leaves the old checkpoint or the new one. ``protected`` files are refused."""
     data = {
         "format": FORMAT,
         "written_at": datetime.now(UTC).isoformat(),
         "heads": {key: {"version": h.version, "link": h.link, "reference": h.reference}
                   for key, h in sorted(heads.items())},
     }
-    folder = path.parent if str(path.parent) else Path()
-    try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as out:
-            out.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-        os.replace(temp, path)
-    except OSError as e:
-        raise InvalidInput("checkpoint", str(path), f"cannot write: {e.strerror}") from None
+    with NewFiles(force=True, protected=protected) as files:
+        files.open(path).write(orjson.dumps(data, option=orjson.OPT_INDENT_2))

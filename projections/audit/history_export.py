@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from touchlog.domain.errors import CustomerNotFound, InvalidInput
+from touchlog.domain.errors import CustomerNotFound, FileWriteError
 from touchlog.domain.identity import customer_id
 from touchlog.domain.storage.database import Row
 from touchlog.domain.storage.events import event_rows, id_text
+from touchlog.domain.storage.files import NewFiles, Protected
 from touchlog.projections.audit.chains import check_chains
 
 if TYPE_CHECKING:
@@ -45,39 +47,63 @@ RECIPE = [
 ]
 
 
-def export_history(app: TouchpointLog, reference: str, folder: Path) -> dict[str, Any]:
-    """Writes the customer's events and manifest into ``folder``; returns a summary."""
-    if folder.exists() and any(folder.iterdir()):
-        raise InvalidInput("export", str(folder), "the folder is not empty; name a new one")
+def export_history(app: TouchpointLog, reference: str, folder: Path, *,
+                   force: bool = False, protected: Protected | None = None) -> dict[str, Any]:
+    """Writes the customer's events and manifest into ``folder`` (made if missing, owner
+    only; its parent must exist); returns a summary. A folder that is not empty is refused
+    unless ``force``, which replaces the two files. The events file is published first, so
+    a manifest never describes another events file; ``protected`` files are never written."""
+    reference = app.stored_reference(reference)
+    made = _folder(folder, force)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InvalidInput("export", str(folder), f"cannot create: {e.strerror}") from None
-    digest = hashlib.sha256()
-    rows = event_rows(app, [customer_id(reference)])
-    with (folder / EVENTS_FILE).open("wb") as out:
-        report = check_chains(_written(rows, out, digest))
-    if report.events == 0:
-        (folder / EVENTS_FILE).unlink()
-        raise CustomerNotFound(reference)
-    head = next(iter(report.heads.values()))
-    manifest = {
-        "format": FORMAT,
-        "customer": reference,
-        "customer_id": str(customer_id(reference)),
-        "exported_at": datetime.now(UTC).isoformat(),
-        "events": report.events,
-        "events_file": EVENTS_FILE,
-        "events_sha256": digest.hexdigest(),
-        "head": {"version": head.version, "link": head.link},
-        "chain": CHAIN,
-        "verification": RECIPE,
-        "verified_at_export": {"intact": report.intact,
-                               "breaks": [b.as_row() for b in report.breaks]},
-    }
-    (folder / MANIFEST_FILE).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        with NewFiles(force=force, protected=protected) as files:
+            files.check(folder / MANIFEST_FILE)
+            digest = hashlib.sha256()
+            out = files.open(folder / EVENTS_FILE)
+            report = check_chains(_written(event_rows(app, [customer_id(reference)]), out,
+                                           digest))
+            if report.events == 0:
+                raise CustomerNotFound(reference)
+            head = next(iter(report.heads.values()))
+            manifest = {
+                "format": FORMAT,
+                "customer": reference,
+                "customer_id": str(customer_id(reference)),
+                "exported_at": datetime.now(UTC).isoformat(),
+                "events": report.events,
+                "events_file": EVENTS_FILE,
+                "events_sha256": digest.hexdigest(),
+                "head": {"version": head.version, "link": head.link},
+                "chain": CHAIN,
+                "verification": RECIPE,
+                "verified_at_export": {"intact": report.intact,
+                                       "breaks": [b.as_row() for b in report.breaks]},
+            }
+            files.open(folder / MANIFEST_FILE).write(
+                orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    except BaseException:
+        if made:
+            with suppress(OSError):
+                folder.rmdir()
+        raise
     return {"customer": reference, "folder": str(folder), "events": report.events,
             "head_version": head.version, "head_link": head.link, "intact": report.intact}
+
+
+def _folder(folder: Path, force: bool) -> bool:
+    """Makes the export folder if missing (True then); refuses one that is not empty."""
+    if folder.is_dir():
+        if not force and any(folder.iterdir()):
+            raise FileWriteError(folder, "the folder is not empty; name a new one or use "
+                                         "--force to replace its export")
+        return False
+    if folder.exists() or folder.is_symlink():
+        raise FileWriteError(folder, "not a folder")
+    try:
+        folder.mkdir(mode=0o700)
+    except OSError as e:
+        raise FileWriteError(folder, f"cannot make the folder: {e.strerror}") from None
+    return True
 
 
 def _written(rows: Iterable[Row], out: IO[bytes], digest: Any) -> Iterator[Row]:

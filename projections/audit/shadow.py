@@ -5,7 +5,8 @@ database, made by the live one's dialect (``Dialect.shadow``): on SQLite a tempo
 in a temporary folder next to the live database, on PostgreSQL a temporary schema
 (``touchlog_shadow_<random>``) of the same database, reached through the connection's
 ``search_path``. Both are removed when the shadow is closed, also after an error. A process
-killed mid-way can leave one behind: a ``.touchlog-shadow-*`` folder or a
+killed mid-way can leave one behind: the next shadow on SQLite removes such a
+``.touchlog-shadow-PID-*`` folder (domain/storage/scratch.py); a
 ``touchlog_shadow_*`` schema is never used again and may be deleted.
 """
 

@@ -1,5 +1,8 @@
 """The PostgreSQL reporting database: the event log's database or another one.
 
+The tables live in the schema the URL's ``?schema=`` names (the connection's only
+``search_path``), like the log's event tables, so two logs in two schemas of one database
+keep two sets of reporting tables; without it, in the server's default (``public``).
 Instants are ``timestamptz``, amounts ``numeric`` and flags ``boolean``, so fetched values
 are made ``plain`` for the JSON contract.
 """
@@ -11,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from touchlog.projections.engine.dialect import Dialect, plain
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from touchlog.projections.engine.reporting_db import ReportingDB
 
 SCHEMA_PREFIX = "touchlog_shadow_"  # a shadow's temporary schema
+CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables are created
 
 
 class PostgresReporting(Dialect):
@@ -36,20 +40,41 @@ class PostgresReporting(Dialect):
 
         parts = urlsplit(location.url)
         # libpq knows neither a "+psycopg" driver suffix nor touchlog's own "schema"
-        # parameter; every other parameter (sslmode, …) is the server's business.
-        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+        # parameter; every other parameter (password, sslmode, …) goes to libpq as written.
+        query = "&".join(item for item in parts.query.split("&")
+                         if item and item.partition("=")[0] != "schema")
         conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, query, "")),
                                autocommit=True, connect_timeout=10)
-        conn.execute("SET TIME ZONE 'UTC'")
+        schema = f"; SET search_path TO {_quoted(location.schema)}" if location.schema else ""
+        conn.execute(f"SET TIME ZONE 'UTC'{schema}")  # one round trip
+        conn.adapters.register_loader("timestamptz", _loader())
         return conn
+
+    def lost(self, error: Exception) -> bool:
+        from touchlog.domain.storage.postgres import connection_lost
+
+        return connection_lost(error)
+
+    def alone(self) -> list[str]:
+        # Two processes creating one table at once collide in the catalog ("duplicate key
+        # value violates unique constraint pg_type_typname_nsp_index"), IF NOT EXISTS or not.
+        return [f"SELECT pg_advisory_xact_lock({CREATION_LOCK})"]
+
+    def create_namespace(self, location: Location) -> list[str]:
+        if not location.schema:
+            return []
+        return [f"CREATE SCHEMA IF NOT EXISTS {_quoted(location.schema)}"]
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
         return {r["name"] for r in db.query(
-            "SELECT name FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
-            [names])}
+            "SELECT name FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL "
+            "UNION ALL SELECT t.name || '.' || a.attname FROM unnest(?::text[]) AS t(name) "
+            "JOIN pg_attribute AS a ON a.attrelid = to_regclass(t.name) "
+            "WHERE a.attnum > 0 AND NOT a.attisdropped",
+            [names, sorted({name.split(".")[0] for name in names if "." in name})])}
 
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         return (tuple(map(plain, row)) for row in rows)
@@ -75,19 +100,42 @@ class PostgresReporting(Dialect):
 
     @contextmanager
     def shadow(self, live: ReportingDB) -> Iterator[str]:
-        """A temporary schema of the same database, reached through the ``search_path``."""
+        """A temporary schema of the same database, named by the URL's ``?schema=``."""
         schema = SCHEMA_PREFIX + secrets.token_hex(6)
         live.execute(f"CREATE SCHEMA {schema}")
         try:
-            yield with_search_path(live.url, schema)
+            yield in_schema(live.url, schema)
         finally:
             live.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def with_search_path(url: str, schema: str) -> str:
-    """The PostgreSQL URL with libpq ``options`` that make ``schema`` the only search path."""
+def _loader() -> type:
+    """psycopg's timestamptz loader, giving the server's text for an instant Python cannot
+    hold ('infinity', '-infinity', years past 9999) instead of failing the whole read: no
+    honest run stores one, a tampered table may, and readers must still show it."""
+    import psycopg
+    from psycopg.types.datetime import TimestamptzLoader
+
+    class OutOfRangeAsText(TimestamptzLoader):
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                return bytes(data).decode()
+
+    return OutOfRangeAsText
+
+
+def in_schema(url: str, schema: str) -> str:
+    """The PostgreSQL URL with its ``?schema=`` (if any) replaced by ``schema``."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query)
-    options = " ".join([*(v for k, v in query if k == "options"), f"-csearch_path={schema}"])
-    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    # The other parameters stay as written: decoding and encoding again would turn a
+    # password's "+" into a space, which libpq does not.
+    kept = [item for item in parts.query.split("&")
+            if item and item.partition("=")[0] != "schema"]
+    return urlunsplit(parts._replace(query="&".join([*kept, f"schema={quote(schema, safe='')}"])))
+
+
+def _quoted(name: str) -> str:
+    """An SQL identifier in double quotes, any double quote in it doubled."""
+    return '"' + name.replace('"', '""') + '"'

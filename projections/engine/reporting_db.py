@@ -7,17 +7,15 @@ PostgreSQL is asked of the connection's ``dialect`` (projections/engine/dialect.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
-from urllib.parse import unquote
 
-from touchlog.domain.errors import StoreError
-from touchlog.domain.storage.database import lock_timeout
-from touchlog.domain.storage.location import locate, redact
+from touchlog.domain.errors import ConnectionLost, StoreError
+from touchlog.domain.storage.database import RECONNECTED, lock_timeout
+from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
 from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING
@@ -28,6 +26,7 @@ SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
 # Columns earlier versions had: the stage now lives in stage_current alone.
 SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"))
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
+REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLiteReporting(), PostgresReporting())}
 
@@ -42,12 +41,34 @@ class ReportingDB:
         try:
             self.location = locate(url)
             self.dialect = DIALECTS[self.location.database.name]
-            self.conn: Any = self.dialect.connect(self.location)
-        except Exception as e:  # sqlite3, psycopg, a malformed URL: all say the same
-            raise StoreError(f"cannot open the reporting database {_redacted(url)}: "
-                             f"{_scrub(str(e), url)}") from None
+        except Exception as e:  # a malformed URL
+            raise self._unopened(e) from None
+        self.conn: Any = self._connect()
+        self.read_only = self.location.database.read_only(self.location)
         if create:
             self.create_tables()
+
+    def _connect(self) -> Any:
+        try:
+            return self.dialect.connect(self.location)
+        except Exception as e:  # sqlite3, psycopg: all say the same
+            raise self._unopened(e) from None
+
+    def _unopened(self, error: Exception) -> StoreError:
+        return StoreError(f"cannot open the reporting database {redact(self.url)}: "
+                          f"{scrubbed(str(error), self.url)}")
+
+    def reconnect(self) -> None:
+        """Opens the connection again, after a ``ConnectionLost``."""
+        with suppress(*_client_errors()):
+            self.conn.close()
+        self.conn = self._connect()
+        RECONNECTED[REPORTING_DATABASE] += 1
+
+    @property
+    def redacted(self) -> str:
+        """The URL as messages show it: without its password."""
+        return redact(self.url)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         with self.errors():
@@ -72,13 +93,18 @@ class ReportingDB:
         try:
             yield
         except _client_errors() as e:
-            message = _scrub(str(e).strip().splitlines()[0] if str(e).strip() else
-                             type(e).__name__, self.url)
+            message = scrubbed(str(e).strip().splitlines()[0] if str(e).strip() else
+                               type(e).__name__, self.url)
             if "locked" in message:
                 message += f" (another writer held it longer than {lock_timeout()} s, " \
                            "TOUCHLOG_LOCK_TIMEOUT)"
-            raise StoreError(f"cannot use the reporting database {_redacted(self.url)}: "
-                             f"{message}") from None
+            elif self.read_only:
+                message += (" (this process may only read it, and the reporting tables need "
+                            "bringing up to date: name a writable reporting database with "
+                            "TOUCHLOG_REPORTING_DB, docs/reporting.md)")
+            error = ConnectionLost if self.dialect.lost(e) else StoreError
+            raise error(f"cannot use the reporting database {redact(self.url)}: "
+                        f"{message}") from None
 
     def by_keys(self, table: str, column: str, keys: Sequence[Any],
                 columns: str = "*") -> list[dict[str, Any]]:
@@ -106,16 +132,27 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
+        """Creates the missing tables and indexes. A projection table an earlier version
+        made without one of today's columns is made again, and its projection applied anew
+        from the log (a column added empty would hold no values for the older rows); the
+        tracking table gets the columns it lacks, nullable, and keeps its rows."""
         # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
         # rebuild holds the same tables, made a plain query end in "deadlock detected".
-        missing = self._missing_relations()
-        if not missing:
+        if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            for statement in self.dialect.alone():
+                self.conn.execute(statement)
+            missing = set(self._missing_relations())  # again, now that this writer is alone
+            for statement in self.dialect.create_namespace(self.location):
+                self.conn.execute(statement)
             changed = self._outdated(missing)
             for name in changed:  # emptied below anyway: made again with every column
                 self.conn.execute(f"DROP TABLE {name}")
             for table in ALL_TABLES:
+                if table.name not in missing and table.name not in changed:
+                    for statement in table.added_columns(self.dialect.types, missing):
+                        self.conn.execute(statement)
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
@@ -134,11 +171,11 @@ class ReportingDB:
         cursor = self.conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
         return [d[0] for d in cursor.description]
 
-    def _outdated(self, missing: list[str]) -> list[str]:
+    def _outdated(self, missing: set[str]) -> list[str]:
         """The projection tables an earlier version made without a column they now have."""
         return [table.name for tables in PROJECTION_TABLES.values() for table in tables
                 if table.name not in missing
-                and not set(table.column_names) <= set(self._columns(table.name))]
+                and any(table.column_key(c) in missing for c in table.column_names)]
 
     def _start_over(self, names: Iterable[str]) -> None:
         """Empties projections whose tables an earlier version made otherwise (a table, a
@@ -159,39 +196,38 @@ class ReportingDB:
                     self.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
 
     def _missing_relations(self) -> list[str]:
+        """The tables, indexes and columns (``Table.column_key``) that do not exist."""
         names = [name for table in ALL_TABLES
-                 for name in (table.name, *map(table.index_name, table.indexes))]
+                 for name in (table.name, *map(table.index_name, table.indexes),
+                              *map(table.column_key, table.column_names))]
         existing = self.dialect.existing(self, names)
         return [name for name in names if name not in existing]
 
     def positions(self) -> dict[str, int]:
+        """Each projection's tracked position; one that no touchlog run writes (SQLite lets
+        the column hold text or a real) is a StoreError saying how to recover."""
+        return {name: tracked_position(name, position)
+                for name, position in self.tracked().items()}
+
+    def tracked(self) -> dict[str, Any]:
+        """Each projection's tracked position exactly as stored."""
         rows = self.query(f"SELECT name, position FROM {TRACKING.name}")
-        return {r["name"]: int(r["position"]) for r in rows}
+        return {r["name"]: r["position"] for r in rows}
 
     def close(self) -> None:
         self.conn.close()
 
 
+def tracked_position(name: str, position: Any) -> int:
+    """A tracked position as stored, if it is one (a whole number); else a StoreError."""
+    if type(position) is not int:
+        raise StoreError(
+            f"{TRACKING.name} holds {position!r} as the position of {name}, which no touchlog "
+            "run writes: the reporting tables were changed outside touchlog; 'touchlog "
+            "projections rebuild' rebuilds them from the log")
+    return position
+
+
 def _client_errors() -> tuple[type[Exception], ...]:
     psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL URL was opened
     return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
-
-
-_USERINFO = re.compile(r"(://[^:/@]*):([^@/]*)@")
-
-
-def _redacted(url: str) -> str:
-    try:
-        return redact(url)
-    except ValueError:  # too malformed for urlsplit: mask the userinfo by pattern
-        return _USERINFO.sub(r"\1:***@", url)
-
-
-def _scrub(message: str, url: str) -> str:
-    """A client's message with the URL's password masked, in case the client echoed it."""
-    found = _USERINFO.search(url)
-    if found is None or not found.group(2):
-        return message
-    for secret in {found.group(2), unquote(found.group(2))}:
-        message = message.replace(secret, "***")
-    return message

@@ -4,7 +4,9 @@ Exactly once: each batch is one transaction that first moves the projection's tr
 position with a compare-and-set (``UPDATE … WHERE position = <where this batch began>``)
 and then writes the rows. A second processor that raced ahead makes the update touch no
 row, and the whole batch rolls back. On PostgreSQL the update also locks the tracking row,
-so two processors of one projection take turns instead of interleaving.
+so two processors of one projection take turns instead of interleaving. The update also
+records the log and the event at the new position; before its first batch a projector
+refuses tables that do not fit the log (projections/engine/ownership.py).
 
 The rows are computed before that transaction, from what the projection's ``read``
 returned, so the write lock is held only while writing; inside the transaction ``read`` is
@@ -20,19 +22,28 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
-from touchlog.domain.errors import InvalidInput
-from touchlog.domain.settings import available_cores
-from touchlog.domain.storage.events import notifications
+from touchlog.domain.errors import ConnectionLost, InvalidInput, StoreError
+from touchlog.domain.settings import Settings, available_cores
+from touchlog.domain.storage.events import landmarks, link_of, notifications
+from touchlog.domain.storage.files import Protected
+from touchlog.domain.storage.location import locate
+from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
     REBUILD_HELPER,
     catch_up_alone,
     projecting_alongside,
     spawned,
 )
-from touchlog.projections.engine.reporting_db import ReportingDB
+from touchlog.projections.engine.reporting_db import ReportingDB, tracked_position
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
-from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
+from touchlog.projections.readmodels.changes import (
+    NOT_THE_EVENT,
+    Batch,
+    Projection,
+    Writes,
+    decode,
+)
 from touchlog.projections.readmodels.followups import FollowUpsProjection
 from touchlog.projections.readmodels.stages import StagesProjection
 
@@ -48,6 +59,7 @@ FOLLOW_IMPORTS_FROM = 10_000
 PARALLEL_REBUILD_FROM = 50_000
 HELPER_SHARE = ("archive",)
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
+RECONNECTS = 3  # times a catch-up opens a lost reporting connection again
 
 
 class Conflict(Exception):
@@ -61,6 +73,13 @@ def projections() -> dict[str, Projection]:
 def reporting_url(log: TouchpointLog) -> str:
     """The reporting database: its own URL when configured, else the event database."""
     return os.environ.get(REPORTING_DB_ENV) or log.settings.db
+
+
+def protected_databases(settings: Settings) -> Protected:
+    """The event database and the reporting database: no file written may be them."""
+    return (Protected().database(locate(settings.db).path, "event database")
+            .database(locate(os.environ.get(REPORTING_DB_ENV) or settings.db).path,
+                      "reporting database"))
 
 
 class Projector:
@@ -78,9 +97,11 @@ class Projector:
                            if head is not None else None)
         self.batch_size = batch_size
         self.projections = projections()
-        self.db.executemany(
-            f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) ON CONFLICT DO NOTHING",
-            [[name] for name in self.projections])
+        self.fitting: set[str] = set()  # projections whose tables were found to fit the log
+        self._identity: str | None = None  # the log's, once it has one (ownership.py)
+        if not self.db.read_only:  # a read-only one is read as it is, if it is up to date
+            self.db.executemany(f"INSERT INTO {TRACKING.name} (name, position) VALUES (?, 0) "
+                                "ON CONFLICT DO NOTHING", [[name] for name in self.projections])
 
     def select(self, names: Iterable[str] | None) -> list[str]:
         chosen = list(names or self.projections)
@@ -95,12 +116,26 @@ class Projector:
         when given); returns events read.
 
         The log is read once for all projections, from the lowest position, in big batches.
+        A lost connection to the reporting database is opened again and the catch-up goes
+        on from the positions recorded (a batch it interrupted was rolled back).
         """
+        for attempt in range(1, RECONNECTS + 1):
+            try:
+                return self._catch_up(names, upto)
+            except ConnectionLost:
+                if attempt == RECONNECTS:
+                    raise
+                self.db.reconnect()
+        raise AssertionError("unreachable")
+
+    def _catch_up(self, names: Iterable[str] | None, upto: int | None) -> int:
         chosen = self.select(names)
+        self.ensure_fits(chosen)
         read = 0
         if self.head_query is not None:
             rows = {r["name"]: r for r in self.db.query(self.head_query)}
-            if all(rows[n]["position"] >= (rows[n]["head"] or 0) for n in chosen):
+            if all(tracked_position(n, rows[n]["position"]) >= (rows[n]["head"] or 0)
+                   for n in chosen):
                 return 0
         while True:
             positions = self.db.positions()
@@ -114,6 +149,25 @@ class Projector:
                 if mine:
                     self._commit(name, positions[name], mine)
 
+    def ensure_fits(self, names: Iterable[str] | None = None) -> None:
+        """Refuses (a StoreError naming the rebuild) when the named projections' tables were
+        made from another log or are ahead of it; adopts tables that name no log yet."""
+        chosen = self.select(names)
+        if self.fitting.issuperset(chosen):
+            return
+        fit = examine(self.log, self.db)
+        error = refusal(fit, chosen, self.db, self.log)
+        if error is not None:
+            raise error
+        adopt(self.db, fit)
+        self._identity = fit.marks.identity
+        self.fitting.update(chosen)
+
+    def _log_identity(self) -> str | None:
+        if self._identity is None:  # the log was empty when examined
+            self._identity = landmarks(self.log, []).identity
+        return self._identity
+
     def _commit(self, name: str, expected: int, batch: Batch) -> None:
         """Computes the batch's rows without the write lock, then writes them in one
         transaction; prepares again inside it if the tables changed in between."""
@@ -123,11 +177,13 @@ class Projector:
             writes: Writes | None = projection.prepare(batch, known)
         except Exception:  # noqa: BLE001 - read mid-change (say, a rebuild's); redone below
             known, writes = None, None
+        identity = self._log_identity()
         try:
             with self.db.transaction():
                 moved = self.db.execute(
-                    f"UPDATE {TRACKING.name} SET position = ? WHERE name = ? AND position = ?",
-                    (batch[-1].position, name, expected))
+                    f"UPDATE {TRACKING.name} SET position = ?, log_id = ?, event_id = ? "
+                    "WHERE name = ? AND position = ?",
+                    (batch[-1].position, identity, link_of(batch[-1].state), name, expected))
                 if moved != 1:
                     raise Conflict(name)
                 now = projection.read(self.db, batch)
@@ -136,6 +192,12 @@ class Projector:
                 writes.write(self.db)
         except Conflict:
             pass  # the other processor applied these events; re-read the positions
+        except NOT_THE_EVENT as e:  # the batch rolled back; nothing was applied
+            raise StoreError(
+                f"the {name} projection cannot apply the events after position {expected}: "
+                f"a value no touchlog run writes ({type(e).__name__}: {e}), in its tables or "
+                "in the events. 'touchlog verify --projections' and 'touchlog verify' name "
+                "it; 'touchlog projections rebuild' rebuilds the tables from the log") from None
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
         """Empties the projections' tables and applies the whole log again.
@@ -152,8 +214,8 @@ class Projector:
                     self.db.execute(f"DELETE FROM {table.name}")
             self.db.drop_reader_indexes(chosen)
             for name in chosen:
-                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?",
-                                (name,))
+                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0, log_id = NULL, "
+                                "event_id = NULL WHERE name = ?", (name,))
         shared = self._helper_share(chosen)
         read = 0
         if shared:
@@ -174,11 +236,15 @@ class Projector:
         return shared if head >= PARALLEL_REBUILD_FROM else []
 
     def status(self) -> list[dict[str, Any]]:
-        """Each projection's position, the log's head, and how many events behind it is."""
-        head = self.log.recorder.max_notification_id() or 0
-        positions = self.db.positions()
-        return [{"projection": name, "position": positions[name], "head": head,
-                 "lag": head - positions[name]} for name in self.projections]
+        """Each projection's position, the log's head, and how many events behind it is; or,
+        for tables that do not fit the log, no lag but the ``problem``."""
+        fit = examine(self.log, self.db)
+        problems = {m.name: m.detail for m in fit.mismatches}
+        head = fit.marks.head
+        return [{"projection": name, "position": row.position, "head": head,
+                 "lag": None if name in problems else head - row.position,
+                 "problem": problems.get(name)}
+                for name in self.projections for row in [fit.rows[name]]]
 
     def follow(self, stopping: threading.Event, poll_seconds: float = 0.5) -> None:
         """Keeps catching up until ``stopping`` is set.
@@ -226,6 +292,7 @@ def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
     """
     projector = Projector(log, batch_size=EVENTS_PER_BATCH_ALONGSIDE)
     try:
+        projector.ensure_fits()  # refused before anything is recorded
         with projecting_alongside(log) if contacts >= FOLLOW_IMPORTS_FROM else nullcontext():
             yield
         projector.catch_up()

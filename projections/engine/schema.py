@@ -39,6 +39,10 @@ class Table:
         """The index's name: the table's and its columns' (or expression's words)."""
         return re.sub(r"\W+", "_", f"{self.name}_{'_'.join(index)}").strip("_")
 
+    def column_key(self, column: str) -> str:
+        """How ``Dialect.existing`` names one of the table's columns: ``table.column``."""
+        return f"{self.name}.{column}"
+
     def ddl(self, types: Mapping[str, str]) -> list[str]:
         """CREATE statements for the table and its indexes, with ``types`` for the columns."""
         cols = ", ".join(f"{name} {types[kind]}" for name, kind in self.columns)
@@ -48,6 +52,12 @@ class Table:
             statements.append(f"CREATE INDEX IF NOT EXISTS {self.index_name(index)} "
                               f"ON {self.name} ({', '.join(index)})")
         return statements
+
+    def added_columns(self, types: Mapping[str, str], missing: set[str]) -> list[str]:
+        """ALTER statements adding the columns named (by ``column_key``) in ``missing``: the
+        columns added after an older version made the table."""
+        return [f"ALTER TABLE {self.name} ADD COLUMN {name} {types[kind]}"
+                for name, kind in self.columns if self.column_key(name) in missing]
 
 
 CONTACT_CARD = (
@@ -123,9 +133,12 @@ FOLLOWUP_CONTACTS = Table(
      ("actor", "text"), ("retracted", "flag"), ("position", "position")),
     key=("customer", "contact_id"),
 )
+# Besides its position, each projection records the log it applies (``log_id``) and the
+# event at its position (``event_id``), so that tables made from another log, or ahead of
+# a log restored from an older backup, are refused (projections/engine/ownership.py).
 TRACKING = Table(
     "projection_tracking",
-    (("name", "text"), ("position", "position")),
+    (("name", "text"), ("position", "position"), ("log_id", "text"), ("event_id", "text")),
     key=("name",),
 )
 

@@ -8,25 +8,25 @@ SQLite's own sum and avg are floating point.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from touchlog.domain.storage.database import lock_timeout
+from touchlog.domain.storage.scratch import scratch_folder
+from touchlog.domain.storage.sqlite import read_only_uri
 from touchlog.projections.engine.dialect import Dialect, exact_sum, rating_average
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
     from touchlog.projections.engine.reporting_db import ReportingDB
 
-FOLDER_PREFIX = ".touchlog-shadow-"  # a shadow's temporary folder, beside the live file
+SHADOW_KIND = "shadow"  # a shadow's scratch folder: .touchlog-shadow-PID-…, beside the live file
+FOLDER_PREFIX = f".touchlog-{SHADOW_KIND}-"
 
 
 class SQLiteReporting(Dialect):
@@ -45,8 +45,9 @@ class SQLiteReporting(Dialect):
             # Projection tables hold personal data too: owner-only, like the event database.
             with suppress(FileExistsError):
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, timeout=lock_timeout(),
-                               check_same_thread=False)
+        read_only = read_only_uri(path)
+        conn = sqlite3.connect(read_only or path, isolation_level=None, timeout=lock_timeout(),
+                               check_same_thread=False, uri=read_only is not None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-16384")  # 16 MB: as fast as 64 MB for rebuilds, less RSS
@@ -58,7 +59,10 @@ class SQLiteReporting(Dialect):
         return statement
 
     def existing(self, db: ReportingDB, names: Sequence[str]) -> set[str]:
-        return {r["name"] for r in db.query("SELECT name FROM sqlite_master")}
+        return {r["name"] for r in db.query(
+            "SELECT name FROM sqlite_master UNION ALL "
+            "SELECT t.name || '.' || c.name FROM sqlite_master AS t, pragma_table_info(t.name) "
+            "AS c WHERE t.type = 'table'")}
 
     def plain_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         return rows  # text, numbers and None only: plain already
@@ -91,17 +95,12 @@ class SQLiteReporting(Dialect):
 
     @contextmanager
     def shadow(self, live: ReportingDB) -> Iterator[str]:
-        """A file in a temporary folder next to the live database."""
+        """A file in a scratch folder next to the live database (same disk, so room for a
+        copy of the tables); one that a killed run left there is removed first."""
         path = live.location.path
         assert path is not None
-        try:  # beside the live file: same disk, so enough room for a copy of the tables
-            folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=path.resolve().parent))
-        except OSError:
-            folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-        try:
+        with scratch_folder(SHADOW_KIND, path) as folder:
             yield str(folder / "shadow.db")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 class _DecimalSum:

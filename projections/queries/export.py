@@ -4,6 +4,10 @@ Each export writes ``FILE.meta.json`` next to the file: the projection, its log 
 export time and the ``since_position`` asked for. Every row carries ``position``, the
 notification id of the last event that changed it, so ``--since-position`` of an earlier
 export's position gives exactly the rows changed since.
+
+Both files are written safely (domain/storage/files.py): never over the log's databases,
+over an existing file only with ``force``, the data file first, so that a meta file never
+describes anything but the data file beside it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from touchlog.domain.errors import InvalidInput, TouchlogError
-from touchlog.projections.engine.runner import Projector
+from touchlog.domain.storage.files import NewFiles
+from touchlog.projections.engine.runner import Projector, protected_databases
 from touchlog.projections.engine.schema import (
     ARCHIVE_CONTACTS,
     ARCHIVE_CUSTOMERS,
@@ -38,8 +43,10 @@ FILE_FORMATS = ("csv", "jsonl", "parquet")
 
 
 def export(projector: Projector, name: str, fmt: str, path: Path,
-           since_position: int | None = None, *, raw_csv: bool = False) -> dict[str, Any]:
-    """Writes the rows and the sidecar; returns the sidecar's content.
+           since_position: int | None = None, *, raw_csv: bool = False,
+           force: bool = False) -> dict[str, Any]:
+    """Writes the rows and the sidecar; returns the sidecar's content. An existing file is
+    replaced only with ``force``.
 
     CSV cells a spreadsheet would run as formulas get a leading apostrophe
     (``spreadsheet_safe``) unless ``raw_csv``."""
@@ -49,19 +56,24 @@ def export(projector: Projector, name: str, fmt: str, path: Path,
         raise InvalidInput("format", fmt, f"expected one of {', '.join(FILE_FORMATS)}")
     projection, table = EXPORTS[name]
     writer = _parquet_writer() if fmt == "parquet" else None
-    projector.catch_up([projection])
-    rows, position = _read(projector, projection, table, since_position or 0)
-    if writer is not None:
-        writer(rows, path)
-    elif fmt == "jsonl":
-        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    else:
-        _write_csv(rows, table.column_names, path, (lambda cell: cell) if raw_csv
-                   else spreadsheet_safe)
-    meta = {"export": name, "projection": projection, "table": table.name, "format": fmt,
-            "position": position, "since_position": since_position, "rows": len(rows),
-            "exported_at": datetime.now(UTC).isoformat()}
-    Path(f"{path}.meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    meta_path = Path(f"{path}.meta.json")
+    with NewFiles(force=force, protected=protected_databases(projector.log.settings)) as files:
+        files.check(meta_path)  # both refused before any work, if they are to be
+        out = files.open(path, text=fmt == "csv")
+        projector.catch_up([projection])
+        rows, position = _read(projector, projection, table, since_position or 0)
+        if writer is not None:
+            writer(rows, out)
+        elif fmt == "jsonl":
+            for row in rows:
+                out.write(orjson.dumps(row) + b"\n")
+        else:
+            _write_csv(rows, table.column_names, out, (lambda cell: cell) if raw_csv
+                       else spreadsheet_safe)
+        meta = {"export": name, "projection": projection, "table": table.name, "format": fmt,
+                "position": position, "since_position": since_position, "rows": len(rows),
+                "exported_at": datetime.now(UTC).isoformat()}
+        files.open(meta_path, text=True).write(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
@@ -80,15 +92,14 @@ def _read(projector: Projector, projection: str, table: Table,
     return rows, position
 
 
-def _write_csv(rows: Sequence[dict[str, Any]], columns: list[str], path: Path,
+def _write_csv(rows: Sequence[dict[str, Any]], columns: list[str], out: IO[str],
                safe: Callable[[str], str]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(["" if row[c] is None else str(row[c]).lower()
-                             if isinstance(row[c], bool) else safe(row[c])
-                             if isinstance(row[c], str) else row[c] for c in columns])
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else str(row[c]).lower()
+                         if isinstance(row[c], bool) else safe(row[c])
+                         if isinstance(row[c], str) else row[c] for c in columns])
 
 
 def _parquet_writer() -> Any:
@@ -99,8 +110,8 @@ def _parquet_writer() -> Any:
         raise TouchlogError("Parquet export needs pyarrow: pip install 'touchlog[parquet]'") \
             from None
 
-    def write(rows: list[dict[str, Any]], path: Path) -> None:
-        pq.write_table(pa.Table.from_pylist(rows), path)
+    def write(rows: list[dict[str, Any]], out: IO[bytes]) -> None:
+        pq.write_table(pa.Table.from_pylist(rows), out)
     return write
 
 

@@ -46,6 +46,8 @@ class Queries:
         """One record per customer (or just ``reference``), ordered by reference; with
         ``as_of``, as it stood then (``_ArchiveAsOf``)."""
         self.projector.catch_up(["archive", "stages"])
+        if reference is not None:
+            reference = self.log.stored_reference(reference)
         if as_of is not None:
             return _ArchiveAsOf(self.db, parse_instant(as_of, "as_of")).records(reference)
         where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
@@ -99,8 +101,9 @@ class Queries:
         """Where the relationship stands (or stood at ``as_of``: the stay in force then,
         with stage, since and cycle null before the relationship started)."""
         self.projector.catch_up(["stages"])
+        stored = self.log.stored_reference(reference)
         rows = self.db.query("SELECT customer, stage, since, cycle FROM stage_current "
-                             "WHERE customer = ?", [reference])
+                             "WHERE customer = ?", [stored])
         if not rows:
             raise CustomerNotFound(reference)
         if as_of is None:
@@ -109,17 +112,17 @@ class Queries:
         then = self.db.query(
             f"SELECT customer, to_stage AS stage, entered_at AS since, cycle FROM stage_history "
             f"WHERE customer = ? AND {STAY_AT} ORDER BY seq DESC LIMIT 1",
-            [reference, self.db.dialect.instant(moment)])
-        empty = {"customer": reference, "stage": None, "since": None, "cycle": None}
+            [stored, self.db.dialect.instant(moment)])
+        empty = {"customer": stored, "stage": None, "since": None, "cycle": None}
         return {**(then[0] if then else empty), "as_of": iso(moment)}
 
     def stage_history(self, reference: str) -> list[dict[str, Any]]:
         """Every stay in a stage, in the order the changes were recorded."""
-        self.stage(reference)
+        stored = self.stage(reference)["customer"]
         return self.db.query(
             "SELECT customer, seq, cycle, from_stage, to_stage, entered_at, left_at, "
             "duration_seconds, reason, reason_category, actor, contact_id FROM stage_history "
-            "WHERE customer = ? ORDER BY seq", [reference])
+            "WHERE customer = ? ORDER BY seq", [stored])
 
     def contact_customer(self, contact_id: str) -> str:
         """The reference of the customer a contact id belongs to."""

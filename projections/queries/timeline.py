@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from touchlog.domain.errors import CustomerNotFound
-from touchlog.domain.identity import customer_id, customer_reference
+from touchlog.domain.errors import CustomerNotFound, UnreadableEvent
+from touchlog.domain.identity import customer_id
 from touchlog.domain.stages import StageFacts, Stay
 from touchlog.domain.storage.events import event_rows
-from touchlog.projections.readmodels.changes import Change, decode
+from touchlog.projections.readmodels.changes import NOT_THE_EVENT, Change, decode
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
@@ -43,7 +43,7 @@ class TimelineFilter:
 
 def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
     """Every event of the customer in version order (``position`` is the version here)."""
-    rows = event_rows(log, [customer_id(customer_reference(reference))])
+    rows = event_rows(log, [customer_id(log.stored_reference(reference))])
     if not rows:
         raise CustomerNotFound(reference)
     return decode([(version, originator, version, topic, state)
@@ -52,19 +52,36 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
 
 def build_timeline(events: Iterable[Change],
                    window: TimelineFilter = TimelineFilter()) -> list[dict[str, Any]]:
-    """Timeline entries: dicts with ``type``, ``at`` and the entry's fields."""
+    """Timeline entries: dicts with ``type``, ``at`` and the entry's fields.
+
+    An event whose state is not its event's (a value no command records) is an
+    UnreadableEvent naming it, not a crash.
+    """
     entries: list[tuple[float, dict[str, Any]]] = []
     contacts: dict[str, dict[str, Any]] = {}
     stages = _Stages()
+    customer = ""
     for e in events:
-        stages.add(e)
-        entry = _entry(e.kind, e.state, contacts)
+        customer = e.customer_id
+        try:
+            stages.add(e)
+            entry = _entry(e.kind, e.state, contacts)
+        except NOT_THE_EVENT as error:
+            raise _unreadable(e.customer_id, e.version, e.kind, error) from None
         if entry is not None:
             entries.append((e.position, entry))
-    entries += stages.entries()
+    try:
+        entries += stages.entries()
+    except NOT_THE_EVENT as error:  # a fact's values, read only when the history is derived
+        raise _unreadable(customer, 0, "stage fact", error) from None
     # "at" is final only now (an amendment may move a contact), so it is parsed here, once.
-    timed = sorted(((_instant(entry["at"]), version, entry) for version, entry in entries),
-                   key=lambda item: item[:2])
+    timed = []
+    for version, entry in entries:
+        try:
+            timed.append((_instant(entry["at"]), version, entry))
+        except NOT_THE_EVENT as error:
+            raise _unreadable(customer, version, entry["type"], error) from None
+    timed.sort(key=lambda item: item[:2])
     return [entry for at, _, entry in timed if _shown(at, entry, window)]
 
 
@@ -104,6 +121,12 @@ class _Stages:
         if stay.contact_id is not None:
             return self.versions[stay.contact_id]
         return self.versions[(stay.entered_at, stay.to_stage, stay.reason, stay.actor)]
+
+
+def _unreadable(customer: str, version: float, kind: str, error: Exception
+                ) -> UnreadableEvent:
+    return UnreadableEvent(customer, version, f"its state is not a {kind} "
+                           f"({type(error).__name__}: {error})")
 
 
 def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
@@ -152,7 +175,11 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    """An instant as events store it: ISO 8601 with its offset (so any two compare)."""
+    instant = datetime.fromisoformat(text)
+    if instant.tzinfo is None:
+        raise ValueError(f"the instant {text!r} has no offset")
+    return instant
 
 
 def _shown(at: datetime, entry: dict[str, Any], window: TimelineFilter) -> bool:

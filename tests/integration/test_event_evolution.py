@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from touchlog.domain.application import ContactEntry, TouchpointLog
 from touchlog.domain.contact import Contact
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
+from touchlog.domain.storage.transcoder import EventMapper
 from touchlog.projections.audit.verify import verify_chains
 from touchlog.projections.readmodels.changes import decode
 
@@ -39,9 +40,17 @@ class Account(Aggregate):
         self.currency = currency
 
 
+class AccountLog(TouchpointLog):
+    """touchlog's application with Account's events as the only ones it resolves."""
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return EventMapper(self.construct_transcoder(),
+                           {get_topic(Account.Opened): Account.Opened}, get_topic(Account))
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[TouchpointLog]:
-    with TouchpointLog(Settings(db=str(tmp_path / "log.db"))) as log:
+    with AccountLog(Settings(db=str(tmp_path / "log.db"))) as log:
         yield log
 
 

@@ -11,7 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.reliability.crashes import COMMAND, TOUCHLOG, Point, killed, traced
+from tests.reliability.crashes import COMMAND, TOUCHLOG, batch_commits, killed, traced
 from tests.reliability.databases import Databases
 from tests.stored_contacts import logged_states
 
@@ -33,18 +33,6 @@ def contacts(db: str) -> tuple[int, int]:
     """(ContactLogged events, distinct contact ids) in the store."""
     states = logged_states(db)
     return len(states), len({s["contact_id"] for s in states})
-
-
-def batch_commits(trace: list[Point]) -> list[Point]:
-    """The COMMITs of the transactions that recorded events, in order."""
-    commits, recording = [], False
-    for point in trace:
-        if point.statement.startswith("INSERT INTO") and "events" in point.statement:
-            recording = True
-        elif point.statement == "COMMIT" and recording:
-            commits.append(point)
-            recording = False
-    return commits
 
 
 def test_an_import_killed_before_its_third_batch_commits_keeps_two_and_a_rerun_adds_the_rest(

@@ -155,3 +155,17 @@ def test_a_contact_the_v1_log_already_holds_is_recognised_and_not_logged_twice(d
     assert again["logged"] is False
     assert again["contact_id"] in {e.get("contact_id") for e in expected_timeline("ACME")}
     assert verify(db)["events"] == expected("verify.json")["events"]
+
+
+def test_the_v1_reporting_tables_are_adopted_without_a_rebuild(db: str) -> None:
+    logged = data(run(db, "contact", "log", "ACME", "--channel", "store",
+                      "--at", "2019-03-05T10:00", "--actor", "ann", "--format", "json"))
+    assert logged["logged"] is True
+    archive = {r["customer"]: r for r in data(run(db, "archive", "--format", "json"))}
+    then = {r["customer"]: r for r in expected("archive.json")}
+    assert archive["ACME"]["contacts"] == then["ACME"]["contacts"] + 1
+    assert {k: v for k, v in archive.items() if k != "ACME"} == {
+        k: v for k, v in then.items() if k != "ACME"}
+    status = data(run(db, "projections", "status", "--format", "json"))
+    assert [(s["lag"], s["problem"]) for s in status if s["projection"] == "archive"] == [
+        (0, None)]

@@ -195,3 +195,43 @@ def test_tables_an_earlier_version_made_otherwise_are_made_again_and_applied_ane
         queries.close()
         checked = verify_projections(log)
         assert checked.intact, [str(d) for d in checked.differences]
+
+
+@pytest.mark.postgres
+def test_two_logs_in_two_schemas_of_one_postgres_database_keep_their_own_reporting_tables(
+        pg_db_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(pg_db_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA north")
+        conn.execute("CREATE SCHEMA south")
+    logs = {"north": f"{pg_db_url}?schema=north", "south": f"{pg_db_url}?schema=south"}
+    for schema, url in logs.items():
+        csv_file = tmp_path / f"{schema}.csv"
+        csv_file.write_text("customer,occurred_at,channel,amount\n"
+                            f"{schema.upper()}-1,2018-01-05,phone,10.00\n"
+                            f"{schema.upper()}-2,2018-01-06,store,20.00\n")
+        imported = CliRunner().invoke(cli, ["--db", url, "import", str(csv_file)])
+        assert imported.exit_code == 0, imported.output
+    for schema, url in logs.items():
+        archive = cli_json(url, "archive")
+        assert [(r["customer"], r["contacts"]) for r in archive] == [
+            (f"{schema.upper()}-1", 1), (f"{schema.upper()}-2", 1)]
+        assert {s["lag"] for s in cli_json(url, "projections", "status")} == {0}
+    with psycopg.connect(pg_db_url) as conn:
+        placed = conn.execute("SELECT table_schema, count(*) FROM information_schema.tables "
+                              "WHERE table_name = ANY(%s) GROUP BY table_schema",
+                              [sorted(REPORTING_TABLES)]).fetchall()
+    assert sorted(placed) == [("north", len(REPORTING_TABLES)), ("south", len(REPORTING_TABLES))]
+
+
+@pytest.mark.postgres
+def test_a_reporting_database_url_with_a_schema_keeps_the_tables_in_that_schema(
+        sqlite_url: str, reporting_pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(sqlite_url)
+    monkeypatch.setenv(REPORTING_DB_ENV, f"{reporting_pg_url}?schema=Reports")
+    assert [r["customer"] for r in cli_json(sqlite_url, "archive")] == ["ACME", "GLOBEX"]
+    verified = CliRunner().invoke(cli, ["--db", sqlite_url, "verify", "--projections"])
+    assert verified.exit_code == 0, verified.output
+    with psycopg.connect(reporting_pg_url) as conn:
+        placed = conn.execute("SELECT DISTINCT table_schema FROM information_schema.tables "
+                              "WHERE table_name = ANY(%s)", [sorted(REPORTING_TABLES)]).fetchall()
+    assert placed == [("Reports",)]

@@ -224,6 +224,19 @@ def test_postgres_urls_become_library_settings_and_passwords_are_redacted() -> N
     assert "s3cr" not in redact(url) and redact(url).startswith("postgresql://tl:***@db.example")
 
 
+def test_a_password_in_the_query_string_is_used_and_redacted_as_libpq_does() -> None:
+    url = "postgresql://tl@db.example/crm?sslmode=require&password=s3cr%40t&schema=sales"
+    location = locate(url)
+    env = location.database.environment(location, create=False)
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("tl", "s3cr@t")
+    assert redact(url) == ("postgresql://tl@db.example/crm?sslmode=require&password=***"
+                           "&schema=sales")
+    both = "postgresql://tl:old@db.example/crm?password=new"  # libpq: the query string wins
+    assert locate(both).database.environment(locate(both), create=False)[
+        "POSTGRES_PASSWORD"] == "new"
+    assert "old" not in redact(both) and "new" not in redact(both)
+
+
 def test_an_unreachable_postgres_server_is_a_clear_error_without_the_password() -> None:
     with pytest.raises(StoreError) as refused:
         TouchpointLog(Settings(db="postgresql://tl:hunter2@127.0.0.1:1/nope"))

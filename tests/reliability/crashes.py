@@ -46,14 +46,16 @@ class Point:
         return self.statement.startswith(EDGES)
 
 
-def traced(args: list[str], process: str, scratch: Path) -> list[Point]:
-    """Runs ``touchlog ARGS…`` to its successful end; the statements ``process`` ran."""
+def traced(args: list[str], process: str, scratch: Path, *,
+           exit_code: int = 0) -> list[Point]:
+    """Runs ``touchlog ARGS…`` to its end (with ``exit_code``: 1 for an import that rejects
+    a row); the statements ``process`` ran."""
     path = scratch / f"trace-{process}"
     path.unlink(missing_ok=True)
     done = subprocess.run([*TOUCHLOG, *args], capture_output=True, text=True, timeout=TIMEOUT,
                           env={**os.environ, ENV: f"process={process},trace={path}"},
                           check=False)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == exit_code, done.stderr
     return [_point(process, line) for line in path.read_text().splitlines()]
 
 
@@ -71,6 +73,18 @@ def kill_points(trace: list[Point], *, inside: int, seed: int,
             within.append(point)
     drawn = random.Random(seed).sample(within, min(inside, len(within)))
     return sorted({reached[0], *(p for p in reached if p.edge), *drawn}, key=_number)
+
+
+def batch_commits(trace: list[Point]) -> list[Point]:
+    """The COMMITs of the transactions that recorded events, in order."""
+    commits, recording = [], False
+    for point in trace:
+        if point.statement.startswith("INSERT INTO") and "events" in point.statement:
+            recording = True
+        elif point.statement == "COMMIT" and recording:
+            commits.append(point)
+            recording = False
+    return commits
 
 
 def sample(points: list[Point], count: int, seed: int) -> list[Point]:

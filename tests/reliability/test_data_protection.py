@@ -8,12 +8,15 @@ import stat
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 
 from touchlog.domain.customer import Customer
+
+if TYPE_CHECKING:
+    from tests.conftest import PasswordDB
 
 SECRET = "S3cr3t/pa55:w@rd"  # "/", ":" and "@" would break a naive parser
 ENCODED = "S3cr3t%2Fpa55%3Aw%40rd"
@@ -78,6 +81,42 @@ def test_a_postgres_password_never_appears_in_output_or_errors(
             clear_error(result)
             if url != good or env:
                 assert "***" in result.stderr or "postgres:" not in result.stderr, output
+        figures["data protection: runs with a password, none shown"] += 1
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_url_is_used_wherever_it_is_given_and_never_shown(
+        pg_password_db: PasswordDB, touchlog: Any, figures: Counter[str],
+        clear_error: Callable[..., None]) -> None:
+    password, base = pg_password_db.password, pg_password_db.url
+    user, host = base.split("://", 1)[1].split("@", 1)
+    in_query = f"{base}?password={quote(password, safe='')}"  # libpq's own form
+    in_userinfo = f"postgresql://{user}:{quote(password, safe='')}@{host}"
+    wrong = f"{base}?sslmode=disable&password={quote(password[::-1], safe='')}"
+    secrets = (password, quote(password, safe=""), password[::-1],
+               quote(password[::-1], safe=""), "pa55")
+
+    def shown(output: str) -> bool:
+        return any(secret in output for secret in secrets)
+
+    works = [(url, args, {}) for url in (in_query, in_userinfo) for args in (
+        ["contact", "log", "ACME", "--channel", "phone", "--at", "2018-01-05"],
+        ["projections", "status"], ["timeline", "ACME"], ["archive"], ["verify"],
+        ["verify", "--projections"], ["projections", "rebuild"],
+        ["demo", "--customers", "2"])]
+    works.append((in_userinfo, ["archive"], {"TOUCHLOG_REPORTING_DB": in_query}))
+    for url, args, env in works:
+        result = touchlog("--db", url, *args, env=env)
+        assert result.returncode == 0, (url, args, result.stderr)
+        assert not shown(result.stdout + result.stderr)
+        figures["data protection: runs with a password, none shown"] += 1
+    refused = [(wrong, ["timeline", "ACME"], {}), (wrong, ["contact", "log", "ACME",
+               "--channel", "phone", "--at", "2018-01-05"], {}),
+               (in_query, ["archive"], {"TOUCHLOG_REPORTING_DB": wrong})]
+    for url, args, env in refused:
+        result = touchlog("--db", url, *args, env=env)
+        clear_error(result, "password=***")
+        assert not shown(result.stdout + result.stderr), result.stderr
         figures["data protection: runs with a password, none shown"] += 1
 
 

@@ -64,8 +64,8 @@ def build_timeline(events: Iterable[Change],
     for e in events:
         customer = e.customer_id
         try:
-            stages.add(e)
             entry = _entry(e.kind, e.state, contacts)
+            stages.add(e)
         except NOT_THE_EVENT as error:
             raise _unreadable(e.customer_id, e.version, e.kind, error) from None
         if entry is not None:
@@ -93,7 +93,14 @@ class _Stages:
         self.versions: dict[Any, int] = {}  # contact id, or an explicit change -> version
 
     def add(self, c: Change) -> None:
+        """Keeps the event's stage facts; an instant that is not one fails here, naming
+        the event, rather than when the history is derived."""
         e = c.state
+        for name in ("at", "occurred_at"):
+            if name in e:
+                _instant(e[name])
+        if "occurred_at" in (e.get("changes") or {}):
+            _instant(e["changes"]["occurred_at"])
         if c.kind == "Registered":
             self.facts = StageFacts(e["at"])
         elif c.kind == "ContactLogged":

@@ -54,6 +54,13 @@ def app(tmp_path: Path) -> Iterator[TouchpointLog]:
         yield log
 
 
+@pytest.fixture
+def customers(tmp_path: Path) -> Iterator[TouchpointLog]:
+    """touchlog's own application, with the Customer's events."""
+    with TouchpointLog(Settings(db=str(tmp_path / "customers.db"))) as log:
+        yield log
+
+
 def test_a_version_1_event_without_the_new_field_loads_upcast(app: TouchpointLog) -> None:
     account_id = uuid.uuid4()
     v1_state = {"name": "Acme", "originator_topic": get_topic(Account),
@@ -75,20 +82,20 @@ def test_new_events_record_their_class_version(app: TouchpointLog) -> None:
 
 
 def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_none(
-        app: TouchpointLog) -> None:
+        customers: TouchpointLog) -> None:
     """Version 1 of ContactLogged and StageChanged had no reason_category."""
-    app.log_contacts([ContactEntry("ACME", Contact(
+    customers.log_contacts([ContactEntry("ACME", Contact(
         occurred_at="2018-01-05", channel="phone", stage_signal="dissolution",
         reason_category="died", contact_id="k1"))])
-    app.change_stage("ACME", "commitment", "back", "ann", at="2018-02-01")
-    for stored in app.recorder.select_events(customer_id("ACME"))[1:]:
+    customers.change_stage("ACME", "commitment", "back", "ann", at="2018-02-01")
+    for stored in customers.recorder.select_events(customer_id("ACME"))[1:]:
         state = json.loads(stored.state)
         assert state["class_version"] == 2 and "reason_category" in state
         del state["class_version"], state["reason_category"]  # as version 1 stored it
         old = StoredEvent(originator_id=stored.originator_id,
                           originator_version=stored.originator_version, topic=stored.topic,
                           state=json.dumps(state).encode())
-        event = app.mapper.to_domain_event(old)
+        event = customers.mapper.to_domain_event(old)
         assert event.reason_category is None  # type: ignore[attr-defined]
         [change] = decode([(1, stored.originator_id, stored.originator_version, stored.topic,
                             old.state)])
@@ -96,11 +103,11 @@ def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_no
 
 
 def test_events_of_version_2_are_chained_as_stored_with_their_class_version(
-        app: TouchpointLog) -> None:
-    app.log_contacts([ContactEntry("ACME", Contact(
+        customers: TouchpointLog) -> None:
+    customers.log_contacts([ContactEntry("ACME", Contact(
         occurred_at="2018-01-05", channel="phone", stage_signal="dissolution",
         reason_category="died"))])
-    app.change_stage("ACME", "dissolution", "gone", "ann", at="2018-02-01",
+    customers.change_stage("ACME", "dissolution", "gone", "ann", at="2018-02-01",
                      reason_category="moved_away")
-    report, _ = verify_chains(app)
+    report, _ = verify_chains(customers)
     assert report.intact and report.events == 3

@@ -94,8 +94,8 @@ def test_a_tracked_position_that_is_no_number_is_a_clear_error_until_rebuilt(log
 
 
 @pytest.mark.parametrize("statement", [
-    "UPDATE stage_current SET since = 'infinity'",
-    "UPDATE stage_current SET cycle = 'x', changes = X'00'",
+    "UPDATE stage_facts SET at = 'infinity'",
+    "UPDATE stage_facts SET at = X'00', retracted = 'x'",
     "UPDATE archive_contacts SET amount = X'00'",
 ])
 def test_a_reporting_value_no_run_writes_stops_a_catch_up_with_a_clear_error(

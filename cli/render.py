@@ -1,9 +1,11 @@
 """Output formats shared by every query command: a table for people, JSON and CSV for tools.
 
 JSON conventions: instants are ISO 8601 in UTC with offset, amounts exact decimal strings,
-absent values null. JSON is exact; a table shows control characters escaped, so stored
-text cannot drive the terminal; CSV neutralises cells a spreadsheet would run as formulas
-(``--raw-csv`` keeps them as stored).
+absent values null; the output is always valid JSON (a number that is not finite, which only
+a tampered reporting table holds, is the text "NaN", "Infinity" or "-Infinity"). JSON is
+exact; a table shows control characters escaped, so stored text cannot drive the terminal;
+CSV neutralises cells a spreadsheet would run as formulas (``--raw-csv`` keeps them as
+stored).
 """
 
 from __future__ import annotations
@@ -62,12 +64,38 @@ def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | Non
     """Text for ``data`` (a record or a list of records) in the chosen format."""
     fmt = chosen_format(fmt)
     if fmt == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        return _json(data)
     rows = [data] if isinstance(data, Mapping) else list(data)
     if fmt == "csv":
         context = click.get_current_context(silent=True)
         return _csv(rows, raw=bool(context and context.meta.get(RAW_CSV)))
     return _table(rows)
+
+
+def _json(data: Any) -> str:
+    """JSON as RFC 8259 has it, always: a value JSON has no form for (a number that is not
+    finite, bytes: only a tampered reporting table holds one) is shown by ``json_value``."""
+    from touchlog.projections.engine.dialect import json_value
+
+    def shown(value: Any) -> Any:
+        return json_value(value) if isinstance(value, bytes | bytearray | memoryview) \
+            else str(value)
+
+    try:
+        return json.dumps(data, ensure_ascii=False, indent=2, default=shown, allow_nan=False)
+    except ValueError:  # a NaN or an infinity, somewhere
+        return json.dumps(_finite(data), ensure_ascii=False, indent=2, default=shown,
+                          allow_nan=False)
+
+
+def _finite(data: Any) -> Any:
+    from touchlog.projections.engine.dialect import json_value
+
+    if isinstance(data, Mapping):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return json_value(data)
 
 
 def _cell(value: Any) -> str:

@@ -15,22 +15,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     OperationalError,
     PersistenceError,
+    StoredEvent,
     Transcoder,
 )
 
-from touchlog.domain.customer import Customer
-from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
+from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
 from touchlog.domain.storage.location import Location, locate, scrubbed
-from touchlog.domain.storage.transcoder import PlainJSONTranscoder
-from touchlog.domain.values import Stage, iso, parse_instant
+from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
+from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
 
 if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without
     from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
@@ -58,9 +60,12 @@ class CardEntry(NamedTuple):
 
 
 def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
-    """The entry's card with its id and flags settled; refuses a channel not configured."""
+    """The entry's card with its id and flags settled; refuses a channel or a reason
+    category not configured."""
     reference = customer_reference(entry.reference)
     channel = settings.channel(entry.contact.channel)
+    if entry.contact.reason_category is not None:
+        settings.reason_category(entry.contact.reason_category)
     return CardEntry(reference, entry.contact.card(reference, channel, entry.occurrence),
                      entry.follow_up)
 
@@ -100,6 +105,11 @@ class TouchpointLog(Application[UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         return PlainJSONTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Resolves Customer's own event topics only (EVENT_CLASSES): a stored topic naming
+        anything else is an UnreadableEvent, never an import."""
+        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -175,6 +185,8 @@ class TouchpointLog(Application[UUID]):
         values = changes.plain()
         if "channel" in values:
             self.settings.channel(values["channel"])
+        if values.get("reason_category") is not None:
+            self.settings.reason_category(values["reason_category"])
         self._update_one(reference, lambda c: c.amend_contact(contact_id, values,
                                                               reason=reason, actor=actor))
 
@@ -201,10 +213,18 @@ class TouchpointLog(Application[UUID]):
         return self._update_one(reference, lambda c: c.update_profile(changes), register=True)
 
     def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str, *,
-                     at: datetime | str | None = None) -> None:
+                     at: datetime | str | None = None,
+                     reason_category: str | None = None) -> bool:
+        """Records an explicit change at ``at`` (default now), for a dissolution with the
+        category of why the relationship ended; returns whether it changed the stage
+        history (not when the relationship was already in that stage then)."""
         to = Stage.parse(stage)
         when = iso(parse_instant(at, "at")) if at is not None else _now()
-        self._update_one(reference, lambda c: c.change_stage(to, when, reason, actor))
+        category = reason_category_of(reason_category, to)
+        if category is not None:
+            self.settings.reason_category(category)
+        return self._update_one(reference, lambda c: c.change_stage(
+            to, when, reason, actor, reason_category=category))
 
     # -- follow-ups -----------------------------------------------------------------------
 
@@ -256,12 +276,7 @@ class TouchpointLog(Application[UUID]):
 
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
-        try:
-            return self.repository.get(customer_id(self.stored_reference(reference)))
-        except AggregateNotFoundError:
-            raise CustomerNotFound(reference) from None
-        except (OperationalError, sqlite3.Error) as e:
-            raise StoreError(f"cannot read {self.location.redacted}: {e}") from None
+        return self._load([reference], {})[reference]
 
     def history(self, reference: str) -> list[Customer.Event]:
         """Every event of the customer, in version order."""
@@ -314,10 +329,7 @@ class TouchpointLog(Application[UUID]):
         stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
         customers = {}
         for reference, options in ids.items():
-            aggregate: Any = None
-            for event in next((stored[cid] for cid in options if cid in stored), ()):
-                domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
-                aggregate = domain_event.mutate(aggregate)
+            aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
             if aggregate is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
@@ -325,6 +337,19 @@ class TouchpointLog(Application[UUID]):
                                      at=registering_at[reference])
             customers[reference] = aggregate
         return customers
+
+    def _replay(self, events: Iterable[StoredEvent]) -> Any:
+        """The aggregate the events make (None for none); an event that does not apply (a
+        value no command records) is an UnreadableEvent."""
+        aggregate: Any = None
+        for event in events:
+            domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
+            try:
+                aggregate = domain_event.mutate(aggregate)
+            except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:
+                raise UnreadableEvent(event.originator_id, event.originator_version,
+                                      f"it does not apply ({type(e).__name__}: {e})") from None
+        return aggregate
 
 
 def _only_registered(customer: Customer) -> bool:

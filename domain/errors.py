@@ -38,10 +38,6 @@ class FollowUpError(TouchlogError):
     """A follow-up command that does not fit the follow-up's state."""
 
 
-class StageError(TouchlogError):
-    """A stage change the relationship rules refuse."""
-
-
 class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
 
@@ -59,6 +55,21 @@ class FileWriteError(TouchlogError):
         self.path = path
         self.reason = reason
         super().__init__(f"cannot write {path}: {reason}")
+
+
+class UnreadableEvent(TouchlogError):
+    """A stored event that no touchlog run writes (an unknown topic, an id in another
+    spelling, a state that is not the event's): readers refuse it rather than guess, nothing
+    it names is imported, and ``touchlog verify`` lists it as a break."""
+
+    def __init__(self, customer_id: object, version: object, reason: str) -> None:
+        self.customer_id = customer_id
+        self.version = version
+        self.reason = reason
+        super().__init__(
+            f"cannot read the event at version {version!r} of customer id {customer_id}: "
+            f"{reason}. The database was changed outside touchlog; 'touchlog verify' lists "
+            "every such event")
 
 
 class MappingError(TouchlogError):

@@ -1,25 +1,30 @@
-"""Deployment settings: the database, the channel vocabulary and the stay-in-touch cadences.
+"""Deployment settings: the database, the vocabularies of channels and of reasons why
+relationships end, and the stay-in-touch cadences.
 
 Read from ``touchlog.toml`` in the working directory (or the file ``TOUCHLOG_CONFIG``
-names) and from ``TOUCHLOG_DB``; an explicit ``--db`` wins over both. Adding a channel or
-changing a cadence is a settings change, never a code change (README "Configuration").
+names) and from ``TOUCHLOG_DB``; an explicit ``--db`` wins over both. Adding a channel or a
+reason category, or changing a cadence, is a settings change, never a code change (README
+"Configuration").
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.values import (
     DEFAULT_CHANNELS,
+    DEFAULT_REASON_CATEGORIES,
     ChannelInfo,
+    ReasonCategory,
     Stage,
-    channel_name,
     time_zone,
+    vocabulary_name,
 )
 
 DEFAULT_DB = "touchlog.db"
@@ -45,6 +50,8 @@ class Settings:
         default_factory=lambda: {c.name: c for c in DEFAULT_CHANNELS})
     cadence_days: dict[Stage, int | None] = field(
         default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
+    reason_categories: dict[str, ReasonCategory] = field(
+        default_factory=lambda: {c.name: c for c in DEFAULT_REASON_CATEGORIES})
     # The time zone of times without an offset in imported files ([import] timezone).
     import_timezone: str | None = None
 
@@ -56,21 +63,24 @@ class Settings:
     def channel(self, name: str, *, listing: bool = True) -> ChannelInfo:
         """The configured channel ``name``; an unknown one is refused, naming the known
         ones unless ``listing`` is false (the import names them once, not per row)."""
-        info = self.channels.get(name)
-        if info is None:
-            known = f"; known: {', '.join(sorted(self.channels))}" if listing else ""
-            raise InvalidInput("channel", name, f"unknown channel{known}")
-        return info
+        return _known(self.channels, name, "channel", listing=listing)
+
+    def reason_category(self, name: str) -> ReasonCategory:
+        return _known(self.reason_categories, name, "reason category")
 
     @classmethod
     def load(cls, db: str | None = None, config: str | os.PathLike[str] | None = None) -> Settings:
         """Settings from the config file and environment; ``db`` overrides both."""
         path = Path(config or os.environ.get("TOUCHLOG_CONFIG") or "touchlog.toml")
         data = _read_toml(path) if path.exists() or config else {}
-        channels = {c.name: c for c in DEFAULT_CHANNELS}
-        for name, flags in (data.pop("channels", None) or {}).items():
-            key = channel_name(name)
-            channels[key] = ChannelInfo(key, **_flags(flags or {}, f"{path}: channels.{name}"))
+        channels = _vocabulary(
+            data.pop("channels", None), DEFAULT_CHANNELS, f"{path}: channels",
+            ("wechat", "{deliberate = true, hard = false}"),
+            lambda key, table, where: ChannelInfo(key, **_flags(table, where)))
+        categories = _vocabulary(
+            data.pop("reason_categories", None), DEFAULT_REASON_CATEGORIES,
+            f"{path}: reason_categories", ("price", '{description = "too expensive"}'),
+            lambda key, table, where: ReasonCategory(key, _description(table, where)))
         cadence: dict[Stage, int | None] = dict(DEFAULT_CADENCE_DAYS)
         for stage, days in (data.pop("cadence_days", None) or {}).items():
             cadence[Stage.parse(stage, f"{path}: cadence_days")] = _days(days, path, stage)
@@ -79,13 +89,42 @@ class Settings:
         data.pop("db", None)
         if data:
             raise InvalidInput(str(path), sorted(data), "unknown settings")
-        return cls(db=chosen_db, channels=channels, cadence_days=cadence, import_timezone=zone)
+        return cls(db=chosen_db, channels=channels, cadence_days=cadence,
+                   reason_categories=categories, import_timezone=zone)
 
 
-def _flags(flags: object, where: str) -> dict[str, bool]:
+N = TypeVar("N", ChannelInfo, ReasonCategory)
+
+
+def _known(vocabulary: dict[str, N], name: str, what: str, *, listing: bool = True) -> N:
+    """A name's entry in a vocabulary, or a refusal naming every known name (unless not
+    ``listing``)."""
+    entry = vocabulary.get(name)
+    if entry is None:
+        known = f"; known: {', '.join(sorted(vocabulary))}" if listing else ""
+        raise InvalidInput(what.replace(" ", "_"), name, f"unknown {what}{known}")
+    return entry
+
+
+def _vocabulary(tables: object, defaults: tuple[N, ...], where: str, example: tuple[str, str],
+                make: Callable[[str, dict[str, Any], str], N]) -> dict[str, N]:
+    """A vocabulary: the defaults, then the settings file's entries (``name = {...}``, a
+    table of the entry's settings; ``example`` shows one) added to them or replacing one of
+    the same name."""
+    vocabulary = {entry.name: entry for entry in defaults}
+    if not isinstance(tables, dict | None):
+        raise InvalidInput(where, tables, "expected a table of names")
+    for name, table in (tables or {}).items():
+        key = vocabulary_name(name, where, example[0])
+        if not isinstance(table, dict):
+            raise InvalidInput(f"{where}.{name}", table,
+                               f"expected a table like {example[0]} = {example[1]}")
+        vocabulary[key] = make(key, table, f"{where}.{name}")
+    return vocabulary
+
+
+def _flags(flags: dict[str, Any], where: str) -> dict[str, bool]:
     """A channel's classification flags: only ``deliberate`` and ``hard``, each true/false."""
-    if not isinstance(flags, dict):
-        raise InvalidInput(where, flags, "expected a table like {deliberate = true, hard = false}")
     unknown = sorted(set(flags) - {"deliberate", "hard"})
     if unknown:
         raise InvalidInput(where, unknown, "unknown flag(s); known: deliberate, hard")
@@ -108,6 +147,17 @@ def _import_timezone(table: object, path: Path) -> str | None:
     if zone is None:
         return None
     return time_zone(zone, f"{path}: import.timezone").key
+
+
+def _description(table: dict[str, Any], where: str) -> str | None:
+    """A reason category's settings: only an optional ``description`` text."""
+    unknown = sorted(set(table) - {"description"})
+    if unknown:
+        raise InvalidInput(where, unknown, "unknown setting(s); known: description")
+    description = table.get("description")
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(f"{where}.description", description, "expected text")
+    return description
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

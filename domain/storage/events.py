@@ -4,6 +4,8 @@ Audits must judge the bytes in the database, not what the application makes of t
 mapper that skipped or repaired a field would hide the very change an audit looks for.
 Two readers: ``stored_rows`` streams the whole log in log order, so a million-event log
 never sits in memory; ``event_rows`` reads given customers' events in version order.
+
+What a row must be to be one touchlog wrote is domain/storage/checks.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import OperationalError, StoredEvent
 
-from touchlog.domain.errors import StoreError
+from touchlog.domain.errors import StoreError, UnreadableEvent
 from touchlog.domain.storage.database import Row
 
 if TYPE_CHECKING:
@@ -34,17 +36,20 @@ def stored_rows(app: TouchpointLog) -> AbstractContextManager[Iterator[Row]]:
         app.recorder, f"SELECT {COLUMNS} FROM {{table}} ORDER BY {database.position}")
 
 
-def event_rows(app: TouchpointLog, ids: Sequence[UUID]) -> list[Row]:
+def event_rows(app: TouchpointLog, ids: Sequence[UUID], *, positions: bool = False
+               ) -> list[Row]:
     """Every stored event of the given customers, by customer and version, one query per
-    IDS_PER_QUERY ids. A database that cannot be read is a StoreError naming it."""
+    IDS_PER_QUERY ids; with ``positions``, each row ends with its place in the log. A
+    database that cannot be read is a StoreError naming it."""
     database = app.location.database
+    columns = f"{COLUMNS}, {database.position}" if positions else COLUMNS
     rows: list[Row] = []
     try:
         for start in range(0, len(ids), IDS_PER_QUERY):
             chunk = ids[start:start + IDS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))
             rows += database.query(
-                app.recorder, f"SELECT {COLUMNS} FROM {{table}} WHERE originator_id IN "
+                app.recorder, f"SELECT {columns} FROM {{table}} WHERE originator_id IN "
                 f"({marks}) ORDER BY originator_id, originator_version",
                 database.stored_ids(chunk))
     except (OperationalError, sqlite3.Error) as e:
@@ -70,6 +75,8 @@ def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[St
     found: dict[UUID, list[StoredEvent]] = {}
     for originator_id, version, topic, state in event_rows(app, ids):
         key = stored_uuid(originator_id)
+        if not isinstance(state, bytes | bytearray | memoryview):
+            raise UnreadableEvent(key, version, f"its state is stored as {type(state).__name__}")
         found.setdefault(key, []).append(StoredEvent(key, version, topic, bytes(state)))
     return found
 

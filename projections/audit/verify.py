@@ -15,7 +15,13 @@ from uuid import UUID
 from touchlog.domain.errors import CustomerNotFound
 from touchlog.domain.identity import customer_id
 from touchlog.domain.storage.events import event_rows, stored_rows, stored_uuid
-from touchlog.projections.audit.chains import ChainReport, check_chains, compare_heads, scan_log
+from touchlog.projections.audit.chains import (
+    Break,
+    ChainReport,
+    check_chains,
+    compare_heads,
+    scan_log,
+)
 from touchlog.projections.audit.checkpoint import read_checkpoint, write_checkpoint
 
 if TYPE_CHECKING:
@@ -24,12 +30,16 @@ if TYPE_CHECKING:
 
 def _checked(app: TouchpointLog, target: UUID | None, watch: dict[str, int]) -> ChainReport:
     if target is not None:
-        return check_chains(event_rows(app, [target]), watch)
+        return check_chains(event_rows(app, [target], positions=True), watch)
     with stored_rows(app) as rows:
         report, suspects = scan_log(rows, watch)
     for raw_id in sorted(suspects, key=str):
-        precise = check_chains(event_rows(app, [stored_uuid(raw_id)]), watch)
-        report.breaks.extend(precise.breaks)
+        uid = stored_uuid(raw_id)
+        precise = check_chains(event_rows(app, [uid], positions=True), watch)
+        report.breaks.extend(precise.breaks or [Break(
+            uid.hex, uid.hex, 0, "changed_while_verified",
+            "the chain broke in the read in log order and checked out when read again in "
+            "version order: the log changed meanwhile; verify again")])
         report.heads.update(precise.heads)
         report.links_at.update(precise.links_at)
     return report

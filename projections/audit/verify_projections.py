@@ -15,7 +15,8 @@ by key and names every difference.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from touchlog.projections.audit.shadow import replay_to, shadow_db
+from touchlog.projections.engine.dialect import json_value
 from touchlog.projections.engine.ownership import examine
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import reporting_url
@@ -79,8 +81,8 @@ class TableCheck:
 
 @dataclass
 class DeterminismReport:
-    positions: dict[str, int] = field(default_factory=dict)  # live = compared position
     head: int = 0
+    positions: dict[str, int] = field(default_factory=dict)  # live = compared position
     tables: list[TableCheck] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
 
@@ -94,21 +96,25 @@ def verify_projections(log: TouchpointLog, live: ReportingDB | None = None) -> D
     own = live is None
     db = live or ReportingDB(reporting_url(log))
     try:
-        fit = examine(log, db)
-        if fit.mismatches:  # not this log's tables: a comparison of rows would mean nothing
+        # Positions no run writes are compared below, as values; others must fit the log.
+        fit = examine(log, db) if all(type(p) is int for p in db.tracked().values()) else None
+        if fit and fit.mismatches:  # not this log's tables: comparing rows means nothing
             return DeterminismReport(
-                {n: fit.rows[n].position for n in PROJECTION_TABLES}, fit.marks.head,
+                head=fit.marks.head,
+                positions={n: fit.rows[n].position for n in PROJECTION_TABLES},
                 differences=[Difference(TRACKING.name, f"name={m.name}", m.kind, m.column,
                                         m.recorded, m.log) for m in fit.mismatches])
         with shadow_db(db) as shadow, _snapshot(db):
-            known = db.positions()
-            report = DeterminismReport({n: known.get(n, 0) for n in PROJECTION_TABLES},
-                                       log.recorder.max_notification_id() or 0)
+            report = DeterminismReport(head=log.recorder.max_notification_id() or 0)
+            tracked = {n: db.tracked().get(n, 0) for n in PROJECTION_TABLES}
+            # A position no run writes (text, a real) is compared at the log's head.
+            report.positions = {n: p if type(p) is int else report.head
+                                for n, p in tracked.items()}
             reached = replay_to(log, shadow, report.positions)
             report.differences += [
                 Difference(TRACKING.name, f"name={n}", "value_differs", "position",
-                           report.positions[n], reached[n])
-                for n in PROJECTION_TABLES if reached[n] != report.positions[n]]
+                           json_value(tracked[n]), reached[n])
+                for n in PROJECTION_TABLES if _line([reached[n]]) != _line([tracked[n]])]
             with _snapshot(shadow):
                 report.tables = [compare_table(table, db, shadow, report.differences)
                                  for tables in PROJECTION_TABLES.values() for table in tables]
@@ -172,7 +178,13 @@ def _lines(db: ReportingDB, table: Table) -> Iterator[Line]:
         cursor.execute(statement)
         while batch := cursor.fetchmany(FETCH):
             for row in db.dialect.plain_rows(batch):
-                yield orjson.dumps(row) + b"\n", row
+                try:  # _line, written out: this loop runs once per row of every table
+                    line = orjson.dumps(row)
+                except TypeError:
+                    line = _line(row)
+                if line.count(b"null") != row.count(None):
+                    line = _line(row)
+                yield line + b"\n", row
     finally:
         cursor.close()
 
@@ -203,6 +215,31 @@ def _differences(table: Table, left: Line | None, right: Line | None, side: int,
     if side > 0:
         return [Difference(table.name, key, "missing_in_live")]
     assert left is not None and right is not None
-    return [Difference(table.name, key, "value_differs", name, a, b)
+    return [Difference(table.name, key, "value_differs", name, json_value(a), json_value(b))
             for name, a, b in zip(table.column_names, left[1], right[1], strict=True)
-            if orjson.dumps(a) != orjson.dumps(b)]
+            if _line([a]) != _line([b])]
+
+
+def _line(row: Sequence[Any]) -> bytes:
+    """A row's values as a compact JSON array, exactly: a number that is not finite becomes
+    ``{"float": "NaN"}`` (or "Infinity", "-Infinity") and bytes ``{"bytes": hex}``, forms no
+    other value takes, so no two different rows give one line (JSON alone would write NaN
+    and infinities as null, and has no bytes). Honest rows hold neither, so their lines are
+    plain JSON arrays."""
+    try:
+        line = orjson.dumps(row)
+    except TypeError:  # bytes: only a tampered table holds them
+        return orjson.dumps([_exact(v) for v in row])
+    # Each None writes one null; a NaN or an infinity writes one more (text holding "null"
+    # too, which only costs the exact pass): equal counts mean no number that is not finite.
+    if line.count(b"null") != row.count(None):
+        return orjson.dumps([_exact(v) for v in row])
+    return line
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": json_value(value)}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"bytes": bytes(value).hex()}
+    return value

@@ -3,11 +3,13 @@
 ``SQLiteReporting`` (projections/engine/sqlite.py) and ``PostgresReporting``
 (projections/engine/postgres.py) implement ``Dialect``; ``ReportingDB`` holds one and asks
 it instead of comparing names. The rules both must compute alike live here: exact sums of
-amounts, ratings averaged and rounded half up, values normalised for the JSON contract.
+amounts, ratings averaged and rounded half up, values normalised for the JSON contract
+(``plain``) and shown in JSON where JSON has no form for them (``json_value``).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -50,6 +52,18 @@ def plain(value: Any) -> Any:
     return value
 
 
+def json_value(value: Any) -> Any:
+    """A value as JSON output shows it, where JSON has no form for it: a number that is not
+    finite as the text "NaN", "Infinity" or "-Infinity", bytes as "\\x" and their hex
+    digits (PostgreSQL's text for bytea). No honest run stores either in a reporting table;
+    a tampered one may."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    return value
+
+
 class Dialect(ABC):
     """One kind of reporting database: its client, SQL and column types.
 
@@ -73,6 +87,11 @@ class Dialect(ABC):
 
     def create_namespace(self, location: Location) -> list[str]:
         """Statements that make the place the tables go, when the location names one."""
+        return []
+
+    def alone(self) -> list[str]:
+        """Statements that make a transaction the only one creating tables (none where
+        ``begin`` already excludes every other writer)."""
         return []
 
     @abstractmethod

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.events import Landmarks, landmarks
+from touchlog.projections.engine.reporting_db import tracked_position
 from touchlog.projections.engine.schema import TRACKING
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class Fit(NamedTuple):
 
 def examine(log: TouchpointLog, db: ReportingDB) -> Fit:
     """Every projection's tracking row compared with the log (one query on each database)."""
-    rows = {r["name"]: Tracked(r["name"], int(r["position"]), r["log_id"], r["event_id"])
+    rows = {r["name"]: Tracked(r["name"], tracked_position(r["name"], r["position"]),
+                               r["log_id"], r["event_id"])
             for r in db.query(f"SELECT name, position, log_id, event_id FROM {TRACKING.name}")}
     marks = landmarks(log, sorted({r.position for r in rows.values() if r.position > 0}))
     return Fit(rows, marks, [m for r in rows.values() if (m := mismatch(r, marks))])

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from touchlog.projections.engine.reporting_db import ReportingDB
 
 SCHEMA_PREFIX = "touchlog_shadow_"  # a shadow's temporary schema
+CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables are created
 
 
 class PostgresReporting(Dialect):
@@ -46,12 +47,18 @@ class PostgresReporting(Dialect):
                                autocommit=True, connect_timeout=10)
         schema = f"; SET search_path TO {_quoted(location.schema)}" if location.schema else ""
         conn.execute(f"SET TIME ZONE 'UTC'{schema}")  # one round trip
+        conn.adapters.register_loader("timestamptz", _loader())
         return conn
 
     def lost(self, error: Exception) -> bool:
         from touchlog.domain.storage.postgres import connection_lost
 
         return connection_lost(error)
+
+    def alone(self) -> list[str]:
+        # Two processes creating one table at once collide in the catalog ("duplicate key
+        # value violates unique constraint pg_type_typname_nsp_index"), IF NOT EXISTS or not.
+        return [f"SELECT pg_advisory_xact_lock({CREATION_LOCK})"]
 
     def create_namespace(self, location: Location) -> list[str]:
         if not location.schema:
@@ -100,6 +107,23 @@ class PostgresReporting(Dialect):
             yield in_schema(live.url, schema)
         finally:
             live.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _loader() -> type:
+    """psycopg's timestamptz loader, giving the server's text for an instant Python cannot
+    hold ('infinity', '-infinity', years past 9999) instead of failing the whole read: no
+    honest run stores one, a tampered table may, and readers must still show it."""
+    import psycopg
+    from psycopg.types.datetime import TimestamptzLoader
+
+    class OutOfRangeAsText(TimestamptzLoader):
+        def load(self, data: Any) -> Any:
+            try:
+                return super().load(data)
+            except psycopg.DataError:
+                return bytes(data).decode()
+
+    return OutOfRangeAsText
 
 
 def in_schema(url: str, schema: str) -> str:

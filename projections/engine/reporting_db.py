@@ -23,6 +23,8 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
+# Columns earlier versions had: the stage now lives in stage_current alone.
+SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"))
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
 REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
@@ -130,24 +132,60 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
-        """Creates the missing tables and indexes, and adds the columns an older version's
-        tables lack (a column is only ever added, nullable, to keep older rows valid)."""
+        """Creates the missing tables and indexes. A projection table an earlier version
+        made without one of today's columns is made again, and its projection applied anew
+        from the log (a column added empty would hold no values for the older rows); the
+        tracking table gets the columns it lacks, nullable, and keeps its rows."""
         # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
         # rebuild holds the same tables, made a plain query end in "deadlock detected".
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
+            for statement in self.dialect.alone():
+                self.conn.execute(statement)
             missing = set(self._missing_relations())  # again, now that this writer is alone
             for statement in self.dialect.create_namespace(self.location):
                 self.conn.execute(statement)
+            changed = self._outdated(missing)
+            for name in changed:  # emptied below anyway: made again with every column
+                self.conn.execute(f"DROP TABLE {name}")
             for table in ALL_TABLES:
-                if table.name not in missing:
+                if table.name not in missing and table.name not in changed:
                     for statement in table.added_columns(self.dialect.types, missing):
                         self.conn.execute(statement)
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for table_name, column in SUPERSEDED_COLUMNS:
+                if column in self._columns(table_name):
+                    # Its rows' positions counted the events that changed that column.
+                    self.conn.execute(f"ALTER TABLE {table_name} DROP COLUMN {column}")
+                    changed.append(table_name)
+            if TRACKING.name not in missing:
+                self._start_over(name for name, tables in PROJECTION_TABLES.items()
+                                 if any(t.name in missing or t.name in changed
+                                        for t in tables))
+
+    def _columns(self, table: str) -> list[str]:
+        cursor = self.conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        return [d[0] for d in cursor.description]
+
+    def _outdated(self, missing: set[str]) -> list[str]:
+        """The projection tables an earlier version made without a column they now have."""
+        return [table.name for tables in PROJECTION_TABLES.values() for table in tables
+                if table.name not in missing
+                and any(table.column_key(c) in missing for c in table.column_names)]
+
+    def _start_over(self, names: Iterable[str]) -> None:
+        """Empties projections whose tables an earlier version made otherwise (a table, a
+        column more or less) and moves them back to the log's start: their next catch-up
+        applies the whole log by today's rules."""
+        for name in names:
+            for table in PROJECTION_TABLES[name]:
+                self.conn.execute(f"DELETE FROM {table.name}")
+            self.conn.execute(self.dialect.sql(
+                f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?"), (name,))
 
     def drop_reader_indexes(self, names: Iterable[str]) -> None:
         """Drops the indexes only readers use from the named projections' tables (inside
@@ -166,11 +204,28 @@ class ReportingDB:
         return [name for name in names if name not in existing]
 
     def positions(self) -> dict[str, int]:
+        """Each projection's tracked position; one that no touchlog run writes (SQLite lets
+        the column hold text or a real) is a StoreError saying how to recover."""
+        return {name: tracked_position(name, position)
+                for name, position in self.tracked().items()}
+
+    def tracked(self) -> dict[str, Any]:
+        """Each projection's tracked position exactly as stored."""
         rows = self.query(f"SELECT name, position FROM {TRACKING.name}")
-        return {r["name"]: int(r["position"]) for r in rows}
+        return {r["name"]: r["position"] for r in rows}
 
     def close(self) -> None:
         self.conn.close()
+
+
+def tracked_position(name: str, position: Any) -> int:
+    """A tracked position as stored, if it is one (a whole number); else a StoreError."""
+    if type(position) is not int:
+        raise StoreError(
+            f"{TRACKING.name} holds {position!r} as the position of {name}, which no touchlog "
+            "run writes: the reporting tables were changed outside touchlog; 'touchlog "
+            "projections rebuild' rebuilds them from the log")
+    return position
 
 
 def _client_errors() -> tuple[type[Exception], ...]:

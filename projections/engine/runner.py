@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
-from touchlog.domain.errors import ConnectionLost, InvalidInput
+from touchlog.domain.errors import ConnectionLost, InvalidInput, StoreError
 from touchlog.domain.settings import Settings, available_cores
 from touchlog.domain.storage.events import landmarks, link_of, notifications
 from touchlog.domain.storage.files import Protected
@@ -34,10 +34,16 @@ from touchlog.projections.engine.processes import (
     projecting_alongside,
     spawned,
 )
-from touchlog.projections.engine.reporting_db import ReportingDB
+from touchlog.projections.engine.reporting_db import ReportingDB, tracked_position
 from touchlog.projections.engine.schema import PROJECTION_TABLES, TRACKING
 from touchlog.projections.readmodels.archive import ArchiveProjection
-from touchlog.projections.readmodels.changes import Batch, Projection, Writes, decode
+from touchlog.projections.readmodels.changes import (
+    NOT_THE_EVENT,
+    Batch,
+    Projection,
+    Writes,
+    decode,
+)
 from touchlog.projections.readmodels.followups import FollowUpsProjection
 from touchlog.projections.readmodels.stages import StagesProjection
 
@@ -128,7 +134,8 @@ class Projector:
         read = 0
         if self.head_query is not None:
             rows = {r["name"]: r for r in self.db.query(self.head_query)}
-            if all(rows[n]["position"] >= (rows[n]["head"] or 0) for n in chosen):
+            if all(tracked_position(n, rows[n]["position"]) >= (rows[n]["head"] or 0)
+                   for n in chosen):
                 return 0
         while True:
             positions = self.db.positions()
@@ -185,6 +192,12 @@ class Projector:
                 writes.write(self.db)
         except Conflict:
             pass  # the other processor applied these events; re-read the positions
+        except NOT_THE_EVENT as e:  # the batch rolled back; nothing was applied
+            raise StoreError(
+                f"the {name} projection cannot apply the events after position {expected}: "
+                f"a value no touchlog run writes ({type(e).__name__}: {e}), in its tables or "
+                "in the events. 'touchlog verify --projections' and 'touchlog verify' name "
+                "it; 'touchlog projections rebuild' rebuilds the tables from the log") from None
 
     def rebuild(self, names: Iterable[str] | None = None) -> int:
         """Empties the projections' tables and applies the whole log again.

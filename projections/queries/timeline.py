@@ -2,6 +2,8 @@
 
 Contacts show their amended values; retracted contacts are hidden unless asked for.
 Entries are ordered by when they happened (``at``), then by the order they were recorded.
+Stage changes are the stays of the history derived from the facts (domain/stages.py), each
+shown just after the event of the fact that began it.
 
 The events are read as the projections read them (stored JSON decoded into ``Change``
 tuples, see projections/batch.py), not as domain objects: a customer with thousands of
@@ -15,17 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from touchlog.domain.errors import CustomerNotFound
+from touchlog.domain.errors import CustomerNotFound, UnreadableEvent
 from touchlog.domain.identity import customer_id
+from touchlog.domain.stages import StageFacts, Stay
 from touchlog.domain.storage.events import event_rows
-from touchlog.projections.readmodels.changes import Change, decode
+from touchlog.projections.readmodels.changes import NOT_THE_EVENT, Change, decode
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
 
 CONTACT_FIELDS = (
     "contact_id", "occurred_at", "recorded_at", "channel", "initiated_by", "purpose", "summary",
-    "place", "actor", "outcome", "rating", "amount", "stage_signal", "retracted",
+    "place", "actor", "outcome", "rating", "amount", "stage_signal", "reason_category",
+    "retracted",
 )
 
 
@@ -48,17 +52,88 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
 
 def build_timeline(events: Iterable[Change],
                    window: TimelineFilter = TimelineFilter()) -> list[dict[str, Any]]:
-    """Timeline entries: dicts with ``type``, ``at`` and the entry's fields."""
-    entries: list[tuple[int, dict[str, Any]]] = []
+    """Timeline entries: dicts with ``type``, ``at`` and the entry's fields.
+
+    An event whose state is not its event's (a value no command records) is an
+    UnreadableEvent naming it, not a crash.
+    """
+    entries: list[tuple[float, dict[str, Any]]] = []
     contacts: dict[str, dict[str, Any]] = {}
+    stages = _Stages()
+    customer = ""
     for e in events:
-        entry = _entry(e.kind, e.state, contacts)
+        customer = e.customer_id
+        try:
+            entry = _entry(e.kind, e.state, contacts)
+            stages.add(e)
+        except NOT_THE_EVENT as error:
+            raise _unreadable(e.customer_id, e.version, e.kind, error) from None
         if entry is not None:
             entries.append((e.position, entry))
+    try:
+        entries += stages.entries()
+    except NOT_THE_EVENT as error:  # a fact's values, read only when the history is derived
+        raise _unreadable(customer, 0, "stage fact", error) from None
     # "at" is final only now (an amendment may move a contact), so it is parsed here, once.
-    timed = sorted(((_instant(entry["at"]), version, entry) for version, entry in entries),
-                   key=lambda item: item[:2])
+    timed = []
+    for version, entry in entries:
+        try:
+            timed.append((_instant(entry["at"]), version, entry))
+        except NOT_THE_EVENT as error:
+            raise _unreadable(customer, version, entry["type"], error) from None
+    timed.sort(key=lambda item: item[:2])
     return [entry for at, _, entry in timed if _shown(at, entry, window)]
+
+
+class _Stages:
+    """The customer's stage facts, and the changes of its derived history as entries."""
+
+    def __init__(self) -> None:
+        self.facts = StageFacts("")
+        self.versions: dict[Any, int] = {}  # contact id, or an explicit change -> version
+
+    def add(self, c: Change) -> None:
+        """Keeps the event's stage facts; an instant that is not one fails here, naming
+        the event, rather than when the history is derived."""
+        e = c.state
+        for name in ("at", "occurred_at"):
+            if name in e:
+                _instant(e[name])
+        if "occurred_at" in (e.get("changes") or {}):
+            _instant(e["changes"]["occurred_at"])
+        if c.kind == "Registered":
+            self.facts = StageFacts(e["at"])
+        elif c.kind == "ContactLogged":
+            self.facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
+                                      e["actor"], e["reason_category"])
+            self.versions[e["contact_id"]] = c.position
+        elif c.kind == "ContactAmended":
+            self.facts.contact_amended(e["contact_id"], e["changes"])
+        elif c.kind == "ContactRetracted":
+            self.facts.contact_retracted(e["contact_id"])
+        elif c.kind == "StageChanged":
+            self.facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"],
+                                     e["contact_id"], e["reason_category"])
+            self.versions.setdefault((e["at"], e["to_stage"], e["reason"], e["actor"]),
+                                     c.position)
+
+    def entries(self) -> list[tuple[float, dict[str, Any]]]:
+        return [(self._version(s) + 0.5, {
+            "type": "stage_changed", "at": s.entered_at, "from": s.from_stage, "to": s.to_stage,
+            "reason": s.reason, "reason_category": s.reason_category, "actor": s.actor,
+            "contact_id": s.contact_id, "cycle": s.cycle,
+        }) for s in self.facts.history()[1:]]
+
+    def _version(self, stay: Stay) -> int:
+        if stay.contact_id is not None:
+            return self.versions[stay.contact_id]
+        return self.versions[(stay.entered_at, stay.to_stage, stay.reason, stay.actor)]
+
+
+def _unreadable(customer: str, version: float, kind: str, error: Exception
+                ) -> UnreadableEvent:
+    return UnreadableEvent(customer, version, f"its state is not a {kind} "
+                           f"({type(error).__name__}: {error})")
 
 
 def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
@@ -72,7 +147,8 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
             "channel": get("channel"), "initiated_by": get("initiated_by"),
             "purpose": get("purpose"), "summary": get("summary"), "place": get("place"),
             "actor": get("actor"), "outcome": get("outcome"), "rating": get("rating"),
-            "amount": get("amount"), "stage_signal": get("stage_signal"), "retracted": False,
+            "amount": get("amount"), "stage_signal": get("stage_signal"),
+            "reason_category": get("reason_category"), "retracted": False,
             "retraction_reason": None,
         }
         contacts[e["contact_id"]] = card  # later amendments and retractions update it in place
@@ -86,10 +162,6 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
     if kind == "ContactRetracted":
         contacts[e["contact_id"]].update(retracted=True, retraction_reason=e["reason"])
         return None
-    if kind == "StageChanged":
-        return {"type": "stage_changed", "at": e["at"], "from": e["from_stage"],
-                "to": e["to_stage"], "reason": e["reason"], "actor": e["actor"],
-                "contact_id": e["contact_id"], "cycle": e["cycle"]}
     if kind == "FollowUpScheduled":
         linked = contacts.get(e["contact_id"]) if e["contact_id"] is not None else None
         return {"type": "follow_up_scheduled",
@@ -110,7 +182,11 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    """An instant as events store it: ISO 8601 with its offset (so any two compare)."""
+    instant = datetime.fromisoformat(text)
+    if instant.tzinfo is None:
+        raise ValueError(f"the instant {text!r} has no offset")
+    return instant
 
 
 def _shown(at: datetime, entry: dict[str, Any], window: TimelineFilter) -> bool:

@@ -1,4 +1,5 @@
-"""Old events keep loading after their class gains a field (upcasting through our JSON form)."""
+"""Old events keep loading after their class gains a field (upcasting through our JSON form),
+and new ones verify: their link covers the class version they are stored with."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from touchlog.domain.application import TouchpointLog
+from touchlog.domain.application import ContactEntry, TouchpointLog
+from touchlog.domain.contact import Contact
+from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
+from touchlog.domain.storage.transcoder import EventMapper
+from touchlog.projections.audit.verify import verify_chains
+from touchlog.projections.readmodels.changes import decode
 
 
 class Account(Aggregate):
@@ -34,9 +40,24 @@ class Account(Aggregate):
         self.currency = currency
 
 
+class AccountLog(TouchpointLog):
+    """touchlog's application with Account's events as the only ones it resolves."""
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return EventMapper(self.construct_transcoder(),
+                           {get_topic(Account.Opened): Account.Opened}, get_topic(Account))
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[TouchpointLog]:
-    with TouchpointLog(Settings(db=str(tmp_path / "log.db"))) as log:
+    with AccountLog(Settings(db=str(tmp_path / "log.db"))) as log:
+        yield log
+
+
+@pytest.fixture
+def customers(tmp_path: Path) -> Iterator[TouchpointLog]:
+    """touchlog's own application, with the Customer's events."""
+    with TouchpointLog(Settings(db=str(tmp_path / "customers.db"))) as log:
         yield log
 
 
@@ -58,3 +79,35 @@ def test_new_events_record_their_class_version(app: TouchpointLog) -> None:
     (stored,) = app.recorder.select_events(account.id)
     assert json.loads(stored.state)["class_version"] == 2
     assert app.repository.get(account.id).currency == "USD"
+
+
+def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_none(
+        customers: TouchpointLog) -> None:
+    """Version 1 of ContactLogged and StageChanged had no reason_category."""
+    customers.log_contacts([ContactEntry("ACME", Contact(
+        occurred_at="2018-01-05", channel="phone", stage_signal="dissolution",
+        reason_category="died", contact_id="k1"))])
+    customers.change_stage("ACME", "commitment", "back", "ann", at="2018-02-01")
+    for stored in customers.recorder.select_events(customer_id("ACME"))[1:]:
+        state = json.loads(stored.state)
+        assert state["class_version"] == 2 and "reason_category" in state
+        del state["class_version"], state["reason_category"]  # as version 1 stored it
+        old = StoredEvent(originator_id=stored.originator_id,
+                          originator_version=stored.originator_version, topic=stored.topic,
+                          state=json.dumps(state).encode())
+        event = customers.mapper.to_domain_event(old)
+        assert event.reason_category is None  # type: ignore[attr-defined]
+        [change] = decode([(1, stored.originator_id, stored.originator_version, stored.topic,
+                            old.state)])
+        assert change.state["reason_category"] is None
+
+
+def test_events_of_version_2_are_chained_as_stored_with_their_class_version(
+        customers: TouchpointLog) -> None:
+    customers.log_contacts([ContactEntry("ACME", Contact(
+        occurred_at="2018-01-05", channel="phone", stage_signal="dissolution",
+        reason_category="died"))])
+    customers.change_stage("ACME", "dissolution", "gone", "ann", at="2018-02-01",
+                     reason_category="moved_away")
+    report, _ = verify_chains(customers)
+    assert report.intact and report.events == 3

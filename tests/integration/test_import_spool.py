@@ -9,6 +9,7 @@ import os
 import tempfile
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -179,20 +180,31 @@ def test_when_the_helper_fails_its_rows_are_parsed_by_the_importer() -> None:
     assert pass_one(many_rows(), UNIT_ROWS=4, _parse_unit=fail_in_helper) == alone
 
 
-def test_a_slow_helper_is_not_waited_for() -> None:
-    importer_pid = os.getpid()
+def test_a_helper_that_never_answers_is_not_waited_for(tmp_path: Path) -> None:
+    """The helper blocks until the importer has parsed every unit itself: an importer that
+    waited for it would parse fewer (its units would come from the helper, released only by
+    the guard's timeout), whatever the machine's speed."""
+    importer_pid, release = os.getpid(), tmp_path / "release"
+    units = 300 // 30
+    parsed_here: list[int] = []
 
-    def slow_in_helper(parse: Any, unit: Any) -> Any:
+    def blocked_in_helper(parse: Any, unit: Any) -> Any:
         if os.getpid() != importer_pid:
-            time.sleep(1)
+            guard = time.monotonic() + 120  # only ever reached if the importer waits
+            while not release.exists() and time.monotonic() < guard:
+                time.sleep(0.01)
+        else:
+            parsed_here.append(1)
+            if len(parsed_here) == units:
+                release.touch()
         return original(parse, unit)
 
     original = importer._parse_unit
-    started = time.monotonic()
     alone = pass_one(many_rows(), HELPER=False)
+    parsed_here.clear()
     assert pass_one(many_rows(), UNIT_ROWS=30, HELPER_PATIENCE=0.01,
-                    _parse_unit=slow_in_helper) == alone
-    assert time.monotonic() - started < 8
+                    _parse_unit=blocked_in_helper) == alone
+    assert len(parsed_here) == units  # every unit, the helper's too, was parsed here
 
 
 def test_an_error_parsing_rows_is_raised_by_the_importer() -> None:

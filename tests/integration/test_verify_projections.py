@@ -17,6 +17,7 @@ from touchlog.projections.engine.postgres import SCHEMA_PREFIX
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.engine.sqlite import FOLDER_PREFIX
+from touchlog.projections.queries.reads import Queries
 
 
 def contact(day: int, **fields: object) -> Contact:
@@ -160,3 +161,128 @@ def test_postgres_shadow_uses_its_own_schema_not_the_live_tables(pg_db_url: str,
 
     assert live == (99,)
     assert [(d.column, d.live, d.shadow) for d in report.differences] == [("contacts", 99, 2)]
+
+
+# ------------------------------------------------ values no honest run writes (docs/audit.md)
+
+# A number that is not finite, as each database spells it in SQL. SQLite has no NaN: it
+# stores one as NULL, so there the tampering cannot arise (the test shows the NULL).
+NON_FINITE = {"sqlite": {"inf": "9e999", "-inf": "-9e999", "nan": None},
+              "postgres": {"inf": "'Infinity'::float8", "-inf": "'-Infinity'::float8",
+                           "nan": "'NaN'::float8"}}
+SHOWN_AS = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_a_non_finite_number_where_the_rebuild_has_none_is_a_difference(
+        projected: Any, value: str) -> None:
+    """GLOBEX has no rating, so its average is NULL: a live infinity or NaN must not pass
+    for it (both once became the same JSON null)."""
+    log, projector, _ = projected
+    literal = NON_FINITE[projector.db.dialect.name][value]
+    if literal is None:
+        projector.db.execute("UPDATE archive_customers SET average_rating = ? "
+                             "WHERE customer = 'GLOBEX'", (float(value),))
+        stored = projector.db.query("SELECT average_rating FROM archive_customers "
+                                    "WHERE customer = 'GLOBEX'")
+        assert stored == [{"average_rating": None}]  # cannot arise: SQLite kept NULL
+        assert verify_projections(log).intact
+        return
+    tamper(projector.db, f"UPDATE archive_customers SET average_rating = {literal} "
+                         "WHERE customer = ?", ("GLOBEX",))
+
+    report = verify_projections(log)
+
+    assert [d.as_row() for d in report.differences] == [{
+        "table": "archive_customers", "key": "customer=GLOBEX", "problem": "value_differs",
+        "column": "average_rating", "live": SHOWN_AS[value], "shadow": None}]
+
+
+def test_a_non_finite_number_where_the_rebuild_has_one_is_a_difference(projected: Any) -> None:
+    log, projector, _ = projected
+    literal = NON_FINITE[projector.db.dialect.name]["inf"]
+    tamper(projector.db, f"UPDATE archive_customers SET average_rating = {literal} "
+                         "WHERE customer = ?", ("ACME",))
+
+    report = verify_projections(log)
+
+    assert [(d.column, d.live, d.shadow) for d in report.differences] == [
+        ("average_rating", "Infinity", 4.0)]
+
+
+def test_postgres_infinite_instants_and_amounts_are_differences_not_crashes(
+        pg_db_url: str, monkeypatch: Any) -> None:
+    """timestamptz and numeric hold infinities (and numeric NaN); SQLite keeps both as text."""
+    monkeypatch.delenv("TOUCHLOG_REPORTING_DB", raising=False)
+    with TouchpointLog(Settings(db=pg_db_url)) as log:
+        seed(log)
+        projector = Projector(log)
+        projector.catch_up()
+        tamper(projector.db, "UPDATE archive_customers SET last_contact_at = 'infinity', "
+                             "first_contact_at = '-infinity', total_amount = 'NaN' "
+                             "WHERE customer = 'ACME'")
+        tamper(projector.db, "UPDATE archive_customers SET total_amount = 'Infinity' "
+                             "WHERE customer = 'GLOBEX'")
+
+        report = verify_projections(log)
+        records = Queries(log).archive()
+        projector.close()
+
+    assert sorted((d.key, d.column, d.live) for d in report.differences) == [
+        ("customer=ACME", "first_contact_at", "-infinity"),
+        ("customer=ACME", "last_contact_at", "infinity"),
+        ("customer=ACME", "total_amount", "NaN"),
+        ("customer=GLOBEX", "total_amount", "Infinity")]
+    assert records[0]["last_contact_at"] == "infinity"
+
+
+# A value of another type than the column's, as SQLite lets any column hold (PostgreSQL
+# refuses or converts each of these: its columns are typed).
+WRONG_TYPES = {
+    "bytes for text": ("UPDATE archive_contacts SET summary = X'00ff' WHERE customer = 'GLOBEX'",
+                       "summary", "\\x00ff"),
+    "text for a position": ("UPDATE archive_contacts SET position = 'abc' "
+                            "WHERE customer = 'GLOBEX'", "position", "abc"),
+    "a real for a count": ("UPDATE archive_customers SET contacts = 2.5 "
+                           "WHERE customer = 'GLOBEX'", "contacts", 2.5),
+    "text for a tracked position": ("UPDATE projection_tracking SET position = 'abc' "
+                                    "WHERE name = 'stages'", "position", "abc"),
+}
+
+
+@pytest.fixture
+def sqlite_projected(sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+                     ) -> Iterator[tuple[TouchpointLog, Projector]]:
+    monkeypatch.delenv("TOUCHLOG_REPORTING_DB", raising=False)
+    with TouchpointLog(Settings(db=sqlite_url)) as log:
+        seed(log)
+        projector = Projector(log)
+        projector.catch_up()
+        try:
+            yield log, projector
+        finally:
+            projector.close()
+
+
+@pytest.mark.parametrize("tampering", list(WRONG_TYPES))
+def test_a_value_of_another_type_is_a_difference_not_a_crash(
+        sqlite_projected: Any, tampering: str) -> None:
+    log, projector = sqlite_projected
+    statement, column, shown = WRONG_TYPES[tampering]
+    tamper(projector.db, statement)
+
+    report = verify_projections(log)
+
+    assert not report.intact
+    assert (column, shown) in [(d.column, d.live) for d in report.differences]
+
+
+def test_a_blob_key_is_a_row_missing_on_each_side_not_a_crash(sqlite_projected: Any) -> None:
+    log, projector = sqlite_projected
+    tamper(projector.db, "UPDATE archive_channels SET customer = X'41434d45' "
+                         "WHERE customer = 'ACME' AND channel = 'email'")
+
+    report = verify_projections(log)
+
+    assert sorted(d.problem for d in report.differences) == [
+        "missing_in_live", "missing_in_shadow"]

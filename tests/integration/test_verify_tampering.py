@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
 import orjson
-import psycopg
 import pytest
 
+from tests.raw_events import RawTable
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.chain import chain_link
 from touchlog.domain.contact import Contact, FollowUpPlan
@@ -19,54 +16,6 @@ from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.projections.audit.checkpoint import read_checkpoint
 from touchlog.projections.audit.verify import verify_chains
-
-
-class RawTable:
-    """The event table (SQLite or PostgreSQL), reached the way an intruder would."""
-
-    def __init__(self, url: str) -> None:
-        self.postgres = url.startswith("postgresql")
-        self.url = url
-        self.table = "touchlog_events" if self.postgres else "stored_events"
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        sql = sql.replace("{table}", self.table)
-        if self.postgres:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                cursor = conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
-                return list(cursor.fetchall()) if cursor.description else []
-        conn = sqlite3.connect(self.url)
-        try:
-            with conn:
-                return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
-
-    def key(self, reference: str) -> UUID | str:
-        uid = customer_id(reference)
-        return uid if self.postgres else uid.hex
-
-    def state(self, reference: str, version: int) -> bytes:
-        rows = self.execute("SELECT state FROM {table} WHERE originator_id = ? "
-                            "AND originator_version = ?", (self.key(reference), version))
-        return bytes(rows[0][0])
-
-    def set_state(self, reference: str, version: int, state: bytes) -> None:
-        self.execute("UPDATE {table} SET state = ? WHERE originator_id = ? "
-                     "AND originator_version = ?", (state, self.key(reference), version))
-
-    def delete(self, reference: str, version: int) -> None:
-        self.execute("DELETE FROM {table} WHERE originator_id = ? AND originator_version = ?",
-                     (self.key(reference), version))
-
-    def swap_versions(self, reference: str, first: int, second: int) -> None:
-        key = self.key(reference)
-        update = "UPDATE {table} SET originator_version = ? WHERE originator_id = ? " \
-                 "AND originator_version = ?"
-        self.execute(update, (-1, key, first))
-        self.execute(update, (first, key, second))
-        self.execute(update, (second, key, -1))
-
 
 # --------------------------------------------------------------------------- the log
 
@@ -77,7 +26,8 @@ def log(db_url: str) -> Iterator[TouchpointLog]:
     app = TouchpointLog(Settings(db=db_url))
     app.log_contact("ACME", Contact(occurred_at="2018-01-05T10:00", channel="phone",
                                     actor="ann", stage_signal="exploration"),
-                    follow_up=FollowUpPlan(due_at="2018-02-01"))  # versions 1-4
+                    follow_up=FollowUpPlan(due_at="2018-02-01"))  # versions 1-3
+    app.change_stage("ACME", "exploration", "qualified", "ann", at="2018-01-20")  # 4
     app.log_contact("BETA", Contact(occurred_at="2018-01-06", channel="email", actor="bob"))
     app.change_stage("ACME", "expansion", "second order", "ann", at="2018-03-01")  # 5
     app.update_profile("ACME", {"name": "Acme Ltd"})  # 6

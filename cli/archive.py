@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import emit, output_format
+from touchlog.cli.render import emit, listed, listing_options, output_format
 from touchlog.cli.services import Services
 
 
 @click.command()
 @click.argument("reference", required=False)
+@listing_options
 @output_format
 @click.pass_obj
-def archive(services: Services, reference: str | None, fmt: str | None) -> None:
-    """Show contact archives: contacts, channels, purchases and ratings per customer.
+def archive(services: Services, reference: str | None, limit: int | None, reverse: bool,
+            fmt: str | None) -> None:
+    """Show contact archives: contacts, channels, purchases and ratings per customer, by
+    reference (--reverse: last first).
 
     Retracted contacts count in no statistic. Example: touchlog archive ACME --format json
     """
     with services.queries() as queries:
-        emit(queries.archive(reference), fmt)
+        emit(listed(queries.archive(reference), limit, reverse), fmt)

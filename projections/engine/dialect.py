@@ -95,6 +95,11 @@ class Dialect(ABC):
         return []
 
     @abstractmethod
+    def number(self, amount: str) -> str:
+        """SQL turning an exact amount (SQL giving its text or numeric) into the value of a
+        ``number`` column: what a SQL client sorts and sums (schema.py)."""
+
+    @abstractmethod
     def sql(self, statement: str) -> str:
         """The statement with the client's placeholders."""
 

@@ -29,7 +29,8 @@ CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables 
 class PostgresReporting(Dialect):
     name = "postgres"
     types = {"text": "TEXT", "int": "INTEGER", "instant": "TIMESTAMPTZ", "amount": "NUMERIC",
-             "flag": "BOOLEAN", "real": "DOUBLE PRECISION", "position": "BIGINT"}
+             "flag": "BOOLEAN", "real": "DOUBLE PRECISION", "position": "BIGINT",
+             "number": "NUMERIC"}
     begin = "BEGIN"
     begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     sum_amounts = "sum(amount)"  # numeric: exact
@@ -64,6 +65,9 @@ class PostgresReporting(Dialect):
         if not location.schema:
             return []
         return [f"CREATE SCHEMA IF NOT EXISTS {_quoted(location.schema)}"]
+
+    def number(self, amount: str) -> str:
+        return f"CAST({amount} AS NUMERIC)"
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")

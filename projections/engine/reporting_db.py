@@ -144,7 +144,8 @@ class ReportingDB:
                 self.conn.execute(statement)
             for table in ALL_TABLES:
                 if table.name not in missing:
-                    for statement in table.added_columns(self.dialect.types, missing):
+                    for statement in (*table.added_columns(self.dialect.types, missing),
+                                      *table.filled_numbers(self.dialect.number, missing)):
                         self.conn.execute(statement)
                 for statement in table.ddl(self.dialect.types):
                     self.conn.execute(statement)

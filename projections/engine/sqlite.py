@@ -32,7 +32,7 @@ FOLDER_PREFIX = f".touchlog-{SHADOW_KIND}-"
 class SQLiteReporting(Dialect):
     name = "sqlite"
     types = {"text": "TEXT", "int": "INTEGER", "instant": "TEXT", "amount": "TEXT",
-             "flag": "INTEGER", "real": "REAL", "position": "INTEGER"}
+             "flag": "INTEGER", "real": "REAL", "position": "INTEGER", "number": "REAL"}
     begin = "BEGIN IMMEDIATE"  # takes the write lock at once
     begin_snapshot = "BEGIN"
     sum_amounts = "dsum(amount)"
@@ -54,6 +54,9 @@ class SQLiteReporting(Dialect):
         conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
         conn.create_aggregate("rating_avg", 1, _RatingAverage)  # type: ignore[arg-type]
         return conn
+
+    def number(self, amount: str) -> str:
+        return f"CAST({amount} AS REAL)"
 
     def sql(self, statement: str) -> str:
         return statement

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -18,7 +18,7 @@ from touchlog.domain.storage.database import RECONNECTED, lock_timeout
 from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
-from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING
+from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING, View
 from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
@@ -81,6 +81,14 @@ class ReportingDB:
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.errors():
             cursor = self.conn.execute(self.dialect.sql(statement), tuple(params))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [dict(zip(names, row, strict=True)) for row in self.dialect.plain_rows(rows)]
+
+    def query_named(self, statement: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``query`` with ``:name`` parameters, given by name."""
+        with self.errors():
+            cursor = self.conn.execute(self.dialect.named(statement), dict(params))
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         return [dict(zip(names, row, strict=True)) for row in self.dialect.plain_rows(rows)]
@@ -151,6 +159,11 @@ class ReportingDB:
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for view in _report_views(self.dialect):
+                if view.name in missing:
+                    for statement in self.dialect.create_view(view.name, view.select,
+                                                              view.digest):
+                        self.conn.execute(statement)
 
     def drop_reader_indexes(self, names: Iterable[str]) -> None:
         """Drops the indexes only readers use from the named projections' tables (inside
@@ -166,7 +179,10 @@ class ReportingDB:
                  for name in (table.name, *map(table.index_name, table.indexes),
                               *map(table.column_key, table.column_names))]
         existing = self.dialect.existing(self, names)
-        return [name for name in names if name not in existing]
+        views = {view.name: view.digest for view in _report_views(self.dialect)}
+        made = self.dialect.view_digests(self, list(views))
+        return ([name for name in names if name not in existing]
+                + [name for name, digest in views.items() if made.get(name) != digest])
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracked position; one that no touchlog run writes (SQLite lets
@@ -181,6 +197,14 @@ class ReportingDB:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _report_views(dialect: Dialect) -> list[View]:
+    """The reports' views (projections/reports), made after the tables they read; one whose
+    definition changed is made anew."""
+    from touchlog.projections.reports.catalogue import views
+
+    return views(dialect)
 
 
 def tracked_position(name: str, position: Any) -> int:

@@ -15,9 +15,11 @@ incremental update and the filling of an older table's new column give the same 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,18 @@ class Table:
         exact amount, turned into the number by ``number``."""
         numbers = {name for name, _ in self.numbers}
         return ", ".join(number("?") if name in numbers else "?" for name in self.column_names)
+
+
+class View(NamedTuple):
+    """A view of the reporting schema (a report's, projections/reports): its name, its
+    SELECT, and a digest of the two, by which a view an earlier version made is told apart."""
+
+    name: str
+    select: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.name}\n{self.select}".encode()).hexdigest()[:16]
 
 
 CONTACT_CARD = (

@@ -83,9 +83,9 @@ STDOUT = Path("-")
 
 def export_names() -> list[str]:
     """Every export, the reports' included (``report-NAME``)."""
-    from touchlog.projections.queries.reports.catalogue import REPORT_EXPORTS
+    from touchlog.projections.reports.catalogue import report_exports
 
-    return [*TABLE_EXPORTS, *COMPUTED_EXPORTS, *REPORT_EXPORTS]
+    return [*TABLE_EXPORTS, *COMPUTED_EXPORTS, *report_exports()]
 
 
 def export(queries: Queries, name: str, fmt: str, path: Path,
@@ -96,9 +96,9 @@ def export(queries: Queries, name: str, fmt: str, path: Path,
 
     CSV cells a spreadsheet would run as formulas get a leading apostrophe
     (``spreadsheet_safe``) unless ``raw_csv``."""
-    from touchlog.projections.queries.reports.catalogue import REPORT_EXPORTS
+    from touchlog.projections.reports.catalogue import report_exports
 
-    computed = {**COMPUTED_EXPORTS, **REPORT_EXPORTS}
+    computed = {**COMPUTED_EXPORTS, **report_exports()}
     if name not in TABLE_EXPORTS and name not in computed:
         raise InvalidInput("name", name, f"expected one of {', '.join(export_names())}")
     if fmt not in FILE_FORMATS:

@@ -341,3 +341,14 @@ def test_each_reports_view_gives_what_the_report_gives_without_options(history: 
             assert list(viewed[0]) == chosen.column_names, name
     finally:
         db.close()
+
+
+def test_a_report_exports_as_the_report_gives_it(history: str, tmp_path: Any) -> None:
+    out = tmp_path / "channels.jsonl"
+    result = CliRunner().invoke(cli, ["--db", history, "export", "report-channels",
+                                      "--format", "jsonl", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert exported == report(history, "channels")
+    meta = json.loads((tmp_path / "channels.jsonl.meta.json").read_text())
+    assert set(meta["projections"]) == {"archive", "stages", "followups"}

@@ -100,7 +100,7 @@ def _as_of(value: str | None) -> datetime | None:
 
     moment = parse_instant(value, "as_of")
     if len(value.strip()) == 10:  # a day alone: the state at its end
-        moment += timedelta(days=1, microseconds=-1)
+        moment += timedelta(days=1, milliseconds=-1)  # what SQLite's julianday() holds
     return moment
 
 

@@ -105,7 +105,10 @@ ARCHIVE_CONTACTS = Table(
     "archive_contacts",
     (("customer", "text"), ("contact_id", "text"), *CONTACT_CARD, ("retracted", "flag"),
      ("retraction_reason", "text"), ("position", "position"), ("amount_value", "number")),
-    key=("customer", "contact_id"), indexes=(("position",), ("contact_id",)),
+    key=("customer", "contact_id"),
+    # (customer, occurred_at, contact_id): a customer's contacts in time order, which the
+    # reports seek (the last contact before a time, those within days before a purchase).
+    indexes=(("position",), ("contact_id",), ("customer", "occurred_at", "contact_id")),
     numbers=(("amount_value", "amount"),),
 )
 ARCHIVE_CUSTOMERS = Table(

@@ -86,7 +86,7 @@ class SQLiteReporting(Dialect):
         return f"min({a}, {b})"
 
     def days_literal(self, count: int) -> str:
-        return f"'+{count} days'"
+        return f"'{count:+d} days'"
 
     def create_view(self, name: str, select: str, digest: str) -> list[str]:
         # SQLite keeps a view's statement as written, comment included.

@@ -27,17 +27,23 @@ SEGMENTS = (
 
 def _scored(f: Frame) -> str:
     """CTEs owners, ``facts`` (per customer with a live contact by the reading time: its
-    last contact, contacts and amounts) and ``scored`` (with recency in whole days, the
-    1-5 scores, FM and the segment)."""
+    last contact, contacts and amounts) and ``scored`` (monetary to the cent, recency in
+    whole days, the 1-5 scores, FM and the segment)."""
     d = f.d
     segment = "CASE " + " ".join(f"WHEN {rule} THEN '{name}'" for name, rule in SEGMENTS) + " END"
     score = "1 + (5 * ({rank} - 1)) / n"
+    # A customer whose last live contact is by the reading time has its statistics in
+    # archive_customers already; the others' are counted from their contacts until then.
     return (
-        f"WITH {OWNERS}, facts AS (SELECT k.customer, max(k.occurred_at) AS last_contact_at, "
-        "count(*) AS frequency, coalesce(sum(k.amount_value), 0) AS monetary "
-        f"FROM archive_contacts k WHERE NOT k.retracted AND k.occurred_at <= {f.as_of} "
-        "GROUP BY k.customer), "
-        "ranked AS (SELECT facts.*, "
+        f"WITH {OWNERS}, facts AS (SELECT a.customer, a.last_contact_at, "
+        "a.contacts AS frequency, a.total_amount_value AS monetary FROM archive_customers a "
+        f"WHERE a.contacts > 0 AND a.last_contact_at <= {f.as_of} UNION ALL "
+        "SELECT k.customer, max(k.occurred_at), count(*), coalesce(sum(k.amount_value), 0) "
+        "FROM archive_customers a JOIN archive_contacts k ON k.customer = a.customer "
+        f"WHERE a.last_contact_at > {f.as_of} AND k.occurred_at <= {f.as_of} "
+        "AND NOT k.retracted GROUP BY k.customer), "
+        "ranked AS (SELECT customer, last_contact_at, frequency, "
+        f"{f.money('monetary')} AS monetary, "
         f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days, "
         "count(*) OVER () AS n FROM facts), "
         "scores AS (SELECT ranked.*, "
@@ -89,6 +95,8 @@ def channels(f: Frame) -> str:
     first and last touches of the period's commitments and purchases."""
     live = "NOT k.retracted"
     share = f.share
+    days = f.w.within_days
+    picked = f"{f.period('k.occurred_at')} AND {f.owned('k.customer')}"
 
     def counted(condition: str) -> str:  # live contacts that meet the condition
         return _count(f"{live} AND {condition}")
@@ -104,8 +112,6 @@ def channels(f: Frame) -> str:
                   "ORDER BY c.occurred_at DESC, c.contact_id DESC LIMIT 1), v.own_channel)")
     return (
         f"WITH {STAGES}, {OWNERS}, {STAYS}, "
-        f"picked AS (SELECT k.* FROM archive_contacts k WHERE {f.period('k.occurred_at')} "
-        f"AND {f.owned('k.customer')}), "
         f"base AS (SELECT k.channel, {_count(live)} AS contacts, "
         f"count(DISTINCT CASE WHEN {live} THEN k.customer END) AS customers, "
         f"{_count('k.retracted')} AS retracted, "
@@ -119,13 +125,15 @@ def channels(f: Frame) -> str:
         f"{counted(_is('k.outcome', 'negative'))} AS negative, "
         f"{counted('k.amount IS NOT NULL')} AS purchases, "
         f"sum(CASE WHEN {live} THEN k.amount_value END) AS revenue "
-        "FROM picked k GROUP BY k.channel), "
+        f"FROM archive_contacts k WHERE {picked} GROUP BY k.channel), "
         "bought AS (SELECT k.customer, k.contact_id, k.channel, k.occurred_at, "
-        f"k.amount_value FROM picked k WHERE {live} AND k.amount IS NOT NULL), "
+        f"k.amount_value FROM archive_contacts k WHERE {picked} AND {live} "
+        "AND k.amount IS NOT NULL), "
+        # c + N days >= p, written as c >= p - N days: a seek in the customer's contacts
         "influenced AS (SELECT DISTINCT c.channel, p.customer, p.contact_id, p.amount_value "
         "FROM bought p JOIN archive_contacts c ON c.customer = p.customer "
-        "AND NOT c.retracted AND c.occurred_at < p.occurred_at "
-        f"AND {f.d.shifted('c.occurred_at', f.within)} >= p.occurred_at), "
+        f"AND c.occurred_at >= {f.d.shifted('p.occurred_at', f.d.days_literal(-days))} "
+        "AND c.occurred_at < p.occurred_at AND NOT c.retracted), "
         "after AS (SELECT channel, count(*) AS purchases, sum(amount_value) AS revenue "
         "FROM influenced GROUP BY channel), "
         "conversions AS (SELECT 'purchase' AS kind, customer, occurred_at AS at, "

@@ -92,11 +92,6 @@ class Frame:
     def channel(self, column: str) -> str:
         return f"{column} = :channel" if "channel" in self.params else "1 = 1"
 
-    @property
-    def within(self) -> str:
-        """SQL: the channels report's days after a contact, for ``Dialect.shifted``."""
-        return self.d.days_literal(self.w.within_days)
-
     def first_month(self, default: str) -> str:
         """SQL: the month a monthly report starts in: the period's, else ``default``."""
         return self.d.month(":since") if "since" in self.params else default

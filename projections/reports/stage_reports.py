@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from touchlog.projections.reports.frame import OWNERS, STAGES, Frame
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
-from touchlog.projections.reports.stays import STAYS
+from touchlog.projections.reports.stays import CYCLES, STAYS
 
 
 def _stays(f: Frame) -> str:
@@ -120,12 +120,12 @@ def dissolutions(f: Frame) -> str:
     to_dissolution = d.rounded(f"avg({d.days_between('cycle_start', 'entered_at')})", 2)
     return (
         f"{_stays(f)}, "
-        "ended AS (SELECT s.reason, s.from_stage, s.entered_at, s.left_at, "
-        "s.duration_seconds, (SELECT min(b.entered_at) FROM stays b WHERE "
-        "b.customer = s.customer AND b.cycle = s.cycle) AS cycle_start, (SELECT k.rating "
+        f"{CYCLES}, ended AS (SELECT s.reason, s.from_stage, s.entered_at, s.left_at, "
+        "s.duration_seconds, y.started AS cycle_start, (SELECT k.rating "
         "FROM archive_contacts k WHERE k.customer = s.customer AND NOT k.retracted "
         "AND k.occurred_at <= s.entered_at ORDER BY k.occurred_at DESC, k.contact_id DESC "
-        "LIMIT 1) AS last_rating FROM chosen s WHERE s.to_stage = 'dissolution' "
+        "LIMIT 1) AS last_rating FROM chosen s JOIN cycles y ON y.customer = s.customer "
+        "AND y.cycle = s.cycle WHERE s.to_stage = 'dissolution' "
         f"AND {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
         "judged AS (SELECT ended.*, CASE WHEN left_at IS NOT NULL AND left_at <= "
         f"{f.as_of} THEN 1 ELSE 0 END AS back FROM ended) "

@@ -23,3 +23,7 @@ STAYS = ("stays AS (SELECT h.customer, h.seq, h.cycle, h.from_stage, h.to_stage,
 
 # CTE ``current_stages``: each customer's stage now.
 CURRENT_STAGES = "current_stages AS (SELECT customer, stage FROM stage_current)"
+
+# CTE ``cycles``: when each cycle of each relationship began (its first stay's entry).
+CYCLES = ("cycles AS (SELECT customer, cycle, min(entered_at) AS started "
+          "FROM stage_history GROUP BY customer, cycle)")

@@ -211,6 +211,15 @@ def test_rfm_scores_customers_in_quintiles_and_names_their_segments(history: str
         ("Hibernating", 1, 0.25, 0.0, 108.0, 1.0), ("Lost", 1, 0.25, 10.0, 132.0, 2.0)]
     assert [r["customer"] for r in at(history, "rfm-customers", "--owner", "ann")] == [
         "ACME", "INITECH"]  # scored among all customers, then filtered
+    # By the end of 02-15 (every customer has contacts after it): ACME a1-a3, last 02-01,
+    # 100.00; GLOBEX b1-b2, last 02-10; INITECH c1, last 02-05 12:00; HOOLI none yet.
+    # R: ACME 14 days, INITECH 10, GLOBEX 5 -> 1, 2, 4 (1 + 5 (rank - 1) // 3); F: 1 INITECH,
+    # 2 GLOBEX, 4 ACME; M: GLOBEX and INITECH tie at 0 (both 1), ACME 4.
+    assert table(report(history, "rfm-customers", "--as-of", "2024-02-15"), "customer",
+                 "recency_days", "frequency", "monetary", "r", "f", "m", "fm", "segment") == [
+        ("ACME", 14, 3, 100.0, 1, 4, 4, 4, "At risk"),
+        ("GLOBEX", 5, 2, 0.0, 4, 2, 1, 2, "Potential"),
+        ("INITECH", 10, 1, 0.0, 2, 1, 1, 1, "Hibernating")]
 
 
 def test_channels_analyse_contacts_purchases_after_them_and_attribution(history: str) -> None:

@@ -24,7 +24,8 @@ STAGES = ("stages(stage, stage_rank) AS (VALUES "
           + ", ".join(f"('{s}', {rank})" for rank, s in enumerate(STAGE_ORDER, 1)) + ")")
 # Whose a customer is, in every report: its owner, else whoever contacted it last (the
 # follow-up queue's rule, schema.CADENCE_OWNER).
-OWNERS = f"owners AS (SELECT customer, {CADENCE_OWNER} AS owner FROM followup_customers)"
+OWNERS = (f"owners AS NOT MATERIALIZED (SELECT customer, {CADENCE_OWNER} AS owner "
+          "FROM followup_customers)")
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,18 @@ Each reads the stays of ``stays.STAYS``; docs/reporting.md "Reports" states each
 
 from __future__ import annotations
 
-from touchlog.projections.reports.frame import OWNERS, STAGES, Frame
+from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
 from touchlog.projections.reports.stays import CYCLES, STAYS
+
+RANK = "CASE to_stage " + " ".join(
+    f"WHEN '{s}' THEN {rank}" for rank, s in enumerate(STAGE_ORDER, 1)) + " END"
 
 
 def _stays(f: Frame) -> str:
     """CTEs: stages, owners, every stay, and ``chosen``: the stays of the owner's customers."""
     return (f"WITH RECURSIVE {STAGES}, {OWNERS}, {STAYS}, "
-            f"chosen AS (SELECT * FROM stays WHERE {f.owned('customer')})")
+            f"chosen AS NOT MATERIALIZED (SELECT * FROM stays WHERE {f.owned('customer')})")
 
 
 def stages(f: Frame) -> str:
@@ -46,22 +49,21 @@ def funnel(f: Frame) -> str:
     """Of the customers who entered discovery in the period: how many reached each stage
     (or a later one) by the reading time, conversions, dissolutions from each stage and how
     many of those were won back."""
+    started = (f"min(CASE WHEN s.to_stage = 'discovery' AND {f.period('s.entered_at')} AND "
+               f"s.entered_at <= {f.as_of} THEN s.entered_at END) OVER (PARTITION BY s.customer)")
     return (
         f"{_stays(f)}, "
-        "cohort AS (SELECT customer, min(entered_at) AS started FROM chosen "
-        f"WHERE to_stage = 'discovery' AND {f.period('entered_at')} "
-        f"AND entered_at <= {f.as_of} GROUP BY customer), "
-        "reached AS (SELECT c.customer, max(st.stage_rank) AS top FROM cohort c "
-        "JOIN chosen s ON s.customer = c.customer AND s.entered_at >= c.started "
-        f"AND s.entered_at <= {f.as_of} JOIN stages st ON st.stage = s.to_stage "
-        "WHERE s.to_stage <> 'dissolution' GROUP BY c.customer), "
-        "ended AS (SELECT s.from_stage AS stage, count(*) AS dissolved, "
-        f"sum(CASE WHEN s.left_at IS NOT NULL AND s.left_at <= {f.as_of} THEN 1 ELSE 0 END) "
-        "AS won_back FROM cohort c JOIN chosen s ON s.customer = c.customer "
-        "AND s.entered_at >= c.started WHERE s.to_stage = 'dissolution' "
-        f"AND s.entered_at <= {f.as_of} GROUP BY s.from_stage), "
-        "counts AS (SELECT st.stage, st.stage_rank, (SELECT count(*) FROM reached r "
-        "WHERE r.top >= st.stage_rank) AS customers FROM stages st "
+        f"marked AS (SELECT s.*, {started} AS started FROM chosen s), "
+        "since AS MATERIALIZED (SELECT customer, to_stage, from_stage, left_at FROM marked "
+        f"WHERE started IS NOT NULL AND entered_at >= started AND entered_at <= {f.as_of}), "
+        f"reached AS (SELECT customer, max({RANK}) AS top FROM since "
+        "WHERE to_stage <> 'dissolution' GROUP BY customer), "
+        "tops AS (SELECT top, count(*) AS customers FROM reached GROUP BY top), "
+        "ended AS (SELECT from_stage AS stage, count(*) AS dissolved, "
+        f"sum(CASE WHEN left_at IS NOT NULL AND left_at <= {f.as_of} THEN 1 ELSE 0 END) "
+        "AS won_back FROM since WHERE to_stage = 'dissolution' GROUP BY from_stage), "
+        "counts AS (SELECT st.stage, st.stage_rank, (SELECT coalesce(sum(t.customers), 0) "
+        "FROM tops t WHERE t.top >= st.stage_rank) AS customers FROM stages st "
         "WHERE st.stage <> 'dissolution') "
         "SELECT c.stage, CAST(c.customers AS INTEGER) AS customers, "
         f"{f.share('c.customers', 'lag(c.customers) OVER w')} AS conversion, "

@@ -17,8 +17,8 @@ DISSOLUTION_REASON = ("CASE WHEN h.contact_id IS NOT NULL THEN 'stage signal' "
 
 # CTE ``stays``: every stay, ``reason`` as DISSOLUTION_REASON groups it. ``left_at`` is null
 # while the stay lasts; ``duration_seconds`` is left_at - entered_at.
-STAYS = ("stays AS (SELECT h.customer, h.seq, h.cycle, h.from_stage, h.to_stage, "
-         "h.entered_at, h.left_at, h.duration_seconds, "
+STAYS = ("stays AS NOT MATERIALIZED (SELECT h.customer, h.seq, h.cycle, h.from_stage, "
+         "h.to_stage, h.entered_at, h.left_at, h.duration_seconds, "
          f"{DISSOLUTION_REASON} AS reason, h.contact_id FROM stage_history h)")
 
 # CTE ``current_stages``: each customer's stage now.

@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from touchlog.projections.reports.catalogue import REPORTS
+
 REPO = Path(__file__).resolve().parents[2]
 # Measurement -> the numbers in it that must be positive.
 EXPECTED = {
@@ -19,6 +21,7 @@ EXPECTED = {
     "rebuild": ("events", "events_per_s", "ratio_to_raw_read"),
     "timeline_process": ("median_s",),
     "verify": ("seconds", "events", "events_per_s"),
+    "reports": (),
 }
 QUERY_NUMBERS = ("n", "p50_ms", "p99_ms")
 
@@ -46,7 +49,12 @@ def assert_complete(result: dict[str, Any], kind: str) -> None:
     for query in ("timeline", "archive", "followups"):
         for key in QUERY_NUMBERS:
             assert m["queries"][query][key] > 0, (query, key)
-    assert len(result["targets"]) == 7  # without --compare: no growth ratios
+    assert {name for name in m["reports"]} == {*REPORTS, "html"}
+    assert all(m["reports"][name]["median_s"] > 0 for name in REPORTS)
+    assert m["reports"]["html"]["bytes"] > 0
+    # without --compare no growth ratios; the browser's load time where chromium is
+    assert len(result["targets"]) == 7 + len(REPORTS) + (
+        m["reports"]["html"]["load_s"] is not None)
 
 
 def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:

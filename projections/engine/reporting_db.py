@@ -18,7 +18,13 @@ from touchlog.domain.storage.database import RECONNECTED, lock_timeout
 from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
-from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING, View
+from touchlog.projections.engine.schema import (
+    ALL_TABLES,
+    PROJECTION_TABLES,
+    TRACKING,
+    Table,
+    View,
+)
 from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
@@ -138,32 +144,48 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
-        """Creates the missing tables and indexes, and adds the columns an older version's
-        tables lack (a column is only ever added, nullable, to keep older rows valid)."""
-        # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
-        # rebuild holds the same tables, made a plain query end in "deadlock detected".
+        """Creates the missing tables and indexes, adds the columns an older version's
+        tables lack (a column is only ever added, nullable, to keep older rows valid), and
+        makes the report views that are missing or were made from another definition."""
+        # Only when something is missing, and only what is: on PostgreSQL the DDL's locks,
+        # taken while another process applies events to the same tables, made a plain query
+        # end in "deadlock detected".
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
             for statement in self.dialect.alone():
                 self.conn.execute(statement)
             missing = set(self._missing_relations())  # again, now that this writer is alone
+            if not missing:
+                return  # another process made them meanwhile
+            views = _report_views(self.dialect)
+            # A table or column changing under the views: they are made again after it.
+            remade = not missing <= {view.name for view in views}
+            for view in views if remade else ():
+                self.conn.execute(f"DROP VIEW IF EXISTS {view.name}")
             for statement in self.dialect.create_namespace(self.location):
                 self.conn.execute(statement)
             for table in ALL_TABLES:
-                if table.name not in missing:
-                    for statement in (*table.added_columns(self.dialect.types, missing),
-                                      *table.filled_numbers(self.dialect.number, missing)):
-                        self.conn.execute(statement)
-                for statement in table.ddl(self.dialect.types):
+                for statement in self._made(table, missing):
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
-            for view in _report_views(self.dialect):
-                if view.name in missing:
+            for view in views:
+                if remade or view.name in missing:
                     for statement in self.dialect.create_view(view.name, view.select,
                                                               view.digest):
                         self.conn.execute(statement)
+
+    def _made(self, table: Table, missing: set[str]) -> list[str]:
+        """The statements making what is missing of a table: the table with its indexes,
+        or the columns (filled) and the indexes an older version's table lacks."""
+        create, *indexes = table.ddl(self.dialect.types)
+        if table.name in missing:
+            return [create, *indexes]
+        return [*table.added_columns(self.dialect.types, missing),
+                *table.filled_numbers(self.dialect.number, missing),
+                *(statement for index, statement in zip(table.indexes, indexes, strict=True)
+                  if table.index_name(index) in missing)]
 
     def drop_reader_indexes(self, names: Iterable[str]) -> None:
         """Drops the indexes only readers use from the named projections' tables (inside

@@ -35,13 +35,13 @@ def event_rows(contacts: int, seed: int) -> Iterator[tuple[uuid.UUID, int, str, 
         # Rows come one customer at a time; version 1 is the customer's registration.
         current, version = (current, version + 1) if reference == current else (reference, 2)
         state = {"active": row["initiated_by"] == "company", "actor": row["actor"],
-                 "amount": row["amount"] or None, "channel": row["channel"],
+                 "amount": row["amount"] or None, "channel": row["channel"], "class_version": 2,
                  "contact_id": "c-" + hashlib.md5(repr(row).encode()).hexdigest(),
                  "deliberate": True, "hard": False, "initiated_by": row["initiated_by"],
                  "link": hashlib.sha256(repr(row).encode()).hexdigest(),
                  "occurred_at": row["occurred_at"] + "+00:00", "outcome": row["outcome"] or None,
                  "place": row["place"] or None, "purpose": row["purpose"],
-                 "rating": int(row["rating"]) if row["rating"] else None,
+                 "rating": int(row["rating"]) if row["rating"] else None, "reason_category": None,
                  "stage_signal": row["stage"] or None, "summary": row["summary"],
                  "timestamp": "2026-01-01T00:00:00.000000+00:00"}
         yield uuid.uuid5(NAMESPACE, reference), version, TOPIC, orjson.dumps(state)

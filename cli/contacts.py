@@ -24,6 +24,11 @@ def card_options(command: F) -> F:
         click.option("--outcome", type=click.Choice(["positive", "neutral", "negative"])),
         click.option("--rating", help="1 to 5."),
         click.option("--amount", help="Exact decimal amount of a purchase, e.g. 1054.00."),
+        click.option("--reason-category", metavar="CATEGORY",
+                     help="Why the relationship ended, with a dissolution signal: "
+                          "staff_attitude, product_dissatisfaction, competition, "
+                          "another_supplier, moved_away, died, other, or one added in "
+                          "touchlog.toml."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -54,6 +59,9 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     """Record one contact with a customer; recording the same contact twice is a no-op.
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00 --actor ann
+
+    Example: touchlog contact log ACME --channel letter --at 2019-02-01 --stage dissolution
+    --reason-category moved_away (why the relationship ended)
     """
     from touchlog.domain.contact import Contact, FollowUpPlan, validated
 

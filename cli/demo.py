@@ -38,6 +38,10 @@ JOURNEYS = (  # stage signals in order; dissolution then a signal is a win-back
     (),
 )
 JOURNEY_WEIGHTS = (30, 30, 20, 8, 5, 7)
+# Why customers leave, by the design documents' shares (docs/domain.md).
+WHY = ("staff_attitude", "product_dissatisfaction", "competition", "another_supplier",
+       "moved_away", "died")
+WHY_WEIGHTS = (68, 14, 9, 5, 3, 1)
 
 
 @click.command()
@@ -79,6 +83,7 @@ def _customer(reference: str, rnd: random.Random) -> Iterator[ContactEntry]:
     journey = rnd.choices(JOURNEYS, JOURNEY_WEIGHTS)[0]
     signal_at = {round((k + 1) * count / (len(journey) + 1)): s for k, s in enumerate(journey)}
     actor = rnd.choice(STAFF)
+    why = random.Random(reference).choices(WHY, WHY_WEIGHTS)[0]  # keeps rnd's draws as they were
     for n, minute in enumerate(minutes):
         channel = rnd.choices(CHANNELS, WEIGHTS)[0]
         purpose = rnd.choice(PURPOSES)
@@ -92,6 +97,8 @@ def _customer(reference: str, rnd: random.Random) -> Iterator[ContactEntry]:
             "amount": f"{rnd.randint(20, 4000)}.{rnd.randint(0, 99):02d}" if buys else None,
             "stage_signal": signal_at.get(n), "summary": rnd.choice(NOTES),
         }
+        if card["stage_signal"] == "dissolution":
+            card["reason_category"] = why
         plan = None
         if n == count - 1 and rnd.random() < 0.5:
             plan = FollowUpPlan(due_at=at + timedelta(days=rnd.randint(7, 120)),

@@ -12,7 +12,10 @@ from touchlog.cli.services import Services
 @click.command()
 @click.option("--owner", help="Only items this person owns.")
 @click.option("--as-of", "as_of", metavar="TIME",
-              help="Judge due dates at this time (default now).")
+              help="Judge due dates at this time (default now): which items are overdue "
+                   "or upcoming then. The queue itself is today's (open follow-ups, each "
+                   "customer's current stage and last contact), not the queue as it stood "
+                   "then.")
 @click.option("--status", type=click.Choice(["overdue", "upcoming", "all"]), default="all",
               show_default=True, help="Which items to list.")
 @click.option("--within", "within", type=click.IntRange(min=0), metavar="DAYS",

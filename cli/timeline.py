@@ -20,7 +20,8 @@ from touchlog.cli.services import Services
 @click.command()
 @click.argument("customer")
 @click.option("--since", help="Only entries at or after this time.")
-@click.option("--until", help="Only entries at or before this time.")
+@click.option("--until", help="Only entries at or before this time; a date alone "
+              "(2017-02-08) includes that whole day.")
 @click.option("--channel", help="Only contacts through this channel.")
 @click.option("--include-retracted", is_flag=True, help="Show contacts found invalid too.")
 @listing_options
@@ -34,7 +35,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
 
     Example: touchlog timeline ACME --since 2018-01-01 --format json
     """
-    from touchlog.domain.values import parse_instant
+    from touchlog.domain.values import parse_instant, upper_bound
     from touchlog.projections.queries.timeline import (
         TimelineFilter,
         build_timeline,
@@ -43,7 +44,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
 
     window = TimelineFilter(
         since=parse_instant(since, "since") if since else None,
-        until=parse_instant(until, "until") if until else None,
+        until=upper_bound(until, "until") if until else None,
         channel=channel, include_retracted=include_retracted,
     )
     entries = listed(build_timeline(customer_events(services.log(create=False), customer),
@@ -64,11 +65,14 @@ def _detail(e: dict[str, Any]) -> str:
         parts = [e["purpose"], e["summary"], e["outcome"],
                  e["amount"] and f"amount {e['amount']}", e["rating"] and f"rated {e['rating']}",
                  e["stage_signal"] and f"signals {e['stage_signal']}",
+                 e["reason_category"] and f"why: {e['reason_category']}",
                  e["retracted"] and f"RETRACTED: {e['retraction_reason']}"]
         return "; ".join(str(p) for p in parts if p) or e["contact_id"]
     if kind == "stage_changed":
         signal = e["reason"].startswith("stage signal")  # the contact line above says why
-        return f"{e['from']} → {e['to']}" + ("" if signal else f": {e['reason']}")
+        why = "" if signal else f": {e['reason']}"
+        category = f" ({e['reason_category']})" if e["reason_category"] and not signal else ""
+        return f"{e['from']} → {e['to']}{why}{category}"
     note = e.get("purpose") or e.get("reason")
     due = f"due {short_instant(e['due_at'])}" if e.get("due_at") else e["follow_up_id"]
     return due + (f": {note}" if note else "")

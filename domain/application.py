@@ -32,7 +32,7 @@ from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
-from touchlog.domain.values import Stage, iso, parse_instant
+from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
 
 if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without
     from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
@@ -60,9 +60,12 @@ class CardEntry(NamedTuple):
 
 
 def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
-    """The entry's card with its id and flags settled; refuses a channel not configured."""
+    """The entry's card with its id and flags settled; refuses a channel or a reason
+    category not configured."""
     reference = customer_reference(entry.reference)
     channel = settings.channel(entry.contact.channel)
+    if entry.contact.reason_category is not None:
+        settings.reason_category(entry.contact.reason_category)
     return CardEntry(reference, entry.contact.card(reference, channel, entry.occurrence),
                      entry.follow_up)
 
@@ -182,6 +185,8 @@ class TouchpointLog(Application[UUID]):
         values = changes.plain()
         if "channel" in values:
             self.settings.channel(values["channel"])
+        if values.get("reason_category") is not None:
+            self.settings.reason_category(values["reason_category"])
         self._update_one(reference, lambda c: c.amend_contact(contact_id, values,
                                                               reason=reason, actor=actor))
 
@@ -208,10 +213,18 @@ class TouchpointLog(Application[UUID]):
         return self._update_one(reference, lambda c: c.update_profile(changes), register=True)
 
     def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str, *,
-                     at: datetime | str | None = None) -> None:
+                     at: datetime | str | None = None,
+                     reason_category: str | None = None) -> bool:
+        """Records an explicit change at ``at`` (default now), for a dissolution with the
+        category of why the relationship ended; returns whether it changed the stage
+        history (not when the relationship was already in that stage then)."""
         to = Stage.parse(stage)
         when = iso(parse_instant(at, "at")) if at is not None else _now()
-        self._update_one(reference, lambda c: c.change_stage(to, when, reason, actor))
+        category = reason_category_of(reason_category, to)
+        if category is not None:
+            self.settings.reason_category(category)
+        return self._update_one(reference, lambda c: c.change_stage(
+            to, when, reason, actor, reason_category=category))
 
     # -- follow-ups -----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from touchlog.domain import values as v
 from touchlog.domain.errors import InvalidInput
@@ -38,6 +38,7 @@ class ContactChanges(BaseModel):
     deliberate: bool | None = None
     hard: bool | None = None
     active: bool | None = None
+    reason_category: str | None = None
 
     @field_validator("occurred_at", mode="before")
     @classmethod
@@ -79,6 +80,11 @@ class ContactChanges(BaseModel):
     def _amount(cls, value: object) -> Decimal | None:
         return v.amount_of(value)
 
+    @field_validator("reason_category", mode="before")
+    @classmethod
+    def _reason_category(cls, value: object) -> str | None:
+        return v.reason_category_name(value)
+
     def plain(self) -> dict[str, Any]:
         """The fields that were given, as the plain values events store."""
         return {name: _plain(getattr(self, name)) for name in sorted(self.model_fields_set)}
@@ -107,6 +113,12 @@ class Contact(ContactChanges):
     def _stage(cls, value: object) -> Stage | None:
         return v.stage_signal_of(value)
 
+    @model_validator(mode="after")
+    def _ended(self) -> Contact:
+        """A reason category says why a relationship ended: only with a dissolution."""
+        v.reason_category_of(self.reason_category, self.stage_signal)
+        return self
+
     def derived_id(self, reference: str, occurrence: int = 0) -> str:
         """The id ``derived_contact_id`` gives this card (see there)."""
         return derived_contact_id(reference, self._content(), occurrence)
@@ -134,6 +146,7 @@ class Contact(ContactChanges):
             "rating": self.rating,
             "amount": v.amount_text(self.amount) if self.amount is not None else None,
             "stage_signal": self.stage_signal.value if self.stage_signal else None,
+            "reason_category": self.reason_category,
         }
 
 
@@ -172,7 +185,8 @@ class CardInput(NamedTuple):
     """A contact card's fields as given in text, None when absent.
 
     The order is the one ``Contact`` checks them in (its field order), so that of several
-    bad values both paths report the same one first.
+    bad values both paths report the same one first; then the reason category must go with
+    a dissolution signal (its model validator).
     """
 
     occurred_at: str | None
@@ -185,6 +199,7 @@ class CardInput(NamedTuple):
     outcome: str | None
     rating: str | None
     amount: str | None
+    reason_category: str | None
     contact_id: str | None
     stage_signal: str | None
 
@@ -207,16 +222,19 @@ class CardReader:
     channel_info(channel))`` and whether the id was derived (no contact_id given). Each
     field goes through the rule the model's validator calls, in the model's order, so a bad
     value is refused with the same field and reason; the channel is looked up after every
-    field. The stored value of each value seen is remembered for the fields with few
+    field and the model's rule, then the reason category (``reason_category_info``). The
+    stored value of each value seen is remembered for the fields with few
     distinct values (channels, parties, outcomes, ratings, ...), up to ``remember`` values
     per field.
     """
 
-    def __init__(self, channel_info: Callable[[str], ChannelInfo], remember: int = 4096) -> None:
+    def __init__(self, channel_info: Callable[[str], ChannelInfo],
+                 reason_category_info: Callable[[str], object], remember: int = 4096) -> None:
         def memo(rule: Callable[[Any], Any]) -> _Memo:
             return _Memo(rule, remember)
 
         self.channel_info = channel_info
+        self.reason_category_info = reason_category_info
         self.channel = memo(v.channel_name)
         self.initiated_by = memo(lambda value: v.initiator(value)._value_)
         self.purpose = memo(lambda value: v.text(value, "purpose"))
@@ -242,9 +260,16 @@ class CardReader:
             "rating": self.rating[given.rating],
             "amount": self.amount[given.amount],
         }
+        category = None if not given.reason_category else v.reason_category_name(
+            given.reason_category)
         given_id = v.text(given.contact_id, "contact_id")
-        content["stage_signal"] = self.stage_signal[given.stage_signal]
+        signal = content["stage_signal"] = self.stage_signal[given.stage_signal]
+        content["reason_category"] = category
+        if category is not None:
+            v.reason_category_of(category, signal)
         channel_flags = self.channel_info(content["channel"])
+        if category is not None:
+            self.reason_category_info(category)
         return settled(content, reference, channel_flags, given_id), given_id is None
 
 
@@ -303,7 +328,7 @@ def _plain(value: object) -> object:
         return v.iso(value)
     if isinstance(value, Decimal):
         return v.amount_text(value)
-    if isinstance(value, (InitiatedBy, Outcome, Stage)):
+    if isinstance(value, InitiatedBy | Outcome | Stage):
         return value.value
     return value
 

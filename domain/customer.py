@@ -8,6 +8,10 @@ Events are triggered explicitly (``trigger_event``) rather than through the libr
 ``@event`` method decorator, because the decorator inspects signatures and copies arguments
 on every call, which an import pays for every contact it records. Only creation
 (``Registered``) uses ``@event``. Optional arguments of commands are keyword-only.
+
+An event class that gained a field has a ``class_version`` and an ``upcast_vN_vM`` for
+each step, which fills the field in older stored states when they are loaded (docs/events.md
+"Evolving an event").
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from touchlog.domain.errors import (
     ContactNotFound,
     FollowUpError,
     InvalidInput,
-    StageError,
 )
 from touchlog.domain.identity import customer_id
-from touchlog.domain.values import Stage
+from touchlog.domain.stages import History, StageFacts, stay_at
+from touchlog.domain.values import Stage, reason_category_of
 
 
 @dataclass
@@ -82,13 +86,22 @@ class Customer(Aggregate):
         rating: int | None
         amount: str | None
         stage_signal: str | None
+        reason_category: str | None  # why the relationship ended: a dissolution signal's
         deliberate: bool
         hard: bool
         active: bool
         personal_fields = ("purpose", "summary", "place")
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason_category"] = None  # categories came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.contact_ids.add(self.contact_id)
+            customer.stage_facts.contact_logged(self.contact_id, self.occurred_at,
+                                                self.stage_signal, self.actor,
+                                                self.reason_category)
 
     class ContactAmended(Event):
         contact_id: str
@@ -98,7 +111,8 @@ class Customer(Aggregate):
         personal_fields = ("changes.purpose", "changes.summary", "changes.place", "reason")
 
         def apply(self, customer: Customer) -> None:
-            pass  # the card's values live in the projections; the aggregate needs only the id
+            # The card's values live in the projections; only its time and actor count here.
+            customer.stage_facts.contact_amended(self.contact_id, self.changes)
 
     class ContactRetracted(Event):
         contact_id: str
@@ -108,21 +122,32 @@ class Customer(Aggregate):
 
         def apply(self, customer: Customer) -> None:
             customer.retracted.add(self.contact_id)
+            customer.stage_facts.contact_retracted(self.contact_id)
 
     class StageChanged(Event):
+        """An explicit stage change at ``at``. ``from_stage`` and ``cycle`` say where the
+        relationship stood then as known when it was recorded; the history re-derives them.
+        Logs written before stages were derived also hold one for each stage signal that
+        moved the relationship (``contact_id`` names the contact): those add nothing."""
+
         from_stage: str
         to_stage: str
         at: str
         reason: str
+        reason_category: str | None  # why the relationship ended: a dissolution's
         actor: str | None
         contact_id: str | None
         cycle: int
         personal_fields = ("reason",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason_category"] = None  # categories came in version 2
 
         def apply(self, customer: Customer) -> None:
-            customer.stage = Stage(self.to_stage)
-            customer.stage_since = self.at
-            customer.cycle = self.cycle
+            customer.stage_facts.stage_changed(self.to_stage, self.at, self.reason, self.actor,
+                                               self.contact_id, self.reason_category)
 
     class FollowUpScheduled(Event):
         follow_up_id: str
@@ -174,9 +199,7 @@ class Customer(Aggregate):
     @event(Registered)
     def __init__(self, reference: str, at: str) -> None:
         self.reference = reference
-        self.stage = Stage.DISCOVERY
-        self.stage_since = at
-        self.cycle = 1
+        self.stage_facts = StageFacts(at)
         self.profile: dict[str, str | None] = {}
         self.contact_ids: set[str] = set()
         self.retracted: set[str] = set()
@@ -195,11 +218,14 @@ class Customer(Aggregate):
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """The library's ``trigger_event`` minus what a version it counts itself cannot
         fail (the id and next-version checks of ``mutate``): the event is made, applied
-        and kept pending."""
+        and kept pending. Its link covers the state as stored, with the ``class_version``
+        the mapper adds to it."""
         version = self.version + 1
         timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
+        class_version = getattr(event_class, "class_version", 1)
+        stored = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
         link = kwargs["link"] = chain_link(
-            self.chain_head, self.id, version, get_topic(event_class), kwargs
+            self.chain_head, self.id, version, get_topic(event_class), stored
         )
         new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
         new_event.apply(self)
@@ -226,26 +252,13 @@ class Customer(Aggregate):
     def log_contact(self, card: dict[str, Any]) -> bool:
         """Records a contact card (plain values); the same contact id twice is a no-op.
 
-        A stage signal ahead of the current stage moves the relationship forward to it; a
-        dissolution signal ends it from any stage; any signal after dissolution reopens it
-        at the signalled stage in a new cycle.
+        Its stage signal is a fact of the stage history (domain/stages.py), which derives
+        the stages from all the facts in the order they happened.
         """
-        contact_id = card["contact_id"]
-        if contact_id in self.contact_ids:
+        if card["contact_id"] in self.contact_ids:
             return False
         self.trigger_event(self.ContactLogged, **card)
-        signal = card["stage_signal"]
-        if signal is not None and self._signal_moves(Stage(signal)):
-            self._change_stage(
-                Stage(signal), at=card["occurred_at"], actor=card["actor"],
-                reason=f"stage signal of contact {contact_id}", contact_id=contact_id,
-            )
         return True
-
-    def _signal_moves(self, signal: Stage) -> bool:
-        if self.stage is Stage.DISSOLUTION:
-            return signal is not Stage.DISSOLUTION
-        return signal is Stage.DISSOLUTION or signal.is_ahead_of(self.stage)
 
     def amend_contact(self, contact_id: str, changes: dict[str, Any], *,
                       reason: str | None = None, actor: str | None = None) -> None:
@@ -255,6 +268,9 @@ class Customer(Aggregate):
                                "a stage signal cannot be amended; change the stage instead")
         if not changes:
             raise InvalidInput("changes", changes, "an amendment needs at least one field")
+        if "reason_category" in changes:
+            reason_category_of(changes["reason_category"],
+                               self.stage_facts.contacts[contact_id].signal)
         self.trigger_event(self.ContactAmended, contact_id=contact_id, changes=changes,
                            reason=reason, actor=actor)
 
@@ -274,24 +290,46 @@ class Customer(Aggregate):
 
     # -- stages ---------------------------------------------------------------------------
 
-    def change_stage(self, to: Stage, at: str, reason: str, actor: str) -> None:
-        """An explicit stage change: any stage, with a reason and an actor."""
+    def change_stage(self, to: Stage, at: str, reason: str, actor: str, *,
+                     reason_category: str | None = None) -> bool:
+        """An explicit stage change at ``at``: any stage, with a reason and an actor, and
+        for a dissolution optionally the category of why the relationship ended.
+
+        It is recorded even when the relationship was already in that stage then (it
+        changes nothing until facts recorded later say otherwise), so that the facts, not
+        the order they arrived in, decide. Returns whether it changed the history.
+        """
         if not reason or not reason.strip():
             raise InvalidInput("reason", reason, "an explicit stage change needs a reason")
         if not actor or not actor.strip():
             raise InvalidInput("actor", actor, "an explicit stage change needs an actor")
-        if to is self.stage:
-            raise StageError(f"the relationship is already in stage {to.value}")
-        self._change_stage(to, at=at, reason=reason, actor=actor, contact_id=None)
-
-    def _change_stage(self, to: Stage, at: str, reason: str, actor: str | None,
-                      contact_id: str | None) -> None:
-        reopens = self.stage is Stage.DISSOLUTION and to is not Stage.DISSOLUTION
+        reason_category = reason_category_of(reason_category, to)
+        before = self.stage_history
+        then = stay_at(before, datetime.fromisoformat(at)) or before[0]
+        reopens = then.to_stage == Stage.DISSOLUTION and to is not Stage.DISSOLUTION
         self.trigger_event(
-            self.StageChanged, from_stage=self.stage.value, to_stage=to.value, at=at,
-            reason=reason, actor=actor, contact_id=contact_id,
-            cycle=self.cycle + 1 if reopens else self.cycle,
+            self.StageChanged, from_stage=then.to_stage, to_stage=to.value, at=at,
+            reason=reason, reason_category=reason_category, actor=actor, contact_id=None,
+            cycle=then.cycle + reopens,
         )
+        return self.stage_history != before
+
+    @property
+    def stage_history(self) -> History:
+        """Every stay in a stage, derived from the facts recorded so far."""
+        return self.stage_facts.history()
+
+    @property
+    def stage(self) -> Stage:
+        return Stage.parse(self.stage_history[-1].to_stage)
+
+    @property
+    def stage_since(self) -> str:
+        return self.stage_history[-1].entered_at
+
+    @property
+    def cycle(self) -> int:
+        return self.stage_history[-1].cycle
 
     # -- follow-ups -----------------------------------------------------------------------
 

@@ -38,10 +38,6 @@ class FollowUpError(TouchlogError):
     """A follow-up command that does not fit the follow-up's state."""
 
 
-class StageError(TouchlogError):
-    """A stage change the relationship rules refuse."""
-
-
 class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
 

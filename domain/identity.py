@@ -51,10 +51,15 @@ def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int 
     ``occurrence`` counts earlier identical cards of the same source (two identical
     purchases on one day are two contacts). The id is ``"c-"`` and the hex of
     ``uuid5(NAMESPACE, canonical_json(content))``, computed without building UUID objects.
+    A reason category is part of the content only when there is one, so that cards without
+    one keep the ids they had before categories existed.
     """
     content = [reference, card["occurred_at"], card["channel"], card["initiated_by"],
                card["purpose"], card["summary"], card["place"], card["actor"], card["outcome"],
                card["rating"], card["amount"], card["stage_signal"], occurrence]
+    category = card.get("reason_category")
+    if category is not None:
+        content.append(category)
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + orjson.dumps(content)).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant

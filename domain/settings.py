@@ -1,20 +1,30 @@
-"""Deployment settings: the database, the channel vocabulary and the stay-in-touch cadences.
+"""Deployment settings: the database, the vocabularies of channels and of reasons why
+relationships end, and the stay-in-touch cadences.
 
 Read from ``touchlog.toml`` in the working directory (or the file ``TOUCHLOG_CONFIG``
-names) and from ``TOUCHLOG_DB``; an explicit ``--db`` wins over both. Adding a channel or
-changing a cadence is a settings change, never a code change (README "Configuration").
+names) and from ``TOUCHLOG_DB``; an explicit ``--db`` wins over both. Adding a channel or a
+reason category, or changing a cadence, is a settings change, never a code change (README
+"Configuration").
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from touchlog.domain.errors import InvalidInput
-from touchlog.domain.values import DEFAULT_CHANNELS, ChannelInfo, Stage, channel_name
+from touchlog.domain.values import (
+    DEFAULT_CHANNELS,
+    DEFAULT_REASON_CATEGORIES,
+    ChannelInfo,
+    ReasonCategory,
+    Stage,
+    vocabulary_name,
+)
 
 DEFAULT_DB = "touchlog.db"
 DEFAULT_CADENCE_DAYS: dict[Stage, int | None] = {
@@ -39,6 +49,8 @@ class Settings:
         default_factory=lambda: {c.name: c for c in DEFAULT_CHANNELS})
     cadence_days: dict[Stage, int | None] = field(
         default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
+    reason_categories: dict[str, ReasonCategory] = field(
+        default_factory=lambda: {c.name: c for c in DEFAULT_REASON_CATEGORIES})
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db.strip():
@@ -46,21 +58,24 @@ class Settings:
         object.__setattr__(self, "db", self.db.strip())
 
     def channel(self, name: str) -> ChannelInfo:
-        info = self.channels.get(name)
-        if info is None:
-            known = ", ".join(sorted(self.channels))
-            raise InvalidInput("channel", name, f"unknown channel; known: {known}")
-        return info
+        return _known(self.channels, name, "channel")
+
+    def reason_category(self, name: str) -> ReasonCategory:
+        return _known(self.reason_categories, name, "reason category")
 
     @classmethod
     def load(cls, db: str | None = None, config: str | os.PathLike[str] | None = None) -> Settings:
         """Settings from the config file and environment; ``db`` overrides both."""
         path = Path(config or os.environ.get("TOUCHLOG_CONFIG") or "touchlog.toml")
         data = _read_toml(path) if path.exists() or config else {}
-        channels = {c.name: c for c in DEFAULT_CHANNELS}
-        for name, flags in (data.pop("channels", None) or {}).items():
-            key = channel_name(name)
-            channels[key] = ChannelInfo(key, **_flags(flags or {}, f"{path}: channels.{name}"))
+        channels = _vocabulary(
+            data.pop("channels", None), DEFAULT_CHANNELS, f"{path}: channels",
+            ("wechat", "{deliberate = true, hard = false}"),
+            lambda key, table, where: ChannelInfo(key, **_flags(table, where)))
+        categories = _vocabulary(
+            data.pop("reason_categories", None), DEFAULT_REASON_CATEGORIES,
+            f"{path}: reason_categories", ("price", '{description = "too expensive"}'),
+            lambda key, table, where: ReasonCategory(key, _description(table, where)))
         cadence: dict[Stage, int | None] = dict(DEFAULT_CADENCE_DAYS)
         for stage, days in (data.pop("cadence_days", None) or {}).items():
             cadence[Stage.parse(stage, f"{path}: cadence_days")] = _days(days, path, stage)
@@ -68,13 +83,41 @@ class Settings:
         data.pop("db", None)
         if data:
             raise InvalidInput(str(path), sorted(data), "unknown settings")
-        return cls(db=chosen_db, channels=channels, cadence_days=cadence)
+        return cls(db=chosen_db, channels=channels, cadence_days=cadence,
+                   reason_categories=categories)
 
 
-def _flags(flags: object, where: str) -> dict[str, bool]:
+N = TypeVar("N", ChannelInfo, ReasonCategory)
+
+
+def _known(vocabulary: dict[str, N], name: str, what: str) -> N:
+    """A name's entry in a vocabulary, or a refusal naming every known name."""
+    entry = vocabulary.get(name)
+    if entry is None:
+        known = ", ".join(sorted(vocabulary))
+        raise InvalidInput(what.replace(" ", "_"), name, f"unknown {what}; known: {known}")
+    return entry
+
+
+def _vocabulary(tables: object, defaults: tuple[N, ...], where: str, example: tuple[str, str],
+                make: Callable[[str, dict[str, Any], str], N]) -> dict[str, N]:
+    """A vocabulary: the defaults, then the settings file's entries (``name = {...}``, a
+    table of the entry's settings; ``example`` shows one) added to them or replacing one of
+    the same name."""
+    vocabulary = {entry.name: entry for entry in defaults}
+    if not isinstance(tables, dict | None):
+        raise InvalidInput(where, tables, "expected a table of names")
+    for name, table in (tables or {}).items():
+        key = vocabulary_name(name, where, example[0])
+        if not isinstance(table, dict):
+            raise InvalidInput(f"{where}.{name}", table,
+                               f"expected a table like {example[0]} = {example[1]}")
+        vocabulary[key] = make(key, table, f"{where}.{name}")
+    return vocabulary
+
+
+def _flags(flags: dict[str, Any], where: str) -> dict[str, bool]:
     """A channel's classification flags: only ``deliberate`` and ``hard``, each true/false."""
-    if not isinstance(flags, dict):
-        raise InvalidInput(where, flags, "expected a table like {deliberate = true, hard = false}")
     unknown = sorted(set(flags) - {"deliberate", "hard"})
     if unknown:
         raise InvalidInput(where, unknown, "unknown flag(s); known: deliberate, hard")
@@ -82,6 +125,17 @@ def _flags(flags: object, where: str) -> dict[str, bool]:
         if not isinstance(value, bool):
             raise InvalidInput(f"{where}.{name}", value, "expected true or false")
     return flags
+
+
+def _description(table: dict[str, Any], where: str) -> str | None:
+    """A reason category's settings: only an optional ``description`` text."""
+    unknown = sorted(set(table) - {"description"})
+    if unknown:
+        raise InvalidInput(where, unknown, "unknown setting(s); known: description")
+    description = table.get("description")
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(f"{where}.description", description, "expected text")
+    return description
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypeVar
@@ -102,15 +102,58 @@ DEFAULT_CHANNELS: tuple[ChannelInfo, ...] = (
     ChannelInfo("after_sales"),
 )
 
+
+
+@dataclass(frozen=True)
+class ReasonCategory:
+    """A category of why relationships end, for reporting dissolutions."""
+
+    name: str
+    description: str | None = None
+
+
+# Why customers leave, by the design documents' shares (DOMAIN.md "Relationship quality"),
+# and `other`; deployments add their own in touchlog.toml.
+DEFAULT_REASON_CATEGORIES: tuple[ReasonCategory, ...] = (
+    ReasonCategory("staff_attitude", "the attitude of company staff (68%)"),
+    ReasonCategory("product_dissatisfaction", "dissatisfied with the product (14%)"),
+    ReasonCategory("competition", "won over by a competitor (9%)"),
+    ReasonCategory("another_supplier", "moved to another supplier (5%)"),
+    ReasonCategory("moved_away", "moved away (3%)"),
+    ReasonCategory("died", "died (1%)"),
+    ReasonCategory("other", "none of the above"),
+)
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def channel_name(value: object) -> str:
-    """Validates the form of a channel name (lower-case identifier)."""
+def vocabulary_name(value: object, field: str, example: str) -> str:
+    """Validates the form of a name of a configurable vocabulary (a lower-case identifier,
+    like a channel's or a reason category's)."""
     text = value.strip().lower() if isinstance(value, str) else ""
     if not _NAME.match(text):
-        raise InvalidInput("channel", value, "a channel is a lower-case name like 'phone'")
+        raise InvalidInput(field, value, f"expected a lower-case name like {example!r}")
     return text
+
+
+def channel_name(value: object) -> str:
+    """Validates the form of a channel name."""
+    return vocabulary_name(value, "channel", "phone")
+
+
+def reason_category_name(value: object) -> str | None:
+    """Validates the form of a reason category's name; blank means none."""
+    return None if blank(value) else vocabulary_name(value, "reason_category", "moved_away")
+
+
+def reason_category_of(value: object, stage: str | None) -> str | None:
+    """The reason category of a move to ``stage``: only a dissolution has one."""
+    category = reason_category_name(value)
+    if category is not None and stage != Stage.DISSOLUTION:
+        raise InvalidInput("reason_category", value,
+                           "a reason category says why a relationship ended: it goes with "
+                           "the stage dissolution")
+    return category
 
 
 _INSTANT = re.compile(
@@ -178,9 +221,20 @@ def instant_text(value: object, field: str) -> str:
 _PLAIN_NAIVE = re.compile(r"\d{4}-\d\d-\d\d[T ](?:[01]\d|2[0-3]):\d\d:\d\d", re.ASCII)
 
 
-def _shift_minutes(moment: datetime, minutes: int) -> datetime:
-    from datetime import timedelta
+def upper_bound(value: object, field: str) -> datetime:
+    """An inclusive upper bound: a whole day (``2017-02-08``, or a ``date``) includes that
+    day to its last microsecond; any other value is the instant ``parse_instant`` reads."""
+    moment = parse_instant(value, field)
+    whole_day = (isinstance(value, date) and not isinstance(value, datetime)) or (
+        isinstance(value, str) and _DAY.match(value.strip()) is not None)
+    return moment + _LAST_MICROSECOND if whole_day else moment
 
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LAST_MICROSECOND = timedelta(days=1, microseconds=-1)
+
+
+def _shift_minutes(moment: datetime, minutes: int) -> datetime:
     try:
         return moment + timedelta(minutes=minutes)
     except OverflowError:

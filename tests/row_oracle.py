@@ -44,7 +44,7 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
     """The row's contact entry, or an InvalidInput naming the column that was wrong.
 
     Every column is text and blank means absent; the contact card is validated by the
-    domain's ``Contact`` model, and its channel against the deployment's channels.
+    domain's ``Contact`` model, its channel and reason category against the deployment's.
     """
     values = raw.values
     extra = values.get("(extra values)")
@@ -60,6 +60,8 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
         card["stage_signal"] = values["stage"]
     contact = _renamed(lambda: validated(Contact, card), CARD_FIELD_COLUMNS)
     settings.channel(contact.channel)
+    if contact.reason_category is not None:
+        settings.reason_category(contact.reason_category)
     return ContactEntry(reference, contact, _plan(values), occurrence)
 
 

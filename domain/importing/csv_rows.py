@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 REQUIRED = ("customer", "occurred_at", "channel")
 OPTIONAL = (
     "contact_id", "initiated_by", "purpose", "summary", "place", "actor", "outcome", "rating",
-    "amount", "stage", "follow_up_due", "follow_up_owner", "follow_up_purpose",
+    "amount", "stage", "reason_category", "follow_up_due", "follow_up_owner",
+    "follow_up_purpose",
 )
 COLUMNS = REQUIRED + OPTIONAL
 # The CSV column of each domain field whose name differs: the column a user has to fix.
@@ -191,7 +192,8 @@ class RowParser:
     Calling it with a row's values (in header order) gives the ``ParsedRow``, or raises an
     InvalidInput naming the CSV column that was wrong: first a row with more values than
     the header has columns, then the required columns, the customer, each card field in
-    ``CardInput`` order, the channel against the deployment's channels, and last the
+    ``CardInput`` order, a reason category without a dissolution stage, the channel against
+    the deployment's channels, the reason category against its categories, and last the
     follow-up plan.
     """
 
@@ -206,7 +208,7 @@ class RowParser:
 
         self.required, self.card_input, self.plan_input = (
             getter(REQUIRED), getter(_CARD_SOURCES), getter(_PLAN_SOURCES))
-        self.cards = CardReader(settings.channel)
+        self.cards = CardReader(settings.channel, settings.reason_category)
         self.customer, self.reference = "", ""  # rows of a customer tend to come together
 
     def __call__(self, values: list[str]) -> ParsedRow:

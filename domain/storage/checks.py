@@ -134,8 +134,12 @@ _JSON_TYPES: dict[Any, tuple[type, ...]] = {
 def _shape(cls: type[Customer.Event]) -> _Shape:
     hints = get_type_hints(cls)
     own = [name for name in cls.__annotations__ if get_origin(hints[name]) is not ClassVar]
-    names = (*own, "timestamp", *(("originator_topic",) if cls is Customer.Registered else ()))
-    types = tuple(_json_types(hints[n]) if n in own else (str,) for n in names)
+    # The mapper stores a class_version above 1 with the state (eventsourcing's Mapper).
+    versioned = ("class_version",) if getattr(cls, "class_version", 1) > 1 else ()
+    names = (*own, "timestamp", *(("originator_topic",) if cls is Customer.Registered else ()),
+             *versioned)
+    types = tuple(_json_types(hints[n]) if n in own else (int,) if n in versioned else (str,)
+                  for n in names)
     return _Shape(frozenset(names), frozenset((*names, "link")), names, itemgetter(*names),
                   types, frozenset(product(*types)),
                   tuple((n, _RULES[n]) for n in names if n in _RULES))

@@ -2,7 +2,8 @@
 
 Two clocks: ``known_at`` K keeps only events recorded (event timestamp) at or before K;
 ``as_of`` T then keeps what had happened by T: contacts that occurred by T, the stage as it
-stood at T, follow-ups open at T. Corrections (amendments, retractions) and the profile
+stood at T (the stay in force at T of the history ``stage_history`` derives from the facts
+known at K), follow-ups open at T. Corrections (amendments, retractions) and the profile
 have no time of their own in the world, so only K filters them. The result names every
 event version it used, so an auditor can point at the exact records behind it.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from touchlog.domain.customer import CARD_FIELDS, Customer
 from touchlog.domain.errors import TouchlogError
+from touchlog.domain.stages import StageFacts, Stay, stay_at
 
 
 class NothingKnown(TouchlogError):
@@ -52,7 +54,8 @@ class _Replay:
         self.as_of = as_of
         self.reference = ""
         self.registered: dict[str, Any] = {}
-        self.stage: dict[str, Any] = {}
+        self.stage_facts = StageFacts("")
+        self.change_versions: dict[tuple[Any, ...], int] = {}  # explicit stage changes
         self.profile: dict[str, str | None] = {}
         self.profile_versions: list[int] = []
         self.contacts: dict[str, dict[str, Any]] = {}
@@ -63,7 +66,7 @@ class _Replay:
         if isinstance(e, Customer.Registered):
             self.reference = e.reference
             self.registered = {"at": e.at, "version": version}
-            self.stage = {"stage": "discovery", "since": e.at, "cycle": 1, "version": version}
+            self.stage_facts = StageFacts(e.at)
         elif isinstance(e, Customer.ProfileUpdated):
             self.profile.update(e.changes)
             self.profile_versions.append(version)
@@ -71,13 +74,14 @@ class _Replay:
             card = {f: getattr(e, f) for f in CARD_FIELDS}
             self.contacts[e.contact_id] = {**card, "recorded_at": recorded, "version": version,
                                            "amended_in": [], "retraction": None}
+            self.stage_facts.contact_logged(e.contact_id, e.occurred_at, e.stage_signal, e.actor,
+                                            e.reason_category)
         elif isinstance(e, Customer.ContactAmended | Customer.ContactRetracted):
             self._correct(e, version)
         elif isinstance(e, Customer.StageChanged):
-            # Stage changes apply in recording order; those dated after T did not happen yet.
-            if _happened(e.at, self.as_of):
-                self.stage = {"stage": e.to_stage, "since": e.at, "cycle": e.cycle,
-                              "version": version}
+            self.stage_facts.stage_changed(e.to_stage, e.at, e.reason, e.actor, e.contact_id,
+                                           e.reason_category)
+            self.change_versions.setdefault((e.at, e.to_stage, e.reason, e.actor), version)
         else:
             self._follow_up(e, version, recorded)
 
@@ -88,8 +92,10 @@ class _Replay:
         if isinstance(e, Customer.ContactAmended):
             card.update({k: v for k, v in e.changes.items() if k in CARD_FIELDS})
             card["amended_in"].append(version)
+            self.stage_facts.contact_amended(e.contact_id, e.changes)
         elif isinstance(e, Customer.ContactRetracted):
             card["retraction"] = {"reason": e.reason, "actor": e.actor, "version": version}
+            self.stage_facts.contact_retracted(e.contact_id)
 
     def _follow_up(self, e: Customer.Event, version: int, recorded: str) -> None:
         if isinstance(e, Customer.FollowUpScheduled):
@@ -113,6 +119,24 @@ class _Replay:
             follow_up["due_at"] = e.due_at
             follow_up["changed_in"].append(version)
 
+    def _stage(self) -> dict[str, Any]:
+        """The stay in force at T (the current one without T), and the event behind it;
+        before the relationship started, no stage."""
+        history = self.stage_facts.history()
+        stay = history[-1] if self.as_of is None else stay_at(history, self.as_of)
+        if stay is None:
+            return {"stage": None, "since": None, "cycle": None,
+                    "version": self.registered["version"]}
+        return {"stage": stay.to_stage, "since": stay.entered_at, "cycle": stay.cycle,
+                "version": self._version_of(stay)}
+
+    def _version_of(self, stay: Stay) -> int:
+        if stay.contact_id is not None:
+            return int(self.contacts[stay.contact_id]["version"])
+        if stay.seq == 1:
+            return int(self.registered["version"])
+        return self.change_versions[(stay.entered_at, stay.to_stage, stay.reason, stay.actor)]
+
     def result(self) -> dict[str, Any]:
         cards = sorted((c for c in self.contacts.values()
                         if _happened(c["occurred_at"], self.as_of)),
@@ -124,7 +148,8 @@ class _Replay:
             if not f["closed"] and _happened(f["scheduled_at"], self.as_of)
         ]
         open_follow_ups.sort(key=lambda f: (datetime.fromisoformat(f["due_at"]), f["version"]))
-        versions = {self.registered["version"], self.stage["version"], *self.profile_versions}
+        stage = self._stage()
+        versions = {self.registered["version"], stage["version"], *self.profile_versions}
         for card in cards:
             versions.update([card["version"], *card["amended_in"]])
             if card["retraction"]:
@@ -134,7 +159,7 @@ class _Replay:
         return {
             "versions": sorted(versions),
             "registered_at": self.registered["at"],
-            "stage": self.stage,
+            "stage": stage,
             "profile": self.profile,
             "contacts": live,
             "retracted_contacts": retracted,

@@ -29,6 +29,8 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
+# Columns earlier versions had: the stage now lives in stage_current alone.
+SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"))
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
 REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
@@ -144,9 +146,15 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
-        """Creates the missing tables and indexes, adds the columns an older version's
-        tables lack (a column is only ever added, nullable, to keep older rows valid), and
-        makes the report views that are missing or were made from another definition."""
+        """Creates the missing tables and indexes, and makes the report views that are
+        missing or were made from another definition.
+
+        A projection table an earlier version made without one of today's columns is made
+        again, and its projection applied anew from the log (a column added empty would hold
+        no values for the older rows), unless what it lacks are number columns: those are
+        added and filled from their exact amounts. The tracking table gets the columns it
+        lacks, nullable, and keeps its rows.
+        """
         # Only when something is missing, and only what is: on PostgreSQL the DDL's locks,
         # taken while another process applies events to the same tables, made a plain query
         # end in "deadlock detected".
@@ -165,16 +173,30 @@ class ReportingDB:
                 self.conn.execute(f"DROP VIEW IF EXISTS {view.name}")
             for statement in self.dialect.create_namespace(self.location):
                 self.conn.execute(statement)
+            changed = self._outdated(missing)
+            for name in changed:  # emptied below anyway: made again with every column
+                self.conn.execute(f"DROP TABLE {name}")
             for table in ALL_TABLES:
-                for statement in self._made(table, missing):
+                made = (table.ddl(self.dialect.types) if table.name in changed
+                        else self._made(table, missing))
+                for statement in made:
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for table_name, column in SUPERSEDED_COLUMNS:
+                if column in self._columns(table_name):
+                    # Its rows' positions counted the events that changed that column.
+                    self.conn.execute(f"ALTER TABLE {table_name} DROP COLUMN {column}")
+                    changed.append(table_name)
             for view in views:
                 if remade or view.name in missing:
                     for statement in self.dialect.create_view(view.name, view.select,
                                                               view.digest):
                         self.conn.execute(statement)
+            if TRACKING.name not in missing:
+                self._start_over(name for name, tables in PROJECTION_TABLES.items()
+                                 if any(t.name in missing or t.name in changed
+                                        for t in tables))
 
     def _made(self, table: Table, missing: set[str]) -> list[str]:
         """The statements making what is missing of a table: the table with its indexes,
@@ -186,6 +208,28 @@ class ReportingDB:
                 *table.filled_numbers(self.dialect.number, missing),
                 *(statement for index, statement in zip(table.indexes, indexes, strict=True)
                   if table.index_name(index) in missing)]
+
+    def _columns(self, table: str) -> list[str]:
+        cursor = self.conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        return [d[0] for d in cursor.description]
+
+    def _outdated(self, missing: set[str]) -> list[str]:
+        """The projection tables an earlier version made without a column they now have
+        (other than a number column, which is filled from its exact amount)."""
+        return [table.name for tables in PROJECTION_TABLES.values() for table in tables
+                if table.name not in missing
+                and any(table.column_key(c) in missing for c in table.column_names
+                        if c not in dict(table.numbers))]
+
+    def _start_over(self, names: Iterable[str]) -> None:
+        """Empties projections whose tables an earlier version made otherwise (a table, a
+        column more or less) and moves them back to the log's start: their next catch-up
+        applies the whole log by today's rules."""
+        for name in names:
+            for table in PROJECTION_TABLES[name]:
+                self.conn.execute(f"DELETE FROM {table.name}")
+            self.conn.execute(self.dialect.sql(
+                f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?"), (name,))
 
     def drop_reader_indexes(self, names: Iterable[str]) -> None:
         """Drops the indexes only readers use from the named projections' tables (inside

@@ -113,7 +113,7 @@ ARCHIVE_CONTACTS = Table(
 )
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
-    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("contacts", "int"),
+    (("customer", "text"), ("customer_id", "text"), ("contacts", "int"),
      ("first_contact_at", "instant"), ("last_contact_at", "instant"), ("purchases", "int"),
      ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
      ("open_follow_ups", "int"), ("position", "position"), ("total_amount_value", "number")),
@@ -135,9 +135,20 @@ STAGE_HISTORY = Table(
     "stage_history",
     (("customer", "text"), ("seq", "int"), ("cycle", "int"), ("from_stage", "text"),
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
-     ("duration_seconds", "int"), ("reason", "text"), ("actor", "text"),
-     ("contact_id", "text"), ("position", "position")),
+     ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
+     ("actor", "text"), ("contact_id", "text"), ("position", "position")),
     key=("customer", "seq"), indexes=(("position",),),
+)
+# What the stage history is derived from (domain/stages.py), one row per fact: kind
+# "registered" (fact_id "registered"; "registered-by-contact" when the first contact
+# registered the customer), "contact" (fact_id the contact id; stage its signal) or
+# "change" (an explicit change; fact_id "change-<position>").
+STAGE_FACTS = Table(
+    "stage_facts",
+    (("customer", "text"), ("fact_id", "text"), ("kind", "text"), ("at", "instant"),
+     ("stage", "text"), ("reason", "text"), ("reason_category", "text"), ("actor", "text"),
+     ("retracted", "flag"), ("position", "position")),
+    key=("customer", "fact_id"),
 )
 FOLLOWUP_ITEMS = Table(
     "followup_items",
@@ -151,7 +162,7 @@ FOLLOWUP_ITEMS = Table(
 CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
 FOLLOWUP_CUSTOMERS = Table(
     "followup_customers",
-    (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("owner", "text"),
+    (("customer", "text"), ("customer_id", "text"), ("owner", "text"),
      ("last_contact_at", "instant"), ("last_contact_actor", "text"), ("position", "position")),
     key=("customer",), indexes=(("customer_id",), (CADENCE_OWNER,)),
 )
@@ -173,7 +184,7 @@ TRACKING = Table(
 # projection name -> its tables; each projection owns its tables alone.
 PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS),
-    "stages": (STAGE_CURRENT, STAGE_HISTORY),
+    "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS, FOLLOWUP_CONTACTS),
 }
 ALL_TABLES: tuple[Table, ...] = (

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
-from touchlog.domain.values import parse_instant
+from touchlog.domain.values import iso, parse_instant
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
@@ -25,7 +25,12 @@ ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_conta
 STATUSES = ("overdue", "upcoming", "all")
 QUEUE_KEYS = ("customer", "kind", "follow_up_id", "due_at", "owner", "purpose", "stage",
               "status")
+# The stays that had begun by a moment; the latest of them (highest seq) was in force then.
+STAY_AT = "entered_at <= ?"
 _CUSTOMER = itemgetter("customer")
+# Each customer's current stage, from the stages projection.
+_STAGE_OF = "JOIN (SELECT customer, stage FROM stage_current) s ON s.customer = {}.customer"
+
 _DUE = itemgetter("due_at")
 _MIN = datetime.min.replace(tzinfo=UTC)
 
@@ -38,14 +43,22 @@ class Queries:
         self.projector = Projector(log, db)
         self.db = self.projector.db
 
-    def archive(self, reference: str | None = None) -> list[dict[str, Any]]:
-        """One record per customer (or just ``reference``), ordered by reference."""
-        self.projector.catch_up(["archive"])
+    def archive(self, reference: str | None = None, as_of: datetime | str | None = None
+                ) -> list[dict[str, Any]]:
+        """One record per customer (or just ``reference``), ordered by reference; with
+        ``as_of``, as it stood then (``_ArchiveAsOf``)."""
+        self.projector.catch_up(["archive", "stages"])
         if reference is not None:
             reference = self.log.stored_reference(reference)
+        if as_of is not None:
+            return _ArchiveAsOf(self.db, parse_instant(as_of, "as_of")).records(reference)
         where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
-        rows = self.db.query(f"SELECT {', '.join(ARCHIVE_KEYS)} FROM archive_customers "
-                             f"{where} ORDER BY customer", params)
+        columns = ", ".join("s.stage AS stage" if k == "stage" else f"a.{k} AS {k}"
+                            for k in ARCHIVE_KEYS)
+        rows = self.db.query(
+            f"SELECT {columns} FROM archive_customers a LEFT JOIN stage_current s "
+            f"ON s.customer = a.customer {where.replace('customer', 'a.customer')} "
+            "ORDER BY a.customer", params)
         if reference and not rows:
             raise CustomerNotFound(reference)
         channels: dict[str, dict[str, int]] = {}
@@ -66,7 +79,7 @@ class Queries:
         if within_days is not None and within_days < 0:
             raise InvalidInput("within", within_days, "expected days >= 0")
         moment = parse_instant(as_of, "as_of") if as_of is not None else datetime.now(UTC)
-        self.projector.catch_up(["followups"])
+        self.projector.catch_up(["followups", "stages"])
         cadence = {stage.value: days for stage, days in self.log.settings.cadence_days.items()
                    if days}
         plan = _QueuePlan(self.db.dialect, owner, moment, status, within_days)
@@ -86,22 +99,31 @@ class Queries:
         """The rows of ``select`` (columns named as in QUEUE_KEYS) as records."""
         return self.db.dialect.select_records(self.db, select, params, QUEUE_KEYS)
 
-    def stage(self, reference: str) -> dict[str, Any]:
-        """Where the relationship stands: stage, since when, cycle."""
+    def stage(self, reference: str, as_of: datetime | str | None = None) -> dict[str, Any]:
+        """Where the relationship stands (or stood at ``as_of``: the stay in force then,
+        with stage, since and cycle null before the relationship started)."""
         self.projector.catch_up(["stages"])
         stored = self.log.stored_reference(reference)
         rows = self.db.query("SELECT customer, stage, since, cycle FROM stage_current "
                              "WHERE customer = ?", [stored])
         if not rows:
             raise CustomerNotFound(reference)
-        return rows[0]
+        if as_of is None:
+            return rows[0]
+        moment = parse_instant(as_of, "as_of")
+        then = self.db.query(
+            f"SELECT customer, to_stage AS stage, entered_at AS since, cycle FROM stage_history "
+            f"WHERE customer = ? AND {STAY_AT} ORDER BY seq DESC LIMIT 1",
+            [stored, self.db.dialect.instant(moment)])
+        empty = {"customer": stored, "stage": None, "since": None, "cycle": None}
+        return {**(then[0] if then else empty), "as_of": iso(moment)}
 
     def stage_history(self, reference: str) -> list[dict[str, Any]]:
         """Every stay in a stage, in the order the changes were recorded."""
         stored = self.stage(reference)["customer"]
         return self.db.query(
             "SELECT customer, seq, cycle, from_stage, to_stage, entered_at, left_at, "
-            "duration_seconds, reason, actor, contact_id FROM stage_history "
+            "duration_seconds, reason, reason_category, actor, contact_id FROM stage_history "
             "WHERE customer = ? ORDER BY seq", [stored])
 
     def contact_customer(self, contact_id: str) -> str:
@@ -136,6 +158,44 @@ class Queries:
 
     def close(self) -> None:
         self.projector.close()
+
+
+class _ArchiveAsOf:
+    """The archive as it stood at a moment: the stage in force then, statistics of the live
+    contacts (as known now) that had occurred by then, and their channels. Follow-ups
+    carry no time they were scheduled at in the tables, so ``open_follow_ups`` is null.
+    Customers whose relationship had not started are left out."""
+
+    def __init__(self, db: ReportingDB, moment: datetime) -> None:
+        self.db = db
+        self.at = db.dialect.instant(moment)
+
+    def records(self, reference: str | None) -> list[dict[str, Any]]:
+        where, params = ("AND a.customer = ?", [reference]) if reference else ("", [])
+        d = self.db.dialect
+        rows = self.db.query(
+            "SELECT * FROM (SELECT a.customer AS customer, (SELECT h.to_stage FROM "
+            f"stage_history h WHERE h.customer = a.customer AND h.{STAY_AT} "
+            "ORDER BY h.seq DESC LIMIT 1) AS stage, count(k.contact_id) AS contacts, "
+            "min(k.occurred_at) AS first_contact_at, max(k.occurred_at) AS last_contact_at, "
+            f"count(k.amount) AS purchases, coalesce({d.sum_amounts}, '0') AS total_amount, "
+            "max(CASE WHEN k.amount IS NOT NULL THEN k.occurred_at END) AS last_purchase_at, "
+            f"{d.average_rating} AS average_rating, NULL AS open_follow_ups "
+            "FROM archive_customers a LEFT JOIN archive_contacts k ON k.customer = a.customer "
+            f"AND k.retracted = ? AND k.occurred_at <= ? WHERE 1 = 1 {where} "
+            "GROUP BY a.customer) r WHERE stage IS NOT NULL ORDER BY customer",
+            [self.at, False, self.at, *params])
+        if reference and not self.db.query(
+                "SELECT 1 FROM archive_customers WHERE customer = ?", [reference]):
+            raise CustomerNotFound(reference)
+        channels: dict[str, dict[str, int]] = {}
+        for c in self.db.query(
+                "SELECT customer, channel, count(*) AS contacts FROM archive_contacts "
+                f"WHERE retracted = ? AND occurred_at <= ? {where.replace('a.', '')} "
+                "GROUP BY customer, channel ORDER BY customer, channel",
+                [False, self.at, *params]):
+            channels.setdefault(c["customer"], {})[c["channel"]] = c["contacts"]
+        return [_archive_record(row, channels.get(row["customer"], {})) for row in rows]
 
 
 def _archive_record(row: dict[str, Any], channels: dict[str, int]) -> dict[str, Any]:
@@ -179,9 +239,9 @@ class _QueuePlan:
             params.append(self.dialect.instant(self.horizon))
         return ("SELECT i.customer AS customer, 'scheduled' AS kind, "
                 "i.follow_up_id AS follow_up_id, i.due_at AS due_at, i.owner AS owner, "
-                "i.purpose AS purpose, c.stage AS stage, "
+                "i.purpose AS purpose, s.stage AS stage, "
                 "CASE WHEN i.due_at < ? THEN 'overdue' ELSE 'upcoming' END AS status "
-                "FROM followup_items i JOIN followup_customers c ON c.customer = i.customer "
+                f"FROM followup_items i {_STAGE_OF.format('i')} "
                 f"WHERE {' AND '.join(where)}", params)
 
     def cadence(self, cadence: dict[str, int]) -> tuple[str, list[Any]] | None:
@@ -195,17 +255,18 @@ class _QueuePlan:
 
         def per_stage(values: list[Any]) -> str:  # each stage's value, as parameters
             params.extend(values)
-            return "CASE stage " + " ".join(f"WHEN '{s}' THEN ?" for s in stages) + " END"
+            return "CASE s.stage " + " ".join(f"WHEN '{s}' THEN ?" for s in stages) + " END"
 
         due = self.dialect.shifted(
             "last_contact_at", per_stage([self.dialect.days(b.days) for b in stages.values()]))
         purpose = per_stage([f"stay in touch ({s}: every {b.days} days)"
                              for s, b in stages.items()])
         overdue_before = [self.dialect.instant(b.overdue_before) for b in stages.values()]
-        select = (f"SELECT customer, 'cadence' AS kind, NULL AS follow_up_id, {due} AS due_at, "
-                  f"{CADENCE_OWNER} AS owner, {purpose} AS purpose, stage, CASE WHEN "
-                  f"last_contact_at < {per_stage(overdue_before)} THEN 'overdue' "
-                  "ELSE 'upcoming' END AS status FROM followup_customers WHERE ")
+        select = (f"SELECT f.customer AS customer, 'cadence' AS kind, NULL AS follow_up_id, "
+                  f"{due} AS due_at, {CADENCE_OWNER} AS owner, {purpose} AS purpose, "
+                  f"s.stage AS stage, CASE WHEN last_contact_at < {per_stage(overdue_before)} "
+                  f"THEN 'overdue' ELSE 'upcoming' END AS status FROM followup_customers f "
+                  f"{_STAGE_OF.format('f')} WHERE ")
         where = []
         if self.owner is not None:
             where.append(f"{CADENCE_OWNER} = ?")

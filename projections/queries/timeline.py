@@ -2,6 +2,8 @@
 
 Contacts show their amended values; retracted contacts are hidden unless asked for.
 Entries are ordered by when they happened (``at``), then by the order they were recorded.
+Stage changes are the stays of the history derived from the facts (domain/stages.py), each
+shown just after the event of the fact that began it.
 
 The events are read as the projections read them (stored JSON decoded into ``Change``
 tuples, see projections/batch.py), not as domain objects: a customer with thousands of
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from touchlog.domain.errors import CustomerNotFound, UnreadableEvent
 from touchlog.domain.identity import customer_id
+from touchlog.domain.stages import StageFacts, Stay
 from touchlog.domain.storage.events import event_rows
 from touchlog.projections.readmodels.changes import NOT_THE_EVENT, Change, decode
 
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 
 CONTACT_FIELDS = (
     "contact_id", "occurred_at", "recorded_at", "channel", "initiated_by", "purpose", "summary",
-    "place", "actor", "outcome", "rating", "amount", "stage_signal", "retracted",
+    "place", "actor", "outcome", "rating", "amount", "stage_signal", "reason_category",
+    "retracted",
 )
 
 
@@ -53,17 +57,23 @@ def build_timeline(events: Iterable[Change],
     An event whose state is not its event's (a value no command records) is an
     UnreadableEvent naming it, not a crash.
     """
-    entries: list[tuple[int, dict[str, Any]]] = []
+    entries: list[tuple[float, dict[str, Any]]] = []
     contacts: dict[str, dict[str, Any]] = {}
+    stages = _Stages()
     customer = ""
     for e in events:
         customer = e.customer_id
         try:
             entry = _entry(e.kind, e.state, contacts)
+            stages.add(e)
         except NOT_THE_EVENT as error:
             raise _unreadable(e.customer_id, e.version, e.kind, error) from None
         if entry is not None:
             entries.append((e.position, entry))
+    try:
+        entries += stages.entries()
+    except NOT_THE_EVENT as error:  # a fact's values, read only when the history is derived
+        raise _unreadable(customer, 0, "stage fact", error) from None
     # "at" is final only now (an amendment may move a contact), so it is parsed here, once.
     timed = []
     for version, entry in entries:
@@ -75,7 +85,53 @@ def build_timeline(events: Iterable[Change],
     return [entry for at, _, entry in timed if _shown(at, entry, window)]
 
 
-def _unreadable(customer: str, version: int, kind: str, error: Exception) -> UnreadableEvent:
+class _Stages:
+    """The customer's stage facts, and the changes of its derived history as entries."""
+
+    def __init__(self) -> None:
+        self.facts = StageFacts("")
+        self.versions: dict[Any, int] = {}  # contact id, or an explicit change -> version
+
+    def add(self, c: Change) -> None:
+        """Keeps the event's stage facts; an instant that is not one fails here, naming
+        the event, rather than when the history is derived."""
+        e = c.state
+        for name in ("at", "occurred_at"):
+            if name in e:
+                _instant(e[name])
+        if "occurred_at" in (e.get("changes") or {}):
+            _instant(e["changes"]["occurred_at"])
+        if c.kind == "Registered":
+            self.facts = StageFacts(e["at"])
+        elif c.kind == "ContactLogged":
+            self.facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
+                                      e["actor"], e["reason_category"])
+            self.versions[e["contact_id"]] = c.position
+        elif c.kind == "ContactAmended":
+            self.facts.contact_amended(e["contact_id"], e["changes"])
+        elif c.kind == "ContactRetracted":
+            self.facts.contact_retracted(e["contact_id"])
+        elif c.kind == "StageChanged":
+            self.facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"],
+                                     e["contact_id"], e["reason_category"])
+            self.versions.setdefault((e["at"], e["to_stage"], e["reason"], e["actor"]),
+                                     c.position)
+
+    def entries(self) -> list[tuple[float, dict[str, Any]]]:
+        return [(self._version(s) + 0.5, {
+            "type": "stage_changed", "at": s.entered_at, "from": s.from_stage, "to": s.to_stage,
+            "reason": s.reason, "reason_category": s.reason_category, "actor": s.actor,
+            "contact_id": s.contact_id, "cycle": s.cycle,
+        }) for s in self.facts.history()[1:]]
+
+    def _version(self, stay: Stay) -> int:
+        if stay.contact_id is not None:
+            return self.versions[stay.contact_id]
+        return self.versions[(stay.entered_at, stay.to_stage, stay.reason, stay.actor)]
+
+
+def _unreadable(customer: str, version: float, kind: str, error: Exception
+                ) -> UnreadableEvent:
     return UnreadableEvent(customer, version, f"its state is not a {kind} "
                            f"({type(error).__name__}: {error})")
 
@@ -91,7 +147,8 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
             "channel": get("channel"), "initiated_by": get("initiated_by"),
             "purpose": get("purpose"), "summary": get("summary"), "place": get("place"),
             "actor": get("actor"), "outcome": get("outcome"), "rating": get("rating"),
-            "amount": get("amount"), "stage_signal": get("stage_signal"), "retracted": False,
+            "amount": get("amount"), "stage_signal": get("stage_signal"),
+            "reason_category": get("reason_category"), "retracted": False,
             "retraction_reason": None,
         }
         contacts[e["contact_id"]] = card  # later amendments and retractions update it in place
@@ -105,10 +162,6 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
     if kind == "ContactRetracted":
         contacts[e["contact_id"]].update(retracted=True, retraction_reason=e["reason"])
         return None
-    if kind == "StageChanged":
-        return {"type": "stage_changed", "at": e["at"], "from": e["from_stage"],
-                "to": e["to_stage"], "reason": e["reason"], "actor": e["actor"],
-                "contact_id": e["contact_id"], "cycle": e["cycle"]}
     if kind == "FollowUpScheduled":
         linked = contacts.get(e["contact_id"]) if e["contact_id"] is not None else None
         return {"type": "follow_up_scheduled",

@@ -54,7 +54,6 @@ class _State:
     def __init__(self) -> None:
         self.new: dict[str, str] = {}  # reference -> customer id, registered in this batch
         self.contacts = ContactRows(ARCHIVE_CONTACTS)
-        self.stage: dict[str, tuple[str, int]] = {}
         self.follow_ups: dict[str, int] = {}
         self.touched: dict[str, int] = {}  # customer -> last position that changed it
 
@@ -69,7 +68,7 @@ class _State:
             live = rows[ref]
             statistics = _statistics(live)
             customers.append([
-                ref, customer_id, self.stage.get(ref, ("discovery", 0))[0], *statistics,
+                ref, customer_id, *statistics,
                 self.follow_ups.get(ref, 0), self.touched[ref], statistics[TOTAL]])
             channels += _channels(ref, live)
         db.executemany(
@@ -79,8 +78,6 @@ class _State:
         db.executemany("INSERT INTO archive_channels (customer, channel, contacts, position) "
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", channels)
         self.contacts.write(db)
-        db.executemany("UPDATE archive_customers SET stage = ? WHERE customer = ?",
-                       [[s, c] for c, (s, _) in self.stage.items() if c not in self.new])
         db.executemany(
             "UPDATE archive_customers SET open_follow_ups = open_follow_ups + ? "
             "WHERE customer = ?",
@@ -150,11 +147,6 @@ def _registered(s: _State, ref: str, c: Change) -> None:
     s.touched[ref] = c.position
 
 
-def _stage_changed(s: _State, ref: str, c: Change) -> None:
-    s.stage[ref] = (c.state["to_stage"], c.position)
-    s.touched[ref] = c.position
-
-
 def _follow_up(delta: int) -> Any:
     def handle(s: _State, ref: str, c: Change) -> None:
         s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
@@ -174,7 +166,6 @@ HANDLERS: dict[str, Any] = {
     "ContactLogged": _contact("logged"),
     "ContactAmended": _contact("amended"),
     "ContactRetracted": _contact("retracted"),
-    "StageChanged": _stage_changed,
     "FollowUpScheduled": _follow_up(+1),
     "FollowUpCompleted": _follow_up(-1),
     "FollowUpCancelled": _follow_up(-1),

@@ -1,8 +1,9 @@
 """The follow-up queue's facts: scheduled follow-ups, and what the cadence needs per customer.
 
 Cadence items are not stored: they depend on the reading time and on the deployment's
-cadence settings, so the query derives them from ``followup_customers`` (stage, owner, last
-live contact and its actor). A retracted contact does not reset the cadence; an amended
+cadence settings, so the query derives them from ``followup_customers`` (owner, last
+live contact and its actor) and the customer's stage (``stage_current``, the stages
+projection's). A retracted contact does not reset the cadence; an amended
 ``occurred_at`` moves it.
 """
 
@@ -104,9 +105,8 @@ def _update_each(db: ReportingDB, table: str, key: tuple[str, ...],
 
 
 def _registered(s: _State, ref: str, c: Change) -> None:
-    s.new[ref] = {"customer": ref, "customer_id": c.customer_id, "stage": "discovery",
-                  "owner": None, "last_contact_at": None, "last_contact_actor": None,
-                  "position": c.position}
+    s.new[ref] = {"customer": ref, "customer_id": c.customer_id, "owner": None,
+                  "last_contact_at": None, "last_contact_actor": None, "position": c.position}
 
 
 def _customer(s: _State, ref: str, position: int, **changes: Any) -> None:
@@ -116,10 +116,6 @@ def _customer(s: _State, ref: str, position: int, **changes: Any) -> None:
 def _profile(s: _State, ref: str, c: Change) -> None:
     if "owner" in c.state["changes"]:
         _customer(s, ref, c.position, owner=c.state["changes"]["owner"])
-
-
-def _stage(s: _State, ref: str, c: Change) -> None:
-    _customer(s, ref, c.position, stage=c.state["to_stage"])
 
 
 def _contact(method: str) -> Any:
@@ -153,7 +149,6 @@ def _rescheduled(s: _State, ref: str, c: Change) -> None:
 HANDLERS: dict[str, Any] = {
     "Registered": _registered,
     "ProfileUpdated": _profile,
-    "StageChanged": _stage,
     "ContactLogged": _contact("logged"),
     "ContactAmended": _contact("amended"),
     "ContactRetracted": _contact("retracted"),

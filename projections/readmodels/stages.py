@@ -1,106 +1,205 @@
 """Relationship stages: where each relationship stands, and every stay in a stage.
 
-Registration enters discovery (cycle 1). Each stage change closes the current stay
-(``left_at``, ``duration_seconds``) and opens the next. History rows are numbered in log
-order (``seq``); a backdated stage signal can make a stay's duration negative, which is
-kept as recorded rather than hidden.
+The history is derived from the facts by ``stage_history`` (domain/stages.py), the same
+function the aggregate and the audit use, so it is the same whatever order the facts were
+recorded in. The facts are kept in ``stage_facts``: a batch loads its customers' facts,
+adds its events one by one and derives the history after each, so a stay's ``position`` is
+the last event that changed it however the log was cut into batches (rebuild equals
+incremental). A stay that no longer exists (a retraction can remove one) is deleted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, NamedTuple
 
+from touchlog.domain.stages import History, StageFact, StageFacts
+from touchlog.projections.engine.dialect import plain
 from touchlog.projections.engine.reporting_db import ReportingDB
-from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_HISTORY
-from touchlog.projections.readmodels.changes import Batch, known_references
+from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_FACTS, STAGE_HISTORY
+from touchlog.projections.readmodels.changes import Batch, Change, known_references
 
 HISTORY_COLUMNS = STAGE_HISTORY.column_names
 CURRENT_COLUMNS = STAGE_CURRENT.column_names
+FACT_COLUMNS = STAGE_FACTS.column_names
+RELEVANT = frozenset({"Registered", "ContactLogged", "ContactAmended", "ContactRetracted",
+                      "StageChanged"})
+REGISTERED, BY_CONTACT = "registered", "registered-by-contact"
+
+
+class Known(NamedTuple):
+    """What the tables hold about a batch's customers seen before."""
+
+    refs: dict[str, str]  # customer id -> reference
+    facts: list[dict[str, Any]]
+    stays: list[dict[str, Any]]  # customer, seq, position
+    current: list[dict[str, Any]]  # customer, customer_id, position
 
 
 class StagesProjection:
-    """Projection ``stages``: tables stage_current and stage_history."""
+    """Projection ``stages``: tables stage_current, stage_history and stage_facts."""
 
     name = "stages"
 
-    def read(self, db: ReportingDB, batch: Batch) -> tuple[dict[str, str], dict[str, Any]]:
-        """The batch's customers' references, and their stage_current rows."""
+    def read(self, db: ReportingDB, batch: Batch) -> Known:
         refs = known_references(db, "stage_current", batch)
-        return refs, {r["customer"]: r for r in
-                      db.by_keys("stage_current", "customer", list(set(refs.values())))}
+        new = {c.customer_id for c in batch if c.kind == "Registered"}
+        seen = list({refs[c.customer_id] for c in batch
+                     if c.kind in RELEVANT and c.customer_id not in new})
+        return Known(refs, db.by_keys("stage_facts", "customer", seen),
+                     db.by_keys("stage_history", "customer", seen, "customer, seq, position"),
+                     db.by_keys("stage_current", "customer", seen,
+                                "customer, customer_id, position"))
 
-    def prepare(self, batch: Batch, known: tuple[dict[str, str], dict[str, Any]]) -> _Writes:
-        refs = known[0]
-        current = {customer: dict(row) for customer, row in known[1].items()}
-        opened: dict[tuple[str, int], dict[str, Any]] = {}
-        closed: dict[tuple[str, int], list[Any]] = {}
-        changed: set[str] = set()
+    def prepare(self, batch: Batch, known: Known) -> _Writes:
+        lines = _restored(known)
         for c in batch:
-            e = c.state
+            if c.kind not in RELEVANT:
+                continue
+            ref = known.refs[c.customer_id]
             if c.kind == "Registered":
-                ref = refs[c.customer_id]
-                current[ref] = {"customer": ref, "customer_id": c.customer_id,
-                                "stage": "discovery", "since": e["at"], "cycle": 1, "changes": 0}
-                _enter(current[ref], opened, c.position, None, "registered", None, None)
-                changed.add(ref)
-            elif c.kind == "StageChanged":
-                ref = refs[c.customer_id]
-                _leave(current[ref], opened, closed, e["at"], c.position)
-                current[ref].update(stage=e["to_stage"], since=e["at"], cycle=e["cycle"])
-                _enter(current[ref], opened, c.position, e["from_stage"], e["reason"],
-                       e["actor"], e["contact_id"])
-                changed.add(ref)
-        return _Writes(current, changed, opened, closed)
+                lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position, {})
+            lines[ref].apply(c)
+        return _Writes([line for line in lines.values() if line.touched])
 
 
-def _enter(cur: dict[str, Any], opened: dict[tuple[str, int], dict[str, Any]], position: int,
-           from_stage: str | None, reason: str, actor: str | None,
-           contact_id: str | None) -> None:
-    cur["changes"] += 1
-    cur["position"] = position
-    opened[(cur["customer"], cur["changes"])] = {
-        "customer": cur["customer"], "seq": cur["changes"], "cycle": cur["cycle"],
-        "from_stage": from_stage, "to_stage": cur["stage"], "entered_at": cur["since"],
-        "left_at": None, "duration_seconds": None, "reason": reason, "actor": actor,
-        "contact_id": contact_id, "position": position,
-    }
+def _restored(known: Known) -> dict[str, _Line]:
+    """The lines of customers seen before, with their facts and rows' positions."""
+    facts: dict[str, list[dict[str, Any]]] = {}
+    for row in known.facts:
+        facts.setdefault(row["customer"], []).append(row)
+    stays: dict[str, dict[int, int]] = {}
+    for row in known.stays:
+        stays.setdefault(row["customer"], {})[row["seq"]] = row["position"]
+    lines = {}
+    for cur in known.current:
+        ref = cur["customer"]
+        rows = facts.get(ref, [])
+        registration = next(r for r in rows if r["kind"] in (REGISTERED, BY_CONTACT))
+        restored = StageFacts.restored(
+            plain(registration["at"]), registration["kind"] == BY_CONTACT,
+            [(r["fact_id"], plain(r["at"]), r["stage"], r["actor"], r["reason_category"],
+              bool(r["retracted"])) for r in rows if r["kind"] == "contact"],
+            [StageFact(plain(r["at"]), r["stage"], None, r["reason"], r["actor"],
+                       r["reason_category"]) for r in rows if r["kind"] == "change"])
+        lines[ref] = _Line(ref, cur["customer_id"], restored, cur["position"],
+                           stays.get(ref, {}))
+    return lines
 
 
-def _leave(cur: dict[str, Any], opened: dict[tuple[str, int], dict[str, Any]],
-           closed: dict[tuple[str, int], list[Any]], at: str, position: int) -> None:
-    key = (cur["customer"], cur["changes"])
-    seconds = int((datetime.fromisoformat(at) - datetime.fromisoformat(cur["since"]))
-                  .total_seconds())
-    if key in opened:  # the stay began in this batch: not in the table yet
-        opened[key].update(left_at=at, duration_seconds=seconds, position=position)
-    else:
-        closed[key] = [at, seconds, position, *key]
+class _Line:
+    """One customer's facts and derived history while a batch is applied."""
+
+    def __init__(self, ref: str, customer_id: str, facts: StageFacts, position: int,
+                 positions: dict[int, int]) -> None:
+        """A customer seen before (``positions`` its stays'), or a new one (none)."""
+        self.ref = ref
+        self.customer_id = customer_id
+        self.facts = facts
+        self.history: History = facts.history() if positions else ()
+        self.positions = dict(positions)  # seq -> last event that changed the stay
+        self.position = position  # of the stage_current row
+        self.fact_rows: dict[str, list[Any]] = {}
+        self.changed: set[int] = set()
+        self.most = len(self.positions)  # stays the table may hold beyond the history's
+        self.touched = False
+
+    def apply(self, c: Change) -> None:
+        e, facts = c.state, self.facts
+        if c.kind == "Registered":
+            self._fact(REGISTERED, REGISTERED, e["at"], None, None, None, None, c.position)
+        elif c.kind == "ContactLogged":  # most events: written out
+            by_contact, contact_id = facts.by_contact, e["contact_id"]
+            facts.contact_logged(contact_id, e["occurred_at"], e["stage_signal"], e["actor"],
+                                 e["reason_category"])
+            if facts.by_contact != by_contact:
+                self._fact(REGISTERED, BY_CONTACT, facts.registered_at, None, None, None, None,
+                           c.position)
+            self.fact_rows[contact_id] = [self.ref, contact_id, "contact", e["occurred_at"],
+                                          e["stage_signal"], None, e["reason_category"],
+                                          e["actor"], False, c.position]
+            self.touched = True
+        elif c.kind == "ContactAmended":
+            if e["contact_id"] not in facts.contacts:
+                return
+            facts.contact_amended(e["contact_id"], e["changes"])
+            self._contact(e["contact_id"], c.position)
+        elif c.kind == "ContactRetracted":
+            if e["contact_id"] not in facts.contacts:
+                return
+            facts.contact_retracted(e["contact_id"])
+            self._contact(e["contact_id"], c.position)
+        elif e["contact_id"] is None:  # StageChanged: an explicit change
+            facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"], None,
+                                e["reason_category"])
+            self._fact(f"change-{c.position}", "change", e["at"], e["to_stage"], e["reason"],
+                       e["reason_category"], e["actor"], c.position)
+        self._derive(c.position)
+
+    def _contact(self, contact_id: str, position: int) -> None:
+        k = self.facts.contacts[contact_id]
+        self._fact(contact_id, "contact", k.occurred_at, k.signal, None, k.category, k.actor,
+                   position, k.retracted)
+
+    def _fact(self, fact_id: str, kind: str, at: str, stage: str | None, reason: str | None,
+              category: str | None, actor: str | None, position: int,
+              retracted: bool = False) -> None:
+        self.fact_rows[fact_id] = [self.ref, fact_id, kind, at, stage, reason, category,
+                                   actor, retracted, position]
+        self.touched = True
+
+    def _derive(self, position: int) -> None:
+        before, after = self.history, self.facts.history()
+        if after is before:
+            return
+        for stay in after:
+            n = stay.seq
+            if n > len(before) or before[n - 1] != stay:
+                self.positions[n] = position
+                self.changed.add(n)
+        for n in range(len(after) + 1, len(before) + 1):
+            self.positions.pop(n, None)
+        self.most = max(self.most, len(after))
+        if not before or before[-1] != after[-1] or len(before) != len(after):
+            self.position = position
+        self.history = after
+
+    def current_row(self) -> list[Any]:
+        last = self.history[-1]
+        row = {"customer": self.ref, "customer_id": self.customer_id, "stage": last.to_stage,
+               "since": last.entered_at, "cycle": last.cycle, "changes": len(self.history),
+               "position": self.position}
+        return [row[c] for c in CURRENT_COLUMNS]
+
+    def stay_rows(self) -> list[list[Any]]:
+        rows = []
+        for n in sorted(self.changed):
+            if n <= len(self.history):
+                row = {"customer": self.ref, **self.history[n - 1].row(),
+                       "position": self.positions[n]}
+                rows.append([row[c] for c in HISTORY_COLUMNS])
+        return rows
 
 
 class _Writes(NamedTuple):
-    current: dict[str, dict[str, Any]]
-    changed: set[str]
-    opened: dict[tuple[str, int], dict[str, Any]]
-    closed: dict[tuple[str, int], list[Any]]
+    lines: list[_Line]
 
     def write(self, db: ReportingDB) -> None:
-        _write(db, *self)
+        db.executemany(
+            "DELETE FROM stage_history WHERE customer = ? AND seq > ?",
+            [[line.ref, len(line.history)] for line in self.lines
+             if line.most > len(line.history)])
+        _upsert(db, "stage_facts", FACT_COLUMNS, STAGE_FACTS.key,
+                [row for line in self.lines for row in line.fact_rows.values()])
+        _upsert(db, "stage_history", HISTORY_COLUMNS, STAGE_HISTORY.key,
+                [row for line in self.lines for row in line.stay_rows()])
+        _upsert(db, "stage_current", CURRENT_COLUMNS, STAGE_CURRENT.key,
+                [line.current_row() for line in self.lines])
 
 
-def _write(db: ReportingDB, current: dict[str, dict[str, Any]], changed: set[str],
-           opened: dict[tuple[str, int], dict[str, Any]],
-           closed: dict[tuple[str, int], list[Any]]) -> None:
+def _upsert(db: ReportingDB, table: str, columns: list[str], key: tuple[str, ...],
+            rows: list[list[Any]]) -> None:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
     db.executemany(
-        "UPDATE stage_history SET left_at = ?, duration_seconds = ?, position = ? "
-        "WHERE customer = ? AND seq = ?", list(closed.values()))
-    db.executemany(
-        f"INSERT INTO stage_history ({', '.join(HISTORY_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(HISTORY_COLUMNS))}) ON CONFLICT DO NOTHING",
-        [[row[c] for c in HISTORY_COLUMNS] for row in opened.values()])
-    updates = [c for c in CURRENT_COLUMNS if c != "customer"]
-    db.executemany(
-        f"INSERT INTO stage_current ({', '.join(CURRENT_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(CURRENT_COLUMNS))}) ON CONFLICT (customer) DO UPDATE "
-        f"SET {', '.join(f'{c} = excluded.{c}' for c in updates)}",
-        [[current[ref][c] for c in CURRENT_COLUMNS] for ref in changed])
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}", rows)

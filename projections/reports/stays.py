@@ -7,13 +7,10 @@ in the order things happened) is a change here.
 
 from __future__ import annotations
 
-# Why a relationship ended, as the dissolutions report groups it. A stay entered by a
-# contact's stage signal has the contact in its reason text ("stage signal of contact
-# c-…"): grouped as one reason, "stage signal". When stage_history has a reason category
-# (the stage-history issue), group by it instead:
-#     coalesce(h.reason_category, 'uncategorised')
-DISSOLUTION_REASON = ("CASE WHEN h.contact_id IS NOT NULL THEN 'stage signal' "
-                      "ELSE h.reason END")
+# Why a relationship ended, as the dissolutions report groups it: the reason category
+# (docs/events.md "Why relationships end"), or "uncategorised" for a dissolution recorded
+# without one.
+DISSOLUTION_REASON = "coalesce(h.reason_category, 'uncategorised')"
 
 # CTE ``stays``: every stay, ``reason`` as DISSOLUTION_REASON groups it. ``left_at`` is null
 # while the stay lasts; ``duration_seconds`` is left_at - entered_at.

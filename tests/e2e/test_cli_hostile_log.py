@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.conftest import assert_clear_error
 from tests.reliability.crashes import TOUCHLOG
 
 
@@ -28,15 +29,6 @@ def strict_json(text: str) -> Any:
     def refuse(constant: str) -> None:
         raise ValueError(f"{constant} is not JSON")
     return json.loads(text, parse_constant=refuse)
-
-
-def assert_clear_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output, output
-    assert result.returncode == 1, output
-    assert result.stderr.startswith("Error: "), output
-    for needle in needles:
-        assert needle in result.stderr, output
 
 
 @pytest.fixture
@@ -102,8 +94,8 @@ def test_a_tracked_position_that_is_no_number_is_a_clear_error_until_rebuilt(log
 
 
 @pytest.mark.parametrize("statement", [
-    "UPDATE stage_current SET since = 'infinity'",
-    "UPDATE stage_current SET cycle = 'x', changes = X'00'",
+    "UPDATE stage_facts SET at = 'infinity'",
+    "UPDATE stage_facts SET at = X'00', retracted = 'x'",
     "UPDATE archive_contacts SET amount = X'00'",
 ])
 def test_a_reporting_value_no_run_writes_stops_a_catch_up_with_a_clear_error(

@@ -93,9 +93,10 @@ def test_stage_set_then_show_and_history(db: str) -> None:
     assert history[1]["reason"] == "framework deal" and history[1]["actor"] == "ann"
 
 
-def test_stage_set_refuses_the_current_stage_and_needs_a_reason(db: str) -> None:
+def test_stage_set_to_the_current_stage_says_nothing_changed_and_needs_a_reason(db: str
+                                                                               ) -> None:
     code, out = run(db, "stage", "set", "ACME", "discovery", "--reason", "x", "--actor", "a")
-    assert code == 1 and "already in stage discovery" in out
+    assert code == 0 and "already in stage discovery then" in out
     assert run(db, "stage", "set", "ACME", "commitment")[0] == 2
     assert run(db, "stage", "set", "ACME", "nirvana", "--reason", "x")[0] == 2
 

@@ -1,4 +1,5 @@
-"""Old events keep loading after their class gains a field (upcasting through our JSON form)."""
+"""Old events keep loading after their class gains a field (upcasting through our JSON form),
+and new ones verify: their link covers the class version they are stored with."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from touchlog.domain.application import TouchpointLog
+from touchlog.domain.application import ContactEntry, TouchpointLog
+from touchlog.domain.contact import Contact
+from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.transcoder import EventMapper
+from touchlog.projections.audit.verify import verify_chains
+from touchlog.projections.readmodels.changes import decode
 
 
 class Account(Aggregate):
@@ -49,6 +54,13 @@ def app(tmp_path: Path) -> Iterator[TouchpointLog]:
         yield log
 
 
+@pytest.fixture
+def customers(tmp_path: Path) -> Iterator[TouchpointLog]:
+    """touchlog's own application, with the Customer's events."""
+    with TouchpointLog(Settings(db=str(tmp_path / "customers.db"))) as log:
+        yield log
+
+
 def test_a_version_1_event_without_the_new_field_loads_upcast(app: TouchpointLog) -> None:
     account_id = uuid.uuid4()
     v1_state = {"name": "Acme", "originator_topic": get_topic(Account),
@@ -67,3 +79,35 @@ def test_new_events_record_their_class_version(app: TouchpointLog) -> None:
     (stored,) = app.recorder.select_events(account.id)
     assert json.loads(stored.state)["class_version"] == 2
     assert app.repository.get(account.id).currency == "USD"
+
+
+def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_none(
+        customers: TouchpointLog) -> None:
+    """Version 1 of ContactLogged and StageChanged had no reason_category."""
+    customers.log_contacts([ContactEntry("ACME", Contact(
+        occurred_at="2018-01-05", channel="phone", stage_signal="dissolution",
+        reason_category="died", contact_id="k1"))])
+    customers.change_stage("ACME", "commitment", "back", "ann", at="2018-02-01")
+    for stored in customers.recorder.select_events(customer_id("ACME"))[1:]:
+        state = json.loads(stored.state)
+        assert state["class_version"] == 2 and "reason_category" in state
+        del state["class_version"], state["reason_category"]  # as version 1 stored it
+        old = StoredEvent(originator_id=stored.originator_id,
+                          originator_version=stored.originator_version, topic=stored.topic,
+                          state=json.dumps(state).encode())
+        event = customers.mapper.to_domain_event(old)
+        assert event.reason_category is None  # type: ignore[attr-defined]
+        [change] = decode([(1, stored.originator_id, stored.originator_version, stored.topic,
+                            old.state)])
+        assert change.state["reason_category"] is None
+
+
+def test_events_of_version_2_are_chained_as_stored_with_their_class_version(
+        customers: TouchpointLog) -> None:
+    customers.log_contacts([ContactEntry("ACME", Contact(
+        occurred_at="2018-01-05", channel="phone", stage_signal="dissolution",
+        reason_category="died"))])
+    customers.change_stage("ACME", "dissolution", "gone", "ann", at="2018-02-01",
+                     reason_category="moved_away")
+    report, _ = verify_chains(customers)
+    assert report.intact and report.events == 3

@@ -101,7 +101,8 @@ def everything(item: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Tables:
-    """One database whose follow-up tables the test fills itself (the log stays empty)."""
+    """One database whose follow-up tables (and the stage each customer is in) the test
+    fills itself (the log stays empty)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -113,11 +114,16 @@ class Tables:
         with self.db.transaction():
             self.db.execute("DELETE FROM followup_customers")
             self.db.execute("DELETE FROM followup_items")
+            self.db.execute("DELETE FROM stage_current")
             self.db.executemany(
-                "INSERT INTO followup_customers (customer, customer_id, stage, owner, "
-                "last_contact_at, last_contact_actor, position) VALUES (?, ?, ?, ?, ?, ?, 1)",
-                [[c.customer, f"id-{c.customer}", c.stage, c.owner, _text(c.last_contact_at),
+                "INSERT INTO followup_customers (customer, customer_id, owner, "
+                "last_contact_at, last_contact_actor, position) VALUES (?, ?, ?, ?, ?, 1)",
+                [[c.customer, f"id-{c.customer}", c.owner, _text(c.last_contact_at),
                   c.last_contact_actor] for c in customers])
+            self.db.executemany(
+                "INSERT INTO stage_current (customer, customer_id, stage, since, cycle, "
+                "changes, position) VALUES (?, ?, ?, ?, 1, 1, 1)",
+                [[c.customer, f"id-{c.customer}", c.stage, _text(FIRST)] for c in customers])
             self.db.executemany(
                 "INSERT INTO followup_items (customer, follow_up_id, due_at, owner, purpose, "
                 "status, position) VALUES (?, ?, ?, ?, ?, ?, 1)",

@@ -42,8 +42,7 @@ def load(log: TouchpointLog | None, text: str, **options: object) -> tuple[Summa
 
 
 def stages(log: TouchpointLog, reference: str) -> list[tuple[str, str]]:
-    return [(e.from_stage, e.to_stage) for e in log.history(reference)
-            if e.__class__.__name__ == "StageChanged"]
+    return [(s.from_stage, s.to_stage) for s in log.customer(reference).stage_history[1:]]
 
 
 def test_rows_of_a_customer_apply_in_occurred_order_whatever_the_file_order(

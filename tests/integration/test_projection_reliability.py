@@ -93,8 +93,9 @@ def rows(sql):
     return [dict(zip(names, map(plain, row))) for row in cursor.fetchall()]
 
 print(json.dumps({
-    "archive": rows("SELECT customer, stage, contacts, total_amount, last_contact_at, "
-                    "average_rating FROM archive_customers ORDER BY customer"),
+    "archive": rows("SELECT a.customer, stage, contacts, total_amount, last_contact_at, "
+                    "average_rating FROM archive_customers a JOIN stage_current s "
+                    "ON s.customer = a.customer ORDER BY a.customer"),
     "channels": rows("SELECT customer, channel, contacts FROM archive_channels "
                      "ORDER BY customer, channel"),
     "stage_history": rows("SELECT customer, seq, from_stage, to_stage, entered_at, left_at, "

@@ -75,8 +75,10 @@ def test_a_reporting_database_ahead_of_a_restored_log_is_refused_until_rebuilt(
     rows = {r["projection"]: r for r in json.loads(status.stdout)}
     assert (rows["archive"]["position"], rows["archive"]["lag"]) == (6, None)
     assert "ahead of the log" in rows["archive"]["problem"]
+    # The archive shows each customer's stage: it brought the stages projection along.
+    assert rows["stages"]["position"] == 6 and "ahead of the log" in rows["stages"]["problem"]
     assert [(r["lag"], r["problem"]) for r in rows.values() if r["position"] == 0] == [
-        (4, None), (4, None)]  # never applied: these fit any log
+        (4, None)]  # never applied: it fits any log
 
     assert run(log, reporting, "projections", "rebuild").exit_code == 0
     assert customers(log, reporting) == ["ACME", "HOOLI"]
@@ -148,5 +150,5 @@ def test_a_reporting_database_without_recorded_identity_is_adopted_when_it_fits(
     assert customers(before, reporting) == ["ACME", "GLOBEX", "HOOLI", "INITECH"]
     adopted = sql(reporting, "SELECT name FROM projection_tracking WHERE position > 0 "
                              "AND log_id IS NOT NULL AND event_id IS NOT NULL")
-    assert adopted == [("archive",)]
+    assert adopted == [("archive",), ("stages",)]  # the archive shows the stage too
     refused(run(log, reporting, "archive"), "ahead of the log")

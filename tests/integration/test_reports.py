@@ -6,10 +6,10 @@ The history (2024, a leap year; read at 2024-07-01 00:00 UTC):
   a2 01-21 email begun by the customer, neutral 4; a3 02-01 store positive 100.00 signals
   expansion; a4 03-02 phone 3 50.50 signals commitment.
 - GLOBEX (bob), registered 01-15: b1 01-20 web positive 2 signals exploration; b2 02-10
-  phone negative 1 signals dissolution; b3 04-10 store 200.00 signals exploration (won back).
+  phone negative 1 signals dissolution (competition); b3 04-10 store 200.00 signals exploration (won back).
 - INITECH (ann), registered 02-05: c1 02-05 12:00 random, begun by the customer; c2 02-20
   phone positive 4 10.00; c3 03-01 phone 999.00, retracted; set to dissolution 05-05,
-  "moved away".
+  "moved away" (moved_away).
 - HOOLI (no owner: dana, its last contact's actor), registered 03-10: d1 03-15 chat begun
   by a third party, positive 5, signals exploration.
 
@@ -67,7 +67,7 @@ def record(log: TouchpointLog, step: int | None = None) -> None:
             ("INITECH", contact("02-05T12:00", "random", "c1", "ann",
                                 initiated_by="customer")),
             ("GLOBEX", contact("02-10", "phone", "b2", "bob", outcome="negative", rating=1,
-                               stage_signal="dissolution")),
+                               stage_signal="dissolution", reason_category="competition")),
             ("INITECH", contact("02-20", "phone", "c2", "ann", outcome="positive", rating=4,
                                 amount="10.00")),
             ("INITECH", contact("03-01", "phone", "c3", "ann", outcome="positive",
@@ -80,7 +80,7 @@ def record(log: TouchpointLog, step: int | None = None) -> None:
                                stage_signal="exploration")))],
         lambda: log.retract_contact("INITECH", "c3", "logged for the wrong customer"),
         lambda: log.change_stage("INITECH", "dissolution", "moved away", "ann",
-                                 at="2024-05-05"),
+                                 at="2024-05-05", reason_category="moved_away"),
         lambda: [log.schedule_follow_up(ref, FollowUpPlan(
             due_at=f"2024-{due}", owner=owner, follow_up_id=fid)) for ref, fid, due, owner in (
             ("ACME", "f-a1", "02-15", "ann"), ("ACME", "f-a2", "03-01", "ann"),
@@ -259,9 +259,10 @@ def test_dissolutions_by_reason_and_stage_left_with_win_backs_and_the_last_ratin
     assert table(at(history, "dissolutions"), "reason", "from_stage", "dissolutions",
                  "mean_days_to_dissolution", "won_back", "mean_days_to_win_back",
                  "last_contact_rated", "last_contact_rating_mean") == [
-        ("moved away", "discovery", 1, 90.0, 0, None, 1, 4.0),
-        ("stage signal", "exploration", 1, 26.0, 1, 60.0, 1, 1.0)]
-    assert at(history, "dissolutions", "--until", "2024-03-31")[0]["reason"] == "stage signal"
+        ("competition", "exploration", 1, 26.0, 1, 60.0, 1, 1.0),
+        ("moved_away", "discovery", 1, 90.0, 0, None, 1, 4.0)]
+    assert [r["reason"] for r in at(history, "dissolutions", "--until", "2024-03-31")] == [
+        "competition"]
 
 
 def test_satisfaction_per_month_and_channel_with_the_months_total(history: str) -> None:

@@ -21,7 +21,7 @@ def card(n: int) -> dict[str, object]:
             "channel": "phone", "initiated_by": "company", "purpose": "follow the order",
             "summary": f"call number {n} about the order", "place": None, "actor": "ann",
             "outcome": "positive", "rating": 4, "amount": "120.00", "stage_signal": None,
-            "deliberate": True, "hard": False, "active": True}
+            "reason_category": None, "deliberate": True, "hard": False, "active": True}
 
 
 @pytest.mark.slow

@@ -26,7 +26,8 @@ def log(db_url: str) -> Iterator[TouchpointLog]:
     app = TouchpointLog(Settings(db=db_url))
     app.log_contact("ACME", Contact(occurred_at="2018-01-05T10:00", channel="phone",
                                     actor="ann", stage_signal="exploration"),
-                    follow_up=FollowUpPlan(due_at="2018-02-01"))  # versions 1-4
+                    follow_up=FollowUpPlan(due_at="2018-02-01"))  # versions 1-3
+    app.change_stage("ACME", "exploration", "qualified", "ann", at="2018-01-20")  # 4
     app.log_contact("BETA", Contact(occurred_at="2018-01-06", channel="email", actor="bob"))
     app.change_stage("ACME", "expansion", "second order", "ann", at="2018-03-01")  # 5
     app.update_profile("ACME", {"name": "Acme Ltd"})  # 6

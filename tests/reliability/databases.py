@@ -76,7 +76,7 @@ def for_kind(request: pytest.FixtureRequest, folder: Path) -> Databases:
 
 
 def fill(db: str, customers: int) -> int:
-    """Records 20 contacts of each customer, with amounts, stage signals and follow-ups (42
+    """Records 20 contacts of each customer, with amounts, stage signals and follow-ups (26
     events a customer), in one transaction; projects nothing. Returns the log's head."""
     stages = ("exploration", "expansion", "commitment", "dissolution", "")
     with TouchpointLog(Settings(db=db)) as log:

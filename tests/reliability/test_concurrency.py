@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -61,14 +62,14 @@ with TouchpointLog(Settings(db=db)) as log:
 
 
 def replayed_stage(history: list[Customer.Event]) -> str:
-    """The stage by the documented signal rules, from the contacts in recorded order."""
+    """The stage by the documented signal rules, from the contacts in the order they
+    happened (then by contact id), whatever order the writers recorded them in."""
     stage = "discovery"
     order = ("discovery", "exploration", "expansion", "commitment")
-    for e in history:
-        signal = getattr(e, "stage_signal", None) if isinstance(e, Customer.ContactLogged) \
-            else None
-        if not signal:
-            continue
+    contacts = [e for e in history if isinstance(e, Customer.ContactLogged) and e.stage_signal]
+    for e in sorted(contacts, key=lambda e: (datetime.fromisoformat(e.occurred_at),
+                                             e.contact_id)):
+        signal = e.stage_signal
         if stage == "dissolution":
             stage = stage if signal == "dissolution" else signal
         elif signal == "dissolution" or order.index(signal) > order.index(stage):

@@ -133,6 +133,7 @@ NOT_PERSONAL = {
     "occurred_at": "an instant", "due_at": "an instant", "channel": "a configured name",
     "initiated_by": "a choice", "outcome": "a choice", "rating": "a number 1-5",
     "amount": "a number", "stage_signal": "a stage", "from_stage": "a stage",
+    "reason_category": "a configured name",
     "to_stage": "a stage", "cycle": "a number", "deliberate": "a flag", "hard": "a flag",
     "active": "a flag",
     "actor": "a staff member of the company, not the customer's data",

@@ -1,7 +1,7 @@
 """kill -9 of ``touchlog projections run``, of ``touchlog projections rebuild`` and of the
 rebuild's helper process, at chosen statements (docs/reliability.md "Crashes").
 
-The log holds 50,400 events: a run applies them in three batches (EVENTS_PER_BATCH), and a
+The log holds 52,000 events: a run applies them in three batches (EVENTS_PER_BATCH), and a
 rebuild shares its work with a helper process (from PARALLEL_REBUILD_FROM events). Each kill
 point is a statement of a traced run of the same command on the same database
 (tests/reliability/crashes.py); every kill starts from a fresh copy of it. After a kill, a
@@ -36,7 +36,7 @@ from tests.reliability.databases import Databases, fill
 from touchlog.projections.engine.processes import REBUILD_HELPER
 from touchlog.projections.engine.runner import PARALLEL_REBUILD_FROM
 
-CUSTOMERS = 1_200  # 42 events each
+CUSTOMERS = 2_000  # 26 events each
 SEED = 11
 RUN, REBUILD = ["projections", "run"], ["projections", "rebuild"]
 

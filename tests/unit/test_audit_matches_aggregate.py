@@ -35,7 +35,8 @@ def card(contact_id: str, occurred_at: str, stage_signal: str | None) -> dict[st
     return {"contact_id": contact_id, "occurred_at": occurred_at, "channel": "phone",
             "initiated_by": "company", "purpose": None, "summary": None, "place": None,
             "actor": "ann", "outcome": None, "rating": None, "amount": None,
-            "stage_signal": stage_signal, "deliberate": True, "hard": False, "active": True}
+            "stage_signal": stage_signal, "reason_category": None,
+            "deliberate": True, "hard": False, "active": True}
 
 
 def run(customer: Customer, step: tuple[Any, ...]) -> None:

@@ -18,7 +18,8 @@ def card(contact_id: str, occurred_at: str, stage_signal: str | None = None,
     return {"contact_id": contact_id, "occurred_at": occurred_at, "channel": "phone",
             "initiated_by": "company", "purpose": None, "summary": summary, "place": None,
             "actor": "ann", "outcome": None, "rating": None, "amount": None,
-            "stage_signal": stage_signal, "deliberate": True, "hard": False, "active": True}
+            "stage_signal": stage_signal, "reason_category": None,
+            "deliberate": True, "hard": False, "active": True}
 
 
 def moment() -> datetime:
@@ -41,15 +42,15 @@ def iso(day: int) -> str:
 def story() -> tuple[list[Customer.Event], dict[str, datetime]]:
     """ACME: contacts on days 5 and 10, then one from day 3 recorded late (backdated)."""
     customer = Customer(reference="ACME", at=iso(5))  # v1
-    customer.log_contact(card("c-1", iso(5), "exploration"))  # v2, stage v3
+    customer.log_contact(card("c-1", iso(5), "exploration"))  # v2: its signal is a fact
     customer.schedule_follow_up("f-1", iso(20), "ann", purpose="call back",
-                                contact_id="c-1")  # v4
-    customer.log_contact(card("c-2", iso(10), summary="first"))  # v5
+                                contact_id="c-1")  # v3
+    customer.log_contact(card("c-2", iso(10), summary="first"))  # v4
     before_backdating = moment()
-    customer.log_contact(card("c-0", iso(3)))  # v6: happened on day 3, recorded late
-    customer.amend_contact("c-2", {"summary": "corrected"}, reason="typo", actor="ann")  # v7
-    customer.complete_follow_up("f-1", iso(12), contact_id="c-2", actor="ann")  # v8
-    customer.change_stage(Stage.EXPANSION, iso(15), "second order", "ann")  # v9
+    customer.log_contact(card("c-0", iso(3)))  # v5: happened on day 3, recorded late
+    customer.amend_contact("c-2", {"summary": "corrected"}, reason="typo", actor="ann")  # v6
+    customer.complete_follow_up("f-1", iso(12), contact_id="c-2", actor="ann")  # v7
+    customer.change_stage(Stage.EXPANSION, iso(15), "second order", "ann")  # v8
     return list(customer.collect_events()), {"before_backdating": before_backdating}
 
 
@@ -73,8 +74,8 @@ def test_known_at_before_the_backdated_recording_excludes_it(story: Any) -> None
     state = reconstruct(events, as_of=at(6), known_at=times["before_backdating"])
 
     assert contact_ids(state) == ["c-1"]
-    assert state["head"]["version"] == 5
-    assert state["versions"] == [1, 2, 3, 4]
+    assert state["head"]["version"] == 4
+    assert state["versions"] == [1, 2, 3]
 
 
 def test_amendments_apply_only_when_known(story: Any) -> None:
@@ -85,7 +86,7 @@ def test_amendments_apply_only_when_known(story: Any) -> None:
 
     assert [c["summary"] for c in now["contacts"] if c["contact_id"] == "c-2"] == ["corrected"]
     assert [c["summary"] for c in then["contacts"] if c["contact_id"] == "c-2"] == ["first"]
-    assert 7 in now["versions"] and 7 not in then["versions"]
+    assert 6 in now["versions"] and 6 not in then["versions"]
 
 
 def test_stage_and_follow_ups_follow_the_world_clock(story: Any) -> None:
@@ -93,7 +94,7 @@ def test_stage_and_follow_ups_follow_the_world_clock(story: Any) -> None:
 
     day_13, day_16 = reconstruct(events, as_of=at(13)), reconstruct(events, as_of=at(16))
 
-    assert day_13["stage"] == {"stage": "exploration", "since": iso(5), "cycle": 1, "version": 3}
+    assert day_13["stage"] == {"stage": "exploration", "since": iso(5), "cycle": 1, "version": 2}
     assert day_13["open_follow_ups"] == []  # completed on day 12
     assert day_16["stage"]["stage"] == "expansion"
 
@@ -104,8 +105,19 @@ def test_before_anything_happened_only_the_registration_is_used(story: Any) -> N
     state = reconstruct(events, as_of=at(1))
 
     assert state["contacts"] == [] and state["open_follow_ups"] == []
-    assert state["stage"]["stage"] == "discovery"
+    assert state["stage"] == {"stage": None, "since": None, "cycle": None, "version": 1}
     assert state["versions"] == [1]
+
+
+def test_the_relationship_starts_at_its_earliest_fact_however_late_it_was_recorded(
+        story: Any) -> None:
+    events, times = story
+
+    now = reconstruct(events, as_of=at(4))
+    then = reconstruct(events, as_of=at(4), known_at=times["before_backdating"])
+
+    assert now["stage"] == {"stage": "discovery", "since": iso(3), "cycle": 1, "version": 1}
+    assert then["stage"]["stage"] is None  # the day-3 contact was not known yet
 
 
 def test_nothing_known_before_the_first_recording_is_an_error(story: Any) -> None:

@@ -12,7 +12,6 @@ from touchlog.domain.errors import (
     ContactNotFound,
     FollowUpError,
     InvalidInput,
-    StageError,
 )
 from touchlog.domain.identity import customer_id
 from touchlog.domain.values import Stage
@@ -24,7 +23,8 @@ def card(contact_id: str, stage_signal: str | None = None, **fields: Any) -> dic
     base: dict[str, Any] = dict(
         contact_id=contact_id, occurred_at=T0, channel="phone", initiated_by="company",
         purpose=None, summary=None, place=None, actor="ann", outcome=None, rating=None,
-        amount=None, stage_signal=stage_signal, deliberate=True, hard=False, active=True,
+        amount=None, stage_signal=stage_signal, reason_category=None, deliberate=True,
+        hard=False, active=True,
     )
     base.update(fields)
     return base
@@ -61,12 +61,10 @@ def test_the_same_contact_twice_is_recorded_once() -> None:
 def test_signal_ahead_of_current_stage_moves_forward_naming_the_contact() -> None:
     customer = new_customer()
     customer.log_contact(card("c1", "expansion"))
-    events = customer.collect_events()
-    assert [type(e).__name__ for e in events] == ["ContactLogged", "StageChanged"]
-    changed = events[1]
-    assert isinstance(changed, Customer.StageChanged)
-    assert (changed.from_stage, changed.to_stage, changed.contact_id) == (
-        "discovery", "expansion", "c1")
+    assert event_names(customer) == ["ContactLogged"]  # the signal is a fact of the contact
+    changed = customer.stage_history[-1]
+    assert (changed.from_stage, changed.to_stage, changed.contact_id, changed.actor) == (
+        "discovery", "expansion", "c1", "ann")
     assert customer.stage is Stage.EXPANSION
 
 
@@ -85,7 +83,7 @@ def test_dissolution_signal_ends_the_relationship_from_any_stage(start: str) -> 
     customer = new_customer()
     if start != "discovery":
         customer.change_stage(Stage(start), T0, "setup", "ann")
-    customer.log_contact(card("c1", "dissolution"))
+    customer.log_contact(card("c1", "dissolution", occurred_at="2018-02-01T00:00:00+00:00"))
     assert customer.stage is Stage.DISSOLUTION
     assert customer.cycle == 1
 
@@ -133,10 +131,11 @@ def test_explicit_stage_change_without_reason_or_actor_is_refused(
     assert customer.collect_events() == []
 
 
-def test_explicit_change_to_the_current_stage_is_refused() -> None:
+def test_explicit_change_to_the_stage_it_was_in_then_is_recorded_and_changes_nothing() -> None:
     customer = new_customer()
-    with pytest.raises(StageError, match="already in stage discovery"):
-        customer.change_stage(Stage.DISCOVERY, T0, "why", "bob")
+    assert customer.change_stage(Stage.DISCOVERY, T0, "why", "bob") is False
+    assert event_names(customer) == ["StageChanged"]
+    assert [s.to_stage for s in customer.stage_history] == ["discovery"]
 
 
 def test_explicit_change_out_of_dissolution_starts_a_new_cycle() -> None:
@@ -227,7 +226,29 @@ def test_profile_update_records_only_what_changed() -> None:
 def test_every_event_links_to_the_one_before_it() -> None:
     customer = Customer(reference="ACME", at=T0)
     customer.log_contact(card("c1", "expansion"))
+    customer.change_stage(Stage.COMMITMENT, T0, "signed", "ann")
     events = customer.collect_events()
     links = [e.link for e in events]
     assert len(set(links)) == len(links) == 3
     assert customer.chain_head == links[-1]
+
+
+def test_a_reason_category_goes_with_a_dissolution_and_is_refused_otherwise() -> None:
+    customer = new_customer()
+    customer.log_contact(card("c1", "exploration"))
+    customer.log_contact(card("c2", "dissolution", occurred_at="2018-02-01T00:00:00+00:00",
+                              reason_category="other"))
+    customer.collect_events()
+    with pytest.raises(InvalidInput, match="reason_category"):
+        customer.change_stage(Stage.COMMITMENT, T0, "deal", "ann", reason_category="died")
+    with pytest.raises(InvalidInput, match="reason_category"):
+        customer.amend_contact("c1", {"reason_category": "died"})
+    assert customer.collect_events() == []
+    customer.amend_contact("c2", {"reason_category": "died"})
+    assert customer.stage_history[-1].reason_category == "died"
+    customer.change_stage(Stage.EXPLORATION, "2018-03-01T00:00:00+00:00", "back", "ann")
+    customer.change_stage(Stage.DISSOLUTION, "2018-04-01T00:00:00+00:00", "gone", "ann",
+                          reason_category="competition")
+    assert [(s.to_stage, s.reason_category) for s in customer.stage_history] == [
+        ("discovery", None), ("exploration", None), ("dissolution", "died"),
+        ("exploration", None), ("dissolution", "competition")]

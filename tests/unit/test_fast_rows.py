@@ -22,10 +22,20 @@ from touchlog.domain.contact import FollowUpPlan, PlanValues
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.importing.csv_rows import COLUMNS, REQUIRED, RowParser, by_column
 from touchlog.domain.settings import Settings
-from touchlog.domain.values import DEFAULT_CHANNELS, ChannelInfo, instant_text, iso, parse_instant
+from touchlog.domain.values import (
+    DEFAULT_CHANNELS,
+    DEFAULT_REASON_CATEGORIES,
+    ChannelInfo,
+    ReasonCategory,
+    instant_text,
+    iso,
+    parse_instant,
+)
 
 SETTINGS = Settings(channels={**{c.name: c for c in DEFAULT_CHANNELS},
-                              "wechat": ChannelInfo("wechat", deliberate=False, hard=True)})
+                              "wechat": ChannelInfo("wechat", deliberate=False, hard=True)},
+                    reason_categories={**{c.name: c for c in DEFAULT_REASON_CATEGORIES},
+                                       "price": ReasonCategory("price")})
 
 ANY_TEXT = st.text(st.characters(codec=None), max_size=12)
 LONG = [" " * 250, "x" * 200, "x" * 201, "y" * 10_000, "y" * 10_001, " " + "z" * 199]
@@ -89,6 +99,8 @@ VALUES: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
                      ["-5", "1e-13", "NaN", "-inf", "Infinity", "1e30", "1000000000000.01",
                       "0.1234567890123", "abc", "5" * 40]),
     "stage": column(["discovery", "Expansion", " COMMITMENT ", "dissolution"], ["engaged"]),
+    "reason_category": column(["moved_away", " Died ", "PRICE", "other"],
+                              ["pricey", "moved away", "9lives", "r" * 65]),
     "follow_up_due": (st.one_of(moments(valid=True), st.just("")), moments()),
     "follow_up_owner": texts(["rep0001"]),
     "follow_up_purpose": texts(["send the quote"]),
@@ -142,7 +154,9 @@ FULL = list(COLUMNS)
 @example((FULL, ["ACME", "2018-01-24T03:12:16", "phone", "", "", "", "", "", "", "", "", "",
                  "", "", "9999-12-31T23:59:59-01:00", "", ""]))  # its field is occurred_at
 @example((FULL, ["ACME", "2018-01-24 03:12:16", "wechat", "", "customer", "p", "s", "",
-                 "ann", "neutral", "4", "10.50", "Expansion", "2018-02-01", "", "call"]))
+                 "ann", "neutral", "4", "10.50", "Expansion", "", "2018-02-01", "", "call"]))
+@example((["customer", "occurred_at", "channel", "stage", "reason_category"],
+          ["ACME", "2018-01-05", "phone", "Dissolution", " Moved_Away "]))
 @example((["customer", "occurred_at", "channel", "follow_up_owner", "follow_up_purpose"],
           ["ACME", "2018-01-05", "phone", "  ", "call back"]))
 def test_the_fast_path_gives_the_models_card_plan_and_refusals(
@@ -158,7 +172,8 @@ GOOD = {"customer": "ACME", "occurred_at": "2018-01-24T03:12:16", "channel": "ph
 BAD = {"customer": "x" * 201, "occurred_at": "yesterday", "channel": "Pigeon Post",
        "contact_id": "a\x00", "initiated_by": "robot", "purpose": "\x00", "summary": "\x00",
        "place": "p" * 201, "actor": "\ud800", "outcome": "great", "rating": "9",
-       "amount": "abc", "stage": "engaged", "follow_up_due": "soon",
+       "amount": "abc", "stage": "engaged", "reason_category": "Moved Away",
+       "follow_up_due": "soon",
        "follow_up_owner": "o" * 201, "follow_up_purpose": "\x00"}
 
 
@@ -205,3 +220,16 @@ def test_instant_text_is_the_iso_text_of_parse_instant(text: str) -> None:
                                     datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)])
 def test_instant_text_takes_datetimes_too(moment: datetime) -> None:
     assert instant_text(moment, "at") == iso(moment)
+
+
+@pytest.mark.parametrize(("stage", "category", "channel"), [
+    ("dissolution", "pricey", "phone"), ("dissolution", "pricey", "pigeon"),
+    ("commitment", "moved_away", "phone"), ("commitment", "pricey", "pigeon"),
+    ("", "moved_away", "pigeon"), ("dissolution", "moved_away", "phone")])
+def test_a_reason_category_is_judged_alike_on_both_paths(stage: str, category: str,
+                                                          channel: str) -> None:
+    """Only with a dissolution, then the channel, then the category against the known."""
+    row = {**GOOD, "channel": channel, "stage": stage, "reason_category": category}
+    header, values = list(row), list(row.values())
+    expected = outcome(through_models, header, values)
+    assert outcome(through_fast_path, header, values) == expected

@@ -27,7 +27,8 @@ def card(contact_id: str, occurred_at: str, **fields: Any) -> dict[str, Any]:
     base = {"contact_id": contact_id, "occurred_at": occurred_at, "channel": "phone",
             "initiated_by": "company", "purpose": None, "summary": None, "place": None,
             "actor": None, "outcome": None, "rating": None, "amount": None,
-            "stage_signal": None, "deliberate": True, "hard": False, "active": True}
+            "stage_signal": None, "reason_category": None,
+            "deliberate": True, "hard": False, "active": True}
     return {**base, **fields}
 
 

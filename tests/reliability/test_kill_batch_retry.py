@@ -1,4 +1,4 @@
-"""An import batch is one transaction in every path, the row-by-row fallback included: a
+"""An import batch is one transaction in every path, the batch retry included: a
 batch with a row only the stored state can refuse (a follow-up with nobody to own it) is
 recorded without that row, still in one transaction (docs/import.md "Bad rows").
 
@@ -75,7 +75,7 @@ def in_the_fallback(trace: list[Point]) -> list[Point]:
     return [p for p in kill_points(trace, inside=20, seed=SEED, upto=last) if p.number > first]
 
 
-def test_an_import_killed_in_its_row_by_row_fallback_keeps_whole_batches(
+def test_an_import_killed_in_its_batch_retry_keeps_whole_batches(
         databases: Databases, tmp_path: Path, touchlog: Any, at_most: Any,
         figures: Counter[str]) -> None:
     args = ["import", str(fallback_csv(tmp_path)), "--batch-size", str(BATCH),
@@ -97,10 +97,10 @@ def test_an_import_killed_in_its_row_by_row_fallback_keeps_whole_batches(
                            "no customer")  # its only row was refused: never registered
         assert projected(db) == rebuilt(db, clean)
         databases.discard(db)
-        figures[f"kill -9 landed, {databases.kind}: import's row-by-row fallback"] += 1
+        figures[f"kill -9 landed, {databases.kind}: import's batch retry"] += 1
 
 
-def test_a_full_disk_in_the_row_by_row_fallback_records_none_of_the_batch(
+def test_a_full_disk_in_the_batch_retry_records_none_of_the_batch(
         tmp_path: Path, touchlog: Any, figures: Counter[str]) -> None:
     db = str(tmp_path / "touchlog.db")
     first = tmp_path / "first.csv"  # makes the log and its tables before the limit applies

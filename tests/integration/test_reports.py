@@ -6,7 +6,8 @@ The history (2024, a leap year; read at 2024-07-01 00:00 UTC):
   a2 01-21 email begun by the customer, neutral 4; a3 02-01 store positive 100.00 signals
   expansion; a4 03-02 phone 3 50.50 signals commitment.
 - GLOBEX (bob), registered 01-15: b1 01-20 web positive 2 signals exploration; b2 02-10
-  phone negative 1 signals dissolution (competition); b3 04-10 store 200.00 signals exploration (won back).
+  phone negative 1 signals dissolution (competition); b3 04-10 store 200.00 signals
+  exploration (won back).
 - INITECH (ann), registered 02-05: c1 02-05 12:00 random, begun by the customer; c2 02-20
   phone positive 4 10.00; c3 03-01 phone 999.00, retracted; set to dissolution 05-05,
   "moved away" (moved_away).

@@ -19,8 +19,9 @@ from benchmarks import measure, raw, report
 from benchmarks.database import prepared
 from benchmarks.generate import write_csv
 
-MEASUREMENTS = ("raw", "import", "mapped", "rebuild", "queries", "timeline", "verify")
-NEEDS_DATA = ("rebuild", "queries", "timeline", "verify")
+MEASUREMENTS = ("raw", "import", "mapped", "rebuild", "queries", "timeline", "verify",
+                "reports")
+NEEDS_DATA = ("rebuild", "queries", "timeline", "verify", "reports")
 
 
 def size(text: str) -> int:
@@ -126,7 +127,9 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
                   lambda: measure.measure_queries(the_run, args.queries, args.query_budget)),
                  ("timeline", f"{args.timeline_runs} `touchlog timeline` processes",
                   lambda: measure.measure_timeline_process(the_run, args.timeline_runs)),
-                 ("verify", "touchlog verify", lambda: measure.measure_verify(the_run)))
+                 ("verify", "touchlog verify", lambda: measure.measure_verify(the_run)),
+                 ("reports", "every report, and report html", lambda: measure.measure_reports(
+                     the_run)))
         for name, message, step in steps:
             if name in chosen:
                 progress(message)

@@ -234,3 +234,53 @@ def stored_events(run: Run) -> dict[str, Any]:
         log.close()
     sizes = [len(n.state) for n in notes if n.topic.endswith(".ContactLogged")]
     return {"events": events, "contact_state_bytes_avg": round(statistics.fmean(sizes or [0]))}
+
+
+REPORT_RUNS = 3  # each report is timed this many times; the median is reported
+
+
+def measure_reports(run: Run) -> dict[str, Any]:
+    """Each report (``touchlog report NAME`` without options, through the Python API, the
+    tables caught up first), then ``report html``: its size, the seconds to write it and,
+    where Debian's chromium is installed, the seconds the browser takes to load it."""
+    from touchlog.projections.queries.reads import Queries
+    from touchlog.projections.reports.catalogue import REPORTS
+    from touchlog.projections.reports.frame import Window
+    from touchlog.projections.reports.html import write_html
+
+    log = open_log(run)
+    queries = Queries(log)
+    try:
+        queries.projector.catch_up()
+        result: dict[str, Any] = {}
+        for name in REPORTS:
+            walls, rows = [], 0
+            for _ in range(REPORT_RUNS):
+                started = time.perf_counter()
+                rows = len(queries.report(name))
+                walls.append(time.perf_counter() - started)
+            result[name] = {"median_s": statistics.median(walls), "max_s": max(walls),
+                            "rows": rows}
+        page = run.work / "report.html"
+        started = time.perf_counter()
+        write_html(queries, Window(), page, force=True)
+        result["html"] = {"write_s": time.perf_counter() - started,
+                          "bytes": page.stat().st_size, "load_s": _browser_load(page)}
+        return result
+    finally:
+        queries.close()
+        log.close()
+
+
+def _browser_load(page: Path) -> float | None:
+    """Seconds until the page's load event in the browser test's headless Chromium (the
+    best of three); None without chromium."""
+    from tests.browser import CHROMIUM, chromium, load
+
+    if not CHROMIUM.exists():
+        return None
+    loads = []
+    for _ in range(3):
+        with chromium() as tab:
+            loads.append(load(tab, page))
+    return min(loads)

@@ -72,8 +72,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append((f"{name} p99 ms", m["queries"][name]["p99_ms"], "<=", 5.0))
     if "timeline_process" in m:
         rows.append(("timeline process s", m["timeline_process"]["median_s"], "<=", 0.30))
+    for name, report in m.get("reports", {}).items():
+        if name != "html":
+            rows.append((f"report {name} s", report["median_s"], "<=", 1.0))
+    if m.get("reports", {}).get("html", {}).get("load_s") is not None:
+        rows.append(("report html browser load s", m["reports"]["html"]["load_s"], "<=", 5.0))
     for key, value in result.get("comparison", {}).items():
-        rows.append((key, value, "<=", 1.5))
+        # a report may take 10 times as long on a 10 times longer log; the rest stays flat
+        rows.append((key, value, "<=", 10.0 if key.startswith("report ") else 1.5))
     judged = result["run"]["db_kind"] == "sqlite"
     return [{"target": name, "value": value, "limit": f"{op} {limit:,g}",
              "pass": (value >= limit if op == ">=" else value <= limit)
@@ -97,6 +103,10 @@ def compare(result: dict[str, Any], other_path: Path) -> dict[str, float]:
         if name in mb.get("queries", {}) and name in ms.get("queries", {}):
             ratios[f"{name} p99 {label}"] = (mb["queries"][name]["p99_ms"]
                                              / ms["queries"][name]["p99_ms"])
+    for name, report in mb.get("reports", {}).items():
+        if name != "html" and name in ms.get("reports", {}):
+            ratios[f"report {name} {label}"] = report["median_s"] / ms["reports"][name][
+                "median_s"]
     return ratios
 
 
@@ -159,6 +169,13 @@ def _numbers(m: dict[str, Any]) -> list[tuple[str, str]]:
     if "verify" in m:
         v = m["verify"]
         out.append(("verify s (events/s)", f"{v['seconds']:.2f} ({_fmt(v['events_per_s'])})"))
+    for name, r in m.get("reports", {}).items():
+        if name == "html":
+            load = "-" if r["load_s"] is None else f"{r['load_s']:.2f}"
+            out.append(("report html KB / write s / load s",
+                        f"{r['bytes'] / 1024:,.0f} / {r['write_s']:.2f} / {load}"))
+        else:
+            out.append((f"report {name} s (rows)", f"{r['median_s']:.3f} ({r['rows']:,})"))
     return out
 
 

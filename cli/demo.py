@@ -143,3 +143,5 @@ def _show(log: TouchpointLog) -> None:
     click.echo(f"\nOverdue follow-ups ({len(queue)}; first 10):\n")
     emit(queue[:10], "table")
     click.echo("\nNext: touchlog timeline CUST-0002 · touchlog archive · touchlog followups")
+    click.echo(f"Every report in one file: touchlog --db {log.location.redacted} report html "
+               "-o report.html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import emit, output_format
+from touchlog.cli.render import emit, listed, listing_options, output_format
 from touchlog.cli.services import Services
 
 
@@ -20,17 +20,19 @@ from touchlog.cli.services import Services
               show_default=True, help="Which items to list.")
 @click.option("--within", "within", type=click.IntRange(min=0), metavar="DAYS",
               help="Only upcoming items due within this many days.")
+@listing_options
 @output_format
 @click.pass_obj
 def followups(services: Services, owner: str | None, as_of: str | None, status: str,
-              within: int | None, fmt: str | None) -> None:
-    """List who must be contacted next: scheduled follow-ups and cadence items.
+              within: int | None, limit: int | None, reverse: bool, fmt: str | None) -> None:
+    """List who must be contacted next: scheduled follow-ups and cadence items, soonest due
+    first (--reverse: latest due first).
 
     Example: touchlog followups --owner ann --status overdue --as-of 2018-02-01
     """
     with services.queries() as queries:
         items = queries.followups(owner=owner, as_of=as_of, status=status, within_days=within)
-        emit(items, fmt)
+        emit(listed(items, limit, reverse), fmt)
 
 
 @click.group()

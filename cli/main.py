@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "touchlog.cli.export:export",
     "audit": "touchlog.cli.audit:audit",
     "verify": "touchlog.cli.verify:verify",
+    "report": "touchlog.cli.reports:report",
 }
 
 

@@ -6,6 +6,10 @@ a tampered reporting table holds, is the text "NaN", "Infinity" or "-Infinity").
 exact; a table shows control characters escaped, so stored text cannot drive the terminal;
 CSV neutralises cells a spreadsheet would run as formulas (``--raw-csv`` keeps them as
 stored).
+
+Tables are for people: instants in one form (``2018-01-05 10:00``, UTC), a ``*_seconds``
+column as days and hours, and the widest cells cut to fit the terminal's width (``--wide``
+cuts nothing; nor does a table written to a file or a pipe, unless ``COLUMNS`` is set).
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -20,15 +27,22 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
-RAW_CSV = "touchlog.raw_csv"  # the context's meta key of --raw-csv
+T = TypeVar("T")
+RAW_CSV = "touchlog.raw_csv"  # the context's meta keys of --raw-csv and --wide
+WIDE = "touchlog.wide"
 OUTPUT_FORMATS = ("table", "json", "csv")
+NARROWEST = 6  # a column is never cut narrower than this, nor than its heading
 
 
 def output_format(command: F) -> F:
-    """The shared ``--format`` option (table on a terminal, JSON otherwise) and
-    ``--raw-csv``, which ``render`` reads from the command's context."""
+    """The shared ``--format`` option (table on a terminal, JSON otherwise), ``--raw-csv``
+    and ``--wide``, which ``render`` reads from the command's context."""
     command = click.option(
-        "--raw-csv", is_flag=True, expose_value=False, callback=_remember_raw_csv,
+        "--wide", is_flag=True, expose_value=False, callback=_remember(WIDE),
+        help="Tables show every cell whole, however wide (default: cut to the terminal).",
+    )(command)
+    command = click.option(
+        "--raw-csv", is_flag=True, expose_value=False, callback=_remember(RAW_CSV),
         help="CSV cells exactly as stored, without the apostrophe that stops a spreadsheet "
              "from running a cell beginning with = + - @ as a formula.",
     )(command)
@@ -45,8 +59,24 @@ def force_option(command: F) -> F:
                         help="Replace the file if it exists (else the command refuses).")(command)
 
 
-def _remember_raw_csv(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    ctx.meta[RAW_CSV] = value
+def listing_options(command: F) -> F:
+    """The shared ``--limit N`` and ``--reverse`` of commands that list (``listed``)."""
+    command = click.option("--reverse", is_flag=True,
+                           help="Newest (or last) first.")(command)
+    return click.option("--limit", type=click.IntRange(min=0), default=None, metavar="N",
+                        help="At most N entries (after --reverse: the N newest).")(command)
+
+
+def listed(entries: Sequence[T], limit: int | None, reverse: bool) -> list[T]:
+    """The entries in their order (reversed with ``reverse``), the first ``limit`` of them."""
+    ordered = list(reversed(entries)) if reverse else list(entries)
+    return ordered if limit is None else ordered[:limit]
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        ctx.meta[key] = value
+    return remember
 
 
 def chosen_format(fmt: str | None) -> str:
@@ -69,7 +99,8 @@ def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | Non
     if fmt == "csv":
         context = click.get_current_context(silent=True)
         return _csv(rows, raw=bool(context and context.meta.get(RAW_CSV)))
-    return _table(rows)
+    context = click.get_current_context(silent=True)
+    return _table(rows, None if context and context.meta.get(WIDE) else terminal_width())
 
 
 def _json(data: Any) -> str:
@@ -130,21 +161,81 @@ def _csv(rows: Sequence[Mapping[str, Any]], raw: bool) -> str:
     return "\n".join(lines)
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+def terminal_width() -> int | None:
+    """The width tables are cut to: ``COLUMNS`` when set, else the terminal's; None (cut
+    nothing) when the output is no terminal."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def _table(rows: Sequence[Mapping[str, Any]], width: int | None) -> str:
     if not rows:
         return "(nothing)"
     columns = [c for c in _columns(rows) if any(row.get(c) is not None for row in rows)]
-    cells = [[_cell(row.get(c)).translate(_ESCAPED) for c in columns] for row in rows]
-    widths = [min(40, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
+    cells = [[_table_cell(c, row.get(c)).translate(_ESCAPED) for c in columns] for row in rows]
+    headings = [_heading(c) for c in columns]
+    widths = _fitted([max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headings)],
+                     [max(len(h), NARROWEST) for h in headings], width)
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(_fit(v, w).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+    return "\n".join([line(headings), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def _fitted(widths: list[int], least: list[int], room: int | None) -> list[int]:
+    """Column widths that fit ``room`` characters with two spaces between columns: the
+    widest column gives way first, down to its ``least`` width; a table that cannot fit
+    even then is as narrow as it can be."""
+    widths = list(widths)
+    if room is None:
+        return widths
+    excess = sum(widths) + 2 * (len(widths) - 1) - room
+    while excess > 0:
+        shrinkable = [i for i, w in enumerate(widths) if w > least[i]]
+        if not shrinkable:
+            break
+        widths[max(shrinkable, key=lambda i: widths[i])] -= 1
+        excess -= 1
+    return widths
 
 
 def _fit(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+# How instants are stored and given in JSON: ISO 8601 in UTC with its offset.
+_INSTANT = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d{1,6})?\+00:00")
+
+
+def short_instant(value: str) -> str:
+    """An instant as tables show it, to the minute in UTC (``2018-01-05 10:00``); any other
+    text as it is."""
+    match = _INSTANT.fullmatch(value)
+    return f"{match[1]} {match[2]}" if match else value
+
+
+def days_and_hours(seconds: int | float) -> str:
+    """A length of time for people: ``22d 5h`` (whole hours, rounded down)."""
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    days, rest = divmod(int(seconds), 86_400)
+    return f"{sign}{days}d {rest // 3_600}h"
+
+
+def _heading(column: str) -> str:
+    return column.removesuffix("_seconds")
+
+
+def _table_cell(column: str, value: Any) -> str:
+    if isinstance(value, str):
+        return short_instant(value)
+    if column.endswith("_seconds") and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        return days_and_hours(value)
+    return _cell(value)
 
 
 # Characters a table shows escaped: C0 and C1 controls and DEL (escape sequences, bells,

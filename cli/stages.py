@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from touchlog.cli.render import chosen_format, emit, output_format
+from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
@@ -77,16 +77,4 @@ def history(services: Services, reference: str, fmt: str | None) -> None:
     Example: touchlog stage history ACME --format csv
     """
     with services.queries() as queries:
-        rows = queries.stage_history(reference)
-    if chosen_format(fmt) == "table":
-        rows = [{**{k: v for k, v in row.items() if k != "duration_seconds"},
-                 "time_in_stage": days_and_hours(row["duration_seconds"])} for row in rows]
-    emit(rows, fmt)
-
-
-def days_and_hours(seconds: int | None) -> str | None:
-    """A stay's length for people: ``"22d 5h"`` (whole hours); None while it lasts."""
-    if seconds is None:
-        return None
-    days, rest = divmod(seconds, 86_400)
-    return f"{days}d {rest // 3_600}h"
+        emit(queries.stage_history(reference), fmt)

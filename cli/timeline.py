@@ -6,7 +6,14 @@ from typing import Any
 
 import click
 
-from touchlog.cli.render import chosen_format, emit, output_format
+from touchlog.cli.render import (
+    chosen_format,
+    emit,
+    listed,
+    listing_options,
+    output_format,
+    short_instant,
+)
 from touchlog.cli.services import Services
 
 
@@ -17,11 +24,14 @@ from touchlog.cli.services import Services
               "(2017-02-08) includes that whole day.")
 @click.option("--channel", help="Only contacts through this channel.")
 @click.option("--include-retracted", is_flag=True, help="Show contacts found invalid too.")
+@listing_options
 @output_format
 @click.pass_obj
 def timeline(services: Services, customer: str, since: str | None, until: str | None,
-             channel: str | None, include_retracted: bool, fmt: str | None) -> None:
-    """Show a customer's contacts, stage changes and follow-ups, oldest first.
+             channel: str | None, include_retracted: bool, limit: int | None, reverse: bool,
+             fmt: str | None) -> None:
+    """Show a customer's contacts, stage changes and follow-ups, oldest first (--reverse:
+    newest first).
 
     Example: touchlog timeline ACME --since 2018-01-01 --format json
     """
@@ -37,13 +47,14 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         until=upper_bound(until, "until") if until else None,
         channel=channel, include_retracted=include_retracted,
     )
-    entries = build_timeline(customer_events(services.log(create=False), customer), window)
+    entries = listed(build_timeline(customer_events(services.log(create=False), customer),
+                                    window), limit, reverse)
     emit(for_people(entries) if chosen_format(fmt) == "table" else entries, fmt)
 
 
 def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One short line per entry (at, type, channel, actor, detail); JSON and CSV keep all."""
-    return [{"at": _short(e["at"]), "type": e["type"],
+    return [{"at": e["at"], "type": e["type"],
              "channel": e.get("channel"), "actor": e.get("actor") or e.get("owner"),
              "detail": _detail(e)} for e in entries]
 
@@ -63,10 +74,5 @@ def _detail(e: dict[str, Any]) -> str:
         category = f" ({e['reason_category']})" if e["reason_category"] and not signal else ""
         return f"{e['from']} → {e['to']}{why}{category}"
     note = e.get("purpose") or e.get("reason")
-    due = f"due {_short(e['due_at'])}" if e.get("due_at") else e["follow_up_id"]
+    due = f"due {short_instant(e['due_at'])}" if e.get("due_at") else e["follow_up_id"]
     return due + (f": {note}" if note else "")
-
-
-def _short(instant: str) -> str:
-    seconds = instant.split(".")[0].removesuffix("+00:00")  # people need no microseconds
-    return seconds.replace("T", " ").removesuffix(" 00:00:00")

@@ -59,6 +59,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _postgres_skipped:
         terminalreporter.write_sep("!", MISSING_BINARIES, yellow=True, bold=True)
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "chromium" in reason:  # the browser test: skipped only where it cannot be had
+            terminalreporter.write_sep("!", reason.removeprefix("Skipped: "), yellow=True,
+                                       bold=True)
+            break
 
 
 # --------------------------------------------------------------------------- cluster

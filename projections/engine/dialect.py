@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # Wide enough that no sum of amounts (at most 13 + 12 digits each) is ever rounded, so a
 # total does not depend on the order rows are added in; PostgreSQL's numeric is exact too.
 _EXACT = Context(prec=80)
+VIEW_MARK = "touchlog view"  # before the digest of a report view's definition
 _CENT = Decimal("0.01")
 
 
@@ -93,6 +94,63 @@ class Dialect(ABC):
         """Statements that make a transaction the only one creating tables (none where
         ``begin`` already excludes every other writer)."""
         return []
+
+    # -- the reports' SQL (projections/reports): what each database spells its way --------
+
+    now: ClassVar[str]  # SQL: the current instant, as an instant column holds it
+
+    @abstractmethod
+    def month(self, instant: str) -> str:
+        """SQL: the UTC month of an instant as text, ``2018-01``."""
+
+    @abstractmethod
+    def month_start(self, month: str) -> str:
+        """SQL: the first instant of a month given as ``2018-01`` text."""
+
+    @abstractmethod
+    def next_month(self, month: str) -> str:
+        """SQL: the month after a month given as ``2018-01`` text, as such text."""
+
+    @abstractmethod
+    def days_between(self, earlier: str, later: str) -> str:
+        """SQL: the days from one instant to another, with their fraction."""
+
+    @abstractmethod
+    def rounded(self, value: str, places: int) -> str:
+        """SQL: a number rounded half away from zero to ``places`` decimals, as a double."""
+
+    @abstractmethod
+    def whole(self, value: str) -> str:
+        """SQL: a non-negative number rounded down to a whole number (an integer)."""
+
+    @abstractmethod
+    def greatest(self, a: str, b: str) -> str:
+        """SQL: the larger of two non-null values."""
+
+    @abstractmethod
+    def least(self, a: str, b: str) -> str:
+        """SQL: the smaller of two non-null values."""
+
+    @abstractmethod
+    def days_literal(self, count: int) -> str:
+        """SQL literal: ``days(count)`` written into a statement (a view has no parameters)."""
+
+    @abstractmethod
+    def create_view(self, name: str, select: str, digest: str) -> list[str]:
+        """Statements that make a view anew, marked with ``digest`` (of its definition)."""
+
+    @abstractmethod
+    def view_digests(self, db: ReportingDB, names: Sequence[str]) -> dict[str, str | None]:
+        """The digest each of the named views that exist was made with (None: unmarked)."""
+
+    @abstractmethod
+    def named(self, statement: str) -> str:
+        """The statement with ``:name`` parameters in the client's named form."""
+
+    @abstractmethod
+    def number(self, amount: str) -> str:
+        """SQL turning an exact amount (SQL giving its text or numeric) into the value of a
+        ``number`` column: what a SQL client sorts and sums (schema.py)."""
 
     @abstractmethod
     def sql(self, statement: str) -> str:

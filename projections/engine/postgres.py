@@ -9,6 +9,7 @@ are made ``plain`` for the JSON contract.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,12 +17,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from touchlog.projections.engine.dialect import Dialect, plain
+from touchlog.projections.engine.dialect import VIEW_MARK, Dialect, plain
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
     from touchlog.projections.engine.reporting_db import ReportingDB
 
+_NAMED = re.compile(r"(?<![:\w]):([a-z][a-z_]*)")
 SCHEMA_PREFIX = "touchlog_shadow_"  # a shadow's temporary schema
 CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables are created
 
@@ -29,7 +31,8 @@ CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables 
 class PostgresReporting(Dialect):
     name = "postgres"
     types = {"text": "TEXT", "int": "INTEGER", "instant": "TIMESTAMPTZ", "amount": "NUMERIC",
-             "flag": "BOOLEAN", "real": "DOUBLE PRECISION", "position": "BIGINT"}
+             "flag": "BOOLEAN", "real": "DOUBLE PRECISION", "position": "BIGINT",
+             "number": "NUMERIC"}
     begin = "BEGIN"
     begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     sum_amounts = "sum(amount)"  # numeric: exact
@@ -64,6 +67,53 @@ class PostgresReporting(Dialect):
         if not location.schema:
             return []
         return [f"CREATE SCHEMA IF NOT EXISTS {_quoted(location.schema)}"]
+
+    def number(self, amount: str) -> str:
+        return f"CAST({amount} AS NUMERIC)"
+
+    now = "now()"
+
+    def month(self, instant: str) -> str:
+        return f"to_char({instant} AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+    def month_start(self, month: str) -> str:
+        return f"(CAST({month} || '-01' AS timestamp) AT TIME ZONE 'UTC')"
+
+    def next_month(self, month: str) -> str:
+        return f"to_char(CAST({month} || '-01' AS date) + interval '1 month', 'YYYY-MM')"
+
+    def days_between(self, earlier: str, later: str) -> str:
+        return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400)"
+
+    def rounded(self, value: str, places: int) -> str:
+        return f"CAST(round(CAST({value} AS NUMERIC), {places}) AS DOUBLE PRECISION)"
+
+    def whole(self, value: str) -> str:
+        return f"CAST(floor({value}) AS INTEGER)"  # a plain cast would round
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"greatest({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        return f"least({a}, {b})"
+
+    def days_literal(self, count: int) -> str:
+        return f"interval '{count} days'"
+
+    def create_view(self, name: str, select: str, digest: str) -> list[str]:
+        return [f"DROP VIEW IF EXISTS {name}", f"CREATE VIEW {name} AS {select}",
+                f"COMMENT ON VIEW {name} IS '{VIEW_MARK} {digest}'"]
+
+    def view_digests(self, db: ReportingDB, names: Sequence[str]) -> dict[str, str | None]:
+        rows = db.query("SELECT name, obj_description(to_regclass(name), 'pg_class') AS note "
+                        "FROM unnest(?::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+                        [list(names)])
+        return {r["name"]: (r["note"] or "").removeprefix(f"{VIEW_MARK} ") or None
+                for r in rows}
+
+    def named(self, statement: str) -> str:
+        # ":name" but not a "::type" cast, nor digits (a time written in a literal).
+        return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -18,7 +18,13 @@ from touchlog.domain.storage.database import RECONNECTED, lock_timeout
 from touchlog.domain.storage.location import locate, redact, scrubbed
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.postgres import PostgresReporting
-from touchlog.projections.engine.schema import ALL_TABLES, PROJECTION_TABLES, TRACKING
+from touchlog.projections.engine.schema import (
+    ALL_TABLES,
+    PROJECTION_TABLES,
+    TRACKING,
+    Table,
+    View,
+)
 from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
@@ -87,6 +93,14 @@ class ReportingDB:
             rows = cursor.fetchall()
         return [dict(zip(names, row, strict=True)) for row in self.dialect.plain_rows(rows)]
 
+    def query_named(self, statement: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``query`` with ``:name`` parameters, given by name."""
+        with self.errors():
+            cursor = self.conn.execute(self.dialect.named(statement), dict(params))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [dict(zip(names, row, strict=True)) for row in self.dialect.plain_rows(rows)]
+
     @contextmanager
     def errors(self) -> Iterator[None]:
         """The client's errors (locked, read-only, connection lost) as a StoreError."""
@@ -132,28 +146,40 @@ class ReportingDB:
             self.conn.execute("COMMIT")
 
     def create_tables(self) -> None:
-        """Creates the missing tables and indexes. A projection table an earlier version
-        made without one of today's columns is made again, and its projection applied anew
-        from the log (a column added empty would hold no values for the older rows); the
-        tracking table gets the columns it lacks, nullable, and keeps its rows."""
-        # Only when something is missing: on PostgreSQL the DDL's locks, taken while a
-        # rebuild holds the same tables, made a plain query end in "deadlock detected".
+        """Creates the missing tables and indexes, and makes the report views that are
+        missing or were made from another definition.
+
+        A projection table an earlier version made without one of today's columns is made
+        again, and its projection applied anew from the log (a column added empty would hold
+        no values for the older rows), unless what it lacks are number columns: those are
+        added and filled from their exact amounts. The tracking table gets the columns it
+        lacks, nullable, and keeps its rows.
+        """
+        # Only when something is missing, and only what is: on PostgreSQL the DDL's locks,
+        # taken while another process applies events to the same tables, made a plain query
+        # end in "deadlock detected".
         if not self._missing_relations():
             return
         with self.transaction(), self.errors():
             for statement in self.dialect.alone():
                 self.conn.execute(statement)
             missing = set(self._missing_relations())  # again, now that this writer is alone
+            if not missing:
+                return  # another process made them meanwhile
+            views = _report_views(self.dialect)
+            # A table or column changing under the views: they are made again after it.
+            remade = not missing <= {view.name for view in views}
+            for view in views if remade else ():
+                self.conn.execute(f"DROP VIEW IF EXISTS {view.name}")
             for statement in self.dialect.create_namespace(self.location):
                 self.conn.execute(statement)
             changed = self._outdated(missing)
             for name in changed:  # emptied below anyway: made again with every column
                 self.conn.execute(f"DROP TABLE {name}")
             for table in ALL_TABLES:
-                if table.name not in missing and table.name not in changed:
-                    for statement in table.added_columns(self.dialect.types, missing):
-                        self.conn.execute(statement)
-                for statement in table.ddl(self.dialect.types):
+                made = (table.ddl(self.dialect.types) if table.name in changed
+                        else self._made(table, missing))
+                for statement in made:
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
@@ -162,20 +188,38 @@ class ReportingDB:
                     # Its rows' positions counted the events that changed that column.
                     self.conn.execute(f"ALTER TABLE {table_name} DROP COLUMN {column}")
                     changed.append(table_name)
+            for view in views:
+                if remade or view.name in missing:
+                    for statement in self.dialect.create_view(view.name, view.select,
+                                                              view.digest):
+                        self.conn.execute(statement)
             if TRACKING.name not in missing:
                 self._start_over(name for name, tables in PROJECTION_TABLES.items()
                                  if any(t.name in missing or t.name in changed
                                         for t in tables))
+
+    def _made(self, table: Table, missing: set[str]) -> list[str]:
+        """The statements making what is missing of a table: the table with its indexes,
+        or the columns (filled) and the indexes an older version's table lacks."""
+        create, *indexes = table.ddl(self.dialect.types)
+        if table.name in missing:
+            return [create, *indexes]
+        return [*table.added_columns(self.dialect.types, missing),
+                *table.filled_numbers(self.dialect.number, missing),
+                *(statement for index, statement in zip(table.indexes, indexes, strict=True)
+                  if table.index_name(index) in missing)]
 
     def _columns(self, table: str) -> list[str]:
         cursor = self.conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
         return [d[0] for d in cursor.description]
 
     def _outdated(self, missing: set[str]) -> list[str]:
-        """The projection tables an earlier version made without a column they now have."""
+        """The projection tables an earlier version made without a column they now have
+        (other than a number column, which is filled from its exact amount)."""
         return [table.name for tables in PROJECTION_TABLES.values() for table in tables
                 if table.name not in missing
-                and any(table.column_key(c) in missing for c in table.column_names)]
+                and any(table.column_key(c) in missing for c in table.column_names
+                        if c not in dict(table.numbers))]
 
     def _start_over(self, names: Iterable[str]) -> None:
         """Empties projections whose tables an earlier version made otherwise (a table, a
@@ -201,7 +245,10 @@ class ReportingDB:
                  for name in (table.name, *map(table.index_name, table.indexes),
                               *map(table.column_key, table.column_names))]
         existing = self.dialect.existing(self, names)
-        return [name for name in names if name not in existing]
+        views = {view.name: view.digest for view in _report_views(self.dialect)}
+        made = self.dialect.view_digests(self, list(views))
+        return ([name for name in names if name not in existing]
+                + [name for name, digest in views.items() if made.get(name) != digest])
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracked position; one that no touchlog run writes (SQLite lets
@@ -216,6 +263,14 @@ class ReportingDB:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _report_views(dialect: Dialect) -> list[View]:
+    """The reports' views (projections/reports), made after the tables they read; one whose
+    definition changed is made anew."""
+    from touchlog.projections.reports.catalogue import views
+
+    return views(dialect)
 
 
 def tracked_position(name: str, position: Any) -> int:

@@ -5,13 +5,21 @@ are abstract here and mapped by each database's dialect (``Dialect.types``): ins
 ISO 8601 UTC text on SQLite and ``timestamptz`` on PostgreSQL; amounts are exact decimal
 text on SQLite and ``numeric`` on PostgreSQL; flags are 0/1 integers on SQLite and
 ``boolean`` on PostgreSQL.
+
+Each amount has a ``number`` column beside it (``Table.numbers``: ``amount_value`` beside
+``amount``), the same value as a number a SQL client sorts and sums: ``REAL`` on SQLite
+(where the exact text would sort 999.69 above 13990.93), ``numeric`` on PostgreSQL. Every
+writer sets it with ``Dialect.number`` of the exact value, in SQL, so a rebuild, an
+incremental update and the filling of an older table's new column give the same bits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,8 @@ class Table:
     columns: tuple[tuple[str, str], ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    # (number column, the exact amount column it is computed from), last in ``columns``
+    numbers: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -59,6 +69,30 @@ class Table:
         return [f"ALTER TABLE {self.name} ADD COLUMN {name} {types[kind]}"
                 for name, kind in self.columns if self.column_key(name) in missing]
 
+    def filled_numbers(self, number: Callable[[str], str], missing: set[str]) -> list[str]:
+        """UPDATE statements filling the number columns just added to an older table from
+        their exact amounts (``number`` is ``Dialect.number``)."""
+        return [f"UPDATE {self.name} SET {name} = {number(source)}"
+                for name, source in self.numbers if self.column_key(name) in missing]
+
+    def placeholders(self, number: Callable[[str], str]) -> str:
+        """The VALUES list of an INSERT of every column: a number column's parameter is its
+        exact amount, turned into the number by ``number``."""
+        numbers = {name for name, _ in self.numbers}
+        return ", ".join(number("?") if name in numbers else "?" for name in self.column_names)
+
+
+class View(NamedTuple):
+    """A view of the reporting schema (a report's, projections/reports): its name, its
+    SELECT, and a digest of the two, by which a view an earlier version made is told apart."""
+
+    name: str
+    select: str
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.name}\n{self.select}".encode()).hexdigest()[:16]
+
 
 CONTACT_CARD = (
     ("occurred_at", "instant"), ("recorded_at", "instant"), ("channel", "text"),
@@ -70,16 +104,21 @@ CONTACT_CARD = (
 ARCHIVE_CONTACTS = Table(
     "archive_contacts",
     (("customer", "text"), ("contact_id", "text"), *CONTACT_CARD, ("retracted", "flag"),
-     ("retraction_reason", "text"), ("position", "position")),
-    key=("customer", "contact_id"), indexes=(("position",), ("contact_id",)),
+     ("retraction_reason", "text"), ("position", "position"), ("amount_value", "number")),
+    key=("customer", "contact_id"),
+    # (customer, occurred_at, contact_id): a customer's contacts in time order, which the
+    # reports seek (the last contact before a time, those within days before a purchase).
+    indexes=(("position",), ("contact_id",), ("customer", "occurred_at", "contact_id")),
+    numbers=(("amount_value", "amount"),),
 )
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
     (("customer", "text"), ("customer_id", "text"), ("contacts", "int"),
      ("first_contact_at", "instant"), ("last_contact_at", "instant"), ("purchases", "int"),
      ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
-     ("open_follow_ups", "int"), ("position", "position")),
+     ("open_follow_ups", "int"), ("position", "position"), ("total_amount_value", "number")),
     key=("customer",), indexes=(("customer_id",), ("position",)),
+    numbers=(("total_amount_value", "total_amount"),),
 )
 ARCHIVE_CHANNELS = Table(
     "archive_channels",

@@ -8,6 +8,7 @@ SQLite's own sum and avg are floating point.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -19,7 +20,7 @@ import orjson
 from touchlog.domain.storage.database import lock_timeout
 from touchlog.domain.storage.scratch import scratch_folder
 from touchlog.domain.storage.sqlite import read_only_uri
-from touchlog.projections.engine.dialect import Dialect, exact_sum, rating_average
+from touchlog.projections.engine.dialect import VIEW_MARK, Dialect, exact_sum, rating_average
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
@@ -32,7 +33,7 @@ FOLDER_PREFIX = f".touchlog-{SHADOW_KIND}-"
 class SQLiteReporting(Dialect):
     name = "sqlite"
     types = {"text": "TEXT", "int": "INTEGER", "instant": "TEXT", "amount": "TEXT",
-             "flag": "INTEGER", "real": "REAL", "position": "INTEGER"}
+             "flag": "INTEGER", "real": "REAL", "position": "INTEGER", "number": "REAL"}
     begin = "BEGIN IMMEDIATE"  # takes the write lock at once
     begin_snapshot = "BEGIN"
     sum_amounts = "dsum(amount)"
@@ -54,6 +55,51 @@ class SQLiteReporting(Dialect):
         conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
         conn.create_aggregate("rating_avg", 1, _RatingAverage)  # type: ignore[arg-type]
         return conn
+
+    def number(self, amount: str) -> str:
+        return f"CAST({amount} AS REAL)"
+
+    now = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
+
+    def month(self, instant: str) -> str:
+        return f"substr({instant}, 1, 7)"  # ISO text in UTC
+
+    def month_start(self, month: str) -> str:
+        return f"({month} || '-01T00:00:00+00:00')"
+
+    def next_month(self, month: str) -> str:
+        return f"strftime('%Y-%m', {month} || '-01', '+1 month')"
+
+    def days_between(self, earlier: str, later: str) -> str:
+        return f"(julianday({later}) - julianday({earlier}))"
+
+    def rounded(self, value: str, places: int) -> str:
+        return f"round({value}, {places})"
+
+    def whole(self, value: str) -> str:
+        return f"CAST({value} AS INTEGER)"  # truncates: down, for a value >= 0
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        return f"min({a}, {b})"
+
+    def days_literal(self, count: int) -> str:
+        return f"'{count:+d} days'"
+
+    def create_view(self, name: str, select: str, digest: str) -> list[str]:
+        # SQLite keeps a view's statement as written, comment included.
+        return [f"DROP VIEW IF EXISTS {name}",
+                f"CREATE VIEW {name} AS /* {VIEW_MARK} {digest} */ {select}"]
+
+    def view_digests(self, db: ReportingDB, names: Sequence[str]) -> dict[str, str | None]:
+        found = {r["name"]: r["sql"] for r in db.query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'view'")}
+        return {name: _view_digest(found[name]) for name in names if name in found}
+
+    def named(self, statement: str) -> str:
+        return statement  # sqlite3 reads :name itself
 
     def sql(self, statement: str) -> str:
         return statement
@@ -101,6 +147,11 @@ class SQLiteReporting(Dialect):
         assert path is not None
         with scratch_folder(SHADOW_KIND, path) as folder:
             yield str(folder / "shadow.db")
+
+
+def _view_digest(statement: str | None) -> str | None:
+    match = re.search(rf"/\* {VIEW_MARK} (\w+) \*/", statement or "")
+    return match[1] if match else None
 
 
 class _DecimalSum:

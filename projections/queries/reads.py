@@ -5,6 +5,7 @@ Every query first catches its projection up, so a user reads their own writes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -16,6 +17,7 @@ from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.engine.schema import CADENCE_OWNER
+from touchlog.projections.reports.frame import Window
 
 ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_contact_at",
                 "purchases", "total_amount", "last_purchase_at", "average_rating",
@@ -136,6 +138,19 @@ class Queries:
             raise InvalidInput("contact_id", contact_id,
                                f"belongs to several customers ({names}); name one with --customer")
         return str(rows[0]["customer"])
+
+    def report(self, name: str, window: Window | None = None) -> list[dict[str, Any]]:
+        """A report's rows (projections/reports), its projections caught up first; the
+        cadence items it counts follow the deployment's cadence settings."""
+        from touchlog.projections.reports.catalogue import REPORTS, run
+
+        report = REPORTS.get(name)
+        if report is None:
+            raise InvalidInput("report", name, f"expected one of {', '.join(REPORTS)}")
+        self.projector.catch_up(list(report.projections))
+        cadence = {stage.value: days for stage, days in self.log.settings.cadence_days.items()
+                   if days}
+        return run(self.db, report, replace(window or Window(), cadence=cadence))
 
     def lag(self) -> list[dict[str, Any]]:
         """How far behind the log's head each projection is (without catching up)."""

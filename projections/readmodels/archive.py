@@ -66,14 +66,15 @@ class _State:
         customers, channels = [], []
         for ref, customer_id in self.new.items():
             live = rows[ref]
+            statistics = _statistics(live)
             customers.append([
-                ref, customer_id, *_statistics(live),
-                self.follow_ups.get(ref, 0), self.touched[ref]])
+                ref, customer_id, *statistics,
+                self.follow_ups.get(ref, 0), self.touched[ref], statistics[TOTAL]])
             channels += _channels(ref, live)
         db.executemany(
             f"INSERT INTO archive_customers ({', '.join(CUSTOMER_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(CUSTOMER_COLUMNS))}) ON CONFLICT DO NOTHING",
-            customers)
+            f"VALUES ({ARCHIVE_CUSTOMERS.placeholders(db.dialect.number)}) "
+            "ON CONFLICT DO NOTHING", customers)
         db.executemany("INSERT INTO archive_channels (customer, channel, contacts, position) "
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", channels)
         self.contacts.write(db)
@@ -83,6 +84,9 @@ class _State:
             [[d, c] for c, d in self.follow_ups.items() if c not in self.new])
         _recompute(db, self.contacts.customers - self.new.keys(),
                    {c: p for c, p in self.touched.items() if c not in self.new})
+
+
+TOTAL = 4  # total_amount's place in ``_statistics``
 
 
 def _statistics(live: list[list[Any]]) -> list[Any]:
@@ -125,6 +129,9 @@ def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) ->
         "UPDATE archive_customers SET (contacts, first_contact_at, last_contact_at, purchases, "
         f"total_amount, last_purchase_at, average_rating) = ({stats}) WHERE customer = ?",
         [[False, c] for c in customers])
+    db.executemany(f"UPDATE archive_customers SET total_amount_value = "
+                   f"{db.dialect.number('total_amount')} WHERE customer = ?",
+                   [[c] for c in customers])
     db.executemany("DELETE FROM archive_channels WHERE customer = ?", [[c] for c in customers])
     db.executemany(
         "INSERT INTO archive_channels (customer, channel, contacts, position) "

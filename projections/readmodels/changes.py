@@ -184,10 +184,13 @@ class ContactRows:
         self.columns = table.column_names
         self.at = {c: i for i, c in enumerate(self.columns)}
         # Columns: customer, the card's fields (from the event's state), then the row's own
-        # retracted, [retraction_reason,] position.
+        # retracted, [retraction_reason,] position, and last the number columns, which hold
+        # their amount's exact text until the INSERT turns it into the number.
         card = self.columns[1:self.at["retracted"]]
         self.card = itemgetter(*("timestamp" if c == "recorded_at" else c for c in card))
-        self.tail = [False, None][:len(self.columns) - len(card) - 2]
+        self.tail = [False, None][:self.at["position"] - self.at["retracted"]]
+        self.numbers = dict(table.numbers)  # number column -> its amount column
+        self.sources = [self.at[source] for source in self.numbers.values()]
         self.inserts: dict[tuple[str, str], list[Any]] = {}
         self.amends: dict[tuple[str, str], dict[str, Any]] = {}
         self.retracts: dict[tuple[str, str], tuple[str, int]] = {}
@@ -195,11 +198,16 @@ class ContactRows:
     def logged(self, customer: str, position: int, e: dict[str, Any]) -> None:
         key = (customer, e["contact_id"])
         if key not in self.inserts:
-            self.inserts[key] = [customer, *self.card(e), *self.tail, position]
+            row = [customer, *self.card(e), *self.tail, position]
+            row += [row[i] for i in self.sources]
+            self.inserts[key] = row
 
     def amended(self, customer: str, position: int, e: dict[str, Any]) -> None:
         changes = {k: v for k, v in e["changes"].items() if k in AMENDABLE and k in self.at}
         changes["position"] = position
+        for number, source in self.numbers.items():
+            if source in changes:
+                changes[number] = changes[source]
         key = (customer, e["contact_id"])
         row = self.inserts.get(key)
         if row is None:
@@ -222,8 +230,8 @@ class ContactRows:
     def write(self, db: ReportingDB) -> None:
         table, names = self.table.name, self.columns
         db.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            "ON CONFLICT DO NOTHING",
+            f"INSERT INTO {table} ({', '.join(names)}) "
+            f"VALUES ({self.table.placeholders(db.dialect.number)}) ON CONFLICT DO NOTHING",
             list(self.inserts.values()),
         )
         by_fields: dict[tuple[str, ...], list[list[Any]]] = {}
@@ -232,7 +240,8 @@ class ContactRows:
             by_fields.setdefault(fields, []).append(
                 [*(changes[f] for f in fields), customer, contact_id])
         for fields, rows in by_fields.items():
-            sets = ", ".join(f"{f} = ?" for f in fields)
+            sets = ", ".join(f"{f} = {db.dialect.number('?')}" if f in self.numbers
+                             else f"{f} = ?" for f in fields)
             db.executemany(f"UPDATE {table} SET {sets} WHERE customer = ? AND contact_id = ?",
                            rows)
         reason = ", retraction_reason = ?" if "retraction_reason" in self.at else ""

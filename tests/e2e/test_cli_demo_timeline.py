@@ -25,6 +25,8 @@ def test_demo_builds_a_sample_and_shows_timeline_stages_and_queue(sqlite_url: st
     assert result.exit_code == 0, result.stderr
     assert "Timeline of CUST-0001" in result.stdout
     assert "Customers per stage" in result.stdout and "Overdue follow-ups" in result.stdout
+    assert result.stdout.rstrip().endswith(
+        f"touchlog --db {sqlite_url} report html -o report.html")
     archive = json.loads(run(sqlite_url, "customer", "show", "CUST-0002",
                              "--format", "json").stdout)
     assert archive["retracted_contacts"] == 1

@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from touchlog.projections.reports.catalogue import REPORTS
+
 REPO = Path(__file__).resolve().parents[2]
 # Measurement -> the numbers in it that must be positive.
 EXPECTED = {
@@ -19,6 +21,7 @@ EXPECTED = {
     "rebuild": ("events", "events_per_s", "ratio_to_raw_read"),
     "timeline_process": ("median_s",),
     "verify": ("seconds", "events", "events_per_s"),
+    "reports": (),
 }
 QUERY_NUMBERS = ("n", "p50_ms", "p99_ms")
 # Measured on SQLite only: the mapped import against the plain one.
@@ -53,8 +56,13 @@ def assert_complete(result: dict[str, Any], kind: str) -> None:
             assert m["mapped"][key] > 0, ("mapped", key, m["mapped"])
     else:
         assert "mapped" not in m
-    # Without --compare no growth ratios; the mapped import's ratio on SQLite only.
-    assert len(result["targets"]) == (8 if kind == "sqlite" else 7)
+    assert {name for name in m["reports"]} == {*REPORTS, "html"}
+    assert all(m["reports"][name]["median_s"] > 0 for name in REPORTS)
+    assert m["reports"]["html"]["bytes"] > 0
+    # Without --compare no growth ratios; the mapped import's ratio on SQLite only; the
+    # browser's load time where chromium is.
+    assert len(result["targets"]) == (8 if kind == "sqlite" else 7) + len(REPORTS) + (
+        m["reports"]["html"]["load_s"] is not None)
 
 
 def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:

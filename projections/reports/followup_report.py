@@ -1,0 +1,64 @@
+"""The follow-ups report: per owner, how the follow-ups due in the period went, and what is
+overdue at the reading time, cadence items included (as ``touchlog followups`` judges them)."""
+
+from __future__ import annotations
+
+from touchlog.projections.engine.schema import CADENCE_OWNER
+from touchlog.projections.reports.frame import Frame
+from touchlog.projections.reports.report import AS_OF, OWNER, PERIOD, Report
+from touchlog.projections.reports.stays import CURRENT_STAGES
+
+
+def _count(condition: str) -> str:
+    return f"CAST(sum(CASE WHEN {condition} THEN 1 ELSE 0 END) AS INTEGER)"
+
+
+def followups(f: Frame) -> str:
+    """Scheduled follow-ups due in the period, per owner: how many, completed on time (by
+    their due time) or late, cancelled, still open, and open and overdue at the reading
+    time; and the cadence items overdue then: a customer whose stage has a cadence and
+    whose last live contact is more than that many days before the reading time."""
+    d = f.d
+    owner = "i.owner = :owner" if "owner" in f.params else "1 = 1"
+    cadence_owner = f"{CADENCE_OWNER} = :owner" if "owner" in f.params else "1 = 1"
+    days = ("CASE s.stage " + " ".join(
+        f"WHEN '{stage}' THEN {d.days_literal(n)}" for stage, n in sorted(f.w.cadence.items()))
+        + " END") if f.w.cadence else "NULL"
+    due = d.shifted("c.last_contact_at", days)
+    return (
+        f"WITH {CURRENT_STAGES}, "
+        "items AS (SELECT i.owner, "
+        f"{_count('1 = 1')} AS scheduled, "
+        f"{_count(_status('completed') + ' AND i.closed_at <= i.due_at')} AS on_time, "
+        f"{_count(_status('completed') + ' AND i.closed_at > i.due_at')} AS late, "
+        f"{_count(_status('cancelled'))} AS cancelled, {_count(_status('open'))} AS still_open, "
+        f"{_count(_status('open') + f' AND i.due_at < {f.as_of}')} AS overdue "
+        f"FROM followup_items i WHERE {f.period('i.due_at')} AND {owner} GROUP BY i.owner), "
+        f"cadence AS (SELECT {CADENCE_OWNER} AS owner, count(*) AS overdue "
+        "FROM followup_customers c JOIN current_stages s ON s.customer = c.customer "
+        f"WHERE c.last_contact_at IS NOT NULL AND {due} < {f.as_of} AND {cadence_owner} "
+        f"GROUP BY {CADENCE_OWNER}), "
+        "every AS (SELECT owner FROM items UNION SELECT owner FROM cadence) "
+        "SELECT e.owner, CAST(coalesce(i.scheduled, 0) AS INTEGER) AS scheduled, "
+        "CAST(coalesce(i.on_time, 0) AS INTEGER) AS completed_on_time, "
+        "CAST(coalesce(i.late, 0) AS INTEGER) AS completed_late, "
+        "CAST(coalesce(i.cancelled, 0) AS INTEGER) AS cancelled, "
+        "CAST(coalesce(i.still_open, 0) AS INTEGER) AS open, "
+        "CAST(coalesce(i.overdue, 0) AS INTEGER) AS overdue, "
+        "CAST(coalesce(c.overdue, 0) AS INTEGER) AS cadence_overdue FROM every e "
+        "LEFT JOIN items i ON i.owner IS NOT DISTINCT FROM e.owner "
+        "LEFT JOIN cadence c ON c.owner IS NOT DISTINCT FROM e.owner "
+        f"ORDER BY e.owner{d.collate('text')} NULLS LAST")
+
+
+def _status(status: str) -> str:
+    return f"i.status = '{status}'"
+
+
+REPORTS = (
+    Report("followups", "Follow-ups per owner", (
+        ("owner", "text"), ("scheduled", "int"), ("completed_on_time", "int"),
+        ("completed_late", "int"), ("cancelled", "int"), ("open", "int"), ("overdue", "int"),
+        ("cadence_overdue", "int")),
+        followups, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups")),
+)

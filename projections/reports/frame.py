@@ -1,0 +1,127 @@
+"""What a report is asked for (``Window``) and what its SQL is written with (``Frame``).
+
+A report's SQL is written once, for two uses: ``touchlog report NAME`` runs it with the
+options as named parameters (``:as_of``, ``:since`` …), and the report's view of the
+reporting schema is the same SQL without options, where the reading time is the database's
+own ``now``. A clause for an option not given is left out, so a view needs no parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from touchlog.domain.settings import DEFAULT_CADENCE_DAYS
+from touchlog.domain.values import Stage
+from touchlog.projections.engine.dialect import Dialect
+from touchlog.projections.engine.schema import CADENCE_OWNER
+
+WITHIN_DAYS = 30  # the channels report's default: purchases within 30 days after a contact
+STAGE_ORDER = tuple(stage.value for stage in Stage)
+STAGES = ("stages(stage, stage_rank) AS (VALUES "
+          + ", ".join(f"('{s}', {rank})" for rank, s in enumerate(STAGE_ORDER, 1)) + ")")
+# Whose a customer is, in every report: its owner, else whoever contacted it last (the
+# follow-up queue's rule, schema.CADENCE_OWNER).
+OWNERS = (f"owners AS NOT MATERIALIZED (SELECT customer, {CADENCE_OWNER} AS owner "
+          "FROM followup_customers)")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A report's options: a period of whole days (``since`` and ``until`` inclusive), the
+    time a state is read at (``as_of``, default now), and the filters."""
+
+    since: date | None = None
+    until: date | None = None
+    as_of: datetime | None = None
+    owner: str | None = None
+    channel: str | None = None
+    within_days: int = WITHIN_DAYS
+    per_owner: bool = False
+    cadence: Mapping[str, int] = field(default_factory=lambda: {
+        s.value: d for s, d in DEFAULT_CADENCE_DAYS.items() if d})
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class Frame:
+    """A report's SQL pieces for one dialect and window; ``view`` writes them for a view."""
+
+    def __init__(self, dialect: Dialect, window: Window, *, view: bool = False) -> None:
+        self.d = dialect
+        self.w = window
+        self.view = view
+        self.params: dict[str, Any] = {}
+        if not view:
+            moment = window.as_of or datetime.now(UTC)
+            self.params["as_of"] = dialect.instant(moment)
+            if window.since is not None:
+                self.params["since"] = dialect.instant(midnight(window.since))
+            if window.until is not None:
+                self.params["until"] = dialect.instant(midnight(window.until))
+                self.params["until_end"] = dialect.instant(
+                    midnight(window.until) + timedelta(days=1))
+            if window.owner is not None:
+                self.params["owner"] = window.owner
+            if window.channel is not None:
+                self.params["channel"] = window.channel
+
+    @property
+    def as_of(self) -> str:
+        """SQL: the instant a state is read at."""
+        return self.d.now if self.view else ":as_of"
+
+    def period(self, column: str) -> str:
+        """SQL: ``column`` (an instant) lies in the period; ``1 = 1`` without one."""
+        clauses = []
+        if "since" in self.params:
+            clauses.append(f"{column} >= :since")
+        if "until_end" in self.params:
+            clauses.append(f"{column} < :until_end")
+        return " AND ".join(clauses) or "1 = 1"
+
+    def owned(self, customer: str) -> str:
+        """SQL: the customer belongs to the owner asked for; ``1 = 1`` without one."""
+        if "owner" not in self.params:
+            return "1 = 1"
+        return f"{customer} IN (SELECT customer FROM owners WHERE owner = :owner)"
+
+    def channel(self, column: str) -> str:
+        return f"{column} = :channel" if "channel" in self.params else "1 = 1"
+
+    def first_month(self, default: str) -> str:
+        """SQL: the month a monthly report starts in: the period's, else ``default``."""
+        return self.d.month(":since") if "since" in self.params else default
+
+    def last_month(self) -> str:
+        """SQL: the month a monthly report ends in: the period's end, or the reading time's
+        when earlier."""
+        as_of = self.d.month(self.as_of)
+        if "until" not in self.params:
+            return as_of
+        return self.d.least(self.d.month(":until"), as_of)
+
+    def months(self, first: str, last: str) -> str:
+        """CTEs ``span`` and ``months(month)``: each month from ``first`` to ``last`` (SQL
+        giving ``2018-01`` text); none when ``first`` is null."""
+        return (f"span(first_month, last_month) AS (SELECT {first}, {last}), "
+                "months(month) AS (SELECT first_month FROM span WHERE first_month IS NOT NULL "
+                f"UNION ALL SELECT {self.d.next_month('month')} FROM months, span "
+                "WHERE month < last_month)")
+
+    def share(self, part: str, whole: str) -> str:
+        """SQL: ``part / whole`` to 4 decimals; null when ``whole`` is 0."""
+        ratio = self.d.rounded(f"({part}) * 1.0 / ({whole})", 4)
+        return f"CASE WHEN {whole} > 0 THEN {ratio} END"
+
+    def days(self, seconds: str) -> str:
+        """SQL: a number of seconds in days, to 2 decimals."""
+        return self.d.rounded(f"{seconds} / 86400.0", 2)
+
+    def money(self, amount: str) -> str:
+        """SQL: a sum of amount numbers, to the cent."""
+        return self.d.rounded(f"coalesce({amount}, 0)", 2)

@@ -1,0 +1,162 @@
+"""The reports on relationship stages: stages, funnel, time in stage, dissolutions.
+
+Each reads the stays of ``stays.STAYS``; docs/reporting.md "Reports" states each rule.
+"""
+
+from __future__ import annotations
+
+from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame
+from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
+from touchlog.projections.reports.stays import CYCLES, STAYS
+
+RANK = "CASE to_stage " + " ".join(
+    f"WHEN '{s}' THEN {rank}" for rank, s in enumerate(STAGE_ORDER, 1)) + " END"
+
+
+def _stays(f: Frame) -> str:
+    """CTEs: stages, owners, every stay, and ``chosen``: the stays of the owner's customers."""
+    return (f"WITH RECURSIVE {STAGES}, {OWNERS}, {STAYS}, "
+            f"chosen AS NOT MATERIALIZED (SELECT * FROM stays WHERE {f.owned('customer')})")
+
+
+def stages(f: Frame) -> str:
+    """Per month and stage: entries in the period, and customers in the stage at the month's
+    end (or at the reading time, in its month). A stay counts from ``entered_at`` to
+    ``left_at`` (a stay that ended before it began, which a backdated signal made, counts
+    from its start to its start)."""
+    d = f.d
+    left = d.greatest("entered_at", "left_at")
+    first = f.first_month(f"(SELECT min({d.month('entered_at')}) FROM chosen)")
+    return (
+        f"{_stays(f)}, "
+        "moves AS (SELECT to_stage AS stage, entered_at AS at, 1 AS delta, "
+        f"CASE WHEN {f.period('entered_at')} THEN 1 ELSE 0 END AS entry FROM chosen "
+        f"WHERE entered_at <= {f.as_of} UNION ALL SELECT to_stage, {left}, -1, 0 FROM chosen "
+        f"WHERE left_at IS NOT NULL AND {left} <= {f.as_of}), "
+        f"{f.months(first, f.last_month())}, "
+        f"per_month AS (SELECT CASE WHEN m.at < {d.month_start('span.first_month')} THEN '' "
+        f"ELSE {d.month('m.at')} END AS month, m.stage, sum(m.delta) AS net, "
+        "sum(m.entry) AS entries FROM moves m, span GROUP BY 1, 2) "
+        "SELECT mo.month AS period, st.stage, "
+        "CAST(coalesce((SELECT sum(p.entries) FROM per_month p WHERE p.stage = st.stage "
+        "AND p.month = mo.month), 0) AS INTEGER) AS entries, "
+        "CAST(coalesce((SELECT sum(p.net) FROM per_month p WHERE p.stage = st.stage "
+        "AND p.month <= mo.month), 0) AS INTEGER) AS customers "
+        "FROM months mo CROSS JOIN stages st ORDER BY mo.month, st.stage_rank")
+
+
+def funnel(f: Frame) -> str:
+    """Of the customers who entered discovery in the period: how many reached each stage
+    (or a later one) by the reading time, conversions, dissolutions from each stage and how
+    many of those were won back."""
+    started = (f"min(CASE WHEN s.to_stage = 'discovery' AND {f.period('s.entered_at')} AND "
+               f"s.entered_at <= {f.as_of} THEN s.entered_at END) OVER (PARTITION BY s.customer)")
+    return (
+        f"{_stays(f)}, "
+        f"marked AS (SELECT s.*, {started} AS started FROM chosen s), "
+        "since AS MATERIALIZED (SELECT customer, to_stage, from_stage, left_at FROM marked "
+        f"WHERE started IS NOT NULL AND entered_at >= started AND entered_at <= {f.as_of}), "
+        f"reached AS (SELECT customer, max({RANK}) AS top FROM since "
+        "WHERE to_stage <> 'dissolution' GROUP BY customer), "
+        "tops AS (SELECT top, count(*) AS customers FROM reached GROUP BY top), "
+        "ended AS (SELECT from_stage AS stage, count(*) AS dissolved, "
+        f"sum(CASE WHEN left_at IS NOT NULL AND left_at <= {f.as_of} THEN 1 ELSE 0 END) "
+        "AS won_back FROM since WHERE to_stage = 'dissolution' GROUP BY from_stage), "
+        "counts AS (SELECT st.stage, st.stage_rank, (SELECT coalesce(sum(t.customers), 0) "
+        "FROM tops t WHERE t.top >= st.stage_rank) AS customers FROM stages st "
+        "WHERE st.stage <> 'dissolution') "
+        "SELECT c.stage, CAST(c.customers AS INTEGER) AS customers, "
+        f"{f.share('c.customers', 'lag(c.customers) OVER w')} AS conversion, "
+        f"{f.share('c.customers', 'first_value(c.customers) OVER w')} AS cumulative, "
+        "CAST(coalesce(e.dissolved, 0) AS INTEGER) AS dissolved, "
+        "CAST(coalesce(e.won_back, 0) AS INTEGER) AS won_back "
+        "FROM counts c LEFT JOIN ended e ON e.stage = c.stage "
+        "WINDOW w AS (ORDER BY c.stage_rank) ORDER BY c.stage_rank")
+
+
+def time_in_stage(f: Frame) -> str:
+    """Per stage (and owner, with ``per_owner``), the stays entered in the period: how many,
+    how many are open at the reading time, and of the closed ones the median, the 90th
+    percentile (nearest rank) and the longest, in days; the longest open one so far."""
+    by = "stage, owner" if f.w.per_owner else "stage"
+    groups = ("SELECT DISTINCT g.stage, g.owner, st.stage_rank FROM picked g "
+              "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
+              else "SELECT stage, NULL AS owner, stage_rank FROM stages")
+
+    def joined(side: str) -> str:
+        return " AND ".join(f"{side}.{key} IS NOT DISTINCT FROM k.{key}"
+                            for key in by.split(", "))
+    return (
+        f"{_stays(f)}, "
+        "picked AS (SELECT s.to_stage AS stage, o.owner, s.entered_at, s.duration_seconds, "
+        f"CASE WHEN s.left_at IS NOT NULL AND s.left_at <= {f.as_of} THEN 1 ELSE 0 END "
+        "AS closed FROM chosen s LEFT JOIN owners o ON o.customer = s.customer "
+        f"WHERE {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
+        f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER "
+        f"(PARTITION BY {by} ORDER BY duration_seconds) AS n, count(*) OVER "
+        f"(PARTITION BY {by}) AS total FROM picked WHERE closed = 1), "
+        f"done AS (SELECT {by}, count(*) AS stays, "
+        "max(CASE WHEN n = (total + 1) / 2 THEN seconds END) AS median, "
+        "max(CASE WHEN n = (9 * total + 9) / 10 THEN seconds END) AS p90, "
+        f"max(seconds) AS longest FROM ranked GROUP BY {by}), "
+        f"lasting AS (SELECT {by}, count(*) AS stays, "
+        f"max({f.d.days_between('entered_at', f.as_of)}) AS longest FROM picked "
+        f"WHERE closed = 0 GROUP BY {by}), "
+        f"keys AS ({groups}) "
+        "SELECT k.owner, k.stage, "
+        "CAST(coalesce(c.stays, 0) + coalesce(o.stays, 0) AS INTEGER) AS stays, "
+        "CAST(coalesce(o.stays, 0) AS INTEGER) AS open_stays, "
+        f"{f.days('c.median')} AS median_days, {f.days('c.p90')} AS p90_days, "
+        f"{f.days('c.longest')} AS longest_days, "
+        f"{f.d.rounded('o.longest', 2)} AS longest_open_days FROM keys k "
+        f"LEFT JOIN done c ON {joined('c')} LEFT JOIN lasting o ON {joined('o')} "
+        "ORDER BY " + (f"k.owner{f.d.collate('text')} NULLS LAST, " if f.w.per_owner
+                       else "") + "k.stage_rank")
+
+
+def dissolutions(f: Frame) -> str:
+    """Dissolutions in the period by reason and the stage left: how many, the mean days
+    from the cycle's start, how many were won back and the mean days until then, and the
+    rating of the last live contact before each (the peak-end rule)."""
+    d = f.d
+    to_dissolution = d.rounded(f"avg({d.days_between('cycle_start', 'entered_at')})", 2)
+    return (
+        f"{_stays(f)}, "
+        f"{CYCLES}, ended AS (SELECT s.reason, s.from_stage, s.entered_at, s.left_at, "
+        "s.duration_seconds, y.started AS cycle_start, (SELECT k.rating "
+        "FROM archive_contacts k WHERE k.customer = s.customer AND NOT k.retracted "
+        "AND k.occurred_at <= s.entered_at ORDER BY k.occurred_at DESC, k.contact_id DESC "
+        "LIMIT 1) AS last_rating FROM chosen s JOIN cycles y ON y.customer = s.customer "
+        "AND y.cycle = s.cycle WHERE s.to_stage = 'dissolution' "
+        f"AND {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
+        "judged AS (SELECT ended.*, CASE WHEN left_at IS NOT NULL AND left_at <= "
+        f"{f.as_of} THEN 1 ELSE 0 END AS back FROM ended) "
+        "SELECT reason, from_stage, count(*) AS dissolutions, "
+        f"{to_dissolution} AS mean_days_to_dissolution, CAST(sum(back) AS INTEGER) AS won_back, "
+        f"{f.days('avg(CASE WHEN back = 1 THEN duration_seconds END)')} "
+        "AS mean_days_to_win_back, count(last_rating) AS last_contact_rated, "
+        f"{d.rounded('avg(last_rating)', 2)} AS last_contact_rating_mean "
+        "FROM judged GROUP BY reason, from_stage "
+        f"ORDER BY count(*) DESC, reason{d.collate('text')}, from_stage{d.collate('text')}")
+
+
+REPORTS = (
+    Report("stages", "Customers per stage over time", (
+        ("period", "text"), ("stage", "text"), ("entries", "int"), ("customers", "int")),
+        stages, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups")),
+    Report("funnel", "Funnel", (
+        ("stage", "text"), ("customers", "int"), ("conversion", "real"),
+        ("cumulative", "real"), ("dissolved", "int"), ("won_back", "int")),
+        funnel, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups")),
+    Report("time-in-stage", "Time in stage", (
+        ("owner", "text"), ("stage", "text"), ("stays", "int"), ("open_stays", "int"),
+        ("median_days", "real"), ("p90_days", "real"), ("longest_days", "real"),
+        ("longest_open_days", "real")),
+        time_in_stage, frozenset({PERIOD, AS_OF, OWNER, PER_OWNER}), ("stages", "followups")),
+    Report("dissolutions", "Dissolutions", (
+        ("reason", "text"), ("from_stage", "text"), ("dissolutions", "int"),
+        ("mean_days_to_dissolution", "real"), ("won_back", "int"),
+        ("mean_days_to_win_back", "real"), ("last_contact_rated", "int"),
+        ("last_contact_rating_mean", "real")),
+        dissolutions, frozenset({PERIOD, AS_OF, OWNER})),
+)

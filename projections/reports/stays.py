@@ -1,0 +1,26 @@
+"""Every read of the stage tables the reports make, in one place.
+
+``stage_history`` has one row per stay in a stage. The reports read it through ``STAYS``
+alone, so a change to the table (a column for why a relationship ended, a history derived
+in the order things happened) is a change here.
+"""
+
+from __future__ import annotations
+
+# Why a relationship ended, as the dissolutions report groups it: the reason category
+# (docs/events.md "Why relationships end"), or "uncategorised" for a dissolution recorded
+# without one.
+DISSOLUTION_REASON = "coalesce(h.reason_category, 'uncategorised')"
+
+# CTE ``stays``: every stay, ``reason`` as DISSOLUTION_REASON groups it. ``left_at`` is null
+# while the stay lasts; ``duration_seconds`` is left_at - entered_at.
+STAYS = ("stays AS NOT MATERIALIZED (SELECT h.customer, h.seq, h.cycle, h.from_stage, "
+         "h.to_stage, h.entered_at, h.left_at, h.duration_seconds, "
+         f"{DISSOLUTION_REASON} AS reason, h.contact_id FROM stage_history h)")
+
+# CTE ``current_stages``: each customer's stage now.
+CURRENT_STAGES = "current_stages AS (SELECT customer, stage FROM stage_current)"
+
+# CTE ``cycles``: when each cycle of each relationship began (its first stay's entry).
+CYCLES = ("cycles AS (SELECT customer, cycle, min(entered_at) AS started "
+          "FROM stage_history GROUP BY customer, cycle)")

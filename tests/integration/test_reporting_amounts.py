@@ -4,25 +4,13 @@ and the exact text stays beside them (docs/reporting.md "Amounts")."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 from click.testing import CliRunner
 
+from tests.sql_client import sql
 from touchlog.cli.main import cli
-
-
-def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
-    """One statement through the database's own client, as a BI tool would run it."""
-    if url.startswith("postgresql://"):
-        with psycopg.connect(url, autocommit=True) as conn:
-            cursor = conn.execute(statement)
-            return cursor.fetchall() if cursor.description else []
-    with closing(sqlite3.connect(url)) as conn, conn:
-        return conn.execute(statement).fetchall()
 
 
 def touchlog(db: str, *args: str) -> Any:

@@ -8,14 +8,12 @@ must be for the log to be restored without it; both kinds, through the real CLI.
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from typing import Any
 
-import psycopg
 from click.testing import CliRunner, Result
 
 from tests.reliability.databases import Databases
+from tests.sql_client import sql
 from touchlog.cli.main import cli
 from touchlog.projections.engine.runner import REPORTING_DB_ENV
 
@@ -127,15 +125,6 @@ def test_an_import_into_a_log_whose_reporting_database_is_ahead_records_nothing(
     refused(run(log, reporting, "import", str(rows)), "ahead of the log")
     assert data(run(log, reporting, "verify", "--format", "json"))["events"] == 2
 
-
-def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
-    """Runs one statement on a database with its own client; its rows."""
-    if url.startswith("postgresql://"):
-        with psycopg.connect(url, autocommit=True) as conn:
-            cursor = conn.execute(statement)
-            return cursor.fetchall() if cursor.description else []
-    with closing(sqlite3.connect(url)) as conn, conn:
-        return conn.execute(statement).fetchall()
 
 
 def test_a_reporting_database_without_recorded_identity_is_adopted_when_it_fits(

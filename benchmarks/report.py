@@ -55,7 +55,7 @@ def _git(*args: str) -> str | None:
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets (SQLite, the embedded default) against this run's numbers."""
+    """The targets (SQLite, the embedded default) against this run's numbers."""
     m = result["measurements"]
     rows: list[tuple[str, float | None, str, float]] = []  # name, value, op, limit
     if "import" in m:
@@ -90,7 +90,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 def compare(result: dict[str, Any], other_path: Path) -> dict[str, float]:
     """Larger-size over smaller-size ratios: import peak RSS and each query's p99.
 
-    The issue's flatness targets are 1M over 100k (RSS) and 1M over 10k (p99), both ≤ 1.5.
+    The flatness targets are 1M over 100k (RSS) and 1M over 10k (p99), both ≤ 1.5.
     """
     other = json.loads(other_path.read_text())
     big, small = sorted((result, other), key=lambda r: r["run"]["contacts"], reverse=True)

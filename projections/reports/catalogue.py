@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from touchlog.projections.engine.reporting_db import ReportingDB
     from touchlog.projections.queries.export import Computed
 
-# In the order the issue, the docs and the HTML report list them.
+# In the order the docs and the HTML report list them.
 ORDER = ("stages", "funnel", "time-in-stage", "rfm", "rfm-customers", "channels",
          "dissolutions", "satisfaction", "cohorts", "followups")
 _ALL = {r.name: r for r in (*stage_reports.REPORTS, *contact_reports.REPORTS,

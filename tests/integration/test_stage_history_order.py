@@ -240,7 +240,7 @@ def _text(value: Any) -> str:
 
 def test_a_dissolution_dated_before_commitment_recorded_after_it_ends_in_commitment(
         tmp_path: Path) -> None:
-    """The issue's customer: a CRM export says commitment in 2017, an activities export
+    """The two-source customer: a CRM export says commitment in 2017, an activities export
     says the customer left in 2016; imported in either order, the relationship dissolved
     in 2016 and came back, committed, in cycle 2."""
     with TouchpointLog(Settings(db=str(tmp_path / "t.db"))) as log:

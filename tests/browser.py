@@ -11,19 +11,22 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
+import re
 import secrets
 import shutil
 import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -92,9 +95,9 @@ def chromium() -> Iterator[Page]:
     profile = Path(tempfile.mkdtemp(prefix="touchlog-chromium-"))
     browser = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
                                 "about:blank"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.PIPE)
     try:
-        port = _devtools_port(profile, browser)
+        port = _devtools_port(browser)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
             targets = json.load(answer)
         url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
@@ -129,17 +132,32 @@ def screenshot(page: Page, width: int = 800, height: int = 1200, scale: float = 
     return base64.b64decode(shot["data"])
 
 
-def _devtools_port(profile: Path, browser: subprocess.Popen[bytes]) -> int:
-    """The port the browser listens on, from the file it writes in its profile."""
-    marker = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + START_GUARD_S
-    while time.monotonic() < deadline:
-        if marker.exists() and marker.read_text().strip():
-            return int(marker.read_text().split()[0])
-        if browser.poll() is not None:
-            raise RuntimeError(f"chromium ended at start with {browser.returncode}")
-        time.sleep(0.05)
-    raise RuntimeError(f"chromium did not start within {START_GUARD_S} s")
+def _devtools_port(browser: subprocess.Popen[bytes]) -> int:
+    """The port the browser listens on, from the line it prints once it does ("DevTools
+    listening on ws://127.0.0.1:PORT/…"). A thread reads its standard error to the end, so
+    the browser never blocks on a full pipe; this waits for its lines, not for time."""
+    assert browser.stderr is not None
+    lines: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def drain(stream: IO[bytes]) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=drain, args=(browser.stderr,), daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=START_GUARD_S)
+        except queue.Empty:
+            raise RuntimeError(f"chromium printed nothing for {START_GUARD_S} s") from None
+        if line is None:
+            raise RuntimeError(f"chromium ended at start with {browser.wait()}")
+        listening = _LISTENING.search(line)
+        if listening:
+            return int(listening.group(1))
+
+
+_LISTENING = re.compile(rb"DevTools listening on ws://[^/]*:(\d+)/")
 
 
 def _connect(url: str) -> socket.socket:

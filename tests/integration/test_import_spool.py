@@ -6,10 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import select
 import tempfile
-import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -180,30 +179,34 @@ def test_when_the_helper_fails_its_rows_are_parsed_by_the_importer() -> None:
     assert pass_one(many_rows(), UNIT_ROWS=4, _parse_unit=fail_in_helper) == alone
 
 
-def test_a_helper_that_never_answers_is_not_waited_for(tmp_path: Path) -> None:
+def test_a_helper_that_never_answers_is_not_waited_for() -> None:
     """The helper blocks until the importer has parsed every unit itself: an importer that
     waited for it would parse fewer (its units would come from the helper, released only by
-    the guard's timeout), whatever the machine's speed."""
-    importer_pid, release = os.getpid(), tmp_path / "release"
+    the guard's timeout), whatever the machine's speed. The release is a byte on a pipe the
+    forked helper inherits, so it waits for that event, not for time."""
+    importer_pid = os.getpid()
+    released, release = os.pipe()
     units = 300 // 30
     parsed_here: list[int] = []
 
     def blocked_in_helper(parse: Any, unit: Any) -> Any:
         if os.getpid() != importer_pid:
-            guard = time.monotonic() + 120  # only ever reached if the importer waits
-            while not release.exists() and time.monotonic() < guard:
-                time.sleep(0.01)
+            select.select([released], [], [], 120)  # the guard is only reached if it waits
         else:
             parsed_here.append(1)
             if len(parsed_here) == units:
-                release.touch()
+                os.write(release, b"x")
         return original(parse, unit)
 
     original = importer._parse_unit
     alone = pass_one(many_rows(), HELPER=False)
     parsed_here.clear()
-    assert pass_one(many_rows(), UNIT_ROWS=30, HELPER_PATIENCE=0.01,
-                    _parse_unit=blocked_in_helper) == alone
+    try:
+        assert pass_one(many_rows(), UNIT_ROWS=30, HELPER_PATIENCE=0.01,
+                        _parse_unit=blocked_in_helper) == alone
+    finally:
+        os.close(released)
+        os.close(release)
     assert len(parsed_here) == units  # every unit, the helper's too, was parsed here
 
 

@@ -7,7 +7,6 @@ or duplicate a contact. Many contacts (an import) are saved many customers per t
 
 from __future__ import annotations
 
-import copy
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -142,7 +141,7 @@ class TouchpointLog(Application[UUID]):
             for index, entry in enumerate(entries):
                 card = entry.card
                 try:
-                    logged = self._log_card(customers, entry, apart=refused is not None)
+                    logged = self._log_card(customers, entry)
                 except InvalidInput as e:
                     if refused is None:
                         raise
@@ -150,9 +149,10 @@ class TouchpointLog(Application[UUID]):
                     logged = False
                 results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
                                         logged))
-            for reference, customer in list(customers.items()):
-                if refusals and _only_registered(customer):  # its only card was refused
-                    del customers[reference]
+            if refusals:
+                for reference, customer in list(customers.items()):
+                    if _only_registered(customer):  # its only card was refused
+                        del customers[reference]
             return results
 
         # The first contact of a new customer (in the given order) registers it.
@@ -163,21 +163,16 @@ class TouchpointLog(Application[UUID]):
             refused.update(refusals)
         return recorded
 
-    def _log_card(self, customers: dict[str, Customer], entry: CardEntry, *,
-                  apart: bool) -> bool:
-        """Logs one card on its customer (in ``customers``); ``apart``: a refusal leaves
-        the customer as it was before this card, so the caller may go on without it."""
+    def _log_card(self, customers: dict[str, Customer], entry: CardEntry) -> bool:
+        """Logs one card on its customer (in ``customers``). A card a rule refuses (a
+        follow-up with nobody to own it) is refused before anything of it is recorded, so
+        the caller may go on without it."""
         customer, card = customers[entry.reference], entry.card
-        before = copy.deepcopy(customer) if apart and entry.follow_up is not None else None
-        try:
-            logged = customer.log_contact(card)
-            if logged and entry.follow_up is not None:
-                self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-        except InvalidInput:
-            if before is None:
-                raise
-            customers[entry.reference] = before
-            raise
+        if entry.follow_up is not None and card["contact_id"] not in customer.contact_ids:
+            _owner(customer, entry.follow_up, card["actor"])
+        logged = customer.log_contact(card)
+        if logged and entry.follow_up is not None:
+            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
         return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
@@ -234,10 +229,7 @@ class TouchpointLog(Application[UUID]):
 
     def _schedule(self, customer: Customer, plan: FollowUpPlan, contact_id: str | None,
                   actor: str | None) -> str:
-        owner = plan.owner or customer.owner or actor
-        if owner is None:
-            raise InvalidInput("follow_up_owner", None,
-                               "a follow-up needs an owner (or a customer owner or contact actor)")
+        owner = _owner(customer, plan, actor)
         follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
         customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner,
                                     purpose=plan.purpose, contact_id=contact_id)
@@ -363,6 +355,16 @@ def write_refused(location: Location, read_only: bool, error: object = None) -> 
     why = " (this process may only read it)" if read_only else ""
     return StoreError(f"cannot write to {location.redacted}{why}"
                       + (f": {error}" if error is not None else ""))
+
+
+def _owner(customer: Customer, plan: FollowUpPlan, actor: str | None) -> str:
+    """Who a follow-up goes to: its plan's owner, else the customer's, else the contact's
+    actor; with none of them it is refused."""
+    owner = plan.owner or customer.owner or actor
+    if owner is None:
+        raise InvalidInput("follow_up_owner", None,
+                           "a follow-up needs an owner (or a customer owner or contact actor)")
+    return owner
 
 
 def _now() -> str:

@@ -172,13 +172,14 @@ def _near(name: str, columns: list[str]) -> str:
 def identity(header: list[str]) -> Mapping:
     """The plain contract (docs/import.md) as a mapping: one record, each column of the
     contract the file has read as it is."""
-    fields = {name: FieldRule(name, _column(name)) for name in FIELDS if name in header}
-    record_id = _column("contact_id") if "contact_id" in header else None
+    fields = {name: FieldRule(name, column_template(name)) for name in FIELDS if name in header}
+    record_id = column_template("contact_id") if "contact_id" in header else None
     return Mapping("", Source(), (RecordRule("contact", "records.contact", (), record_id,
                                              fields, owner_needs_due=True),))
 
 
-def _column(name: str) -> Template:
+def column_template(name: str) -> Template:
+    """The template that is one column's value as it is."""
     return Template("{" + name + "}", (("", name),))
 
 

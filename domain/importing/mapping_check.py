@@ -28,6 +28,7 @@ from touchlog.domain.importing.mapping import (
     Mapping,
     RecordRule,
     Template,
+    column_template,
     parse_template,
 )
 from touchlog.domain.importing.sources import FORMATS, Source
@@ -266,7 +267,7 @@ class Checker:
             if not isinstance(column, str) or not column.strip():
                 self.problem(f"{place}.column", f"expected a column name, got {column!r}")
                 return None
-            source: Template | None = Template("{" + column + "}", (("", column),))
+            source: Template | None = column_template(column)
         else:
             source = self.template(table["template"], f"{place}.template")
         pattern, group = self.pattern(table, place)

@@ -38,7 +38,6 @@ def too_long(line: int) -> InvalidInput:
 
 
 FORMATS = ("csv", "tsv", "whitespace", "jsonl", "xlsx")
-ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1", "gb18030")  # tested; others work
 REJECTS_COLUMNS = ("line", "field", "reason")  # a rejects file's last three columns
 
 

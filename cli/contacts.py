@@ -9,6 +9,7 @@ import click
 
 from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
+from touchlog.cli.stages import reason_categories_help
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,11 +25,8 @@ def card_options(command: F) -> F:
         click.option("--outcome", type=click.Choice(["positive", "neutral", "negative"])),
         click.option("--rating", help="1 to 5."),
         click.option("--amount", help="Exact decimal amount of a purchase, e.g. 1054.00."),
-        click.option("--reason-category", metavar="CATEGORY",
-                     help="Why the relationship ended, with a dissolution signal: "
-                          "staff_attitude, product_dissatisfaction, competition, "
-                          "another_supplier, moved_away, died, other, or one added in "
-                          "touchlog.toml."),
+        click.option("--reason-category", metavar="CATEGORY", help=reason_categories_help(
+            "Why the relationship ended, with a dissolution signal")),
     ]
     for option in reversed(options):
         command = option(command)

@@ -27,12 +27,14 @@ BY_VALUE = ("channel", "stage", "outcome", "initiated_by")
 
 
 def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from touchlog.domain.importing.mapping_check import delimiter_of
+
     if value is None:
         return None
-    value = {"tab": "\t", "\\t": "\t"}.get(value, value)
-    if len(value) != 1 or value in "\r\n\"":
+    delimiter = delimiter_of(value)
+    if delimiter is None:
         raise click.BadParameter(f"expected one character or 'tab', got {value!r}")
-    return value
+    return delimiter
 
 
 def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

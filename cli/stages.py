@@ -6,6 +6,13 @@ import click
 
 from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
+from touchlog.domain.values import DEFAULT_REASON_CATEGORIES
+
+
+def reason_categories_help(what: str) -> str:
+    """A --reason-category option's help: ``what`` it is, then the categories to choose."""
+    names = ", ".join(category.name for category in DEFAULT_REASON_CATEGORIES)
+    return f"{what}: {names}, or one added in touchlog.toml."
 
 STAGES = ["discovery", "exploration", "expansion", "commitment", "dissolution"]
 
@@ -35,9 +42,7 @@ def show(services: Services, reference: str, as_of: str | None, fmt: str | None)
 @click.argument("to", metavar="STAGE", type=click.Choice(STAGES, case_sensitive=False))
 @click.option("--reason", required=True, help="Why the relationship changes stage.")
 @click.option("--reason-category", metavar="CATEGORY",
-              help="With dissolution, why the relationship ended: staff_attitude, "
-                   "product_dissatisfaction, competition, another_supplier, moved_away, "
-                   "died, other, or one added in touchlog.toml.")
+              help=reason_categories_help("With dissolution, why the relationship ended"))
 @click.option("--actor", default=None, help="Who decided (default: $USER).")
 @click.option("--at", default=None, help="When it changed (default now).")
 @click.pass_obj

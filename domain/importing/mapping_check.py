@@ -100,11 +100,12 @@ class Checker:
         if kind not in FORMATS:
             self.problem("source.format", f"unknown format {kind!r}; known: "
                          f"{', '.join(FORMATS)}")
-        delimiter = self.text(table, "delimiter", "source") or ","
-        delimiter = _DELIMITERS.get(delimiter, delimiter)
-        if len(delimiter) != 1 or delimiter in "\r\n\"":
+        given = self.text(table, "delimiter", "source") or ","
+        delimiter = delimiter_of(given)
+        if delimiter is None:
             self.problem("source.delimiter", f"expected one character (or 'tab'), got "
-                         f"{delimiter!r}")
+                         f"{given!r}")
+            delimiter = given
         quote = table.get("quote", '"')
         if not isinstance(quote, str) or len(quote) > 1:
             self.problem("source.quote", f"expected one character, or \"\" for none, got "
@@ -381,6 +382,13 @@ def format_problem(text: str) -> str | None:
         if "does not match format" not in str(e):
             return str(e)
     return None
+
+
+def delimiter_of(text: str) -> str | None:
+    """The delimiter ``text`` names: ``tab`` (or ``\\t``) for a tab, else one character that
+    is no line end or double quote; None when it names none."""
+    delimiter = _DELIMITERS.get(text, text)
+    return delimiter if len(delimiter) == 1 and delimiter not in "\r\n\"" else None
 
 
 def encoding_problem(encoding: str) -> str | None:

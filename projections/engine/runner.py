@@ -70,16 +70,16 @@ def projections() -> dict[str, Projection]:
     return {p.name: p for p in (ArchiveProjection(), StagesProjection(), FollowUpsProjection())}
 
 
-def reporting_url(log: TouchpointLog) -> str:
+def reporting_url(log: TouchpointLog | Settings) -> str:
     """The reporting database: its own URL when configured, else the event database."""
-    return os.environ.get(REPORTING_DB_ENV) or log.settings.db
+    settings = log if isinstance(log, Settings) else log.settings
+    return os.environ.get(REPORTING_DB_ENV) or settings.db
 
 
 def protected_databases(settings: Settings) -> Protected:
     """The event database and the reporting database: no file written may be them."""
     return (Protected().database(locate(settings.db).path, "event database")
-            .database(locate(os.environ.get(REPORTING_DB_ENV) or settings.db).path,
-                      "reporting database"))
+            .database(locate(reporting_url(settings)).path, "reporting database"))
 
 
 class Projector:

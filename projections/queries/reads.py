@@ -185,7 +185,7 @@ class _ArchiveAsOf:
             f"AND k.retracted = ? AND k.occurred_at <= ? WHERE 1 = 1 {where} "
             "GROUP BY a.customer) r WHERE stage IS NOT NULL ORDER BY customer",
             [self.at, False, self.at, *params])
-        if reference and not self.db.query(
+        if reference and not rows and not self.db.query(
                 "SELECT 1 FROM archive_customers WHERE customer = ?", [reference]):
             raise CustomerNotFound(reference)
         channels: dict[str, dict[str, int]] = {}

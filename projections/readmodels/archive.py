@@ -118,20 +118,18 @@ def _channels(ref: str, live: list[list[Any]]) -> list[list[Any]]:
 def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) -> None:
     """Statistics of the customers seen before whose contacts changed, from their live
     contact rows."""
+    total = f"coalesce({db.dialect.sum_amounts}, '0')"
     stats = (
-        f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), "
-        f"coalesce({db.dialect.sum_amounts}, '0'), "
+        f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), {total}, "
         "max(CASE WHEN amount IS NOT NULL THEN occurred_at END), "
-        f"{db.dialect.average_rating} FROM archive_contacts k "
+        f"{db.dialect.average_rating}, {db.dialect.number(total)} FROM archive_contacts k "
         f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
     )
     db.executemany(
         "UPDATE archive_customers SET (contacts, first_contact_at, last_contact_at, purchases, "
-        f"total_amount, last_purchase_at, average_rating) = ({stats}) WHERE customer = ?",
+        "total_amount, last_purchase_at, average_rating, total_amount_value) = "
+        f"({stats}) WHERE customer = ?",
         [[False, c] for c in customers])
-    db.executemany(f"UPDATE archive_customers SET total_amount_value = "
-                   f"{db.dialect.number('total_amount')} WHERE customer = ?",
-                   [[c] for c in customers])
     db.executemany("DELETE FROM archive_channels WHERE customer = ?", [[c] for c in customers])
     db.executemany(
         "INSERT INTO archive_channels (customer, channel, contacts, position) "

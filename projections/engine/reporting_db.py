@@ -194,7 +194,8 @@ class ReportingDB:
                                                               view.digest):
                         self.conn.execute(statement)
             if TRACKING.name not in missing:
-                self._start_over(name for name, tables in PROJECTION_TABLES.items()
+                # Tables an earlier version made otherwise: applied anew by today's rules.
+                self.start_over(name for name, tables in PROJECTION_TABLES.items()
                                  if any(t.name in missing or t.name in changed
                                         for t in tables))
 
@@ -221,15 +222,15 @@ class ReportingDB:
                 and any(table.column_key(c) in missing for c in table.column_names
                         if c not in dict(table.numbers))]
 
-    def _start_over(self, names: Iterable[str]) -> None:
-        """Empties projections whose tables an earlier version made otherwise (a table, a
-        column more or less) and moves them back to the log's start: their next catch-up
-        applies the whole log by today's rules."""
+    def start_over(self, names: Iterable[str]) -> None:
+        """Empties the named projections' tables and moves them back to the log's start
+        (position 0, no log or event recorded): their next catch-up applies the whole log.
+        Inside the caller's transaction."""
         for name in names:
             for table in PROJECTION_TABLES[name]:
-                self.conn.execute(f"DELETE FROM {table.name}")
-            self.conn.execute(self.dialect.sql(
-                f"UPDATE {TRACKING.name} SET position = 0 WHERE name = ?"), (name,))
+                self.execute(f"DELETE FROM {table.name}")
+            self.execute(f"UPDATE {TRACKING.name} SET position = 0, log_id = NULL, "
+                         "event_id = NULL WHERE name = ?", (name,))
 
     def drop_reader_indexes(self, names: Iterable[str]) -> None:
         """Drops the indexes only readers use from the named projections' tables (inside

@@ -209,13 +209,8 @@ class Projector:
         """
         chosen = self.select(names)
         with self.db.transaction():
-            for name in chosen:
-                for table in PROJECTION_TABLES[name]:
-                    self.db.execute(f"DELETE FROM {table.name}")
+            self.db.start_over(chosen)
             self.db.drop_reader_indexes(chosen)
-            for name in chosen:
-                self.db.execute(f"UPDATE {TRACKING.name} SET position = 0, log_id = NULL, "
-                                "event_id = NULL WHERE name = ?", (name,))
         shared = self._helper_share(chosen)
         read = 0
         if shared:

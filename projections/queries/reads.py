@@ -16,7 +16,7 @@ from touchlog.domain.values import iso, parse_instant
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
-from touchlog.projections.engine.schema import CADENCE_OWNER
+from touchlog.projections.engine.schema import CADENCE_OWNER, purchase_of
 from touchlog.projections.reports.frame import Window
 
 ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_contact_at",
@@ -172,14 +172,15 @@ class _ArchiveAsOf:
 
     def records(self, reference: str | None) -> list[dict[str, Any]]:
         where, params = ("AND a.customer = ?", [reference]) if reference else ("", [])
-        d = self.db.dialect
+        d, bought = self.db.dialect, purchase_of("k.")
         rows = self.db.query(
             "SELECT * FROM (SELECT a.customer AS customer, (SELECT h.to_stage FROM "
             f"stage_history h WHERE h.customer = a.customer AND h.{STAY_AT} "
             "ORDER BY h.seq DESC LIMIT 1) AS stage, count(k.contact_id) AS contacts, "
             "min(k.occurred_at) AS first_contact_at, max(k.occurred_at) AS last_contact_at, "
-            f"count(k.amount) AS purchases, coalesce({d.sum_amounts}, '0') AS total_amount, "
-            "max(CASE WHEN k.amount IS NOT NULL THEN k.occurred_at END) AS last_purchase_at, "
+            f"count(CASE WHEN {bought} THEN 1 END) AS purchases, "
+            f"coalesce({d.sum_amounts}, '0') AS total_amount, "
+            f"max(CASE WHEN {bought} THEN k.occurred_at END) AS last_purchase_at, "
             f"{d.average_rating} AS average_rating, NULL AS open_follow_ups "
             "FROM archive_customers a LEFT JOIN archive_contacts k ON k.customer = a.customer "
             f"AND k.retracted = ? AND k.occurred_at <= ? WHERE 1 = 1 {where} "

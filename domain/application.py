@@ -178,8 +178,9 @@ class TouchpointLog(Application[UUID]):
         return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
-                      reason: str | None = None, actor: str | None = None) -> None:
-        """Records the changes; attributes given blank are cleared."""
+                      reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Records the changes (attributes given blank are cleared); returns them as
+        recorded."""
         values = changes.plain(attribute_values(self.settings.contact_attributes,
                                                 changes.attributes or {}, clearing=True))
         if "channel" in values:
@@ -188,6 +189,7 @@ class TouchpointLog(Application[UUID]):
             self.settings.reason_category(values["reason_category"])
         self._update_one(reference, lambda c: c.amend_contact(contact_id, values,
                                                               reason=reason, actor=actor))
+        return values
 
     def retract_contact(self, reference: str, contact_id: str, reason: str, *,
                         actor: str | None = None) -> None:

@@ -151,9 +151,13 @@ class Contact(ContactChanges):
         v.reason_category_of(self.reason_category, self.stage_signal)
         return self
 
-    def derived_id(self, reference: str, occurrence: int = 0) -> str:
-        """The id ``derived_contact_id`` gives this card (see there)."""
-        return derived_contact_id(reference, self._content(), occurrence)
+    def derived_id(self, reference: str, occurrence: int = 0, *,
+                   attributes: dict[str, Any] | None = None) -> str:
+        """The id ``derived_contact_id`` gives this card (see there), with its
+        ``attributes`` typed (``attribute_values``)."""
+        content = self._content()
+        content["person"], content["attributes"], content["purchase"] = self._extras(attributes)
+        return derived_contact_id(reference, content, occurrence)
 
     def card(self, reference: str, channel: ChannelInfo, occurrence: int = 0, *,
              attributes: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -163,10 +167,12 @@ class Contact(ContactChanges):
         initiated the contact (active when the company did). ``attributes`` are the card's
         attributes typed (``attribute_values``).
         """
-        extras = (v.person_of(self.person, self.person_email), attributes or {},
-                  bool(self.purchase))
         return settled(self._content(), reference, channel, self.contact_id, occurrence,
-                       (self.deliberate, self.hard, self.active), extras)
+                       (self.deliberate, self.hard, self.active), self._extras(attributes))
+
+    def _extras(self, attributes: dict[str, Any] | None) -> Extras:
+        return (v.person_of(self.person, self.person_email), attributes or {},
+                bool(self.purchase))
 
     def _content(self) -> dict[str, Any]:
         return {

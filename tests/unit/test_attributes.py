@@ -123,3 +123,21 @@ def test_a_card_made_without_the_version_3_fields_is_logged_with_their_defaults(
     logged = customer.pending_events[-1]
     assert (logged.person, logged.attributes, logged.purchase) == (  # type: ignore[attr-defined]
         None, {}, False)
+
+
+def test_a_derived_id_changes_with_the_person_attributes_and_purchase_only_when_given() -> None:
+    from touchlog.domain.contact import Contact
+    from touchlog.domain.values import ChannelInfo
+
+    def contact(**fields: Any) -> Contact:
+        return Contact(occurred_at="2018-01-05", channel="phone", **fields)
+
+    plain = contact().derived_id("ACME")
+    assert contact(purchase=False).derived_id("ACME", attributes={}) == plain
+    ids = {plain, contact(purchase=True).derived_id("ACME"),
+           contact(person="Ann").derived_id("ACME"),
+           contact().derived_id("ACME", attributes={"quantity": 2})}
+    assert len(ids) == 4
+    card = contact(person="Ann").card("ACME", ChannelInfo("phone"), attributes={"quantity": 2})
+    assert card["contact_id"] == contact(person="Ann").derived_id(
+        "ACME", attributes={"quantity": 2})

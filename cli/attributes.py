@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from touchlog.domain.errors import InvalidInput
+
 if TYPE_CHECKING:
     from touchlog.domain.attributes import Declared
 
@@ -34,4 +36,7 @@ def attribute_filter(declared: Declared, attrs: tuple[str, ...], scope: str
     if not attrs:
         return None
     pairs = attribute_pairs(attrs)
-    return attribute_values(declared, pairs, scope, clearing=True)
+    for name, value in pairs.items():
+        if not value.strip():
+            raise InvalidInput("--attr", f"{name}=", "a filter needs a value")
+    return attribute_values(declared, pairs, scope)

@@ -120,6 +120,8 @@ def test_undeclared_or_mistyped_attributes_are_refused_and_nothing_is_recorded(
     assert "expected KEY=VALUE" in refused(db, "customer", "set", "ACME", "--attr", "sector")
     assert "not declared" in refused(db, "timeline", "ACME", "--attr", "campaign=x")
     assert "not declared" in refused(db, "archive", "--attr", "sectr=retail")
+    assert "a filter needs a value" in refused(db, "archive", "--attr", "sector=")
+    assert "expected a whole number" in refused(db, "timeline", "ACME", "--attr", "quantity=x")
     assert events(db) == before
 
 

@@ -378,12 +378,17 @@ def settled(content: dict[str, Any], reference: str, channel: ChannelInfo,
     version 3 fields), part of a derived id only when given.
     """
     deliberate, hard, active = flags
-    content["person"], content["attributes"], content["purchase"] = extras or (None, {}, False)
-    content["contact_id"] = contact_id or derived_contact_id(reference, content, occurrence)
+    person, attributes, purchase = extras or (None, {}, False)
+    if not contact_id:
+        given = ({**content, "person": person, "attributes": attributes, "purchase": purchase}
+                 if person or attributes or purchase else content)
+        contact_id = derived_contact_id(reference, given, occurrence)
+    content["contact_id"] = contact_id
     content["deliberate"] = channel.deliberate if deliberate is None else deliberate
     content["hard"] = channel.hard if hard is None else hard
     content["active"] = (content["initiated_by"] == InitiatedBy.COMPANY if active is None
                          else active)
+    content["person"], content["attributes"], content["purchase"] = person, attributes, purchase
     return content
 
 

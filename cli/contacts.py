@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from touchlog.cli.attributes import attr_option, given_attributes
 from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 from touchlog.cli.stages import reason_categories_help
@@ -27,6 +28,8 @@ def card_options(command: F) -> F:
         click.option("--amount", help="Exact decimal amount of a purchase, e.g. 1054.00."),
         click.option("--reason-category", metavar="CATEGORY", help=reason_categories_help(
             "Why the relationship ended, with a dissolution signal")),
+        click.option("--person", help="The person at the customer it was with (a name)."),
+        click.option("--person-email", help="That person's e-mail address."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -49,21 +52,31 @@ def contact() -> None:
 @click.option("--follow-up-owner")
 @click.option("--follow-up-purpose")
 @click.option("--id", "contact_id", help="Contact id (default: derived from the content).")
+@click.option("--purchase", is_flag=True, default=None,
+              help="A purchase, even without an amount (an amount makes it one anyway).")
+@attr_option("A contact attribute declared in touchlog.toml [contact_attributes]; "
+             "repeatable.")
 @output_format
 @click.pass_obj
 def log(services: Services, customer: str, follow_up_due: str | None,
-        follow_up_owner: str | None, follow_up_purpose: str | None, fmt: str | None,
-        **card: str | None) -> None:
+        follow_up_owner: str | None, follow_up_purpose: str | None, attrs: tuple[str, ...],
+        fmt: str | None, **card: Any) -> None:
     """Record one contact with a customer; recording the same contact twice is a no-op.
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00 --actor ann
 
     Example: touchlog contact log ACME --channel letter --at 2019-02-01 --stage dissolution
     --reason-category moved_away (why the relationship ended)
+
+    Example: touchlog contact log ACME --channel web --at 2019-03-01 --purchase
+    --person "Ann Lee" --attr utm_campaign=spring
     """
     from touchlog.domain.contact import Contact, FollowUpPlan, validated
 
-    contact_card = validated(Contact, {k: v for k, v in card.items() if v is not None})
+    given = {k: v for k, v in card.items() if v is not None}
+    if attrs:
+        given["attributes"] = given_attributes(attrs)
+    contact_card = validated(Contact, given)
     plan = None
     if follow_up_due is not None:
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
@@ -79,26 +92,36 @@ def log(services: Services, customer: str, follow_up_due: str | None,
 @click.option("--at", "occurred_at", help="Corrected time it happened.")
 @click.option("--channel")
 @card_options
+@click.option("--purchase/--no-purchase", default=None,
+              help="Whether it is a purchase (an amount makes it one anyway).")
+@attr_option("A contact attribute to change; KEY= (blank) removes it; repeatable.")
 @click.option("--reason", help="Why the card is corrected.")
 @click.option("--by", "amended_by", help="Who makes the correction.")
 @output_format
 @click.pass_obj
 def amend(services: Services, contact_id: str, customer: str | None, reason: str | None,
-          amended_by: str | None, fmt: str | None, **fields: str | None) -> None:
+          amended_by: str | None, attrs: tuple[str, ...], fmt: str | None,
+          **fields: Any) -> None:
     """Correct fields of a contact card (a new fact; the original stays in the log).
 
     Blank text ("") clears a field.
 
     Example: touchlog contact amend c-1f0e… --amount 1054.00 --reason typo
+
+    Example: touchlog contact amend c-1f0e… --person-email ann@example.com
+    --attr utm_campaign=summer
     """
     from touchlog.domain.contact import ContactChanges, validated
 
-    changes = validated(ContactChanges, {k: v for k, v in fields.items() if v is not None})
+    given = {k: v for k, v in fields.items() if v is not None}
+    if attrs:
+        given["attributes"] = given_attributes(attrs)
+    changes = validated(ContactChanges, given)
     customer = customer or _customer_of(services, contact_id)
     log = services.log()
-    log.amend_contact(customer, contact_id, changes, reason=reason, actor=amended_by)
+    amended = log.amend_contact(customer, contact_id, changes, reason=reason, actor=amended_by)
     emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
-                       "amended": changes.plain()}, fmt)
+          "amended": amended}, fmt)
 
 
 @contact.command()

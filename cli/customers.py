@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from touchlog.cli.attributes import attr_option, given_attributes
 from touchlog.cli.render import chosen_format, emit, output_format, render
 from touchlog.cli.services import Services
 
@@ -44,21 +45,34 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
 @click.option("--email")
 @click.option("--phone")
 @click.option("--owner", help="Who the customer's follow-ups go to by default.")
+@attr_option("A customer attribute declared in touchlog.toml [customer_attributes]; "
+             "KEY= (blank) removes it; repeatable.")
 @output_format
 @click.pass_obj
-def set_(services: Services, reference: str, fmt: str | None, **fields: str | None) -> None:
-    """Set profile fields (a new customer is registered); "" clears a field.
+def set_(services: Services, reference: str, attrs: tuple[str, ...], fmt: str | None,
+         **fields: str | None) -> None:
+    """Set profile fields and attributes (a new customer is registered); "" clears one.
+    An e-mail address must look like one.
 
     Example: touchlog customer set ACME --name "Acme Ltd" --owner ann
-    """
-    from touchlog.domain.values import text
 
-    changes = {k: text(v, k) for k, v in fields.items() if v is not None}
-    if not changes:
-        raise click.UsageError("give at least one of --name, --email, --phone, --owner")
+    Example: touchlog customer set ACME --email info@acme.example --attr sector=retail
+    --attr employees=120
+    """
+    from touchlog.domain.attributes import attribute_values
+    from touchlog.domain.values import email_of, text
+
+    changes = {k: email_of(v, k) if k == "email" else text(v, k)
+               for k, v in fields.items() if v is not None}
+    if not changes and not attrs:
+        raise click.UsageError("give at least one of --name, --email, --phone, --owner, --attr")
     log = services.log()
-    changed = log.update_profile(reference, changes)
-    emit({"customer": log.stored_reference(reference), "changed": changed, **changes}, fmt)
+    given = given_attributes(attrs)
+    changed = log.update_profile(reference, changes, attributes=given)
+    typed = attribute_values(services.settings.customer_attributes, given, "customer",
+                             clearing=True)
+    emit({"customer": log.stored_reference(reference), "changed": changed, **changes,
+          **({"attributes": typed} if typed else {})}, fmt)
 
 
 def _card(c: Customer) -> dict[str, Any]:
@@ -67,6 +81,7 @@ def _card(c: Customer) -> dict[str, Any]:
     return {
         "customer": c.reference,
         **{field: c.profile.get(field) for field in PROFILE_FIELDS},
+        "attributes": dict(sorted(c.attributes.items())),
         "stage": c.stage.value, "stage_since": c.stage_since, "cycle": c.cycle,
         "contacts": len(c.contact_ids), "retracted_contacts": len(c.retracted),
         "open_follow_ups": [{"follow_up_id": fid, "due_at": f.due_at, "owner": f.owner,

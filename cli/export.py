@@ -30,7 +30,8 @@ from touchlog.projections.queries.export import FILE_FORMATS, STDOUT, export_nam
 @click.pass_obj
 def export(services: Services, name: str, fmt: str, output: Path,
            since_position: int | None, raw_csv: bool, force: bool) -> None:
-    """Export a table (contacts, archive, archive-channels, stage-history, followups), the
+    """Export a table (contacts, archive, archive-channels, contact-attributes,
+    customer-attributes, stage-history, followups), the
     follow-up queue as `touchlog followups` lists it (followup-queue) or a report
     (report-NAME).
 

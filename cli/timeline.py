@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from touchlog.cli.attributes import attr_option, attribute_filter
 from touchlog.cli.render import (
     chosen_format,
     emit,
@@ -24,16 +25,20 @@ from touchlog.cli.services import Services
               "(2017-02-08) includes that whole day.")
 @click.option("--channel", help="Only contacts through this channel.")
 @click.option("--include-retracted", is_flag=True, help="Show contacts found invalid too.")
+@attr_option("Only contacts with this attribute value (utm_campaign=spring); repeatable: "
+             "all must hold.")
 @listing_options
 @output_format
 @click.pass_obj
 def timeline(services: Services, customer: str, since: str | None, until: str | None,
-             channel: str | None, include_retracted: bool, limit: int | None, reverse: bool,
-             fmt: str | None) -> None:
+             channel: str | None, include_retracted: bool, attrs: tuple[str, ...],
+             limit: int | None, reverse: bool, fmt: str | None) -> None:
     """Show a customer's contacts, stage changes and follow-ups, oldest first (--reverse:
     newest first).
 
     Example: touchlog timeline ACME --since 2018-01-01 --format json
+
+    Example: touchlog timeline ACME --attr utm_campaign=spring
     """
     from touchlog.domain.values import parse_instant, upper_bound
     from touchlog.projections.queries.timeline import (
@@ -46,6 +51,7 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         since=parse_instant(since, "since") if since else None,
         until=upper_bound(until, "until") if until else None,
         channel=channel, include_retracted=include_retracted,
+        attributes=attribute_filter(services.settings.contact_attributes, attrs, "contact"),
     )
     entries = listed(build_timeline(customer_events(services.log(create=False), customer),
                                     window), limit, reverse)
@@ -62,8 +68,14 @@ def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _detail(e: dict[str, Any]) -> str:
     kind = e["type"]
     if kind == "contact":
+        person = e["person"] or {}
         parts = [e["purpose"], e["summary"], e["outcome"],
-                 e["amount"] and f"amount {e['amount']}", e["rating"] and f"rated {e['rating']}",
+                 e["amount"] and f"amount {e['amount']}",
+                 e["purchase"] and not e["amount"] and "purchase",
+                 e["rating"] and f"rated {e['rating']}",
+                 " ".join(p for p in (person.get("name"), person.get("email") and
+                                      f"<{person['email']}>") if p),
+                 *(f"{name}={value}" for name, value in e["attributes"].items()),
                  e["stage_signal"] and f"signals {e['stage_signal']}",
                  e["reason_category"] and f"why: {e['reason_category']}",
                  e["retracted"] and f"RETRACTED: {e['retraction_reason']}"]

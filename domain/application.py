@@ -8,7 +8,7 @@ or duplicate a contact. Many contacts (an import) are saved many customers per t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+from touchlog.domain.attributes import attribute_values
 from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import customer_id, customer_reference, spellings
@@ -31,7 +32,7 @@ from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
-from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
+from touchlog.domain.values import Stage, email_of, iso, parse_instant, reason_category_of
 
 if TYPE_CHECKING:  # the input models load pydantic, which reading commands do without
     from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
@@ -65,8 +66,9 @@ def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
     channel = settings.channel(entry.contact.channel)
     if entry.contact.reason_category is not None:
         settings.reason_category(entry.contact.reason_category)
-    return CardEntry(reference, entry.contact.card(reference, channel, entry.occurrence),
-                     entry.follow_up)
+    attributes = attribute_values(settings.contact_attributes, entry.contact.attributes or {})
+    return CardEntry(reference, entry.contact.card(reference, channel, entry.occurrence,
+                                                   attributes=attributes), entry.follow_up)
 
 
 @dataclass(frozen=True)
@@ -176,14 +178,18 @@ class TouchpointLog(Application[UUID]):
         return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
-                      reason: str | None = None, actor: str | None = None) -> None:
-        values = changes.plain()
+                      reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Records the changes (attributes given blank are cleared); returns them as
+        recorded."""
+        values = changes.plain(attribute_values(self.settings.contact_attributes,
+                                                changes.attributes or {}, clearing=True))
         if "channel" in values:
             self.settings.channel(values["channel"])
         if values.get("reason_category") is not None:
             self.settings.reason_category(values["reason_category"])
         self._update_one(reference, lambda c: c.amend_contact(contact_id, values,
                                                               reason=reason, actor=actor))
+        return values
 
     def retract_contact(self, reference: str, contact_id: str, reason: str, *,
                         actor: str | None = None) -> None:
@@ -204,8 +210,18 @@ class TouchpointLog(Application[UUID]):
         self._update([reference], decide, registering_at={reference: when})
         return created[-1]
 
-    def update_profile(self, reference: str, changes: dict[str, str | None]) -> bool:
-        return self._update_one(reference, lambda c: c.update_profile(changes), register=True)
+    def update_profile(self, reference: str, changes: dict[str, str | None], *,
+                       attributes: Mapping[str, object] | None = None) -> bool:
+        """Records the profile fields and customer attributes (name -> value, typed here;
+        blank clears one) that differ from the customer's; returns whether any did. The
+        e-mail address must look like one."""
+        changes = dict(changes)
+        if changes.get("email") is not None:
+            changes["email"] = email_of(changes["email"], "email")
+        typed = attribute_values(self.settings.customer_attributes, attributes or {},
+                                 "customer", clearing=True)
+        return self._update_one(reference, lambda c: c.update_profile(
+            changes, attributes=typed), register=True)
 
     def change_stage(self, reference: str, stage: Stage | str, reason: str, actor: str, *,
                      at: datetime | str | None = None,

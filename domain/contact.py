@@ -3,7 +3,7 @@ the import's reading of the same from text without the models (``CardReader``)."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from touchlog.domain import values as v
+from touchlog.domain.attributes import Declared, attribute_values
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.values import ChannelInfo, InitiatedBy, Outcome, Stage
@@ -42,6 +43,13 @@ class ContactChanges(BaseModel):
     hard: bool | None = None
     active: bool | None = None
     reason_category: str | None = None
+    # The person at the customer: a name and/or an e-mail address.
+    person: str | None = None
+    person_email: str | None = None
+    purchase: bool | None = None
+    # Attributes as given (name -> value); typed against the declared ones when recorded
+    # (``attribute_values``), since only the settings know their types.
+    attributes: dict[str, Any] | None = None
 
     @field_validator("occurred_at", mode="before")
     @classmethod
@@ -53,10 +61,20 @@ class ContactChanges(BaseModel):
     def _channel(cls, value: object) -> str:
         return v.channel_name(value)
 
-    @field_validator("purpose", "place", "actor", mode="before")
+    @field_validator("purpose", "place", "actor", "person", mode="before")
     @classmethod
     def _short_text(cls, value: object, info: Any) -> str | None:
         return v.text(value, info.field_name)
+
+    @field_validator("person_email", mode="before")
+    @classmethod
+    def _email(cls, value: object) -> str | None:
+        return v.email_of(value, "person_email")
+
+    @field_validator("purchase", mode="before")
+    @classmethod
+    def _purchase(cls, value: object) -> bool:
+        return v.flag_of(value, "purchase")
 
     @field_validator("summary", mode="before")
     @classmethod
@@ -88,9 +106,20 @@ class ContactChanges(BaseModel):
     def _reason_category(cls, value: object) -> str | None:
         return v.reason_category_name(value)
 
-    def plain(self) -> dict[str, Any]:
-        """The fields that were given, as the plain values events store."""
-        return {name: _plain(getattr(self, name)) for name in sorted(self.model_fields_set)}
+    def plain(self, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The fields that were given, as the plain values events store: the person's
+        name and e-mail as ``person`` ({"name"} and/or {"email"}, merged into the card's),
+        and ``attributes`` typed (by the caller; None clears one) in place of those given."""
+        given = sorted(self.model_fields_set - {"person", "person_email", "attributes"})
+        values = {name: _plain(getattr(self, name)) for name in given}
+        person = {key: getattr(self, field) for key, field in
+                  (("name", "person"), ("email", "person_email"))
+                  if field in self.model_fields_set}
+        if person:
+            values["person"] = person
+        if attributes:
+            values["attributes"] = attributes
+        return dict(sorted(values.items()))
 
 
 class Contact(ContactChanges):
@@ -122,18 +151,28 @@ class Contact(ContactChanges):
         v.reason_category_of(self.reason_category, self.stage_signal)
         return self
 
-    def derived_id(self, reference: str, occurrence: int = 0) -> str:
-        """The id ``derived_contact_id`` gives this card (see there)."""
-        return derived_contact_id(reference, self._content(), occurrence)
+    def derived_id(self, reference: str, occurrence: int = 0, *,
+                   attributes: dict[str, Any] | None = None) -> str:
+        """The id ``derived_contact_id`` gives this card (see there), with its
+        ``attributes`` typed (``attribute_values``)."""
+        content = self._content()
+        content["person"], content["attributes"], content["purchase"] = self._extras(attributes)
+        return derived_contact_id(reference, content, occurrence)
 
-    def card(self, reference: str, channel: ChannelInfo, occurrence: int = 0) -> dict[str, Any]:
+    def card(self, reference: str, channel: ChannelInfo, occurrence: int = 0, *,
+             attributes: dict[str, Any] | None = None) -> dict[str, Any]:
         """The plain values a ContactLogged event stores, with the id and the flags settled.
 
         The flags not given default from the channel (deliberate, hard) and from who
-        initiated the contact (active when the company did).
+        initiated the contact (active when the company did). ``attributes`` are the card's
+        attributes typed (``attribute_values``).
         """
         return settled(self._content(), reference, channel, self.contact_id, occurrence,
-                       (self.deliberate, self.hard, self.active))
+                       (self.deliberate, self.hard, self.active), self._extras(attributes))
+
+    def _extras(self, attributes: dict[str, Any] | None) -> Extras:
+        return (v.person_of(self.person, self.person_email), attributes or {},
+                bool(self.purchase))
 
     def _content(self) -> dict[str, Any]:
         return {
@@ -203,6 +242,9 @@ class CardInput(NamedTuple):
     rating: str | None
     amount: str | None
     reason_category: str | None
+    person: str | None
+    person_email: str | None
+    purchase: str | None
     contact_id: str | None
     stage_signal: str | None
 
@@ -233,7 +275,7 @@ class CardReader:
 
     def __init__(self, channel_info: Callable[[str], ChannelInfo],
                  reason_category_info: Callable[[str], object], remember: int = 4096,
-                 zone: ZoneInfo | None = None) -> None:
+                 zone: ZoneInfo | None = None, declared: Declared | None = None) -> None:
         def memo(rule: Callable[[Any], Any]) -> _Memo:
             return _Memo(rule, remember)
 
@@ -249,9 +291,13 @@ class CardReader:
         self.rating = memo(v.rating_of)
         self.amount = memo(lambda value: _amount_text(v.amount_of(value)))
         self.stage_signal = memo(lambda value: _value(v.stage_signal_of(value)))
+        self.purchase = memo(lambda value: v.flag_of(value, "purchase"))
+        self.declared = declared or {}
 
-    def card(self, reference: str, given: CardInput) -> tuple[dict[str, Any], bool]:
-        """The card and whether its id was derived, or an InvalidInput naming the field."""
+    def card(self, reference: str, given: CardInput,
+             attributes: Mapping[str, str] | None = None) -> tuple[dict[str, Any], bool]:
+        """The card and whether its id was derived, or an InvalidInput naming the field.
+        ``attributes`` (name -> text) are typed last, against the declared ones."""
         content: dict[str, Any] = {
             "contact_id": None,
             "occurred_at": v.instant_text(given.occurred_at, "occurred_at", self.zone),
@@ -267,6 +313,9 @@ class CardReader:
         }
         category = None if not given.reason_category else v.reason_category_name(
             given.reason_category)
+        person = (None if given.person is None and given.person_email is None
+                  else v.person_of(given.person, given.person_email))
+        purchase = False if given.purchase is None else self.purchase[given.purchase]
         given_id = v.text(given.contact_id, "contact_id")
         signal = content["stage_signal"] = self.stage_signal[given.stage_signal]
         content["reason_category"] = category
@@ -275,7 +324,13 @@ class CardReader:
         channel_flags = self.channel_info(content["channel"])
         if category is not None:
             self.reason_category_info(category)
-        return settled(content, reference, channel_flags, given_id), given_id is None
+        typed = (attribute_values(self.declared, attributes, field=ATTRIBUTE_COLUMN)
+                 if attributes else {})
+        return (settled(content, reference, channel_flags, given_id, 0, (None, None, None),
+                        (person, typed, purchase)), given_id is None)
+
+
+ATTRIBUTE_COLUMN = "attr.{}"  # how the import names an attribute's value: by its column
 
 
 class _Memo(dict[Any, Any]):
@@ -312,21 +367,33 @@ def plan_values(due_at: object, owner: object, purpose: object,
 def settled(content: dict[str, Any], reference: str, channel: ChannelInfo,
             contact_id: str | None, occurrence: int = 0,
             flags: tuple[bool | None, bool | None, bool | None] = (None, None, None),
-            ) -> dict[str, Any]:
+            extras: Extras | None = None) -> dict[str, Any]:
     """A card's content with its id and its (deliberate, hard, active) flags settled.
 
     The id is the given one, else derived from the content; flags not given default from
     the channel (deliberate, hard) and from who initiated the contact (active when the
     company did). ``content`` starts with a ``contact_id`` of None, so that a card's fields
     come in ``ContactLogged``'s order, the order the import's spool reads cards back in.
+    ``extras`` are the person, the attributes and the purchase flag (ContactLogged's
+    version 3 fields), part of a derived id only when given.
     """
     deliberate, hard, active = flags
-    content["contact_id"] = contact_id or derived_contact_id(reference, content, occurrence)
+    person, attributes, purchase = extras or (None, {}, False)
+    if not contact_id:
+        given = ({**content, "person": person, "attributes": attributes, "purchase": purchase}
+                 if person or attributes or purchase else content)
+        contact_id = derived_contact_id(reference, given, occurrence)
+    content["contact_id"] = contact_id
     content["deliberate"] = channel.deliberate if deliberate is None else deliberate
     content["hard"] = channel.hard if hard is None else hard
     content["active"] = (content["initiated_by"] == InitiatedBy.COMPANY if active is None
                          else active)
+    content["person"], content["attributes"], content["purchase"] = person, attributes, purchase
     return content
+
+
+# A card's person, typed attributes and purchase flag.
+Extras = tuple[dict[str, Any] | None, dict[str, Any], bool]
 
 
 def _plain(value: object) -> object:

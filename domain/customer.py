@@ -16,6 +16,7 @@ each step, which fills the field in older stored states when they are loaded (do
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -67,11 +68,26 @@ class Customer(Aggregate):
         at: str
 
     class ProfileUpdated(Event):
+        """Profile fields that changed, and customer attributes that changed (a null value
+        clears one); the personal attributes are those the settings declare personal
+        (``personal_paths``)."""
+
         changes: dict[str, str | None]
+        attributes: dict[str, Any]
         personal_fields = ("changes.name", "changes.email", "changes.phone")
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["attributes"] = {}  # customer attributes came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.profile.update(self.changes)
+            for name, value in self.attributes.items():
+                if value is None:
+                    customer.attributes.pop(name, None)
+                else:
+                    customer.attributes[name] = value
 
     class ContactLogged(Event):
         contact_id: str
@@ -90,12 +106,26 @@ class Customer(Aggregate):
         deliberate: bool
         hard: bool
         active: bool
-        personal_fields = ("purpose", "summary", "place")
-        class_version = 2
+        # The person at the customer it was with: {"name": …, "email": …} (either may be
+        # null), or null (since version 3).
+        person: dict[str, str | None] | None
+        # Declared contact attributes, name -> typed value (since version 3).
+        attributes: dict[str, Any]
+        # Said to be a purchase; a contact with an amount is one too (since version 3).
+        purchase: bool
+        personal_fields = ("purpose", "summary", "place", "person.name", "person.email")
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["reason_category"] = None  # categories came in version 2
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            # The person, attributes and the purchase flag came in version 3.
+            state["person"] = None
+            state["attributes"] = {}
+            state["purchase"] = False
 
         def apply(self, customer: Customer) -> None:
             customer.contact_ids.add(self.contact_id)
@@ -108,7 +138,8 @@ class Customer(Aggregate):
         changes: dict[str, Any]
         reason: str | None
         actor: str | None
-        personal_fields = ("changes.purpose", "changes.summary", "changes.place", "reason")
+        personal_fields = ("changes.purpose", "changes.summary", "changes.place",
+                           "changes.person.name", "changes.person.email", "reason")
 
         def apply(self, customer: Customer) -> None:
             # The card's values live in the projections; only its time and actor count here.
@@ -201,6 +232,7 @@ class Customer(Aggregate):
         self.reference = reference
         self.stage_facts = StageFacts(at)
         self.profile: dict[str, str | None] = {}
+        self.attributes: dict[str, Any] = {}
         self.contact_ids: set[str] = set()
         self.retracted: set[str] = set()
         self.follow_ups: dict[str, FollowUp] = {}
@@ -236,12 +268,17 @@ class Customer(Aggregate):
 
     # -- profile --------------------------------------------------------------------------
 
-    def update_profile(self, changes: dict[str, str | None]) -> bool:
-        """Records the fields that differ from the profile; returns whether any did."""
+    def update_profile(self, changes: dict[str, str | None], *,
+                       attributes: dict[str, Any] | None = None) -> bool:
+        """Records the fields and attributes (typed, None clearing one) that differ from
+        the profile; returns whether any did."""
         changed = {k: val for k, val in changes.items() if self.profile.get(k) != val}
-        if changed:
-            self.trigger_event(self.ProfileUpdated, changes=changed)
-        return bool(changed)
+        attributes_changed = {k: val for k, val in (attributes or {}).items()
+                              if self.attributes.get(k) != val}
+        if changed or attributes_changed:
+            self.trigger_event(self.ProfileUpdated, changes=changed,
+                               attributes=attributes_changed)
+        return bool(changed or attributes_changed)
 
     @property
     def owner(self) -> str | None:
@@ -257,6 +294,8 @@ class Customer(Aggregate):
         """
         if card["contact_id"] in self.contact_ids:
             return False
+        if "purchase" not in card:  # a card made without version 3's fields: their defaults
+            card = {**card, "person": None, "attributes": {}, "purchase": False}
         self.trigger_event(self.ContactLogged, **card)
         return True
 
@@ -406,3 +445,19 @@ for _topic, _class in FORMER_TOPICS.items():
 EVENT_CLASSES: dict[str, type[Customer.Event]] = {**_recorded_events(), **FORMER_TOPICS}
 CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
 REGISTERED_TOPIC = get_topic(Customer.Registered)
+
+
+def amend_card(card: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """Applies an amendment's ``changes`` to a card's stored values, in place: the one rule
+    every reader of amended cards follows. The person and the attributes merge (a null
+    attribute is removed; a person left with neither name nor e-mail is null); any other
+    field is replaced."""
+    for name, value in changes.items():
+        if name == "attributes":
+            merged = {**(card.get("attributes") or {}), **value}
+            card["attributes"] = {k: merged[k] for k in sorted(merged) if merged[k] is not None}
+        elif name == "person":
+            person = {"name": None, "email": None, **(card.get("person") or {}), **value}
+            card["person"] = person if any(person.values()) else None
+        else:
+            card[name] = value

@@ -51,8 +51,9 @@ def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int 
     ``occurrence`` counts earlier identical cards of the same source (two identical
     purchases on one day are two contacts). The id is ``"c-"`` and the hex of
     ``uuid5(NAMESPACE, canonical_json(content))``, computed without building UUID objects.
-    A reason category is part of the content only when there is one, so that cards without
-    one keep the ids they had before categories existed.
+    A reason category is part of the content only when there is one, and so are a person,
+    attributes and a purchase flag, so that cards without them keep the ids they had before
+    those existed.
     """
     content = [reference, card["occurred_at"], card["channel"], card["initiated_by"],
                card["purpose"], card["summary"], card["place"], card["actor"], card["outcome"],
@@ -60,6 +61,9 @@ def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int 
     category = card.get("reason_category")
     if category is not None:
         content.append(category)
+    extras = {name: card[name] for name in _EXTRAS if card.get(name)}
+    if extras:
+        content.append(extras)
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + orjson.dumps(content)).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -67,3 +71,4 @@ def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int 
 
 
 _NAMESPACE_BYTES = NAMESPACE.bytes
+_EXTRAS = ("person", "attributes", "purchase")  # ContactLogged's fields since version 3

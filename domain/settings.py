@@ -1,5 +1,6 @@
 """Deployment settings: the database, the vocabularies of channels and of reasons why
-relationships end, and the stay-in-touch cadences.
+relationships end, the stay-in-touch cadences, and the attributes contacts and customers
+carry.
 
 Read from ``touchlog.toml`` in the working directory (or the file ``TOUCHLOG_CONFIG``
 names) and from ``TOUCHLOG_DB``; an explicit ``--db`` wins over both. Adding a channel or a
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from touchlog.domain.attributes import AttributeSpec, declarations
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.values import (
     DEFAULT_CHANNELS,
@@ -54,6 +56,10 @@ class Settings:
         default_factory=lambda: {c.name: c for c in DEFAULT_REASON_CATEGORIES})
     # The time zone of times without an offset in imported files ([import] timezone).
     import_timezone: str | None = None
+    # The attributes contacts and customers may carry ([contact_attributes],
+    # [customer_attributes]; domain/attributes.py), by name.
+    contact_attributes: dict[str, AttributeSpec] = field(default_factory=dict)
+    customer_attributes: dict[str, AttributeSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.db, str) or not self.db.strip():
@@ -85,12 +91,18 @@ class Settings:
         for stage, days in (data.pop("cadence_days", None) or {}).items():
             cadence[Stage.parse(stage, f"{path}: cadence_days")] = _days(days, path, stage)
         zone = _import_timezone(data.pop("import", None), path)
+        contact_attributes = declarations(data.pop("contact_attributes", None),
+                                          f"{path}: contact_attributes")
+        customer_attributes = declarations(data.pop("customer_attributes", None),
+                                           f"{path}: customer_attributes")
         chosen_db = db or os.environ.get("TOUCHLOG_DB") or data.pop("db", None) or DEFAULT_DB
         data.pop("db", None)
         if data:
             raise InvalidInput(str(path), sorted(data), "unknown settings")
         return cls(db=chosen_db, channels=channels, cadence_days=cadence,
-                   reason_categories=categories, import_timezone=zone)
+                   reason_categories=categories, import_timezone=zone,
+                   contact_attributes=contact_attributes,
+                   customer_attributes=customer_attributes)
 
 
 N = TypeVar("N", ChannelInfo, ReasonCategory)

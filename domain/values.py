@@ -402,3 +402,46 @@ def required_text(value: object, field: str, limit: int = MAX_SHORT_TEXT) -> str
     if result is None:
         raise InvalidInput(field, value, "must not be empty")
     return result
+
+
+# Something@somewhere.tld, without spaces: enough to catch a name or phone number typed in
+# the wrong place; deliverability is not judged.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+
+
+def email_of(value: object, field: str = "email") -> str | None:
+    """Optional e-mail address: blank means absent; one that does not look like an address
+    (local part, @, a domain with a dot) is refused."""
+    address = text(value, field)
+    if address is None:
+        return None
+    address = address.strip()
+    if not _EMAIL.match(address):
+        raise InvalidInput(field, value, "does not look like an e-mail address "
+                           "(name@example.com)")
+    return address
+
+
+def person_of(name: object, email: object) -> dict[str, str | None] | None:
+    """The person at the customer a contact was with, as ContactLogged stores it: a name
+    and/or an e-mail address, or None when neither is given."""
+    person_name = text(name, "person")
+    person_email = email_of(email, "person_email")
+    if person_name is None and person_email is None:
+        return None
+    return {"name": person_name, "email": person_email}
+
+
+def flag_of(value: object, field: str) -> bool:
+    """A yes/no value: a bool, or text true/false, yes/no, 1/0, y/n (any case); blank is
+    false."""
+    if isinstance(value, bool):
+        return value
+    if blank(value):
+        return False
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "1", "y"):
+        return True
+    if word in ("false", "no", "0", "n"):
+        return False
+    raise InvalidInput(field, value, "expected true or false (yes/no, 1/0)")

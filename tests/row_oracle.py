@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from touchlog.domain.application import ContactEntry
+from touchlog.domain.attributes import attribute_values
 from touchlog.domain.contact import Contact, FollowUpPlan, validated
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_reference
@@ -55,13 +56,20 @@ def parse_row(raw: RawRow, settings: Settings, occurrence: int = 0) -> ContactEn
         if not (values.get(column) or "").strip():
             raise InvalidInput(column, values.get(column), "required")
     reference = customer_reference(values["customer"])
-    card = {k: v for k, v in values.items() if k not in _NOT_CARD}
+    card: dict[str, Any] = {k: v for k, v in values.items()
+                            if k not in _NOT_CARD and not k.startswith("attr.")}
+    attributes = {k[len("attr."):]: v for k, v in values.items()
+                  if k.startswith("attr.") and v}
+    if attributes:
+        card["attributes"] = attributes
     if values.get("stage") is not None:
         card["stage_signal"] = values["stage"]
     contact = _renamed(lambda: validated(Contact, card), CARD_FIELD_COLUMNS)
     settings.channel(contact.channel, listing=False)
     if contact.reason_category is not None:
         settings.reason_category(contact.reason_category)
+    _renamed(lambda: attribute_values(settings.contact_attributes, contact.attributes or {},
+                                      field="attr.{}"), {})
     return ContactEntry(reference, contact, _plan(values), occurrence)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from touchlog.domain.attributes import declared_attribute
 from touchlog.domain.contact import (
     CARD_INPUT_FIELDS,
     CardInput,
@@ -41,9 +42,11 @@ REQUIRED = ("customer", "occurred_at", "channel")
 OPTIONAL = (
     "contact_id", "initiated_by", "purpose", "summary", "place", "actor", "outcome", "rating",
     "amount", "stage", "reason_category", "follow_up_due", "follow_up_owner",
-    "follow_up_purpose",
+    "follow_up_purpose", "person", "person_email", "purchase",
 )
 COLUMNS = REQUIRED + OPTIONAL
+# A column ``attr.NAME`` holds the contact attribute NAME, which touchlog.toml must declare.
+ATTRIBUTE_PREFIX = "attr."
 # The CSV column of each domain field whose name differs: the column a user has to fix.
 CARD_FIELD_COLUMNS = {"stage_signal": "stage"}
 PLAN_FIELD_COLUMNS = {"due_at": "follow_up_due", "owner": "follow_up_owner",
@@ -81,10 +84,12 @@ def check_header(header: list[str], delimiter: str = ",") -> None:
     """Refuses an unknown, duplicated or missing required column (docs/import.md). The
     ``line``, ``field`` and ``reason`` columns a rejects file ends with are ignored."""
     header = without_rejects_columns(header)
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [name for name in header
+               if name not in COLUMNS and not name.startswith(ATTRIBUTE_PREFIX)]
     if unknown:
         raise InvalidInput("header", _some(unknown),
-                           f"unknown column(s); known columns: {', '.join(COLUMNS)}"
+                           f"unknown column(s); known columns: {', '.join(COLUMNS)}, and "
+                           f"{ATTRIBUTE_PREFIX}NAME for a declared contact attribute"
                            f"{delimiter_hint(header, delimiter)}")
     duplicated = sorted(name for name, n in Counter(header).items() if n > 1)
     if duplicated:
@@ -153,15 +158,18 @@ class RowParser:
 
     def __init__(self, header: list[str], settings: Settings, *,
                  zone: ZoneInfo | None = None) -> None:
-        self._setup({c: header.index(c) for c in COLUMNS if c in header}, len(header),
+        self._setup({c: header.index(c) for c in header
+                     if c in COLUMNS or c.startswith(ATTRIBUTE_PREFIX)}, len(header),
                     settings, zone)
 
     @classmethod
     def at(cls, positions: dict[str, int], width: int, settings: Settings,
            zone: ZoneInfo | None = None) -> RowParser:
         """A parser of rows of ``width`` values that reads each column of the contract at
-        its position in ``positions`` (a mapping's record, records.py); absent ones are
-        None. Times without an offset are in ``zone`` (UTC when None)."""
+        its position in ``positions`` (a mapping's record, records.py), and each contact
+        attribute (``attr.NAME``, declared in the settings: an undeclared one is refused
+        now, before any row); absent ones are None. Times without an offset are in
+        ``zone`` (UTC when None)."""
         parser = cls.__new__(cls)
         parser._setup(positions, width, settings, zone)
         return parser
@@ -177,8 +185,9 @@ class RowParser:
 
         self.required, self.card_input, self.plan_input = (
             getter(REQUIRED), getter(_CARD_SOURCES), getter(_PLAN_SOURCES))
+        self.attributes = attribute_columns(positions, settings)
         self.cards = CardReader(_unlisted_channel(settings), settings.reason_category,
-                                zone=zone)
+                                zone=zone, declared=settings.contact_attributes)
         self.zone = zone
         self.customer, self.reference = "", ""  # rows of a customer tend to come together
 
@@ -194,8 +203,11 @@ class RowParser:
             self.reference = customer_reference(customer)
             self.customer = customer
         reference = self.reference
+        attributes = ({name: row[i] for name, i in self.attributes if row[i]}
+                      if self.attributes else None)
         try:
-            card, derived = self.cards.card(reference, CardInput._make(self.card_input(row)))
+            card, derived = self.cards.card(reference, CardInput._make(self.card_input(row)),
+                                            attributes)
         except InvalidInput as e:
             raise in_column(e, CARD_FIELD_COLUMNS) from None
         due, owner, purpose = self.plan_input(row)
@@ -213,6 +225,21 @@ class RowParser:
             shown = extra if len(extra) <= 60 else f"{extra[:60]}…"
             raise InvalidInput("row", shown, "more values than the header has columns")
         return [*values, *[None] * (self.width - len(values))]
+
+
+def attribute_columns(positions: dict[str, int], settings: Settings) -> list[tuple[str, int]]:
+    """The contact attributes of ``positions`` (``attr.NAME`` keys) and their positions; an
+    undeclared one refuses the file (field ``header``), naming it and the closest names."""
+    found = []
+    for key, position in positions.items():
+        if key.startswith(ATTRIBUTE_PREFIX):
+            name = key[len(ATTRIBUTE_PREFIX):]
+            try:
+                declared_attribute(settings.contact_attributes, name)
+            except InvalidInput as e:
+                raise InvalidInput("header", key, e.reason) from None
+            found.append((name, position))
+    return found
 
 
 def _unlisted_channel(settings: Settings) -> Callable[[str], ChannelInfo]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from touchlog.domain.errors import MappingError
-from touchlog.domain.importing.csv_rows import COLUMNS, delimiter_hint
+from touchlog.domain.importing.csv_rows import ATTRIBUTE_PREFIX, COLUMNS, delimiter_hint
 from touchlog.domain.importing.sources import Source
 
 FIELDS = tuple(column for column in COLUMNS if column != "contact_id")  # the id is `id`
@@ -172,7 +172,8 @@ def _near(name: str, columns: list[str]) -> str:
 def identity(header: list[str]) -> Mapping:
     """The plain contract (docs/import.md) as a mapping: one record, each column of the
     contract the file has read as it is."""
-    fields = {name: FieldRule(name, column_template(name)) for name in FIELDS if name in header}
+    fields = {name: FieldRule(name, column_template(name)) for name in header
+              if name in FIELDS or name.startswith(ATTRIBUTE_PREFIX)}
     record_id = column_template("contact_id") if "contact_id" in header else None
     return Mapping("", Source(), (RecordRule("contact", "records.contact", (), record_id,
                                              fields, owner_needs_due=True),))

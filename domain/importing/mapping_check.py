@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from touchlog.domain import values as v
+from touchlog.domain.attributes import declared_attribute
 from touchlog.domain.errors import InvalidInput, MappingError
+from touchlog.domain.importing.csv_rows import ATTRIBUTE_PREFIX
 from touchlog.domain.importing.mapping import (
     CASES,
     FIELDS,
@@ -205,11 +207,16 @@ class Checker:
             if record_id is not None and not record_id.columns:
                 self.problem(f"{place}.id", "an id must name a column, or every row would "
                              "be the same contact")
-        fields = self.table(data.get("fields", {}), f"{place}.fields")
+        fields = self.attribute_fields(self.table(data.get("fields", {}), f"{place}.fields"))
         rules = {}
         for key, spec in fields.items():
             where = f"{place}.fields.{key}"
-            if key == "contact_id":
+            if key.startswith(ATTRIBUTE_PREFIX):
+                self.attribute(key, where)
+                rule = self.field(spec, key, where)
+                if rule is not None:
+                    rules[key] = rule
+            elif key == "contact_id":
                 self.problem(where, "the contact's id is the record's id = \"…\"")
             elif key not in FIELDS:
                 self.problem(where, f"unknown field; known: {', '.join(FIELDS)}")
@@ -221,6 +228,24 @@ class Checker:
         if missing:
             self.problem(f"{place}.fields", f"missing required field(s): {', '.join(missing)}")
         return RecordRule(name, place, tuple(when), record_id, rules)
+
+    @staticmethod
+    def attribute_fields(fields: dict[str, Any]) -> dict[str, Any]:
+        """The fields with a table ``attr`` (TOML's reading of ``attr.NAME = …``: each
+        key a contact attribute) spread into ``attr.NAME`` fields."""
+        attributes = fields.get("attr")
+        if not isinstance(attributes, dict):
+            return fields
+        spread = {k: spec for k, spec in fields.items() if k != "attr"}
+        spread.update({f"{ATTRIBUTE_PREFIX}{name}": spec for name, spec in attributes.items()})
+        return spread
+
+    def attribute(self, key: str, place: str) -> None:
+        """Refuses a field ``attr.NAME`` whose attribute touchlog.toml does not declare."""
+        try:
+            declared_attribute(self.settings.contact_attributes, key[len(ATTRIBUTE_PREFIX):])
+        except InvalidInput as e:
+            self.problem(place, e.reason)
 
     def conditions(self, value: object, place: str) -> list[Condition]:
         items = value if isinstance(value, list) else [value]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from touchlog.domain.customer import CARD_FIELDS, Customer
+from touchlog.domain.customer import CARD_FIELDS, Customer, amend_card
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.stages import StageFacts, Stay, stay_at
 
@@ -90,7 +90,7 @@ class _Replay:
         if card is None:  # its contact was recorded after K (clocks out of step)
             return
         if isinstance(e, Customer.ContactAmended):
-            card.update({k: v for k, v in e.changes.items() if k in CARD_FIELDS})
+            amend_card(card, {k: v for k, v in e.changes.items() if k in CARD_FIELDS})
             card["amended_in"].append(version)
             self.stage_facts.contact_amended(e.contact_id, e.changes)
         elif isinstance(e, Customer.ContactRetracted):

@@ -99,7 +99,16 @@ CONTACT_CARD = (
     ("initiated_by", "text"), ("purpose", "text"), ("summary", "text"), ("place", "text"),
     ("actor", "text"), ("outcome", "text"), ("rating", "int"), ("amount", "amount"),
     ("stage_signal", "text"), ("deliberate", "flag"), ("hard", "flag"), ("active", "flag"),
+    ("purchase", "flag"),
 )
+# A purchase: a contact said to be one, or one with an amount (the archive's count, the
+# reports'); ``purchase_of("k.")`` for a table's alias.
+PURCHASE = "(purchase OR amount IS NOT NULL)"
+
+
+def purchase_of(alias: str) -> str:
+    return f"({alias}purchase OR {alias}amount IS NOT NULL)"
+
 
 ARCHIVE_CONTACTS = Table(
     "archive_contacts",
@@ -124,6 +133,20 @@ ARCHIVE_CHANNELS = Table(
     "archive_channels",
     (("customer", "text"), ("channel", "text"), ("contacts", "int"), ("position", "position")),
     key=("customer", "channel"),
+)
+# Attributes as key-value rows (docs/reporting.md "Attributes"): ``value`` the stored value
+# as text, ``value_number`` the same as a number when it is one.
+ARCHIVE_CONTACT_ATTRIBUTES = Table(
+    "archive_contact_attributes",
+    (("customer", "text"), ("contact_id", "text"), ("name", "text"), ("value", "text"),
+     ("value_number", "number"), ("position", "position")),
+    key=("customer", "contact_id", "name"), indexes=(("name", "value"),),
+)
+ARCHIVE_CUSTOMER_ATTRIBUTES = Table(
+    "archive_customer_attributes",
+    (("customer", "text"), ("name", "text"), ("value", "text"), ("value_number", "number"),
+     ("position", "position")),
+    key=("customer", "name"), indexes=(("name", "value"),),
 )
 STAGE_CURRENT = Table(
     "stage_current",
@@ -183,7 +206,8 @@ TRACKING = Table(
 
 # projection name -> its tables; each projection owns its tables alone.
 PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
-    "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS),
+    "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS,
+                ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES),
     "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS, FOLLOWUP_CONTACTS),
 }

@@ -38,7 +38,9 @@ from touchlog.domain.storage.files import NewFiles
 from touchlog.projections.engine.runner import protected_databases
 from touchlog.projections.engine.schema import (
     ARCHIVE_CHANNELS,
+    ARCHIVE_CONTACT_ATTRIBUTES,
     ARCHIVE_CONTACTS,
+    ARCHIVE_CUSTOMER_ATTRIBUTES,
     ARCHIVE_CUSTOMERS,
     FOLLOWUP_ITEMS,
     STAGE_HISTORY,
@@ -56,6 +58,8 @@ TABLE_EXPORTS: dict[str, tuple[str, Table]] = {
     "contacts": ("archive", ARCHIVE_CONTACTS),
     "archive": ("archive", ARCHIVE_CUSTOMERS),
     "archive-channels": ("archive", ARCHIVE_CHANNELS),
+    "contact-attributes": ("archive", ARCHIVE_CONTACT_ATTRIBUTES),
+    "customer-attributes": ("archive", ARCHIVE_CUSTOMER_ATTRIBUTES),
     "stage-history": ("stages", STAGE_HISTORY),
     "followups": ("followups", FOLLOWUP_ITEMS),
 }

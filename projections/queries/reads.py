@@ -11,12 +11,14 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from touchlog.domain.application import TouchpointLog
+from touchlog.domain.attributes import Declared
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
 from touchlog.domain.values import iso, parse_instant
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
-from touchlog.projections.engine.schema import CADENCE_OWNER
+from touchlog.projections.engine.schema import CADENCE_OWNER, purchase_of
+from touchlog.projections.readmodels.attributes import value_texts
 from touchlog.projections.reports.frame import Window
 
 ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_contact_at",
@@ -43,13 +45,25 @@ class Queries:
         self.projector = Projector(log, db)
         self.db = self.projector.db
 
-    def archive(self, reference: str | None = None, as_of: datetime | str | None = None
-                ) -> list[dict[str, Any]]:
-        """One record per customer (or just ``reference``), ordered by reference; with
-        ``as_of``, as it stood then (``_ArchiveAsOf``)."""
+    def archive(self, reference: str | None = None, as_of: datetime | str | None = None,
+                attributes: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One record per customer (or just ``reference``), ordered by reference, with its
+        attributes; with ``as_of``, as it stood then (``_ArchiveAsOf``). ``attributes``
+        (name -> stored value) keeps the customers whose attributes hold them all."""
         self.projector.catch_up(["archive", "stages"])
         if reference is not None:
             reference = self.log.stored_reference(reference)
+        records = self._archive(reference, as_of)
+        if attributes:
+            having = _having(self.db, "archive_customer_attributes", attributes)
+            records = [r for r in records if r["customer"] in having]
+        held = _customer_attributes(self.db, reference, self.log.settings.customer_attributes)
+        for record in records:
+            record["attributes"] = held.get(record["customer"], {})
+        return records
+
+    def _archive(self, reference: str | None, as_of: datetime | str | None
+                 ) -> list[dict[str, Any]]:
         if as_of is not None:
             return _ArchiveAsOf(self.db, parse_instant(as_of, "as_of")).records(reference)
         where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
@@ -172,14 +186,15 @@ class _ArchiveAsOf:
 
     def records(self, reference: str | None) -> list[dict[str, Any]]:
         where, params = ("AND a.customer = ?", [reference]) if reference else ("", [])
-        d = self.db.dialect
+        d, bought = self.db.dialect, purchase_of("k.")
         rows = self.db.query(
             "SELECT * FROM (SELECT a.customer AS customer, (SELECT h.to_stage FROM "
             f"stage_history h WHERE h.customer = a.customer AND h.{STAY_AT} "
             "ORDER BY h.seq DESC LIMIT 1) AS stage, count(k.contact_id) AS contacts, "
             "min(k.occurred_at) AS first_contact_at, max(k.occurred_at) AS last_contact_at, "
-            f"count(k.amount) AS purchases, coalesce({d.sum_amounts}, '0') AS total_amount, "
-            "max(CASE WHEN k.amount IS NOT NULL THEN k.occurred_at END) AS last_purchase_at, "
+            f"count(CASE WHEN {bought} THEN 1 END) AS purchases, "
+            f"coalesce({d.sum_amounts}, '0') AS total_amount, "
+            f"max(CASE WHEN {bought} THEN k.occurred_at END) AS last_purchase_at, "
             f"{d.average_rating} AS average_rating, NULL AS open_follow_ups "
             "FROM archive_customers a LEFT JOIN archive_contacts k ON k.customer = a.customer "
             f"AND k.retracted = ? AND k.occurred_at <= ? WHERE 1 = 1 {where} "
@@ -196,6 +211,31 @@ class _ArchiveAsOf:
                 [False, self.at, *params]):
             channels.setdefault(c["customer"], {})[c["channel"]] = c["contacts"]
         return [_archive_record(row, channels.get(row["customer"], {})) for row in rows]
+
+
+def _customer_attributes(db: ReportingDB, reference: str | None, declared: Declared
+                         ) -> dict[str, dict[str, Any]]:
+    """Each customer's attributes (or ``reference``'s): name -> value as events store it
+    (an int attribute's value an int, by its declaration; text otherwise)."""
+    where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
+    held: dict[str, dict[str, Any]] = {}
+    for row in db.query(f"SELECT customer, name, value FROM archive_customer_attributes "
+                        f"{where} ORDER BY customer, name", params):
+        spec, value = declared.get(row["name"]), row["value"]
+        typed = int(value) if spec is not None and spec.type == "int" else value
+        held.setdefault(row["customer"], {})[row["name"]] = typed
+    return held
+
+
+def _having(db: ReportingDB, table: str, attributes: dict[str, Any]) -> set[str]:
+    """The customers with a row of ``table`` holding each attribute's stored value."""
+    found: set[str] | None = None
+    for name, value in attributes.items():
+        rows = db.query(f"SELECT DISTINCT customer FROM {table} WHERE name = ? AND value = ?",
+                        [name, value_texts(value)[0]])
+        customers = {row["customer"] for row in rows}
+        found = customers if found is None else found & customers
+    return found or set()
 
 
 def _archive_record(row: dict[str, Any], channels: dict[str, int]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from touchlog.domain.customer import amend_card
 from touchlog.domain.errors import CustomerNotFound, UnreadableEvent
 from touchlog.domain.identity import customer_id
 from touchlog.domain.stages import StageFacts, Stay
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 CONTACT_FIELDS = (
     "contact_id", "occurred_at", "recorded_at", "channel", "initiated_by", "purpose", "summary",
-    "place", "actor", "outcome", "rating", "amount", "stage_signal", "reason_category",
-    "retracted",
+    "place", "actor", "outcome", "rating", "amount", "purchase", "person", "attributes",
+    "stage_signal", "reason_category", "retracted",
 )
 
 
@@ -39,6 +40,8 @@ class TimelineFilter:
     until: datetime | None = None
     channel: str | None = None
     include_retracted: bool = False
+    # Contacts whose attributes hold each of these stored values (name -> value).
+    attributes: dict[str, Any] | None = None
 
 
 def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
@@ -77,6 +80,8 @@ def build_timeline(events: Iterable[Change],
     # "at" is final only now (an amendment may move a contact), so it is parsed here, once.
     timed = []
     for version, entry in entries:
+        if entry["type"] == "contact":  # a purchase: said to be one, or with an amount
+            entry["purchase"] = bool(entry["purchase"]) or entry["amount"] is not None
         try:
             timed.append((_instant(entry["at"]), version, entry))
         except NOT_THE_EVENT as error:
@@ -147,7 +152,10 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
             "channel": get("channel"), "initiated_by": get("initiated_by"),
             "purpose": get("purpose"), "summary": get("summary"), "place": get("place"),
             "actor": get("actor"), "outcome": get("outcome"), "rating": get("rating"),
-            "amount": get("amount"), "stage_signal": get("stage_signal"),
+            "amount": get("amount"),
+            "purchase": bool(get("purchase")),  # said to be one; an amount is settled below
+            "person": get("person"), "attributes": get("attributes") or {},
+            "stage_signal": get("stage_signal"),
             "reason_category": get("reason_category"), "retracted": False,
             "retraction_reason": None,
         }
@@ -155,7 +163,7 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
         return card
     if kind == "ContactAmended":
         card = contacts[e["contact_id"]]
-        card.update(e["changes"])
+        amend_card(card, e["changes"])
         if "occurred_at" in e["changes"]:
             card["at"] = e["changes"]["occurred_at"]
         return None
@@ -195,8 +203,11 @@ def _shown(at: datetime, entry: dict[str, Any], window: TimelineFilter) -> bool:
     if window.until is not None and at > window.until:
         return False
     if entry["type"] != "contact":
-        return window.channel is None
+        return window.channel is None and not window.attributes
     if window.channel is not None and entry["channel"] != window.channel:
+        return False
+    if window.attributes and any(entry["attributes"].get(name) != value
+                                 for name, value in window.attributes.items()):
         return False
     return window.include_retracted or not entry["retracted"]
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from touchlog.projections.engine.dialect import exact_sum, rating_average
 from touchlog.projections.engine.reporting_db import ReportingDB
-from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS
+from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, PURCHASE
+from touchlog.projections.readmodels.attributes import contact_attributes, customer_attributes
 from touchlog.projections.readmodels.changes import (
     Batch,
     Change,
@@ -46,8 +47,9 @@ class ArchiveProjection:
 CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names
 # Where archive_contacts rows (ContactRows lists) keep the values statistics need.
 _AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
-OCCURRED, CHANNEL, RATING, AMOUNT, RETRACTED, POSITION = (
-    _AT[name] for name in ("occurred_at", "channel", "rating", "amount", "retracted", "position"))
+OCCURRED, CHANNEL, RATING, AMOUNT, PURCHASED, RETRACTED, POSITION = (
+    _AT[name] for name in ("occurred_at", "channel", "rating", "amount", "purchase",
+                           "retracted", "position"))
 
 
 class _State:
@@ -56,6 +58,8 @@ class _State:
         self.contacts = ContactRows(ARCHIVE_CONTACTS)
         self.follow_ups: dict[str, int] = {}
         self.touched: dict[str, int] = {}  # customer -> last position that changed it
+        self.contact_attributes = contact_attributes()
+        self.customer_attributes = customer_attributes()
 
     def write(self, db: ReportingDB) -> None:
         rows: dict[str, list[list[Any]]] = {ref: [] for ref in self.new}
@@ -78,6 +82,8 @@ class _State:
         db.executemany("INSERT INTO archive_channels (customer, channel, contacts, position) "
                        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", channels)
         self.contacts.write(db)
+        self.contact_attributes.write(db)
+        self.customer_attributes.write(db)
         db.executemany(
             "UPDATE archive_customers SET open_follow_ups = open_follow_ups + ? "
             "WHERE customer = ?",
@@ -95,10 +101,10 @@ def _statistics(live: list[list[Any]]) -> list[Any]:
     if not live:
         return [0, None, None, 0, "0", None, None]
     times = [row[OCCURRED] for row in live]
-    bought = [row for row in live if row[AMOUNT] is not None]
+    bought = [row for row in live if row[PURCHASED] or row[AMOUNT] is not None]
     ratings = [row[RATING] for row in live if row[RATING] is not None]
     return [len(live), min(times), max(times), len(bought),
-            exact_sum(row[AMOUNT] for row in bought) or "0",
+            exact_sum(row[AMOUNT] for row in bought if row[AMOUNT] is not None) or "0",
             max(row[OCCURRED] for row in bought) if bought else None,
             rating_average(sum(ratings), len(ratings))]
 
@@ -120,8 +126,9 @@ def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) ->
     contact rows."""
     total = f"coalesce({db.dialect.sum_amounts}, '0')"
     stats = (
-        f"SELECT count(*), min(occurred_at), max(occurred_at), count(amount), {total}, "
-        "max(CASE WHEN amount IS NOT NULL THEN occurred_at END), "
+        f"SELECT count(*), min(occurred_at), max(occurred_at), "
+        f"count(CASE WHEN {PURCHASE} THEN 1 END), {total}, "
+        f"max(CASE WHEN {PURCHASE} THEN occurred_at END), "
         f"{db.dialect.average_rating}, {db.dialect.number(total)} FROM archive_contacts k "
         f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
     )
@@ -156,11 +163,21 @@ def _contact(method: str) -> Any:
     def handle(s: _State, ref: str, c: Change) -> None:
         getattr(s.contacts, method)(ref, c.position, c.state)
         s.touched[ref] = c.position
+        attributes = (c.state.get("attributes") if method == "logged"
+                      else c.state["changes"].get("attributes") if method == "amended" else None)
+        if attributes:
+            s.contact_attributes.set((ref, c.state["contact_id"]), attributes, c.position)
     return handle
+
+
+def _profile(s: _State, ref: str, c: Change) -> None:
+    if c.state["attributes"]:
+        s.customer_attributes.set((ref,), c.state["attributes"], c.position)
 
 
 HANDLERS: dict[str, Any] = {
     "Registered": _registered,
+    "ProfileUpdated": _profile,
     "ContactLogged": _contact("logged"),
     "ContactAmended": _contact("amended"),
     "ContactRetracted": _contact("retracted"),

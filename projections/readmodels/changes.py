@@ -110,7 +110,7 @@ def _event_class(topic: str) -> tuple[type[Customer.Event] | None, Any]:
 # The contact card fields an amendment may change; anything else is ignored, never SQL.
 AMENDABLE = frozenset({
     "occurred_at", "channel", "initiated_by", "purpose", "summary", "place", "actor",
-    "outcome", "rating", "amount", "deliberate", "hard", "active",
+    "outcome", "rating", "amount", "deliberate", "hard", "active", "purchase",
 })
 
 

@@ -7,6 +7,7 @@ docs/reporting.md "Reports" states each rule.
 
 from __future__ import annotations
 
+from touchlog.projections.engine.schema import purchase_of
 from touchlog.projections.reports.frame import OWNERS, STAGES, Frame
 from touchlog.projections.reports.report import AS_OF, CHANNEL, OWNER, PERIOD, WITHIN, Report
 from touchlog.projections.reports.stays import STAYS
@@ -123,12 +124,12 @@ def channels(f: Frame) -> str:
         f"{counted(_is('k.outcome', 'positive'))} AS positive, "
         f"{counted(_is('k.outcome', 'neutral'))} AS neutral, "
         f"{counted(_is('k.outcome', 'negative'))} AS negative, "
-        f"{counted('k.amount IS NOT NULL')} AS purchases, "
+        f"{counted(purchase_of('k.'))} AS purchases, "
         f"sum(CASE WHEN {live} THEN k.amount_value END) AS revenue "
         f"FROM archive_contacts k WHERE {picked} GROUP BY k.channel), "
         "bought AS (SELECT k.customer, k.contact_id, k.channel, k.occurred_at, "
         f"k.amount_value FROM archive_contacts k WHERE {picked} AND {live} "
-        "AND k.amount IS NOT NULL), "
+        f"AND {purchase_of('k.')}), "
         # c + N days >= p, written as c >= p - N days: a seek in the customer's contacts
         "influenced AS (SELECT DISTINCT c.channel, p.customer, p.contact_id, p.amount_value "
         "FROM bought p JOIN archive_contacts c ON c.customer = p.customer "

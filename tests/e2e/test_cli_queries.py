@@ -40,7 +40,7 @@ def test_archive_prints_the_json_contract(db: str) -> None:
         "last_contact_at": "2018-01-05T00:00:00+00:00", "channels": {"phone": 1},
         "purchases": 1, "total_amount": "1054.00",
         "last_purchase_at": "2018-01-05T00:00:00+00:00", "average_rating": 4.0,
-        "open_follow_ups": 1}
+        "open_follow_ups": 1, "attributes": {}}
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv"])

@@ -90,8 +90,10 @@ def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_no
     customers.change_stage("ACME", "commitment", "back", "ann", at="2018-02-01")
     for stored in customers.recorder.select_events(customer_id("ACME"))[1:]:
         state = json.loads(stored.state)
-        assert state["class_version"] == 2 and "reason_category" in state
+        assert state["class_version"] in (2, 3) and "reason_category" in state
         del state["class_version"], state["reason_category"]  # as version 1 stored it
+        for added in ("person", "attributes", "purchase"):  # ContactLogged's version 3
+            state.pop(added, None)
         old = StoredEvent(originator_id=stored.originator_id,
                           originator_version=stored.originator_version, topic=stored.topic,
                           state=json.dumps(state).encode())
@@ -111,3 +113,38 @@ def test_events_of_version_2_are_chained_as_stored_with_their_class_version(
                      reason_category="moved_away")
     report, _ = verify_chains(customers)
     assert report.intact and report.events == 3
+
+
+def _stored_as(stored: StoredEvent, state: dict[str, object]) -> StoredEvent:
+    return StoredEvent(originator_id=stored.originator_id,
+                       originator_version=stored.originator_version, topic=stored.topic,
+                       state=json.dumps(state).encode())
+
+
+def test_contacts_and_profile_updates_stored_before_attributes_load_with_defaults(
+        customers: TouchpointLog) -> None:
+    """Version 2 of ContactLogged had no person, attributes or purchase flag; version 1 of
+    ProfileUpdated no attributes: today's main wrote them so."""
+    customers.log_contacts([ContactEntry("ACME", Contact(
+        occurred_at="2018-01-05", channel="phone", amount="5.00", contact_id="k1"))])
+    customers.update_profile("ACME", {"owner": "ann"})
+    logged, profile = customers.recorder.select_events(customer_id("ACME"))[1:]
+    contact_state = json.loads(logged.state)
+    assert contact_state["class_version"] == 3
+    for added in ("person", "attributes", "purchase"):
+        del contact_state[added]
+    contact_state["class_version"] = 2
+    profile_state = json.loads(profile.state)
+    assert profile_state["class_version"] == 2
+    del profile_state["class_version"], profile_state["attributes"]
+    old_contact = _stored_as(logged, contact_state)
+    old_profile = _stored_as(profile, profile_state)
+    contact = customers.mapper.to_domain_event(old_contact)
+    assert (contact.person, contact.attributes, contact.purchase) == (  # type: ignore[attr-defined]
+        None, {}, False)
+    assert customers.mapper.to_domain_event(old_profile).attributes == {}  # type: ignore[attr-defined]
+    changes = decode([(1, logged.originator_id, 2, logged.topic, old_contact.state),
+                      (2, profile.originator_id, 3, profile.topic, old_profile.state)])
+    assert (changes[0].state["person"], changes[0].state["attributes"],
+            changes[0].state["purchase"]) == (None, {}, False)
+    assert changes[1].state["attributes"] == {}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from touchlog.domain.application import TouchpointLog
+from touchlog.domain.attributes import declarations
 from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
@@ -172,11 +174,16 @@ OPS = st.lists(st.tuples(
 ), min_size=1, max_size=25)
 
 
+ATTRIBUTES: dict[str, Any] = {
+    "contact_attributes": declarations({"campaign": "text", "quantity": "int"}, "t"),
+    "customer_attributes": declarations({"sector": "text", "employees": "int"}, "t")}
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_rebuild_equals_incremental_on_random_histories(ops: list[tuple]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        with TouchpointLog(Settings(db=str(Path(tmp) / "t.db"))) as log:
+        with TouchpointLog(Settings(db=str(Path(tmp) / "t.db"), **ATTRIBUTES)) as log:
             projector = Projector(log, batch_size=3)
             ids: dict[str, list[str]] = {}
             for op in ops:
@@ -196,12 +203,15 @@ def apply(log: TouchpointLog, projector: Projector, ids: dict[str, list[str]], o
     known = ids.get(ref, [])
     if op == "log":  # any day: contacts arrive backdated as often as not
         signal = stage if rating == 5 else None
+        attributes = {"campaign": f"c{day % 3}", "quantity": str(day)} if day % 2 else {}
         r = log.log_contact(ref, contact(day, amount=amount, rating=rating, actor=f"a{day % 3}",
-                                         stage_signal=signal))
+                                         stage_signal=signal, purchase=day % 4 == 0,
+                                         attributes=attributes))
         ids.setdefault(ref, []).append(r.contact_id)
     elif op == "amend" and known:
         log.amend_contact(ref, known[day % len(known)], ContactChanges(
-            occurred_at=f"2018-02-{day:02d}T00:00:00+00:00", amount=amount, rating=rating))
+            occurred_at=f"2018-02-{day:02d}T00:00:00+00:00", amount=amount, rating=rating,
+            purchase=day % 3 == 0, attributes={"campaign": "" if day % 2 else f"c{day}"}))
     elif op == "retract" and known:
         log.retract_contact(ref, known[day % len(known)], "invalid")
     elif op == "stage":
@@ -209,7 +219,9 @@ def apply(log: TouchpointLog, projector: Projector, ids: dict[str, list[str]], o
     elif op == "follow":
         log.schedule_follow_up(ref, FollowUpPlan(due_at=f"2018-04-{day:02d}", owner="bo"))
     elif op == "owner":
-        log.update_profile(ref, {"owner": f"o{day % 2}" if day % 3 else None})
+        log.update_profile(ref, {"owner": f"o{day % 2}" if day % 3 else None},
+                           attributes={"sector": f"s{day % 2}" if day % 5 else "",
+                                       "employees": str(day)})
     elif op == "catch_up":
         projector.catch_up()
 

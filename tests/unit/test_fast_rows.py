@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.row_oracle import RawRow, parse_row
 from touchlog.domain.application import card_entry
+from touchlog.domain.attributes import declarations
 from touchlog.domain.contact import FollowUpPlan, PlanValues
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.importing.csv_rows import COLUMNS, REQUIRED, RowParser, by_column
@@ -35,7 +36,11 @@ from touchlog.domain.values import (
 SETTINGS = Settings(channels={**{c.name: c for c in DEFAULT_CHANNELS},
                               "wechat": ChannelInfo("wechat", deliberate=False, hard=True)},
                     reason_categories={**{c.name: c for c in DEFAULT_REASON_CATEGORIES},
-                                       "price": ReasonCategory("price")})
+                                       "price": ReasonCategory("price")},
+                    contact_attributes=declarations(
+                        {"quantity": "int", "utm_campaign": "text", "price": "decimal",
+                         "since": "date"}, "contact_attributes"))
+ATTRIBUTES = ("attr.quantity", "attr.utm_campaign", "attr.price", "attr.since")
 
 ANY_TEXT = st.text(st.characters(codec=None), max_size=12)
 LONG = [" " * 250, "x" * 200, "x" * 201, "y" * 10_000, "y" * 10_001, " " + "z" * 199]
@@ -104,6 +109,14 @@ VALUES: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
     "follow_up_due": (st.one_of(moments(valid=True), st.just("")), moments()),
     "follow_up_owner": texts(["rep0001"]),
     "follow_up_purpose": texts(["send the quote"]),
+    "person": texts(["Ann Lee"]),
+    "person_email": column(["ann@example.com", " ann@example.co.uk "],
+                           ["ann", "ann@", "@example.com", "ann@example", "a b@example.com"]),
+    "purchase": column(["true", "yes", "1", "0", "False", " N "], ["maybe", "2"]),
+    "attr.quantity": column(["3", " 12 ", "-1", "0"], ["3.5", "x", "9" * 30]),
+    "attr.utm_campaign": texts(["spring"]),
+    "attr.price": column(["1.50", "-2", "1e3"], ["x", "NaN", "1e40"]),
+    "attr.since": column(["2020-01-02"], ["2020-02-30", "2020-01-02T00:00", "x"]),
 }
 
 
@@ -111,7 +124,8 @@ VALUES: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
 def files(draw: st.DrawFn) -> tuple[list[str], list[str]]:
     """A header (the required columns and any others, in any order) and one row for it:
     good values but in a few columns, and sometimes too few or too many values."""
-    optional = draw(st.lists(st.sampled_from(COLUMNS[len(REQUIRED):]), unique=True))
+    optional = draw(st.lists(st.sampled_from(COLUMNS[len(REQUIRED):] + ATTRIBUTES),
+                             unique=True))
     header = draw(st.permutations([*REQUIRED, *optional]))
     spoiled = draw(st.sets(st.sampled_from(header), max_size=3))
     values = [draw(VALUES[c][c in spoiled]) for c in header]
@@ -174,12 +188,14 @@ BAD = {"customer": "x" * 201, "occurred_at": "yesterday", "channel": "Pigeon Pos
        "place": "p" * 201, "actor": "\ud800", "outcome": "great", "rating": "9",
        "amount": "abc", "stage": "engaged", "reason_category": "Moved Away",
        "follow_up_due": "soon",
-       "follow_up_owner": "o" * 201, "follow_up_purpose": "\x00"}
+       "follow_up_owner": "o" * 201, "follow_up_purpose": "\x00", "person": "\x00",
+       "person_email": "ann", "purchase": "maybe", "attr.quantity": "3.5",
+       "attr.utm_campaign": "u" * 201, "attr.price": "NaN", "attr.since": "2020-02-30"}
 
 
 @pytest.mark.parametrize("unknown_channel", [False, True])
 def test_of_two_bad_values_both_paths_report_the_same_one(unknown_channel: bool) -> None:
-    for first, second in itertools.combinations(COLUMNS, 2):
+    for first, second in itertools.combinations(COLUMNS + ATTRIBUTES, 2):
         row = {**GOOD, first: BAD[first], second: BAD[second]}
         if unknown_channel and "channel" not in (first, second):
             row["channel"] = "pigeon"

@@ -1,0 +1,63 @@
+"""Which stored values of an event are personal data, given the deployment's settings.
+
+Each event class declares its fixed personal fields (``personal_fields``: ``purpose``,
+``person.name``, ``changes.email``, …). Attributes are personal when touchlog.toml declares
+them so (``referrer_email = {type = "text", personal = true}``), so their paths depend on
+the settings: ``attributes.<name>`` in ContactLogged and ProfileUpdated,
+``changes.attributes.<name>`` in ContactAmended. ``personal_paths`` gives both, for erasure
+to find every personal value of an event without guessing (docs/events.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from touchlog.domain.customer import EVENT_CLASSES, Customer
+
+if TYPE_CHECKING:
+    from touchlog.domain.settings import Settings
+
+_BY_NAME = {cls.__name__: cls for cls in EVENT_CLASSES.values()}
+# Where each event keeps attributes, and whose declarations say which are personal.
+_ATTRIBUTES = {"ContactLogged": ("attributes", "contact"),
+               "ContactAmended": ("changes.attributes", "contact"),
+               "ProfileUpdated": ("attributes", "customer")}
+
+
+def personal_paths(kind: str, state: Mapping[str, Any], settings: Settings) -> list[str]:
+    """The dotted paths of ``state`` (a stored event of class ``kind``, upcast) that hold
+    personal data: the class's ``personal_fields``, then each attribute the event holds that
+    the settings declare personal. Paths whose values are absent from the state are left
+    out (an amendment's changes hold only what changed)."""
+    cls: type[Customer.Event] | None = _BY_NAME.get(kind)
+    if cls is None:
+        return []
+    paths = [path for path in cls.personal_fields if _present(state, path)]
+    where = _ATTRIBUTES.get(kind)
+    if where is not None:
+        path, scope = where
+        declared = (settings.contact_attributes if scope == "contact"
+                    else settings.customer_attributes)
+        held = _value(state, path) or {}
+        paths += [f"{path}.{name}" for name in sorted(held)
+                  if name in declared and declared[name].personal]
+    return paths
+
+
+def _value(state: Mapping[str, Any], path: str) -> Any:
+    value: Any = state
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _present(state: Mapping[str, Any], path: str) -> bool:
+    value: Any = state
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False
+        value = value[part]
+    return True

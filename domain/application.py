@@ -24,7 +24,13 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.customer import (
+    CUSTOMER_TOPIC,
+    EVENT_CLASSES,
+    SCHEDULED_IN_FUTURE,
+    Customer,
+    not_in_future,
+)
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
@@ -171,8 +177,9 @@ class TouchpointLog(Application[UUID]):
         if entry.follow_up is not None and card["contact_id"] not in customer.contact_ids:
             _owner(customer, entry.follow_up, card["actor"])
         logged = customer.log_contact(card)
-        if logged and entry.follow_up is not None:
-            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
+        if logged and entry.follow_up is not None:  # scheduled with the contact, then
+            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"],
+                           card["occurred_at"])
         return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
@@ -224,35 +231,43 @@ class TouchpointLog(Application[UUID]):
     # -- follow-ups -----------------------------------------------------------------------
 
     def schedule_follow_up(self, reference: str, plan: FollowUpPlan, *,
-                           contact_id: str | None = None) -> str:
-        return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None))
+                           contact_id: str | None = None,
+                           at: datetime | str | None = None) -> str:
+        """Schedules a follow-up at ``at`` (when it was scheduled, default now; never in
+        the future)."""
+        when = _instant(at)
+        not_in_future(when, SCHEDULED_IN_FUTURE)
+        return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None,
+                                                                    when))
 
     def _schedule(self, customer: Customer, plan: FollowUpPlan, contact_id: str | None,
-                  actor: str | None) -> str:
+                  actor: str | None, at: str) -> str:
         owner = _owner(customer, plan, actor)
         follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
-        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner,
+        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner, at=at,
                                     purpose=plan.purpose, contact_id=contact_id)
         return follow_up_id
 
     def complete_follow_up(self, reference: str, follow_up_id: str, *,
                            contact_id: str | None = None, actor: str | None = None,
                            at: datetime | str | None = None) -> None:
-        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        when = _instant(at)
         self._update_one(reference, lambda c: c.complete_follow_up(
             follow_up_id, when, contact_id=contact_id, actor=actor))
 
     def cancel_follow_up(self, reference: str, follow_up_id: str, reason: str, *,
-                         actor: str | None = None) -> None:
+                         actor: str | None = None, at: datetime | str | None = None) -> None:
+        when = _instant(at)
         self._update_one(reference, lambda c: c.cancel_follow_up(
-            follow_up_id, _now(), reason, actor=actor))
+            follow_up_id, when, reason, actor=actor))
 
     def reschedule_follow_up(self, reference: str, follow_up_id: str,
                              due_at: datetime | str, *, reason: str | None = None,
-                             actor: str | None = None) -> None:
+                             actor: str | None = None, at: datetime | str | None = None) -> None:
         due = iso(parse_instant(due_at, "due_at"))
+        when = _instant(at)
         self._update_one(reference, lambda c: c.reschedule_follow_up(
-            follow_up_id, due, reason=reason, actor=actor))
+            follow_up_id, due, at=when, reason=reason, actor=actor))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -369,6 +384,11 @@ def _owner(customer: Customer, plan: FollowUpPlan, actor: str | None) -> str:
 
 def _now() -> str:
     return iso(datetime.now(UTC))
+
+
+def _instant(at: datetime | str | None) -> str:
+    """An ``--at`` as stored: the instant given (field ``at``), else now."""
+    return iso(parse_instant(at, "at")) if at is not None else _now()
 
 
 def _follow_up_id(customer: Customer, contact_id: str | None) -> str:

@@ -14,6 +14,7 @@ import click
 
 from touchlog.cli.render import chosen_format, emit, force_option, output_format
 from touchlog.cli.services import Services
+from touchlog.domain.facts import KINDS
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
@@ -58,6 +59,9 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--tz", "timezone", metavar="ZONE",
               help="The IANA time zone of times without an offset (default: the mapping's, "
                    "then touchlog.toml's [import] timezone, then UTC).")
+@click.option("--kind", type=click.Choice(KINDS),
+              help="The kind of every row of a file without a kind column, e.g. profile for "
+                   "a customers file (default: contact; docs/import.md \"Kinds of rows\").")
 @click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
@@ -68,21 +72,24 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @output_format
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
-            encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
+            encoding: str | None, timezone: str | None, kind: str | None, dry_run: bool,
+            strict: bool,
             rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
-    """Import contacts from a file; importing the same file again adds nothing.
+    """Import contacts, and any other fact (follow-ups, profiles, stage changes,
+    retractions), from a file; importing the same file again adds nothing.
 
-    Without --mapping the file is CSV with touchlog's own columns (docs/import.md); a
-    mapping reads someone else's export (docs/import.md "Mapping files").
+    Without --mapping the file is CSV with touchlog's own columns (docs/import.md), its
+    rows' kind in a kind column or given by --kind; a mapping reads someone else's export
+    (docs/import.md "Mapping files").
 
-    Example: touchlog import deals.csv --mapping pipeline.toml --rejects rejected.csv
+    Example: touchlog import customers.csv --kind profile
     """
     from touchlog.domain.importing import Reading, import_file
     from touchlog.domain.storage.files import NewFiles
     from touchlog.projections.engine.runner import following_import, protected_databases
 
     reading = Reading.of(mapping, services.settings, delimiter=delimiter, encoding=encoding,
-                         timezone=timezone)
+                         timezone=timezone, kind=kind)
     with ExitStack() as stack:
         out = None
         if rejects is not None:  # written when the import ends, refused before it starts

@@ -32,6 +32,7 @@ from touchlog.domain.customer import (
     not_in_future,
 )
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
+from touchlog.domain.facts import FactEntry, apply_fact
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
@@ -130,9 +131,10 @@ class TouchpointLog(Application[UUID]):
         """
         return self.log_cards([card_entry(e, self.settings) for e in entries])
 
-    def log_cards(self, entries: Sequence[CardEntry], *,
+    def log_cards(self, entries: Sequence[CardEntry | FactEntry], *,
                   refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
-        """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
+        """``log_contacts`` for cards already made by ``card_entry`` (the import's path),
+        and the other facts a file gives (``FactEntry``, domain/facts.py) among them.
 
         With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
         is left out instead of failing the whole call: ``refused`` gets its index and the
@@ -145,16 +147,18 @@ class TouchpointLog(Application[UUID]):
             refusals.clear()  # a retry after a lost race decides again
             results = []
             for index, entry in enumerate(entries):
-                card = entry.card
+                card = entry.card if entry.__class__ is CardEntry else None
                 try:
-                    logged = self._log_card(customers, entry)
+                    logged = (self._log_card(customers, entry) if card is not None  # type: ignore[arg-type]
+                              else apply_fact(customers[entry.reference], entry))  # type: ignore[arg-type]
                 except InvalidInput as e:
                     if refused is None:
                         raise
                     refusals[index] = e
                     logged = False
-                results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
-                                        logged))
+                results.append(Recorded(customers[entry.reference].reference,
+                                        card["contact_id"] if card is not None
+                                        else entry.id, logged))  # type: ignore[union-attr]
             if refusals:
                 for reference, customer in list(customers.items()):
                     if _only_registered(customer):  # its only card was refused
@@ -162,7 +166,8 @@ class TouchpointLog(Application[UUID]):
             return results
 
         # The first contact of a new customer (in the given order) registers it.
-        first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
+        first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)} \
+            if all(e.__class__ is CardEntry for e in entries) else _first_times(entries)
         recorded = self._update(list(dict.fromkeys(first_seen)), decide,
                                 registering_at=first_seen)
         if refused is not None:
@@ -357,6 +362,18 @@ class TouchpointLog(Application[UUID]):
                 raise UnreadableEvent(event.originator_id, event.originator_version,
                                       f"it does not apply ({type(e).__name__}: {e})") from None
         return aggregate
+
+
+def _first_times(entries: Sequence[CardEntry | FactEntry]) -> dict[str, str]:
+    """When each customer of ``entries`` is registered, if new: at its first fact that has
+    a time (in the given order), else (only profile updates or retractions) now."""
+    first: dict[str, str | None] = {}
+    for e in entries:
+        at = e.card["occurred_at"] if e.__class__ is CardEntry else e.at  # type: ignore[union-attr]
+        if first.get(e.reference) is None:
+            first[e.reference] = at
+    now = _now()
+    return {reference: at or now for reference, at in first.items()}
 
 
 def _only_registered(customer: Customer) -> bool:

@@ -77,21 +77,24 @@ def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str
 SHOWN_NAMES = 10  # a header of thousands of columns must not become a message as long
 
 
-def check_header(header: list[str], delimiter: str = ",") -> None:
-    """Refuses an unknown, duplicated or missing required column (docs/import.md). The
-    ``line``, ``field`` and ``reason`` columns a rejects file ends with are ignored."""
+def check_header(header: list[str], delimiter: str = ",", known: tuple[str, ...] = COLUMNS,
+                 required: tuple[str, ...] = REQUIRED, kind: str = "") -> None:
+    """Refuses an unknown, duplicated or missing required column (docs/import.md): of a
+    contacts file unless ``known`` and ``required`` say otherwise (a file of ``kind``
+    rows). The ``line``, ``field`` and ``reason`` columns a rejects file ends with are
+    ignored."""
     header = without_rejects_columns(header)
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [name for name in header if name not in known]
     if unknown:
         raise InvalidInput("header", _some(unknown),
-                           f"unknown column(s); known columns: {', '.join(COLUMNS)}"
+                           f"unknown column(s){kind}; known columns: {', '.join(known)}"
                            f"{delimiter_hint(header, delimiter)}")
     duplicated = sorted(name for name, n in Counter(header).items() if n > 1)
     if duplicated:
         raise InvalidInput("header", _some(duplicated), "duplicated column(s)")
-    missing = [name for name in REQUIRED if name not in header]
+    missing = [name for name in required if name not in header]
     if missing:
-        raise InvalidInput("header", missing, "missing required column(s)")
+        raise InvalidInput("header", missing, f"missing required column(s){kind}")
 
 
 def without_rejects_columns(header: list[str]) -> list[str]:

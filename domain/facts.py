@@ -139,8 +139,8 @@ def _follow_up(customer: Customer, follow_up_id: str) -> Any:
     follow_up = customer.follow_ups.get(follow_up_id)
     if follow_up is None:
         raise InvalidInput("follow_up_id", follow_up_id, "no follow-up with this id for this "
-                           "customer (a follow_up_scheduled row, or 'followup schedule', "
-                           "schedules it)")
+                           "customer by then (a follow_up_scheduled row at or before this "
+                           "row's time, or 'followup schedule', schedules it)")
     return follow_up
 
 

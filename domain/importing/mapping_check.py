@@ -227,7 +227,8 @@ class Checker:
                 if rule is not None:
                     rules[key] = rule
         required = REQUIRED_FIELDS if kind == "contact" else (
-            FACT_COLUMNS[kind][0] if kind in FACT_COLUMNS else ("customer",))
+            FACT_COLUMNS[kind][0] if isinstance(kind, str) and kind in FACT_COLUMNS
+            else ("customer",))  # from a column: each row is checked as its kind
         missing = [f for f in required if f not in fields and f != "contact_id"]
         if "contact_id" in required and record_id is None:
             missing.append("contact_id (the record's id = \"…\")")

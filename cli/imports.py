@@ -15,6 +15,7 @@ import click
 from touchlog.cli.render import chosen_format, emit, force_option, output_format
 from touchlog.cli.services import Services
 from touchlog.domain.facts import KINDS
+from touchlog.domain.importing.sources import REJECTS_COLUMNS
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
@@ -138,7 +139,8 @@ class RejectReporter:
 
     def __init__(self, out: IO[str] | None) -> None:
         self.out = out
-        self.writer: csv.DictWriter[str] | None = None
+        self.writer: Any = None  # a csv writer, once the first rejection comes
+        self.columns: list[str] = []
         self.count = 0
         self.reasons: Counter[tuple[str, str, str | None]] = Counter()
 
@@ -152,16 +154,17 @@ class RejectReporter:
         elif self.count == SHOWN_REJECTIONS + 1:
             click.echo("… more rejections not shown (use --rejects FILE)", err=True)
         if self.out is not None:
-            row = {**rejection.values, "line": rejection.line, "field": rejection.field,
-                   "reason": rejection.reason}
             if self.writer is None:
-                columns = list(dict.fromkeys([*rejection.columns, "line", "field", "reason"]))
                 # "\r\n" (standard CSV) also makes the csv module quote a value holding a
                 # bare "\r", so the file reads back as written.
-                self.writer = csv.DictWriter(self.out, fieldnames=columns,
-                                             lineterminator="\r\n", extrasaction="ignore")
-                self.writer.writeheader()
-            self.writer.writerow(row)
+                self.writer = csv.writer(self.out, lineterminator="\r\n")
+                self.columns = rejection.columns
+                # The input's columns, then line, field and reason: by position, so an input
+                # column of the same name (a retraction's reason) keeps its own value.
+                self.writer.writerow([*self.columns, *REJECTS_COLUMNS])
+            values = rejection.values
+            self.writer.writerow([*(values.get(c, "") for c in self.columns), rejection.line,
+                                  rejection.field, rejection.reason])
 
 
     def summarise(self, channels: dict[str, Any]) -> None:

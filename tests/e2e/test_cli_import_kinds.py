@@ -147,6 +147,10 @@ def test_rejects_name_line_field_and_reason_for_every_kind(
     assert sorted((int(r["line"]), r["field"]) for r in rows) == [
         (3, "kind"), (4, "follow_up_id"), (5, "follow_up_id"), (6, "reason"), (7, "at"),
         (8, "due_at"), (9, "contact_id"), (10, "reason_category"), (11, "owner")]
+    assert rejects.read_text(encoding="utf-8").splitlines()[0] == COLUMNS.strip() + \
+        ",line,field,reason"  # the input's reason column keeps its own values
+    again = run(db_url, "import", str(rejects), "--format", "json")  # read back as it is
+    assert (json.loads(again.stdout)["rejected"], json.loads(again.stdout)["imported"]) == (9, 0)
     assert run(db_url, "customer", "show", "NEW").exit_code == 1  # nothing of it recorded
     assert run(db_url, "verify", "--projections").exit_code == 0
 

@@ -22,6 +22,7 @@ MIXED = COLUMNS + (
     "profile,ACME,,,,,,,,ann,,,,,Acme Ltd,info@acme.example\n"
     "follow_up_scheduled,ACME,,,,,t-2,2017-03-02,2017-04-08,,demo,,,,,\n"
     "follow_up_rescheduled,ACME,,,,,t-2,2017-03-05,2017-04-15,,,on holiday,,,,\n"
+    "follow_up_rescheduled,ACME,,,,,t-2,2017-03-20,2017-04-08,,,back early,,,,\n"
     "follow_up_cancelled,ACME,,,,,t-2,2017-04-01,,,,no longer needed,,,,\n"
     "stage_changed,ACME,,,,,,2017-05-01,,,,moved away,dissolution,moved_away,,\n"
     "contact,BOB,2017-02-01,email,ann,c-2,,,,,,,,,,\n"
@@ -62,12 +63,13 @@ def test_a_file_of_every_kind_records_each_fact_once_in_time_order(
         db_url: str, tmp_path: Path) -> None:
     path = write(tmp_path, MIXED)
     first = imported(db_url, path)
-    assert (first["imported"], first["duplicates"], first["rejected"]) == (11, 0, 0)
+    assert (first["imported"], first["duplicates"], first["rejected"]) == (12, 0, 0)
     assert first["kinds"] == {"follow_up_completed": 1, "contact": 2, "follow_up_scheduled": 3,
-                              "profile": 1, "follow_up_rescheduled": 1,
+                              "profile": 1, "follow_up_rescheduled": 2,
                               "follow_up_cancelled": 1, "stage_changed": 1, "retraction": 1}
     again = imported(db_url, path)
-    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 11, 0)
+    # The second reschedule moved t-2 back to its first due time: the first is still known.
+    assert (again["imported"], again["duplicates"], again["rejected"]) == (0, 12, 0)
 
     assert timeline(db_url, "ACME") == [
         ("contact", "2017-03-01", None),
@@ -75,6 +77,7 @@ def test_a_file_of_every_kind_records_each_fact_once_in_time_order(
         ("follow_up_scheduled", "2017-03-02", "t-2"),
         ("follow_up_rescheduled", "2017-03-05", "t-2"),
         ("follow_up_completed", "2017-03-10", "t-1"),
+        ("follow_up_rescheduled", "2017-03-20", "t-2"),
         ("follow_up_cancelled", "2017-04-01", "t-2"),
         ("stage_changed", "2017-05-01", None),
     ]

@@ -98,8 +98,8 @@ class _Stages:
         the event, rather than when the history is derived."""
         e = c.state
         for name in ("at", "occurred_at"):
-            if e.get(name) is not None:  # a reschedule before version 2 has no time
-                _instant(e[name])
+            if name in e and not (e[name] is None and c.kind == "FollowUpRescheduled"):
+                _instant(e[name])  # (a reschedule before version 2 has no time)
         if "occurred_at" in (e.get("changes") or {}):
             _instant(e["changes"]["occurred_at"])
         if c.kind == "Registered":

@@ -116,12 +116,14 @@ def _corrections(log: TouchpointLog, customers: int) -> None:
                       reason="summary typed into the wrong card", actor="ann")
     log.retract_contact("CUST-0002", sorted(second.contact_ids)[0],
                         reason="logged for the wrong customer", actor="bob")
-    settle = [(c.reference, fid) for c in (log.customer(f"CUST-{i:04d}")
-                                            for i in range(1, min(customers, 40) + 1))
-              for fid in c.open_follow_ups]
-    for n, (reference, fid) in enumerate(settle[:9]):
-        if n % 3 == 0:
-            log.complete_follow_up(reference, fid, actor="ann", at="2026-10-01")
+    settle = [(c.reference, fid, f.scheduled_at) for c in (log.customer(f"CUST-{i:04d}")
+                                                         for i in range(1, min(customers, 40) + 1))
+              for fid, f in c.open_follow_ups.items()]
+    for n, (reference, fid, scheduled_at) in enumerate(settle[:9]):
+        if n % 3 == 0:  # done two days after it was scheduled (a fixed time, as the contacts)
+            assert scheduled_at is not None
+            done = datetime.fromisoformat(scheduled_at) + timedelta(days=2)
+            log.complete_follow_up(reference, fid, actor="ann", at=done)
         elif n % 3 == 1:
             log.cancel_follow_up(reference, fid, reason="customer asked for no calls")
         else:

@@ -47,20 +47,22 @@ def followup() -> None:
 @click.option("--purpose")
 @click.option("--id", "follow_up_id", help="Follow-up id (default: generated).")
 @click.option("--contact", "contact_id", help="The contact that prompted it.")
+@click.option("--at", help="When it was scheduled: ISO 8601, no offset means UTC (default: "
+                           "now; never in the future, where only --due may lie).")
 @output_format
 @click.pass_obj
 def schedule(services: Services, customer: str, due: str, owner: str | None,
              purpose: str | None, follow_up_id: str | None, contact_id: str | None,
-             fmt: str | None) -> None:
+             at: str | None, fmt: str | None) -> None:
     """Schedule a follow-up for a customer.
 
-    Example: touchlog followup schedule ACME --due 2018-02-01 --owner ann --purpose "demo"
+    Example: touchlog followup schedule ACME --due 2018-02-01 --owner ann --at 2017-12-20
     """
     from touchlog.domain.contact import FollowUpPlan, validated
 
     plan = validated(FollowUpPlan, {"due_at": due, "owner": owner, "purpose": purpose,
                                     "follow_up_id": follow_up_id})
-    scheduled = services.log().schedule_follow_up(customer, plan, contact_id=contact_id)
+    scheduled = services.log().schedule_follow_up(customer, plan, contact_id=contact_id, at=at)
     _echo(services, customer, scheduled, "scheduled", fmt, due_at=plan.due_at.isoformat())
 
 
@@ -69,14 +71,15 @@ def schedule(services: Services, customer: str, due: str, owner: str | None,
 @click.argument("follow_up_id")
 @click.option("--contact", "contact_id", help="The contact that completed it.")
 @click.option("--actor", help="Who completed it.")
-@click.option("--at", help="When (default: now).")
+@click.option("--at", help="When it happened: ISO 8601, no offset means UTC (default: now; "
+                           "never in the future).")
 @output_format
 @click.pass_obj
 def complete(services: Services, customer: str, follow_up_id: str, contact_id: str | None,
              actor: str | None, at: str | None, fmt: str | None) -> None:
     """Mark a follow-up done, optionally by the contact that did it.
 
-    Example: touchlog followup complete ACME f-1 --contact c-1f0e… --actor ann
+    Example: touchlog followup complete ACME f-1 --contact c-1f0e… --at 2018-01-31
     """
     services.log().complete_follow_up(customer, follow_up_id, contact_id=contact_id,
                                       actor=actor, at=at)
@@ -88,15 +91,17 @@ def complete(services: Services, customer: str, follow_up_id: str, contact_id: s
 @click.argument("follow_up_id")
 @click.option("--reason", required=True, help="Why it is no longer needed.")
 @click.option("--actor", help="Who cancels it.")
+@click.option("--at", help="When it happened: ISO 8601, no offset means UTC (default: now; "
+                           "never in the future).")
 @output_format
 @click.pass_obj
 def cancel(services: Services, customer: str, follow_up_id: str, reason: str,
-           actor: str | None, fmt: str | None) -> None:
+           actor: str | None, at: str | None, fmt: str | None) -> None:
     """Cancel an open follow-up, with a reason.
 
     Example: touchlog followup cancel ACME f-1 --reason "customer asked for no calls"
     """
-    services.log().cancel_follow_up(customer, follow_up_id, reason, actor=actor)
+    services.log().cancel_follow_up(customer, follow_up_id, reason, actor=actor, at=at)
     _echo(services, customer, follow_up_id, "cancelled", fmt)
 
 
@@ -106,10 +111,12 @@ def cancel(services: Services, customer: str, follow_up_id: str, reason: str,
 @click.option("--due", required=True, help="The new due time.")
 @click.option("--reason")
 @click.option("--actor", help="Who reschedules it.")
+@click.option("--at", help="When it happened: ISO 8601, no offset means UTC (default: now; "
+                           "never in the future).")
 @output_format
 @click.pass_obj
 def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
-               reason: str | None, actor: str | None, fmt: str | None) -> None:
+               reason: str | None, actor: str | None, at: str | None, fmt: str | None) -> None:
     """Move an open follow-up to a new due time.
 
     Example: touchlog followup reschedule ACME f-1 --due 2018-02-15 --reason "on holiday"
@@ -118,7 +125,7 @@ def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
 
     due_at = iso(parse_instant(due, "due"))
     services.log().reschedule_follow_up(customer, follow_up_id, due_at, reason=reason,
-                                        actor=actor)
+                                        actor=actor, at=at)
     _echo(services, customer, follow_up_id, "rescheduled", fmt, due_at=due_at)
 
 

@@ -14,6 +14,8 @@ import click
 
 from touchlog.cli.render import chosen_format, emit, force_option, output_format
 from touchlog.cli.services import Services
+from touchlog.domain.facts import KINDS
+from touchlog.domain.importing.sources import REJECTS_COLUMNS
 
 if TYPE_CHECKING:
     from touchlog.domain.application import TouchpointLog
@@ -58,6 +60,9 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--tz", "timezone", metavar="ZONE",
               help="The IANA time zone of times without an offset (default: the mapping's, "
                    "then touchlog.toml's [import] timezone, then UTC).")
+@click.option("--kind", type=click.Choice(KINDS),
+              help="The kind of every row of a file without a kind column, e.g. profile for "
+                   "a customers file (default: contact; docs/import.md \"Kinds of rows\").")
 @click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
@@ -68,21 +73,24 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @output_format
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
-            encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
+            encoding: str | None, timezone: str | None, kind: str | None, dry_run: bool,
+            strict: bool,
             rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
-    """Import contacts from a file; importing the same file again adds nothing.
+    """Import contacts, and any other fact (follow-ups, profiles, stage changes,
+    retractions), from a file; importing the same file again adds nothing.
 
-    Without --mapping the file is CSV with touchlog's own columns (docs/import.md); a
-    mapping reads someone else's export (docs/import.md "Mapping files").
+    Without --mapping the file is CSV with touchlog's own columns (docs/import.md), its
+    rows' kind in a kind column or given by --kind; a mapping reads someone else's export
+    (docs/import.md "Mapping files").
 
-    Example: touchlog import deals.csv --mapping pipeline.toml --rejects rejected.csv
+    Example: touchlog import customers.csv --kind profile
     """
     from touchlog.domain.importing import Reading, import_file
     from touchlog.domain.storage.files import NewFiles
     from touchlog.projections.engine.runner import following_import, protected_databases
 
     reading = Reading.of(mapping, services.settings, delimiter=delimiter, encoding=encoding,
-                         timezone=timezone)
+                         timezone=timezone, kind=kind)
     with ExitStack() as stack:
         out = None
         if rejects is not None:  # written when the import ends, refused before it starts
@@ -131,7 +139,8 @@ class RejectReporter:
 
     def __init__(self, out: IO[str] | None) -> None:
         self.out = out
-        self.writer: csv.DictWriter[str] | None = None
+        self.writer: Any = None  # a csv writer, once the first rejection comes
+        self.columns: list[str] = []
         self.count = 0
         self.reasons: Counter[tuple[str, str, str | None]] = Counter()
 
@@ -145,16 +154,17 @@ class RejectReporter:
         elif self.count == SHOWN_REJECTIONS + 1:
             click.echo("… more rejections not shown (use --rejects FILE)", err=True)
         if self.out is not None:
-            row = {**rejection.values, "line": rejection.line, "field": rejection.field,
-                   "reason": rejection.reason}
             if self.writer is None:
-                columns = list(dict.fromkeys([*rejection.columns, "line", "field", "reason"]))
                 # "\r\n" (standard CSV) also makes the csv module quote a value holding a
                 # bare "\r", so the file reads back as written.
-                self.writer = csv.DictWriter(self.out, fieldnames=columns,
-                                             lineterminator="\r\n", extrasaction="ignore")
-                self.writer.writeheader()
-            self.writer.writerow(row)
+                self.writer = csv.writer(self.out, lineterminator="\r\n")
+                self.columns = rejection.columns
+                # The input's columns, then line, field and reason: by position, so an input
+                # column of the same name (a retraction's reason) keeps its own value.
+                self.writer.writerow([*self.columns, *REJECTS_COLUMNS])
+            values = rejection.values
+            self.writer.writerow([*(values.get(c, "") for c in self.columns), rejection.line,
+                                  rejection.field, rejection.reason])
 
 
     def summarise(self, channels: dict[str, Any]) -> None:

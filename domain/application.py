@@ -25,8 +25,15 @@ from eventsourcing.persistence import (
 )
 
 from touchlog.domain.attributes import attribute_values
-from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.customer import (
+    CUSTOMER_TOPIC,
+    EVENT_CLASSES,
+    SCHEDULED_IN_FUTURE,
+    Customer,
+    not_in_future,
+)
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
+from touchlog.domain.facts import FactEntry, apply_fact
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
@@ -126,9 +133,10 @@ class TouchpointLog(Application[UUID]):
         """
         return self.log_cards([card_entry(e, self.settings) for e in entries])
 
-    def log_cards(self, entries: Sequence[CardEntry], *,
+    def log_cards(self, entries: Sequence[CardEntry | FactEntry], *,
                   refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
-        """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
+        """``log_contacts`` for cards already made by ``card_entry`` (the import's path),
+        and the other facts a file gives (``FactEntry``, domain/facts.py) among them.
 
         With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
         is left out instead of failing the whole call: ``refused`` gets its index and the
@@ -141,16 +149,18 @@ class TouchpointLog(Application[UUID]):
             refusals.clear()  # a retry after a lost race decides again
             results = []
             for index, entry in enumerate(entries):
-                card = entry.card
+                card = entry.card if entry.__class__ is CardEntry else None
                 try:
-                    logged = self._log_card(customers, entry)
+                    logged = (self._log_card(customers, entry) if card is not None  # type: ignore[arg-type]
+                              else apply_fact(customers[entry.reference], entry))  # type: ignore[arg-type]
                 except InvalidInput as e:
                     if refused is None:
                         raise
                     refusals[index] = e
                     logged = False
-                results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
-                                        logged))
+                results.append(Recorded(customers[entry.reference].reference,
+                                        card["contact_id"] if card is not None
+                                        else entry.id, logged))  # type: ignore[union-attr]
             if refusals:
                 for reference, customer in list(customers.items()):
                     if _only_registered(customer):  # its only card was refused
@@ -158,7 +168,8 @@ class TouchpointLog(Application[UUID]):
             return results
 
         # The first contact of a new customer (in the given order) registers it.
-        first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
+        first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)} \
+            if all(e.__class__ is CardEntry for e in entries) else _first_times(entries)
         recorded = self._update(list(dict.fromkeys(first_seen)), decide,
                                 registering_at=first_seen)
         if refused is not None:
@@ -173,8 +184,9 @@ class TouchpointLog(Application[UUID]):
         if entry.follow_up is not None and card["contact_id"] not in customer.contact_ids:
             _owner(customer, entry.follow_up, card["actor"])
         logged = customer.log_contact(card)
-        if logged and entry.follow_up is not None:
-            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
+        if logged and entry.follow_up is not None:  # scheduled with the contact, then
+            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"],
+                           card["occurred_at"])
         return logged
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
@@ -240,35 +252,43 @@ class TouchpointLog(Application[UUID]):
     # -- follow-ups -----------------------------------------------------------------------
 
     def schedule_follow_up(self, reference: str, plan: FollowUpPlan, *,
-                           contact_id: str | None = None) -> str:
-        return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None))
+                           contact_id: str | None = None,
+                           at: datetime | str | None = None) -> str:
+        """Schedules a follow-up at ``at`` (when it was scheduled, default now; never in
+        the future)."""
+        when = _instant(at)
+        not_in_future(when, SCHEDULED_IN_FUTURE)
+        return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None,
+                                                                    when))
 
     def _schedule(self, customer: Customer, plan: FollowUpPlan, contact_id: str | None,
-                  actor: str | None) -> str:
+                  actor: str | None, at: str) -> str:
         owner = _owner(customer, plan, actor)
         follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
-        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner,
+        customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner, at=at,
                                     purpose=plan.purpose, contact_id=contact_id)
         return follow_up_id
 
     def complete_follow_up(self, reference: str, follow_up_id: str, *,
                            contact_id: str | None = None, actor: str | None = None,
                            at: datetime | str | None = None) -> None:
-        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        when = _instant(at)
         self._update_one(reference, lambda c: c.complete_follow_up(
             follow_up_id, when, contact_id=contact_id, actor=actor))
 
     def cancel_follow_up(self, reference: str, follow_up_id: str, reason: str, *,
-                         actor: str | None = None) -> None:
+                         actor: str | None = None, at: datetime | str | None = None) -> None:
+        when = _instant(at)
         self._update_one(reference, lambda c: c.cancel_follow_up(
-            follow_up_id, _now(), reason, actor=actor))
+            follow_up_id, when, reason, actor=actor))
 
     def reschedule_follow_up(self, reference: str, follow_up_id: str,
                              due_at: datetime | str, *, reason: str | None = None,
-                             actor: str | None = None) -> None:
+                             actor: str | None = None, at: datetime | str | None = None) -> None:
         due = iso(parse_instant(due_at, "due_at"))
+        when = _instant(at)
         self._update_one(reference, lambda c: c.reschedule_follow_up(
-            follow_up_id, due, reason=reason, actor=actor))
+            follow_up_id, due, at=when, reason=reason, actor=actor))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -360,6 +380,18 @@ class TouchpointLog(Application[UUID]):
         return aggregate
 
 
+def _first_times(entries: Sequence[CardEntry | FactEntry]) -> dict[str, str]:
+    """When each customer of ``entries`` is registered, if new: at its first fact that has
+    a time (in the given order), else (only profile updates or retractions) now."""
+    first: dict[str, str | None] = {}
+    for e in entries:
+        at = e.card["occurred_at"] if e.__class__ is CardEntry else e.at  # type: ignore[union-attr]
+        if first.get(e.reference) is None:
+            first[e.reference] = at
+    now = _now()
+    return {reference: at or now for reference, at in first.items()}
+
+
 def _only_registered(customer: Customer) -> bool:
     """Whether the customer is new and nothing but its registration is to be saved."""
     pending = customer.pending_events
@@ -385,6 +417,11 @@ def _owner(customer: Customer, plan: FollowUpPlan, actor: str | None) -> str:
 
 def _now() -> str:
     return iso(datetime.now(UTC))
+
+
+def _instant(at: datetime | str | None) -> str:
+    """An ``--at`` as stored: the instant given (field ``at``), else now."""
+    return iso(parse_instant(at, "at")) if at is not None else _now()
 
 
 def _follow_up_id(customer: Customer, contact_id: str | None) -> str:

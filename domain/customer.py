@@ -17,7 +17,7 @@ each step, which fills the field in older stored states when they are loaded (do
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -45,6 +45,9 @@ class FollowUp:
     owner: str
     purpose: str | None
     status: str = "open"  # open | completed | cancelled
+    scheduled_at: str | None = None  # None: scheduled before events said when (version 1)
+    # The reschedules applied, as (at, due_at): an import run again recognises its own.
+    moves: set[tuple[str | None, str]] = field(default_factory=set)
 
 
 class Customer(Aggregate):
@@ -181,16 +184,26 @@ class Customer(Aggregate):
                                                self.contact_id, self.reason_category)
 
     class FollowUpScheduled(Event):
+        """A follow-up scheduled at ``scheduled_at`` (when it happened), due at ``due_at``.
+        Events before version 2 do not say when: ``scheduled_time`` reads them."""
+
         follow_up_id: str
+        scheduled_at: str | None
         due_at: str
         owner: str
         purpose: str | None
         contact_id: str | None
         personal_fields = ("purpose",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["scheduled_at"] = None  # the time it was scheduled came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id] = FollowUp(
-                due_at=self.due_at, owner=self.owner, purpose=self.purpose)
+                due_at=self.due_at, owner=self.owner, purpose=self.purpose,
+                scheduled_at=self.scheduled_at)
 
     class FollowUpCompleted(Event):
         follow_up_id: str
@@ -212,14 +225,25 @@ class Customer(Aggregate):
             customer.follow_ups[self.follow_up_id].status = "cancelled"
 
     class FollowUpRescheduled(Event):
+        """A follow-up moved to ``due_at`` at ``at``; events before version 2 do not say
+        when (None): they happened when they were recorded (``timestamp``)."""
+
         follow_up_id: str
+        at: str | None
         due_at: str
         reason: str | None
         actor: str | None
         personal_fields = ("reason",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["at"] = None  # the time it happened came in version 2
 
         def apply(self, customer: Customer) -> None:
-            customer.follow_ups[self.follow_up_id].due_at = self.due_at
+            follow_up = customer.follow_ups[self.follow_up_id]
+            follow_up.due_at = self.due_at
+            follow_up.moves.add((self.at, self.due_at))
 
     chain_head: str
 
@@ -373,17 +397,20 @@ class Customer(Aggregate):
     # -- follow-ups -----------------------------------------------------------------------
 
     def schedule_follow_up(self, follow_up_id: str, due_at: str, owner: str, *,
-                           purpose: str | None = None, contact_id: str | None = None) -> None:
+                           at: str, purpose: str | None = None,
+                           contact_id: str | None = None) -> None:
+        """Schedules a follow-up at ``at``, when it was scheduled (with a contact: the
+        contact's time)."""
         if follow_up_id in self.follow_ups:
             raise FollowUpError(f"follow-up {follow_up_id!r} is already scheduled")
         if contact_id is not None and contact_id not in self.contact_ids:
             raise ContactNotFound(contact_id)
-        self.trigger_event(self.FollowUpScheduled, follow_up_id=follow_up_id, due_at=due_at,
-                           owner=owner, purpose=purpose, contact_id=contact_id)
+        self.trigger_event(self.FollowUpScheduled, follow_up_id=follow_up_id, scheduled_at=at,
+                           due_at=due_at, owner=owner, purpose=purpose, contact_id=contact_id)
 
     def complete_follow_up(self, follow_up_id: str, at: str, *, contact_id: str | None = None,
                            actor: str | None = None) -> None:
-        self._open_follow_up(follow_up_id)
+        self._settling(follow_up_id, at, "completed")
         if contact_id is not None and contact_id not in self.contact_ids:
             raise ContactNotFound(contact_id)
         self.trigger_event(self.FollowUpCompleted, follow_up_id=follow_up_id, at=at,
@@ -391,19 +418,31 @@ class Customer(Aggregate):
 
     def cancel_follow_up(self, follow_up_id: str, at: str, reason: str, *,
                          actor: str | None = None) -> None:
-        self._open_follow_up(follow_up_id)
+        self._settling(follow_up_id, at, "cancelled")
         if not reason or not reason.strip():
             raise InvalidInput("reason", reason, "cancelling a follow-up needs a reason")
         self.trigger_event(self.FollowUpCancelled, follow_up_id=follow_up_id, at=at,
                            reason=reason, actor=actor)
 
-    def reschedule_follow_up(self, follow_up_id: str, due_at: str, *,
+    def reschedule_follow_up(self, follow_up_id: str, due_at: str, *, at: str,
                              reason: str | None = None, actor: str | None = None) -> None:
-        follow_up = self._open_follow_up(follow_up_id)
+        follow_up = self._settling(follow_up_id, at, "rescheduled")
         if follow_up.due_at == due_at:
             raise FollowUpError(f"follow-up {follow_up_id!r} is already due at {due_at}")
-        self.trigger_event(self.FollowUpRescheduled, follow_up_id=follow_up_id, due_at=due_at,
-                           reason=reason, actor=actor)
+        self.trigger_event(self.FollowUpRescheduled, follow_up_id=follow_up_id, at=at,
+                           due_at=due_at, reason=reason, actor=actor)
+
+    def _settling(self, follow_up_id: str, at: str, done: str) -> FollowUp:
+        """The open follow-up that something happens to at ``at``: neither in the future
+        nor before the follow-up was scheduled."""
+        follow_up = self._open_follow_up(follow_up_id)
+        not_in_future(at, f"a follow-up cannot be {done} in the future")
+        scheduled = follow_up.scheduled_at
+        if scheduled is not None and datetime.fromisoformat(at) < datetime.fromisoformat(
+                scheduled):
+            raise InvalidInput("at", at, f"follow-up {follow_up_id!r} was scheduled at "
+                               f"{scheduled}: it cannot be {done} before")
+        return follow_up
 
     def _open_follow_up(self, follow_up_id: str) -> FollowUp:
         follow_up = self.follow_ups.get(follow_up_id)
@@ -416,6 +455,21 @@ class Customer(Aggregate):
     @property
     def open_follow_ups(self) -> dict[str, FollowUp]:
         return {k: f for k, f in self.follow_ups.items() if f.status == "open"}
+
+
+def not_in_future(at: str, reason: str) -> None:
+    """Refuses an instant (ISO text with offset) later than now: it has not happened."""
+    if datetime.fromisoformat(at) > datetime.now(UTC):
+        raise InvalidInput("at", at, reason)
+
+
+SCHEDULED_IN_FUTURE = "a follow-up cannot be scheduled in the future (its due time may be)"
+
+
+def scheduled_time(scheduled_at: str | None, contact_at: str | None, recorded_at: str) -> str:
+    """When a follow-up was scheduled: ``scheduled_at`` as its event says (version 2), else
+    at the contact it was scheduled with, else when the event was recorded."""
+    return scheduled_at or contact_at or recorded_at
 
 
 # The fields of a contact card as ContactLogged stores them, in its order.

@@ -64,10 +64,21 @@ def derived_contact_id(reference: str, card: Mapping[str, Any], occurrence: int 
     extras = {name: card[name] for name in _EXTRAS if card.get(name)}
     if extras:
         content.append(extras)
+    return "c-" + _uuid5_hex(content)
+
+
+def derived_follow_up_id(reference: str, values: list[Any]) -> str:
+    """A follow-up id from what a file's row says of it (when it was scheduled, due, owner,
+    purpose, contact), so that importing the row again schedules nothing twice: ``"f-"``
+    and the hex of ``uuid5(NAMESPACE, canonical_json([reference, *values]))``."""
+    return "f-" + _uuid5_hex([reference, *values])
+
+
+def _uuid5_hex(content: list[Any]) -> str:
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + orjson.dumps(content)).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return "c-" + digest.hex()
+    return digest.hex()
 
 
 _NAMESPACE_BYTES = NAMESPACE.bytes

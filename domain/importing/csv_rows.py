@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from touchlog.domain.attributes import declared_attribute
+from touchlog.domain.attributes import Declared, declared_attribute
 from touchlog.domain.contact import (
     CARD_INPUT_FIELDS,
     CardInput,
@@ -80,23 +80,27 @@ def read_lists(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str
 SHOWN_NAMES = 10  # a header of thousands of columns must not become a message as long
 
 
-def check_header(header: list[str], delimiter: str = ",") -> None:
-    """Refuses an unknown, duplicated or missing required column (docs/import.md). The
-    ``line``, ``field`` and ``reason`` columns a rejects file ends with are ignored."""
+def check_header(header: list[str], delimiter: str = ",", known: tuple[str, ...] = COLUMNS,
+                 required: tuple[str, ...] = REQUIRED, kind: str = "",
+                 attributes: bool = True) -> None:
+    """Refuses an unknown, duplicated or missing required column (docs/import.md): of a
+    contacts file unless ``known`` and ``required`` say otherwise (a file of ``kind``
+    rows; ``attr.NAME`` columns are known unless ``attributes`` is false). The ``line``, ``field`` and ``reason`` columns a rejects file ends with are
+    ignored."""
     header = without_rejects_columns(header)
-    unknown = [name for name in header
-               if name not in COLUMNS and not name.startswith(ATTRIBUTE_PREFIX)]
+    unknown = [name for name in header if name not in known
+               and not (attributes and name.startswith(ATTRIBUTE_PREFIX))]
     if unknown:
+        also = f", and {ATTRIBUTE_PREFIX}NAME for a declared attribute" if attributes else ""
         raise InvalidInput("header", _some(unknown),
-                           f"unknown column(s); known columns: {', '.join(COLUMNS)}, and "
-                           f"{ATTRIBUTE_PREFIX}NAME for a declared contact attribute"
+                           f"unknown column(s){kind}; known columns: {', '.join(known)}{also}"
                            f"{delimiter_hint(header, delimiter)}")
     duplicated = sorted(name for name, n in Counter(header).items() if n > 1)
     if duplicated:
         raise InvalidInput("header", _some(duplicated), "duplicated column(s)")
-    missing = [name for name in REQUIRED if name not in header]
+    missing = [name for name in required if name not in header]
     if missing:
-        raise InvalidInput("header", missing, "missing required column(s)")
+        raise InvalidInput("header", missing, f"missing required column(s){kind}")
 
 
 def without_rejects_columns(header: list[str]) -> list[str]:
@@ -185,7 +189,7 @@ class RowParser:
 
         self.required, self.card_input, self.plan_input = (
             getter(REQUIRED), getter(_CARD_SOURCES), getter(_PLAN_SOURCES))
-        self.attributes = attribute_columns(positions, settings)
+        self.attributes = attribute_columns(positions, settings.contact_attributes)
         self.cards = CardReader(_unlisted_channel(settings), settings.reason_category,
                                 zone=zone, declared=settings.contact_attributes)
         self.zone = zone
@@ -227,15 +231,16 @@ class RowParser:
         return [*values, *[None] * (self.width - len(values))]
 
 
-def attribute_columns(positions: dict[str, int], settings: Settings) -> list[tuple[str, int]]:
-    """The contact attributes of ``positions`` (``attr.NAME`` keys) and their positions; an
+def attribute_columns(positions: dict[str, int], declared: Declared,
+                      scope: str = "contact") -> list[tuple[str, int]]:
+    """The attributes of ``positions`` (``attr.NAME`` keys) and their positions; an
     undeclared one refuses the file (field ``header``), naming it and the closest names."""
     found = []
     for key, position in positions.items():
         if key.startswith(ATTRIBUTE_PREFIX):
             name = key[len(ATTRIBUTE_PREFIX):]
             try:
-                declared_attribute(settings.contact_attributes, name)
+                declared_attribute(declared, name, scope)
             except InvalidInput as e:
                 raise InvalidInput("header", key, e.reason) from None
             found.append((name, position))

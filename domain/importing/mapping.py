@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from touchlog.domain.errors import MappingError
-from touchlog.domain.importing.csv_rows import ATTRIBUTE_PREFIX, COLUMNS, delimiter_hint
+from touchlog.domain.facts import CONTACT, KINDS
+from touchlog.domain.importing.csv_rows import ATTRIBUTE_PREFIX, delimiter_hint
+from touchlog.domain.importing.fact_rows import KIND_COLUMNS
 from touchlog.domain.importing.sources import Source
 
-FIELDS = tuple(column for column in COLUMNS if column != "contact_id")  # the id is `id`
+FIELDS = tuple(column for column in KIND_COLUMNS if column != "contact_id")  # the id is `id`
 REQUIRED_FIELDS = ("customer", "occurred_at", "channel")
 TYPES = ("text", "decimal", "int", "date", "datetime")
-RECORD_KINDS = ("contact",)
+RECORD_KINDS = KINDS
 CASES = ("upper", "lower")
 
 
@@ -169,11 +171,13 @@ def _near(name: str, columns: list[str]) -> str:
     return f" (there is {match!r})" if match is not None else ""
 
 
-def identity(header: list[str]) -> Mapping:
+def identity(header: list[str], kind: str | None = None) -> Mapping:
     """The plain contract (docs/import.md) as a mapping: one record, each column of the
-    contract the file has read as it is."""
+    contract the file has read as it is; ``kind`` the kind of every row (``--kind``)."""
     fields = {name: FieldRule(name, column_template(name)) for name in header
               if name in FIELDS or name.startswith(ATTRIBUTE_PREFIX)}
+    if kind is not None and kind != CONTACT:
+        fields["kind"] = FieldRule("kind", parse_template(kind))
     record_id = column_template("contact_id") if "contact_id" in header else None
     return Mapping("", Source(), (RecordRule("contact", "records.contact", (), record_id,
                                              fields, owner_needs_due=True),))

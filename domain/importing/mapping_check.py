@@ -18,6 +18,7 @@ from touchlog.domain import values as v
 from touchlog.domain.attributes import declared_attribute
 from touchlog.domain.errors import InvalidInput, MappingError
 from touchlog.domain.importing.csv_rows import ATTRIBUTE_PREFIX
+from touchlog.domain.importing.fact_rows import FACT_COLUMNS
 from touchlog.domain.importing.mapping import (
     CASES,
     FIELDS,
@@ -197,9 +198,14 @@ class Checker:
     def record(self, data: dict[str, Any], name: str, place: str) -> RecordRule:
         self.keys(data, place, _RECORD_KEYS)
         kind = data.get("kind", "contact")
-        if kind not in RECORD_KINDS:
+        kind_rule = None
+        if isinstance(kind, dict):  # from a column (a field rule: column, map, …)
+            kind_rule = self.field(kind, "kind", f"{place}.kind")
+        elif kind not in RECORD_KINDS:
             self.problem(f"{place}.kind", f"unknown record kind {kind!r}; known: "
                          f"{', '.join(RECORD_KINDS)}")
+        elif kind != "contact":
+            kind_rule = FieldRule(f"{place}.kind", parse_template(kind))
         when = self.conditions(data.get("when", []), f"{place}.when")
         record_id = None
         if "id" in data:
@@ -212,21 +218,31 @@ class Checker:
         for key, spec in fields.items():
             where = f"{place}.fields.{key}"
             if key.startswith(ATTRIBUTE_PREFIX):
-                self.attribute(key, where)
+                self.attribute(key, where, kind)
                 rule = self.field(spec, key, where)
                 if rule is not None:
                     rules[key] = rule
             elif key == "contact_id":
-                self.problem(where, "the contact's id is the record's id = \"…\"")
+                self.problem(where, "the contact's id (also the contact a retraction or a "
+                             "follow-up names) is the record's id = \"…\"")
+            elif key == "kind":
+                self.problem(where, "the kind is the record's kind = …")
             elif key not in FIELDS:
                 self.problem(where, f"unknown field; known: {', '.join(FIELDS)}")
             else:
                 rule = self.field(spec, key, where)
                 if rule is not None:
                     rules[key] = rule
-        missing = [f for f in REQUIRED_FIELDS if f not in fields]
+        required = REQUIRED_FIELDS if kind == "contact" else (
+            FACT_COLUMNS[kind][0] if isinstance(kind, str) and kind in FACT_COLUMNS
+            else ("customer",))  # from a column: each row is checked as its kind
+        missing = [f for f in required if f not in fields and f != "contact_id"]
+        if "contact_id" in required and record_id is None:
+            missing.append("contact_id (the record's id = \"…\")")
         if missing:
             self.problem(f"{place}.fields", f"missing required field(s): {', '.join(missing)}")
+        if kind_rule is not None:
+            rules["kind"] = kind_rule
         return RecordRule(name, place, tuple(when), record_id, rules)
 
     @staticmethod
@@ -240,10 +256,19 @@ class Checker:
         spread.update({f"{ATTRIBUTE_PREFIX}{name}": spec for name, spec in attributes.items()})
         return spread
 
-    def attribute(self, key: str, place: str) -> None:
-        """Refuses a field ``attr.NAME`` whose attribute touchlog.toml does not declare."""
+    def attribute(self, key: str, place: str, kind: object) -> None:
+        """Refuses a field ``attr.NAME`` whose attribute touchlog.toml does not declare: a
+        contact attribute on a contact, a customer attribute on a profile, either on a
+        record whose kind comes from a column."""
+        name = key[len(ATTRIBUTE_PREFIX):]
+        settings = self.settings
+        if not isinstance(kind, str) and name in settings.customer_attributes:
+            return
         try:
-            declared_attribute(self.settings.contact_attributes, key[len(ATTRIBUTE_PREFIX):])
+            if kind == "profile":
+                declared_attribute(settings.customer_attributes, name, "customer")
+            else:
+                declared_attribute(settings.contact_attributes, name)
         except InvalidInput as e:
             self.problem(place, e.reason)
 
@@ -394,7 +419,14 @@ _VOCABULARY: dict[str, Callable[[Any, str], object]] = {
     "initiated_by": lambda _, value: v.initiator(value),
     "rating": lambda _, value: v.parse_rating(value),
     "amount": lambda _, value: v.parse_amount(value),
+    "kind": lambda _, value: _kind(value),
+    "to_stage": lambda _, value: v.Stage.parse(value, "to_stage"),
 }
+
+
+def _kind(value: str) -> None:
+    if value.strip() not in RECORD_KINDS:
+        raise InvalidInput("kind", value, f"unknown kind; known: {', '.join(RECORD_KINDS)}")
 
 
 def format_problem(text: str) -> str | None:

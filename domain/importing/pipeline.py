@@ -31,6 +31,7 @@ from typing import IO, Any, NamedTuple, Protocol
 from touchlog.domain.application import TouchpointLog, write_refused
 from touchlog.domain.errors import InvalidInput, MappingError, StoreError
 from touchlog.domain.importing.csv_rows import by_column, check_header, without_rejects_columns
+from touchlog.domain.importing.fact_rows import check_kinds_header
 from touchlog.domain.importing.mapping import identity
 from touchlog.domain.importing.parallel import ParallelParser
 from touchlog.domain.importing.reading import Reading
@@ -143,8 +144,11 @@ def _validate(stream: IO[Any], reading: Reading, zone: Any, settings: Settings, 
     try:
         columns, rows = read_table(stream, source, mapping.columns() if mapping else ())
         if mapping is None:
-            check_header(columns, source.delimiter)
-            mapping = identity(columns)
+            if reading.kind is not None or "kind" in without_rejects_columns(columns):
+                check_kinds_header(columns, source.delimiter, reading.kind)
+            else:
+                check_header(columns, source.delimiter)
+            mapping = identity(columns, reading.kind)
         else:
             mapping.check_columns(columns)
         header = without_rejects_columns(columns)
@@ -154,6 +158,7 @@ def _validate(stream: IO[Any], reading: Reading, zone: Any, settings: Settings, 
         unlisted: dict[str, Counter[str]] = {}
         reader = RowReader(columns, mapping, settings, zone)
         append = spool.append
+        kinds = summary.kinds if any("kind" in r.fields for r in mapping.records) else None
         with ParallelParser(partial(_parse_unit, reader.read)) as parsing:
             for unit, results in parsing.parsed(_units(rows, summary)):
                 for (line, values), result in zip(unit, results, strict=True):
@@ -171,6 +176,8 @@ def _validate(stream: IO[Any], reading: Reading, zone: Any, settings: Settings, 
                     for number, row in result:
                         counts[number] += 1
                         append(line, values, row)
+                        if kinds is not None:
+                            kinds[row.kind] += 1
                 if len(summary.preview) < PREVIEW_ROWS:
                     _preview_of(unit, results, names, summary.preview)
         summary.records = dict(zip(names, counts, strict=True))
@@ -228,6 +235,7 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary,
 
 def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_size: int) -> None:
     from touchlog.domain.errors import CustomerNotFound
+    from touchlog.domain.facts import FactEntry
 
     known: dict[str, set[str]] = {}
     for _lines, entries in spool.batches(batch_size):
@@ -238,7 +246,10 @@ def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_si
                 except CustomerNotFound:
                     ids = set()
                 known = {entry.reference: ids}  # rows arrive grouped by customer
-            contact_id = entry.card["contact_id"]
+            if entry.__class__ is FactEntry:  # counted as new: only recording it can tell
+                summary.imported += 1
+                continue
+            contact_id = entry.card["contact_id"]  # type: ignore[union-attr]
             new = contact_id not in known[entry.reference]
             known[entry.reference].add(contact_id)
             summary.imported += new

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from touchlog.domain.errors import InvalidInput
 from touchlog.domain.importing.mapping import Mapping, load_mapping
 from touchlog.domain.importing.sources import REJECTS_SOURCE, Source, looks_like_rejects
 from touchlog.domain.settings import Settings
@@ -21,11 +22,16 @@ class Reading:
     delimiter: str | None = None
     encoding: str | None = None
     timezone: str | None = None
+    kind: str | None = None  # of every row of a file without a kind column (--kind)
 
     @classmethod
     def of(cls, mapping: Mapping | str | Path | None, settings: Settings,
            **overrides: str | None) -> Reading:
         """A mapping given as a file is loaded (and checked whole) here."""
+        if mapping is not None and overrides.get("kind") is not None:
+            raise InvalidInput("--kind", overrides["kind"], "a mapping gives its records' kind "
+                               "(kind = … in each [[records]]): --kind is for a file in "
+                               "touchlog's own columns")
         if isinstance(mapping, str | Path):
             mapping = load_mapping(mapping, settings)
         return cls(mapping, **overrides)

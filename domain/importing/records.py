@@ -2,12 +2,13 @@
 
 ``RowReader(columns, mapping, settings, zone).read(values)`` gives the row's contacts: for
 each record whose ``when`` holds, the record number and the ``ParsedRow`` that
-``RowParser`` (csv_rows.py) reads. A field read from one column as it is goes to
-``RowParser`` by position; any other field (a template, a pattern, a map, a type) is
-computed and appended to the row first. So the plain contract, the identity mapping, is
-``RowParser`` alone, at the speed it always had, and every mapping is checked by the same
-rules. A row any record refuses is refused whole (``RowRefused``, naming the record).
-How each computed field is read is fields.py.
+``RowParser`` (csv_rows.py) reads; a record with a ``kind`` field reads each row as its
+kind says (``KindParser``, fact_rows.py: a ``ParsedFact`` for a kind other than contact).
+A field read from one column as it is goes to ``RowParser`` by position; any other field
+(a template, a pattern, a map, a type) is computed and appended to the row first. So the
+plain contract, the identity mapping, is ``RowParser`` alone, at the speed it always had,
+and every mapping is checked by the same rules. A row any record refuses is refused whole
+(``RowRefused``, naming the record). How each computed field is read is fields.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.importing.csv_rows import ParsedRow, RowParser
+from touchlog.domain.importing.fact_rows import KindParser, ParsedFact
 from touchlog.domain.importing.fields import Reader, Unlisted, field_reader
 from touchlog.domain.importing.mapping import CustomerRule, FieldRule, Mapping
 from touchlog.domain.importing.sources import Malformed
@@ -52,14 +54,14 @@ class RowReader:
         direct = (only is not None and only.applies is None and not only.computed
                   and mapping.source.format != "jsonl")
         self.parser = only.parser if only is not None else None
-        self.read: Callable[[list[str]], list[tuple[int, ParsedRow]]] = (
+        self.read: Callable[[list[str]], list[tuple[int, ParsedRow | ParsedFact]]] = (
             self._direct if direct else self._general)
 
-    def _direct(self, values: list[str]) -> list[tuple[int, ParsedRow]]:
+    def _direct(self, values: list[str]) -> list[tuple[int, ParsedRow | ParsedFact]]:
         assert self.parser is not None
         return [(0, self.parser(values))]
 
-    def _general(self, values: list[str]) -> list[tuple[int, ParsedRow]]:
+    def _general(self, values: list[str]) -> list[tuple[int, ParsedRow | ParsedFact]]:
         if len(values) != self.width:
             values = self._fitted(values)
         found = []
@@ -90,7 +92,8 @@ class _Rule:
     """One record compiled: its filter, the fields it computes, its parser."""
 
     def __init__(self, number: int, name: str, applies: Callable[[list[str]], bool] | None,
-                 computed: list[Reader], parser: RowParser, sources: dict[str, str]) -> None:
+                 computed: list[Reader], parser: Callable[[list[str]], Any],
+                 sources: dict[str, str]) -> None:
         self.number, self.name, self.applies = number, name, applies
         self.computed, self.parser, self.sources = computed, parser, sources
 
@@ -118,7 +121,9 @@ def _compiled(number: int, record: Any, index: dict[str, int], width: int,
         positions[name] = width + len(computed)
         read = field_reader(name, rule, index, customer if name == "customer" else None)
         computed.append(_when_due(read, due) if planned and due is not None else read)
-    parser = RowParser.at(positions, width + len(computed), settings, zone)
+    parser: Callable[[list[str]], Any] = (
+        KindParser(positions, width + len(computed), settings, zone) if "kind" in rules
+        else RowParser.at(positions, width + len(computed), settings, zone))
     sources = {name: rule.source.text for name, rule in rules.items()
                if rule.source.text != "{" + name + "}"}
     return _Rule(number, record.name, _when(record.when, index), computed, parser, sources)

@@ -24,8 +24,10 @@ from touchlog.domain.application import CardEntry
 from touchlog.domain.contact import FollowUpPlan, PlanValues
 from touchlog.domain.customer import CARD_FIELDS
 from touchlog.domain.errors import FileWriteError
+from touchlog.domain.facts import FactEntry
 from touchlog.domain.identity import derived_contact_id
 from touchlog.domain.importing.csv_rows import ParsedRow, by_column
+from touchlog.domain.importing.fact_rows import ParsedFact
 
 BLOCK_ROWS = 5_000  # rows per block written, and per chunk read back from SQLite
 
@@ -44,12 +46,13 @@ class _Record(NamedTuple):
     occurred_at: str
     contact_id: str  # given, or derived before counting earlier identical rows
     derived: int  # 1 when the id was derived; read back through _COUNTED, its occurrence
-    card: list[Any]  # the values of the card's other fields, in _CARD order
+    card: Any  # the values of the card's other fields in _CARD order (a list); a fact's (a dict)
     plan: list[Any] | None  # the PlanValues of its follow-up, if it has one
+    kind: str | None  # None for a contact; a fact's kind (domain/facts.py), its time in card
 
 
 # ``seq`` numbers the records in file order: a row of a mapping may give several.
-_SORTED = ("SELECT line, customer, occurred_at, contact_id, derived, card, plan FROM row"
+_SORTED = ("SELECT line, customer, occurred_at, contact_id, derived, card, plan, kind FROM row"
            " ORDER BY customer, occurred_at, seq")
 # The occurrence counted by SQLite over the whole file (see Spool.batches).
 _COUNTED = _SORTED.replace("derived,", "derived * (ROW_NUMBER() OVER (PARTITION BY"
@@ -60,7 +63,7 @@ class SpooledBatch(NamedTuple):
     """Rows read back from the spool: their first lines and their entries, in order."""
 
     lines: list[int]
-    entries: list[CardEntry]
+    entries: list[CardEntry | FactEntry]
 
 
 class Encoded(NamedTuple):
@@ -70,6 +73,7 @@ class Encoded(NamedTuple):
     occurred_at: str
     id_like_derived: bool  # a given contact_id that could equal a derived one
     record: bytes  # the _Record as JSON
+    kind: str = "contact"  # of the row (domain/facts.py KINDS)
 
 
 _dumps, _loads = orjson.dumps, orjson.loads  # JSON never holds a raw line break
@@ -159,9 +163,19 @@ class Spool:
         group = ("", "")  # the customer and time read last
         seen: dict[str, int] = {}  # and the counts of their ids
         lines: list[int] = []
-        entries: list[CardEntry] = []
+        entries: list[CardEntry | FactEntry] = []
         for chunk in self._chunks():
             for record in chunk:
+                if record.kind is not None:
+                    if _merged(entries, record):
+                        continue
+                    lines.append(record.line)
+                    entries.append(FactEntry(record.reference, record.kind,
+                                             record.card.get("at"), record.card))
+                    if len(entries) >= size and record.kind != "profile":  # see _merged
+                        yield SpooledBatch(lines, entries)
+                        lines, entries = [], []
+                    continue
                 occurrence = record.derived  # when not counting here, SQLite counted it
                 if counting:
                     if record.occurred_at != group[1] or record.reference != group[0]:
@@ -171,7 +185,7 @@ class Spool:
                     occurrence = earlier if record.derived else 0
                 lines.append(record.line)
                 entries.append(_entry(record, occurrence))
-                if len(entries) == size:
+                if len(entries) >= size:
                     yield SpooledBatch(lines, entries)
                     lines, entries = [], []
         if entries:
@@ -204,39 +218,60 @@ class Spool:
             cursor = self.db.execute(_COUNTED if self.id_like_derived else _SORTED)
         while chunk := cursor.fetchmany(BLOCK_ROWS):
             yield [_Record(line, reference, at, contact_id, n, _loads(card),
-                           _loads(plan) if plan is not None else None)
-                   for line, reference, at, contact_id, n, card, plan in chunk]
+                           _loads(plan) if plan is not None else None, kind)
+                   for line, reference, at, contact_id, n, card, plan, kind in chunk]
 
     def _load_into_sqlite(self) -> None:
         self.db = sqlite3.connect(self.directory / "spool.db")
         self.db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE row (seq INTEGER PRIMARY KEY, line INTEGER, customer TEXT,"
-            " occurred_at TEXT, contact_id TEXT, derived INTEGER, card BLOB, plan BLOB)")
+            " occurred_at TEXT, contact_id TEXT, derived INTEGER, card BLOB, plan BLOB,"
+            " kind TEXT)")
         seq = 0
         for block in self._blocks():
             with self.db:
                 self.db.executemany(
-                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(seq + n, r.line, r.reference, r.occurred_at, r.contact_id, r.derived,
-                      _dumps(r.card), _dumps(r.plan) if r.plan is not None else None)
+                      _dumps(r.card), _dumps(r.plan) if r.plan is not None else None, r.kind)
                      for n, r in enumerate(block)])
             seq += len(block)
 
 
-def encode(line: int, row: ParsedRow) -> Encoded:
-    """A parsed row as the spool keeps it (with what ``Spool.append`` looks at)."""
-    card, plan = row.card, row.plan
+def encode(line: int, row: ParsedRow | ParsedFact) -> Encoded:
+    """A parsed row as the spool keeps it (with what ``Spool.append`` looks at). A fact of
+    another kind than contact is kept at its place among the customer's rows (its key)."""
+    if row.__class__ is ParsedFact:
+        fact: ParsedFact = row
+        return Encoded(fact.reference, fact.key, False, _dumps(
+            (line, fact.reference, fact.key, "", 0, fact.values, None, fact.kind)), fact.kind)
+    card, plan = row.card, row.plan  # type: ignore[union-attr]
     at, contact_id = card["occurred_at"], card["contact_id"]
-    record = _dumps((line, row.reference, at, contact_id, row.derived, _KEEP(card),
-                     tuple(plan) if plan is not None else None))
-    return Encoded(row.reference, at, not row.derived and contact_id.startswith("c-"), record)
+    record = _dumps((line, row.reference, at, contact_id, row.derived, _KEEP(card),  # type: ignore[union-attr]
+                     tuple(plan) if plan is not None else None, None))
+    return Encoded(row.reference, at, not row.derived and contact_id.startswith("c-"), record)  # type: ignore[union-attr]
 
 
-def decoded(row: Encoded) -> tuple[int, CardEntry]:
+def decoded(row: Encoded) -> tuple[int, CardEntry | FactEntry]:
     """An encoded row's line and entry, as pass 2 would record it (a dry run's preview)."""
     record = _Record._make(_loads(row.record))
+    if record.kind is not None:
+        return record.line, FactEntry(record.reference, record.kind, record.card.get("at"),
+                                      record.card)
     return record.line, _entry(record, 0)
+
+
+def _merged(entries: list[CardEntry | FactEntry], record: _Record) -> bool:
+    """Adds a profile update to the one just before it of the same customer (the rows of
+    a customer's profile in one file are one update, their later values over the earlier),
+    so that importing the file again finds the profile as the file leaves it: nothing new."""
+    last = entries[-1] if entries else None
+    if (record.kind != "profile" or last is None or last.__class__ is not FactEntry
+            or last.kind != "profile" or last.reference != record.reference):
+        return False
+    last.values.update({k: v for k, v in record.card.items() if v is not None})
+    return True
 
 
 def _write(out: BinaryIO, block: bytes) -> None:

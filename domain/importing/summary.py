@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from touchlog.domain.facts import FactEntry
 from touchlog.domain.importing.spool import Encoded, decoded
 
 PREVIEW_ROWS = 5  # contacts a dry run with a mapping shows as they would be recorded
@@ -38,6 +40,7 @@ class Summary:
     skipped: int = 0  # good rows that gave no contact (no record's `when` held)
     records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
     preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
+    kinds: Counter[str] = field(default_factory=Counter)  # rows by kind, in a file of kinds
 
     @property
     def contacts(self) -> int:
@@ -53,6 +56,8 @@ class Summary:
                                   "customers": self.customers}
         if mapped:
             result.update(skipped=self.skipped, records=self.records)
+        if self.kinds:
+            result["kinds"] = dict(self.kinds)
         if dry_run:
             result["dry_run"] = True
             if mapped:
@@ -64,6 +69,9 @@ def shown(row: Encoded, record: str) -> dict[str, Any]:
     """A spooled contact as a dry run's preview shows it: its line, record, customer, the
     card's values that are there, and its follow-up."""
     line, entry = decoded(row)
+    if isinstance(entry, FactEntry):
+        return {"line": line, "record": record, "customer": entry.reference, "kind": entry.kind,
+                **{k: v for k, v in entry.values.items() if v is not None}}
     shown = {"line": line, "record": record, "customer": entry.reference,
              **{k: v for k, v in entry.card.items() if v is not None}}
     plan = entry.follow_up

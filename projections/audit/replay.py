@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from touchlog.domain.customer import CARD_FIELDS, Customer, amend_card
+from touchlog.domain.customer import CARD_FIELDS, Customer, amend_card, scheduled_time
 from touchlog.domain.errors import TouchlogError
 from touchlog.domain.stages import StageFacts, Stay, stay_at
 
@@ -103,8 +103,9 @@ class _Replay:
             self.follow_ups[e.follow_up_id] = {
                 "follow_up_id": e.follow_up_id, "due_at": e.due_at, "owner": e.owner,
                 "purpose": e.purpose, "contact_id": e.contact_id,
-                # When it was scheduled in the world: at its contact, else when recorded.
-                "scheduled_at": contact["occurred_at"] if contact else recorded,
+                "scheduled_at": scheduled_time(e.scheduled_at,
+                                               contact["occurred_at"] if contact else None,
+                                               recorded),
                 "version": version, "changed_in": [], "closed": False,
             }
             return
@@ -115,7 +116,8 @@ class _Replay:
             if _happened(e.at, self.as_of):
                 follow_up["closed"] = True
                 follow_up["changed_in"].append(version)
-        elif isinstance(e, Customer.FollowUpRescheduled) and _happened(recorded, self.as_of):
+        elif isinstance(e, Customer.FollowUpRescheduled) and _happened(e.at or recorded,
+                                                                        self.as_of):
             follow_up["due_at"] = e.due_at
             follow_up["changed_in"].append(version)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from touchlog.domain.customer import amend_card
+from touchlog.domain.customer import amend_card, scheduled_time
 from touchlog.domain.errors import CustomerNotFound, UnreadableEvent
 from touchlog.domain.identity import customer_id
 from touchlog.domain.stages import StageFacts, Stay
@@ -102,8 +102,8 @@ class _Stages:
         the event, rather than when the history is derived."""
         e = c.state
         for name in ("at", "occurred_at"):
-            if name in e:
-                _instant(e[name])
+            if name in e and not (e[name] is None and c.kind == "FollowUpRescheduled"):
+                _instant(e[name])  # (a reschedule before version 2 has no time)
         if "occurred_at" in (e.get("changes") or {}):
             _instant(e["changes"]["occurred_at"])
         if c.kind == "Registered":
@@ -173,7 +173,9 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
     if kind == "FollowUpScheduled":
         linked = contacts.get(e["contact_id"]) if e["contact_id"] is not None else None
         return {"type": "follow_up_scheduled",
-                "at": linked["occurred_at"] if linked is not None else recorded_at,
+                "at": scheduled_time(e.get("scheduled_at"),
+                                     linked["occurred_at"] if linked is not None else None,
+                                     recorded_at),
                 "follow_up_id": e["follow_up_id"], "due_at": e["due_at"], "owner": e["owner"],
                 "purpose": e["purpose"], "contact_id": e["contact_id"]}
     if kind == "FollowUpCompleted":
@@ -183,7 +185,7 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
         return {"type": "follow_up_cancelled", "at": e["at"], "follow_up_id": e["follow_up_id"],
                 "reason": e["reason"], "actor": e["actor"]}
     if kind == "FollowUpRescheduled":
-        return {"type": "follow_up_rescheduled", "at": recorded_at,
+        return {"type": "follow_up_rescheduled", "at": e.get("at") or recorded_at,
                 "follow_up_id": e["follow_up_id"], "due_at": e["due_at"],
                 "reason": e["reason"], "actor": e["actor"]}
     return None

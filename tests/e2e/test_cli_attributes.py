@@ -267,3 +267,37 @@ def test_a_mapping_maps_columns_to_person_purchase_and_attributes(
                                         encoding="utf-8")
     message = refused(db, "import", "visits.jsonl", "--mapping", "typo.toml")
     assert "fields.attr.campaign" in message and "not declared" in message
+
+
+def test_a_file_of_kinds_gives_contact_rows_contact_attributes_and_profile_rows_customer_ones(
+        db: str, tmp_path: Path) -> None:
+    (tmp_path / "mixed.csv").write_text(
+        "kind,customer,occurred_at,channel,name,attr.utm_campaign,attr.sector,attr.employees\n"
+        "contact,ACME,2024-03-01T10:00,web,,spring,,\n"
+        "profile,ACME,,,Acme Ltd,,retail,250\n", encoding="utf-8")
+    first = ok(db, "import", "mixed.csv", "--format", "json")
+    assert (first["imported"], first["rejected"]) == (2, 0)
+    acme = ok(db, "customer", "show", "ACME", "--format", "json")
+    assert acme["attributes"] == {"employees": 250, "sector": "retail"}
+    [contact] = [e for e in ok(db, "timeline", "ACME", "--format", "json")
+                 if e["type"] == "contact"]
+    assert contact["attributes"] == {"utm_campaign": "spring"}
+    again = ok(db, "import", "mixed.csv", "--format", "json")
+    assert (again["imported"], again["duplicates"]) == (0, 2)
+
+    # A profile's attribute is a customer attribute: its type is checked as declared.
+    (tmp_path / "bad.csv").write_text("customer,attr.employees\nACME,many\n", encoding="utf-8")
+    bad = run(db, "import", "bad.csv", "--kind", "profile")
+    assert bad.exit_code == 1
+    assert "line 2: attr.employees: expected a whole number (got 'many')" in bad.output
+    # Declared as neither, a column refuses the file, naming the closest declared names.
+    (tmp_path / "typo.csv").write_text("kind,customer,attr.sektor\nprofile,ACME,retail\n",
+                                       encoding="utf-8")
+    typo = run(db, "import", "typo.csv")
+    assert typo.exit_code == 1 and "attr.sektor" in typo.stderr
+    # A file of one kind without attributes refuses attr.NAME columns.
+    (tmp_path / "retract.csv").write_text("customer,contact_id,reason,attr.sector\n"
+                                          "ACME,c-1,typo,retail\n", encoding="utf-8")
+    retract = run(db, "import", "retract.csv", "--kind", "retraction")
+    assert retract.exit_code == 1 and "attr.sector" in retract.stderr
+    assert ok(db, "verify", "--projections", "--format", "json")["intact"] is True

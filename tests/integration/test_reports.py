@@ -83,7 +83,8 @@ def record(log: TouchpointLog, step: int | None = None) -> None:
         lambda: log.change_stage("INITECH", "dissolution", "moved away", "ann",
                                  at="2024-05-05", reason_category="moved_away"),
         lambda: [log.schedule_follow_up(ref, FollowUpPlan(
-            due_at=f"2024-{due}", owner=owner, follow_up_id=fid)) for ref, fid, due, owner in (
+            due_at=f"2024-{due}", owner=owner, follow_up_id=fid), at="2024-01-20")
+            for ref, fid, due, owner in (
             ("ACME", "f-a1", "02-15", "ann"), ("ACME", "f-a2", "03-01", "ann"),
             ("GLOBEX", "f-b1", "05-01", "bob"), ("INITECH", "f-c1", "08-01", "ann"),
             ("INITECH", "f-c2", "04-01", "ann"))],

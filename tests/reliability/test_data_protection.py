@@ -130,7 +130,8 @@ BOOKKEEPING = {"originator_id", "originator_version", "timestamp", "originator_t
 NOT_PERSONAL = {
     "reference": "the customer number; docs/events.md: not personal data",
     "contact_id": "an id", "follow_up_id": "an id", "at": "an instant",
-    "occurred_at": "an instant", "due_at": "an instant", "channel": "a configured name",
+    "occurred_at": "an instant", "due_at": "an instant", "scheduled_at": "an instant",
+    "channel": "a configured name",
     "initiated_by": "a choice", "outcome": "a choice", "rating": "a number 1-5",
     "amount": "a number", "stage_signal": "a stage", "from_stage": "a stage",
     "reason_category": "a configured name",

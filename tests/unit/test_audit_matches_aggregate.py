@@ -56,13 +56,14 @@ def run(customer: Customer, step: tuple[Any, ...]) -> None:
         customer.change_stage(args[0], args[1], "decided", "ann")
     elif kind == "schedule":
         linked = chosen_contact if args[2] and chosen_contact else None
-        customer.schedule_follow_up(f"f-{len(follow_ups)}", args[1], "ann", contact_id=linked)
+        customer.schedule_follow_up(f"f-{len(follow_ups)}", args[1], "ann", at=args[1],
+                                    contact_id=linked)
     elif kind == "complete":
         customer.complete_follow_up(chosen_follow_up, args[1], actor="ann")
     elif kind == "cancel":
         customer.cancel_follow_up(chosen_follow_up, args[1], "no need", actor="ann")
     elif kind == "reschedule":
-        customer.reschedule_follow_up(chosen_follow_up, args[1], actor="ann")
+        customer.reschedule_follow_up(chosen_follow_up, args[1], at=args[1], actor="ann")
     else:
         customer.update_profile({args[0]: args[1]})
 

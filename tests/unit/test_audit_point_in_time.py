@@ -43,7 +43,7 @@ def story() -> tuple[list[Customer.Event], dict[str, datetime]]:
     """ACME: contacts on days 5 and 10, then one from day 3 recorded late (backdated)."""
     customer = Customer(reference="ACME", at=iso(5))  # v1
     customer.log_contact(card("c-1", iso(5), "exploration"))  # v2: its signal is a fact
-    customer.schedule_follow_up("f-1", iso(20), "ann", purpose="call back",
+    customer.schedule_follow_up("f-1", iso(20), "ann", at=iso(5), purpose="call back",
                                 contact_id="c-1")  # v3
     customer.log_contact(card("c-2", iso(10), summary="first"))  # v4
     before_backdating = moment()

@@ -179,9 +179,9 @@ def test_a_stage_signal_cannot_be_amended() -> None:
 
 def test_follow_up_lifecycle_and_its_refusals() -> None:
     customer = new_customer()
-    customer.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann",
+    customer.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", at=T0,
                                 purpose="call back")
-    customer.reschedule_follow_up("f1", "2018-02-08T00:00:00+00:00", reason="holiday",
+    customer.reschedule_follow_up("f1", "2018-02-08T00:00:00+00:00", at=T0, reason="holiday",
                                   actor="ann")
     customer.complete_follow_up("f1", T0, actor="ann")
     assert event_names(customer) == [
@@ -193,13 +193,13 @@ def test_follow_up_lifecycle_and_its_refusals() -> None:
     with pytest.raises(FollowUpError, match="no follow-up with id 'f9'"):
         customer.complete_follow_up("f9", T0, actor="ann")
     with pytest.raises(FollowUpError, match="already scheduled"):
-        customer.schedule_follow_up("f1", T0, "ann")
+        customer.schedule_follow_up("f1", T0, "ann", at=T0)
     assert customer.collect_events() == []
 
 
 def test_cancelling_twice_is_refused_and_cancel_needs_a_reason() -> None:
     customer = new_customer()
-    customer.schedule_follow_up("f1", T0, "ann")
+    customer.schedule_follow_up("f1", T0, "ann", at=T0)
     with pytest.raises(InvalidInput, match="reason"):
         customer.cancel_follow_up("f1", T0, " ", actor="ann")
     customer.cancel_follow_up("f1", T0, "customer asked", actor="ann")
@@ -210,7 +210,7 @@ def test_cancelling_twice_is_refused_and_cancel_needs_a_reason() -> None:
 
 def test_completing_with_an_unknown_contact_is_refused() -> None:
     customer = new_customer()
-    customer.schedule_follow_up("f1", T0, "ann")
+    customer.schedule_follow_up("f1", T0, "ann", at=T0)
     with pytest.raises(ContactNotFound):
         customer.complete_follow_up("f1", T0, contact_id="c-unknown", actor="ann")
 

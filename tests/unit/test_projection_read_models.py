@@ -93,8 +93,8 @@ def test_amendment_in_a_later_batch_recomputes_the_statistics(db: ReportingDB) -
 
 def test_open_follow_ups_count_drops_when_completed(db: ReportingDB) -> None:
     c = acme()
-    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", contact_id="c1")
-    c.schedule_follow_up("f2", "2018-02-02T00:00:00+00:00", "ann")
+    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "ann", at=T0, contact_id="c1")
+    c.schedule_follow_up("f2", "2018-02-02T00:00:00+00:00", "ann", at=T0)
     c.complete_follow_up("f1", "2018-01-20T00:00:00+00:00")
     feed(db, ArchiveProjection(), c)
     assert db.query("SELECT open_follow_ups FROM archive_customers") == [{"open_follow_ups": 1}]
@@ -121,8 +121,8 @@ def test_follow_up_facts_track_owner_and_latest_live_contact(db: ReportingDB) ->
     c = acme()
     c.update_profile({"owner": "ann"})
     c.retract_contact("c3", "wrong customer")
-    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "bob", purpose="demo")
-    c.reschedule_follow_up("f1", "2018-02-03T00:00:00+00:00")
+    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "bob", at=T0, purpose="demo")
+    c.reschedule_follow_up("f1", "2018-02-03T00:00:00+00:00", at=T0)
     feed(db, FollowUpsProjection(), c)
     [customer] = db.query("SELECT owner, last_contact_at, last_contact_actor "
                           "FROM followup_customers")

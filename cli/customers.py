@@ -6,13 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from touchlog.cli.render import chosen_format, emit, output_format, render
+from touchlog.cli.render import (
+    chosen_format,
+    emit,
+    listed,
+    listing_options,
+    output_format,
+    render,
+)
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
     from touchlog.domain.customer import Customer
-
-PROFILE_FIELDS = ("name", "email", "phone", "owner")
 
 
 @click.group()
@@ -36,6 +41,42 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
                    color=True)
     else:
         emit(card, fmt)
+
+
+@customer.command("list")
+@click.option("--stage", help="Only customers now in this stage.")
+@click.option("--owner", help="Only customers this person owns (the profile's owner).")
+@click.option("--search", metavar="TEXT",
+              help="Only customers whose reference, name or email holds TEXT (case ignored).")
+@click.option("--since", metavar="TIME", help="Only customers with a contact at or after TIME.")
+@listing_options
+@output_format
+@click.pass_obj
+def list_(services: Services, stage: str | None, owner: str | None, search: str | None,
+          since: str | None, limit: int | None, reverse: bool, fmt: str | None) -> None:
+    """List customers by reference (--reverse: last first), with profile, stage and contacts.
+
+    Example: touchlog customer list --stage expansion --owner ann --search acme
+    """
+    with services.queries() as queries:
+        found = queries.customers(stage=stage, owner=owner, search=search, since=since)
+    emit(listed(found, limit, reverse), fmt)
+
+
+@customer.command()
+@click.argument("text")
+@listing_options
+@output_format
+@click.pass_obj
+def search(services: Services, text: str, limit: int | None, reverse: bool,
+           fmt: str | None) -> None:
+    """Find customers whose reference, name or email holds TEXT, case ignored
+    (``customer list --search TEXT``).
+
+    Example: touchlog customer search "kan code"
+    """
+    with services.queries() as queries:
+        emit(listed(queries.customers(search=text), limit, reverse), fmt)
 
 
 @customer.command("set")
@@ -63,6 +104,8 @@ def set_(services: Services, reference: str, fmt: str | None, **fields: str | No
 
 def _card(c: Customer) -> dict[str, Any]:
     """What a person asks about a customer first; follow-ups soonest due first."""
+    from touchlog.domain.customer import PROFILE_FIELDS
+
     follow_ups = sorted(c.open_follow_ups.items(), key=lambda item: item[1].due_at)
     return {
         "customer": c.reference,

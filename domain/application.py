@@ -26,9 +26,18 @@ from eventsourcing.persistence import (
 
 from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
-from touchlog.domain.identity import customer_id, customer_reference, spellings
+from touchlog.domain.identity import (
+    closest_references,
+    customer_id,
+    customer_reference,
+    spellings,
+)
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.events import stored_customers, stored_events
+from touchlog.domain.storage.events import (
+    registered_references,
+    stored_customers,
+    stored_events,
+)
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
@@ -265,6 +274,11 @@ class TouchpointLog(Application[UUID]):
         ids = {customer_id(s): s for s in options}
         held = stored_customers(self, list(ids))
         return next((s for cid, s in ids.items() if cid in held), options[0])
+
+    def not_found(self, reference: str) -> CustomerNotFound:
+        """The error for a reference no customer has, offering the closest existing ones."""
+        return CustomerNotFound(reference, closest_references(
+            customer_reference(reference), registered_references(self)))
 
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""

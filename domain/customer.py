@@ -379,6 +379,9 @@ class Customer(Aggregate):
         return {k: f for k, f in self.follow_ups.items() if f.status == "open"}
 
 
+# The profile fields a person sets (``customer set``), which the archive keeps per customer.
+PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "owner")
+
 # The fields of a contact card as ContactLogged stores them, in its order.
 CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)
 

@@ -70,6 +70,27 @@ def stored_customers(app: TouchpointLog, ids: Sequence[UUID]) -> set[UUID]:
     return {stored_uuid(raw) for (raw,) in rows}
 
 
+def registered_references(app: TouchpointLog) -> list[str]:
+    """The reference of every customer the log holds, from their registrations."""
+    from touchlog.domain.customer import REGISTERED_TOPIC
+
+    database = app.location.database
+    try:
+        rows = database.query(app.recorder, "SELECT state FROM {table} WHERE topic = ?",
+                              (REGISTERED_TOPIC,))
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    references = []
+    for (state,) in rows:
+        try:
+            reference = orjson.loads(bytes(state)).get("reference")
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            continue  # not one touchlog wrote: 'touchlog verify' names it
+        if isinstance(reference, str):
+            references.append(reference)
+    return references
+
+
 def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
     """``event_rows`` as the library's stored events, in version order, by customer id."""
     found: dict[UUID, list[StoredEvent]] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from touchlog.domain.customer import PROFILE_FIELDS
 from touchlog.projections.engine.dialect import exact_sum, rating_average
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS
@@ -55,6 +56,7 @@ class _State:
         self.new: dict[str, str] = {}  # reference -> customer id, registered in this batch
         self.contacts = ContactRows(ARCHIVE_CONTACTS)
         self.follow_ups: dict[str, int] = {}
+        self.profiles: dict[str, dict[str, str | None]] = {}  # customer -> fields set
         self.touched: dict[str, int] = {}  # customer -> last position that changed it
 
     def write(self, db: ReportingDB) -> None:
@@ -67,9 +69,11 @@ class _State:
         for ref, customer_id in self.new.items():
             live = rows[ref]
             statistics = _statistics(live)
+            profile = self.profiles.get(ref, {})
             customers.append([
-                ref, customer_id, *statistics,
-                self.follow_ups.get(ref, 0), self.touched[ref], statistics[TOTAL]])
+                ref, customer_id, *statistics, self.follow_ups.get(ref, 0),
+                *(profile.get(f) for f in PROFILE_FIELDS), self.touched[ref],
+                statistics[TOTAL]])
             channels += _channels(ref, live)
         db.executemany(
             f"INSERT INTO archive_customers ({', '.join(CUSTOMER_COLUMNS)}) "
@@ -82,6 +86,11 @@ class _State:
             "UPDATE archive_customers SET open_follow_ups = open_follow_ups + ? "
             "WHERE customer = ?",
             [[d, c] for c, d in self.follow_ups.items() if c not in self.new])
+        for ref, fields in self.profiles.items():
+            if ref not in self.new:
+                sets = ", ".join(f"{f} = ?" for f in fields)
+                db.execute(f"UPDATE archive_customers SET {sets} WHERE customer = ?",
+                           [*fields.values(), ref])
         _recompute(db, self.contacts.customers - self.new.keys(),
                    {c: p for c, p in self.touched.items() if c not in self.new})
 
@@ -145,6 +154,13 @@ def _registered(s: _State, ref: str, c: Change) -> None:
     s.touched[ref] = c.position
 
 
+def _profile(s: _State, ref: str, c: Change) -> None:
+    fields = {f: c.state["changes"][f] for f in PROFILE_FIELDS if f in c.state["changes"]}
+    if fields:
+        s.profiles.setdefault(ref, {}).update(fields)
+        s.touched[ref] = c.position
+
+
 def _follow_up(delta: int) -> Any:
     def handle(s: _State, ref: str, c: Change) -> None:
         s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
@@ -161,6 +177,7 @@ def _contact(method: str) -> Any:
 
 HANDLERS: dict[str, Any] = {
     "Registered": _registered,
+    "ProfileUpdated": _profile,
     "ContactLogged": _contact("logged"),
     "ContactAmended": _contact("amended"),
     "ContactRetracted": _contact("retracted"),

@@ -1,0 +1,122 @@
+"""Finding customers: ``customer list`` and ``customer search``, and the "did you mean" of
+every command given a reference no customer has (docs/cli.md "Customer references")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from touchlog.cli.main import cli
+from touchlog.domain.identity import closest_references
+
+
+def run(db: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--db", db, *args])
+
+
+def ok(db: str, *args: str) -> Any:
+    result = run(db, *args, "--format", "json")
+    assert result.exit_code == 0, (args, result.output)
+    return json.loads(result.stdout)
+
+
+def contact(db: str, reference: str, at: str, *extra: str) -> None:
+    ok(db, "contact", "log", reference, "--channel", "phone", "--at", at, *extra)
+
+
+@pytest.fixture
+def customers(db_url: str) -> str:
+    contact(db_url, "Cancity", "2018-01-05", "--stage", "expansion", "--actor", "ann")
+    contact(db_url, "Kan-code", "2018-03-01")
+    contact(db_url, "00002", "2019-06-01")
+    ok(db_url, "customer", "set", "Cancity", "--name", "Can City Ltd",
+       "--email", "Info@CanCity.example", "--owner", "ann")
+    ok(db_url, "customer", "set", "Kan-code", "--name", "Kan Çode GmbH", "--owner", "bob")
+    return db_url
+
+
+def test_customer_list_shows_every_customer_by_reference(customers: str) -> None:
+    listed = ok(customers, "customer", "list")
+
+    assert [r["customer"] for r in listed] == ["00002", "Cancity", "Kan-code"]
+    cancity = listed[1]
+    assert cancity == {
+        "customer": "Cancity", "name": "Can City Ltd", "email": "Info@CanCity.example",
+        "phone": None, "owner": "ann", "stage": "expansion",
+        "stage_since": "2018-01-05T00:00:00+00:00", "contacts": 1,
+        "last_contact_at": "2018-01-05T00:00:00+00:00", "open_follow_ups": 0}
+
+
+def test_customer_list_filters_by_stage_owner_search_and_since(customers: str) -> None:
+    def refs(*args: str) -> list[str]:
+        return [r["customer"] for r in ok(customers, "customer", "list", *args)]
+
+    assert refs("--stage", "expansion") == ["Cancity"]
+    assert refs("--owner", "bob") == ["Kan-code"]
+    assert refs("--search", "cancity.EXAMPLE") == ["Cancity"]  # the email, case ignored
+    assert refs("--search", "kan çode") == ["Kan-code"]  # the name, beyond ASCII
+    assert refs("--search", "KAN-") == ["Kan-code"]  # the reference
+    assert refs("--since", "2018-02-01") == ["00002", "Kan-code"]
+    assert refs("--since", "2018-02-01", "--owner", "bob") == ["Kan-code"]
+    assert refs("--reverse", "--limit", "2") == ["Kan-code", "Cancity"]
+    assert [r["customer"] for r in ok(customers, "customer", "search", "can")] == ["Cancity"]
+
+
+def test_customer_list_refuses_an_unknown_stage(customers: str) -> None:
+    result = run(customers, "customer", "list", "--stage", "dating")
+    assert result.exit_code == 1 and "unknown stage" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_customer_list_renders_tables_and_csv(customers: str, fmt: str) -> None:
+    result = run(customers, "customer", "list", "--format", fmt, "--wide")
+    assert result.exit_code == 0 and "Can City Ltd" in result.stdout
+
+
+def test_closest_references_forgive_case_punctuation_spaces_and_leading_zeros() -> None:
+    known = ["Cancity", "Kan-code", "00002", "ACME Ltd", "Birch"]
+    assert closest_references("cancity", known) == ["Cancity"]
+    assert closest_references("Kan code", known) == ["Kan-code"]
+    assert closest_references("2", known) == ["00002"]
+    assert closest_references("ACME Ltf", known) == ["ACME Ltd"]
+    assert closest_references("Zebra", known) == []
+
+
+def commands_needing(reference: str, folder: Path) -> list[list[str]]:
+    """Every command that needs an existing customer, naming it ``reference``."""
+    return [
+        ["timeline", reference], ["archive", reference], ["archive", reference, "--as-of",
+                                                           "2019-01-01"],
+        ["stage", "show", reference], ["stage", "history", reference],
+        ["customer", "show", reference], ["audit", reference],
+        ["audit", reference, "--export", str(folder)], ["verify", reference],
+        ["followup", "schedule", reference, "--due", "2018-03-01", "--owner", "ann"],
+        ["followup", "complete", reference, "f-1"],
+        ["followup", "reschedule", reference, "f-1", "--due", "2018-03-02"],
+        ["followup", "cancel", reference, "f-1", "--reason", "done"],
+        ["stage", "set", reference, "commitment", "--reason", "grew", "--actor", "ann"],
+        ["contact", "amend", "c-1", "--customer", reference, "--summary", "amended"],
+        ["contact", "retract", "c-1", "--customer", reference, "--reason", "wrong"],
+    ]
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("cancity", "'Cancity'"),
+                                              ("Kan code", "'Kan-code'"),
+                                              ("2", "'00002'")])
+def test_every_command_given_an_unknown_reference_names_the_closest(
+        customers: str, tmp_path: Path, typed: str, meant: str) -> None:
+    for args in commands_needing(typed, tmp_path / "export"):
+        result = run(customers, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"no customer {typed!r}; did you mean {meant}?" in result.stderr, args
+        assert "Traceback" not in result.output
+    assert len(ok(customers, "customer", "list")) == 3  # none of them registered anyone
+
+
+def test_an_unknown_reference_with_nothing_close_says_so_plainly(customers: str) -> None:
+    result = run(customers, "timeline", "Zebra")
+    assert result.exit_code == 1 and result.stderr.strip() == "Error: no customer 'Zebra'"

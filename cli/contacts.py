@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 from touchlog.cli.stages import reason_categories_help
+
+if TYPE_CHECKING:
+    from touchlog.domain.application import TouchpointLog
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,11 +52,13 @@ def contact() -> None:
 @click.option("--follow-up-owner")
 @click.option("--follow-up-purpose")
 @click.option("--id", "contact_id", help="Contact id (default: derived from the content).")
+@click.option("--existing-only", is_flag=True,
+              help="Refuse a reference no customer has, instead of registering a new one.")
 @output_format
 @click.pass_obj
 def log(services: Services, customer: str, follow_up_due: str | None,
-        follow_up_owner: str | None, follow_up_purpose: str | None, fmt: str | None,
-        **card: str | None) -> None:
+        follow_up_owner: str | None, follow_up_purpose: str | None, existing_only: bool,
+        fmt: str | None, **card: str | None) -> None:
     """Record one contact with a customer; recording the same contact twice is a no-op.
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00 --actor ann
@@ -68,9 +73,23 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     if follow_up_due is not None:
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
                                         "purpose": follow_up_purpose})
-    recorded = services.log().log_contact(customer, contact_card, follow_up=plan)
+    log = services.log(create=not existing_only)
+    recorded = log.log_contact(customer, contact_card, follow_up=plan,
+                               existing_only=existing_only)
+    if recorded.registered:
+        say_registered(log, [recorded.reference])
     emit({"customer": recorded.reference, "contact_id": recorded.contact_id,
-                       "logged": recorded.logged}, fmt)
+          "logged": recorded.logged}, fmt)
+
+
+def say_registered(log: TouchpointLog, references: list[str]) -> None:
+    """Says on stderr which new customers a write registered, each with the existing
+    references it is close to ("did you mean"), if any."""
+    for reference in references:
+        close = log.closest(reference)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        click.echo(f"registered a new customer {reference!r}{hint} (--existing-only "
+                   "refuses a reference no customer has)", err=True)
 
 
 @contact.command()

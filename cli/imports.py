@@ -60,6 +60,9 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "then touchlog.toml's [import] timezone, then UTC).")
 @click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
+@click.option("--existing-only", is_flag=True,
+              help="Reject the rows of customers the log does not hold, instead of "
+                   "registering them.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rejected rows, with line, field and reason, to this CSV file.")
 @force_option
@@ -69,7 +72,8 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
             encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
-            rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
+            existing_only: bool, rejects: Path | None, force: bool, batch_size: int,
+            fmt: str | None) -> None:
     """Import contacts from a file; importing the same file again adds nothing.
 
     Without --mapping the file is CSV with touchlog's own columns (docs/import.md); a
@@ -96,7 +100,7 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
         summary = import_file(OpenWhenNeeded(services, dry_run), file, reading=reading,
                               strict=strict, dry_run=dry_run, on_reject=reporter,
                               progress=progress, batch_size=batch_size,
-                              recording=following_import)
+                              recording=following_import, existing_only=existing_only)
     _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
     _report_reconnections(summary)
     reporter.summarise(services.settings.channels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -85,6 +85,7 @@ class Recorded:
     reference: str
     contact_id: str
     logged: bool
+    registered: bool = False  # its customer was registered by this call
 
 
 class TouchpointLog(Application[UUID]):
@@ -122,19 +123,26 @@ class TouchpointLog(Application[UUID]):
     # -- contacts -------------------------------------------------------------------------
 
     def log_contact(self, reference: str, contact: Contact, *,
-                    follow_up: FollowUpPlan | None = None) -> Recorded:
-        return self.log_contacts([ContactEntry(reference, contact, follow_up)])[0]
+                    follow_up: FollowUpPlan | None = None,
+                    existing_only: bool = False) -> Recorded:
+        return self.log_contacts([ContactEntry(reference, contact, follow_up)],
+                                 existing_only=existing_only)[0]
 
-    def log_contacts(self, entries: Sequence[ContactEntry]) -> list[Recorded]:
+    def log_contacts(self, entries: Sequence[ContactEntry], *,
+                     existing_only: bool = False) -> list[Recorded]:
         """Records contacts of many customers in one transaction, in the given order.
 
-        A customer that does not exist yet is registered at its first contact. The same
-        contact recorded again (same id) is reported with ``logged=False``.
+        A customer that does not exist yet is registered at its first contact (its results
+        say ``registered``), unless ``existing_only``: then it is a CustomerNotFound and
+        nothing is recorded. The same contact recorded again (same id) is reported with
+        ``logged=False``.
         """
-        return self.log_cards([card_entry(e, self.settings) for e in entries])
+        return self.log_cards([card_entry(e, self.settings) for e in entries],
+                              existing_only=existing_only)
 
     def log_cards(self, entries: Sequence[CardEntry], *,
-                  refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
+                  refused: dict[int, InvalidInput] | None = None,
+                  existing_only: bool = False) -> list[Recorded]:
         """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
 
         With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
@@ -146,6 +154,7 @@ class TouchpointLog(Application[UUID]):
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
             refusals.clear()  # a retry after a lost race decides again
+            new = {r for r, c in customers.items() if _registering(c)}
             results = []
             for index, entry in enumerate(entries):
                 card = entry.card
@@ -157,17 +166,19 @@ class TouchpointLog(Application[UUID]):
                     refusals[index] = e
                     logged = False
                 results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
-                                        logged))
+                                        logged, entry.reference in new))
             if refusals:
                 for reference, customer in list(customers.items()):
                     if _only_registered(customer):  # its only card was refused
                         del customers[reference]
+                results = [replace(r, registered=False) if r.registered
+                           and r.reference not in customers else r for r in results]
             return results
 
         # The first contact of a new customer (in the given order) registers it.
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
         recorded = self._update(list(dict.fromkeys(first_seen)), decide,
-                                registering_at=first_seen)
+                                registering_at={} if existing_only else first_seen)
         if refused is not None:
             refused.update(refusals)
         return recorded
@@ -277,8 +288,21 @@ class TouchpointLog(Application[UUID]):
 
     def not_found(self, reference: str) -> CustomerNotFound:
         """The error for a reference no customer has, offering the closest existing ones."""
-        return CustomerNotFound(reference, closest_references(
-            customer_reference(reference), registered_references(self)))
+        return CustomerNotFound(reference, self.closest(reference))
+
+    def closest(self, reference: str) -> list[str]:
+        """The existing references closest to ``reference`` (``closest_references``),
+        itself excepted."""
+        return closest_references(customer_reference(reference), registered_references(self))
+
+    def existing(self, references: Iterable[str]) -> set[str]:
+        """Which of the references name a customer the log holds (under any spelling)."""
+        options = {r: spellings(r) for r in dict.fromkeys(references)}
+        ids = [customer_id(s) for spelled in options.values() for s in spelled]
+        held = {cid for start in range(0, len(ids), 500)
+                for cid in stored_customers(self, ids[start:start + 500])}
+        return {r for r, spelled in options.items()
+                if any(customer_id(s) in held for s in spelled)}
 
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
@@ -356,6 +380,11 @@ class TouchpointLog(Application[UUID]):
                 raise UnreadableEvent(event.originator_id, event.originator_version,
                                       f"it does not apply ({type(e).__name__}: {e})") from None
         return aggregate
+
+
+def _registering(customer: Customer) -> bool:
+    """Whether the customer is being registered (its registration is still to be saved)."""
+    return any(isinstance(e, Customer.Registered) for e in customer.pending_events)
 
 
 def _only_registered(customer: Customer) -> bool:

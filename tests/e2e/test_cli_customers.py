@@ -120,3 +120,82 @@ def test_every_command_given_an_unknown_reference_names_the_closest(
 def test_an_unknown_reference_with_nothing_close_says_so_plainly(customers: str) -> None:
     result = run(customers, "timeline", "Zebra")
     assert result.exit_code == 1 and result.stderr.strip() == "Error: no customer 'Zebra'"
+
+
+# -- registering new customers: said, counted, refused on request ---------------------------
+
+
+def test_contact_log_of_a_new_reference_says_it_registered_a_customer(customers: str) -> None:
+    result = run(customers, "contact", "log", "CanCity", "--channel", "web", "--at",
+                 "2018-02-01", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    assert ("registered a new customer 'CanCity'; did you mean 'Cancity'?"
+            in result.stderr)
+    again = run(customers, "contact", "log", "CanCity", "--channel", "web", "--at", "2018-02-02")
+    assert again.exit_code == 0 and "registered" not in again.stderr  # it exists now
+    known = run(customers, "contact", "log", "Cancity", "--channel", "web", "--at", "2018-02-02")
+    assert known.exit_code == 0 and known.stderr == ""
+
+
+def test_contact_log_existing_only_refuses_a_new_reference(customers: str) -> None:
+    result = run(customers, "contact", "log", "cancity", "--channel", "web", "--at",
+                 "2018-02-01", "--existing-only")
+
+    assert result.exit_code == 1
+    assert "no customer 'cancity'; did you mean 'Cancity'?" in result.stderr
+    assert len(ok(customers, "customer", "list")) == 3  # nothing recorded
+    fine = run(customers, "contact", "log", "Cancity", "--channel", "web", "--at",
+               "2018-02-01", "--existing-only")
+    assert fine.exit_code == 0, fine.output
+
+
+def test_contact_log_existing_only_creates_no_database(tmp_path: Path) -> None:
+    db = str(tmp_path / "none.db")
+    result = run(db, "contact", "log", "ACME", "--channel", "web", "--at", "2018-02-01",
+                 "--existing-only")
+    assert result.exit_code == 1 and not Path(db).exists()
+
+
+ROWS = ("customer,occurred_at,channel\nCancity,2018-02-01,phone\n2,2018-02-02,phone\n"
+        "NEW-1,2018-02-03,email\nNEW-2,2018-02-03,email\n")
+
+
+def import_of(db: str, tmp_path: Path, *options: str) -> Result:
+    path = tmp_path / "rows.csv"
+    path.write_text(ROWS)
+    return run(db, "import", str(path), "--format", "json", *options)
+
+
+def test_import_reports_and_names_the_new_customers(customers: str, tmp_path: Path) -> None:
+    dry = json.loads(import_of(customers, tmp_path, "--dry-run").stdout)
+    result = import_of(customers, tmp_path)
+
+    summary = json.loads(result.stdout)
+    assert (summary["imported"], summary["new_customers"]) == (4, 3), summary
+    assert summary["first_new_customers"] == ["2", "NEW-1", "NEW-2"]
+    assert (dry["new_customers"], dry["first_new_customers"]) == (3, ["2", "NEW-1", "NEW-2"])
+    again = json.loads(import_of(customers, tmp_path).stdout)
+    assert (again["new_customers"], again["first_new_customers"]) == (0, [])
+
+
+def test_import_existing_only_rejects_the_rows_of_unknown_customers(
+        customers: str, tmp_path: Path) -> None:
+    result = import_of(customers, tmp_path, "--existing-only", "--rejects",
+                       str(tmp_path / "rejects.csv"))
+
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert (summary["imported"], summary["rejected"], summary["new_customers"]) == (1, 3, 0)
+    assert ("rejected line 3: customer: no customer '2' (--existing-only); did you mean "
+            "'00002'?") in result.stderr
+    rejects = (tmp_path / "rejects.csv").read_text()
+    assert "NEW-1" in rejects and "NEW-2" in rejects and "Cancity" not in rejects
+    assert [r["customer"] for r in ok(customers, "customer", "list")] == [
+        "00002", "Cancity", "Kan-code"]
+
+
+def test_import_existing_only_strict_records_nothing(customers: str, tmp_path: Path) -> None:
+    result = import_of(customers, tmp_path, "--existing-only", "--strict")
+    assert result.exit_code == 1 and json.loads(result.stdout)["imported"] == 0
+    assert ok(customers, "customer", "list", "--search", "cancity")[0]["contacts"] == 1

@@ -88,8 +88,7 @@ def say_registered(log: TouchpointLog, references: list[str]) -> None:
     for reference in references:
         close = log.closest(reference)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        click.echo(f"registered a new customer {reference!r}{hint} (--existing-only "
-                   "refuses a reference no customer has)", err=True)
+        click.echo(f"registered a new customer {reference!r}{hint}", err=True)
 
 
 @contact.command()
@@ -116,7 +115,7 @@ def amend(services: Services, contact_id: str, customer: str | None, reason: str
     customer = customer or _customer_of(services, contact_id)
     log = services.log()
     log.amend_contact(customer, contact_id, changes, reason=reason, actor=amended_by)
-    emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
+    emit({"customer": log.resolved(customer), "contact_id": contact_id,
                        "amended": changes.plain()}, fmt)
 
 
@@ -136,7 +135,7 @@ def retract(services: Services, contact_id: str, customer: str | None, reason: s
     customer = customer or _customer_of(services, contact_id)
     log = services.log()
     log.retract_contact(customer, contact_id, reason, actor=retracted_by)
-    emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
+    emit({"customer": log.resolved(customer), "contact_id": contact_id,
           "retracted": True, "reason": reason}, fmt)
 
 

@@ -199,3 +199,52 @@ def test_import_existing_only_strict_records_nothing(customers: str, tmp_path: P
     result = import_of(customers, tmp_path, "--existing-only", "--strict")
     assert result.exit_code == 1 and json.loads(result.stdout)["imported"] == 0
     assert ok(customers, "customer", "list", "--search", "cancity")[0]["contacts"] == 1
+
+
+# -- safety: the demo and new databases --------------------------------------------------
+
+
+def test_demo_refuses_a_database_that_holds_customers_unless_forced(customers: str) -> None:
+    refused = run(customers, "demo", "--customers", "3")
+
+    assert refused.exit_code == 1
+    assert "already holds 3 customer(s)" in refused.stderr and "--force" in refused.stderr
+    assert len(ok(customers, "customer", "list")) == 3  # nothing added
+    forced = run(customers, "demo", "--customers", "3", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len(ok(customers, "customer", "list")) == 6
+
+
+def test_demo_fills_a_new_database(tmp_path: Path) -> None:
+    db = str(tmp_path / "demo.db")
+    result = run(db, "demo", "--customers", "3")
+    assert result.exit_code == 0, result.output
+    assert f"created a new database at {db}" in result.stderr
+
+
+def test_a_write_that_creates_a_database_says_so_once(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(cli, ["contact", "log", "A", "--channel", "web", "--at",
+                                     "2018-01-01"])
+    second = CliRunner().invoke(cli, ["contact", "log", "A", "--channel", "web", "--at",
+                                      "2018-01-02"])
+
+    assert first.exit_code == 0 and second.exit_code == 0
+    assert "created a new database at ./touchlog.db" in first.stderr
+    assert "created a new database" not in second.stderr
+    assert (tmp_path / "touchlog.db").exists()
+
+
+def test_commands_that_create_nothing_say_nothing_of_it(tmp_path: Path, db_url: str) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(ROWS)
+    dry = run(str(tmp_path / "dry.db"), "import", str(path), "--dry-run")
+    assert dry.exit_code == 0 and "created" not in dry.stderr
+    assert not (tmp_path / "dry.db").exists()
+    imported = run(str(tmp_path / "new.db"), "import", str(path))
+    assert f"created a new database at {tmp_path / 'new.db'}" in imported.stderr
+    # A server database is named explicitly, and exists before touchlog writes to it.
+    contact(db_url, "A", "2018-01-01")
+    on_server = run(db_url, "contact", "log", "A", "--channel", "web", "--at", "2018-01-02")
+    assert on_server.exit_code == 0 and "created" not in on_server.stderr

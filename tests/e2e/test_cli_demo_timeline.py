@@ -35,7 +35,7 @@ def test_demo_builds_a_sample_and_shows_timeline_stages_and_queue(sqlite_url: st
 def test_running_the_demo_twice_adds_nothing(sqlite_url: str) -> None:
     first = run(sqlite_url, "demo", "--customers", "30", "--seed", "3")
     count = events(sqlite_url)
-    second = run(sqlite_url, "demo", "--customers", "30", "--seed", "3")
+    second = run(sqlite_url, "demo", "--customers", "30", "--seed", "3", "--force")
     assert second.exit_code == 0, second.stderr
     assert events(sqlite_url) == count
     assert first.stdout.split("Customers per stage")[0] == \

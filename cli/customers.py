@@ -99,7 +99,31 @@ def set_(services: Services, reference: str, fmt: str | None, **fields: str | No
         raise click.UsageError("give at least one of --name, --email, --phone, --owner")
     log = services.log()
     changed = log.update_profile(reference, changes)
-    emit({"customer": log.stored_reference(reference), "changed": changed, **changes}, fmt)
+    emit({"customer": log.resolved(reference), "changed": changed, **changes}, fmt)
+
+
+@customer.command()
+@click.argument("duplicate")
+@click.option("--into", "keep", required=True, metavar="REFERENCE",
+              help="The customer to keep: the duplicate's facts are read as this one's.")
+@click.option("--reason", required=True, help="Why they are one customer.")
+@click.option("--actor", help="Who merges them (default: the user).")
+@output_format
+@click.pass_obj
+def merge(services: Services, duplicate: str, keep: str, reason: str, actor: str | None,
+          fmt: str | None) -> None:
+    """Merge a duplicate customer into the one to keep (recorded on both; both event
+    streams stay as they are). From then on every view shows the duplicate's contacts,
+    follow-ups and profile under the one kept, and what is recorded for the duplicate's
+    reference lands there. There is no unmerge (docs/cli.md says why).
+
+    Example: touchlog customer merge "Kan code" --into Kan-code --reason "typed with a space"
+    """
+    import getpass
+
+    merged, kept = services.log(create=False).merge(duplicate, keep, reason,
+                                                    actor=actor or getpass.getuser())
+    emit({"merged": merged, "into": kept, "reason": reason}, fmt)
 
 
 def _card(c: Customer) -> dict[str, Any]:
@@ -112,6 +136,7 @@ def _card(c: Customer) -> dict[str, Any]:
         **{field: c.profile.get(field) for field in PROFILE_FIELDS},
         "stage": c.stage.value, "stage_since": c.stage_since, "cycle": c.cycle,
         "contacts": len(c.contact_ids), "retracted_contacts": len(c.retracted),
+        "merged": list(c.merged),
         "open_follow_ups": [{"follow_up_id": fid, "due_at": f.due_at, "owner": f.owner,
                              "purpose": f.purpose} for fid, f in follow_ups],
     }

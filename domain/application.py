@@ -24,7 +24,13 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.customer import (
+    CUSTOMER_TOPIC,
+    EVENT_CLASSES,
+    MERGED_FROM,
+    MERGED_INTO,
+    Customer,
+)
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import (
     closest_references,
@@ -34,6 +40,7 @@ from touchlog.domain.identity import (
 )
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import (
+    merge_partners,
     registered_references,
     stored_customers,
     stored_events,
@@ -304,6 +311,48 @@ class TouchpointLog(Application[UUID]):
         return {r for r, spelled in options.items()
                 if any(customer_id(s) in held for s in spelled)}
 
+    def resolved(self, reference: str) -> str:
+        """The reference of the customer ``reference`` is read as: its stored reference,
+        or, for a customer merged into another, that one's (followed to the end)."""
+        stored = self.stored_reference(reference)
+        seen = {stored}
+        while into := merge_partners(self, customer_id(stored), MERGED_INTO, "into"):
+            stored = into[-1]
+            if stored in seen:  # no command makes a cycle; a tampered log is verify's
+                break
+            seen.add(stored)
+        return stored
+
+    def merged_streams(self, reference: str) -> list[UUID]:
+        """The ids of the streams a customer is read from: its own and, recursively, those
+        of the customers merged into it (``resolved`` first)."""
+        ids: list[UUID] = []
+        pending = [customer_id(self.resolved(reference))]
+        while pending:
+            current = pending.pop()
+            if current in ids:
+                continue
+            ids.append(current)
+            pending += [customer_id(r)
+                        for r in merge_partners(self, current, MERGED_FROM, "merged")]
+        return ids
+
+    def merge(self, duplicate: str, into: str, reason: str, *, actor: str | None = None,
+              at: datetime | str | None = None) -> tuple[str, str]:
+        """Merges customer ``duplicate`` into customer ``into``: both record it, and from
+        then on the duplicate's facts are read as the other's (``Customer.absorb``), and
+        what is recorded for it lands there. Returns both stored references."""
+        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        dup, keep = self.stored_reference(duplicate), self.stored_reference(into)
+        if dup == keep:
+            raise InvalidInput("into", into, "a customer cannot be merged into itself")
+
+        def decide(customers: dict[str, Customer]) -> tuple[str, str]:
+            customers[dup].merge_into(customers[keep], reason, actor, when)
+            return customers[dup].reference, customers[keep].reference
+
+        return self._update([dup, keep], decide, follow_merges=False)
+
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
         return self._load([reference], {})[reference]
@@ -324,7 +373,8 @@ class TouchpointLog(Application[UUID]):
         return self._update([reference], lambda cs: decide(cs[reference]), registering)
 
     def _update(self, references: Iterable[str], decide: Callable[[dict[str, Customer]], T],
-                registering_at: dict[str, str] | None = None) -> T:
+                registering_at: dict[str, str] | None = None, *,
+                follow_merges: bool = True) -> T:
         """Loads the customers, lets ``decide`` act on them, and saves them in one transaction.
 
         A lost optimistic-concurrency race (another writer saved first) is retried from a
@@ -332,7 +382,7 @@ class TouchpointLog(Application[UUID]):
         """
         references = list(references)
         for _attempt in range(MAX_ATTEMPTS):
-            customers = self._load(references, registering_at or {})
+            customers = self._load(references, registering_at or {}, follow_merges)
             result = decide(customers)
             try:
                 self._save(customers.values())
@@ -347,30 +397,52 @@ class TouchpointLog(Application[UUID]):
         """The customers' new events in one transaction, straight through the mapper and
         the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
         recordings, notifying hooks) that touchlog does not use."""
-        events = [event for customer in customers for event in customer.collect_events()]
+        unique = {id(c): c for c in customers}.values()  # a merged one is the other's
+        events = [event for customer in unique for event in customer.collect_events()]
         self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
 
-    def _load(self, references: list[str], registering_at: dict[str, str]
-              ) -> dict[str, Customer]:
+    def _load(self, references: list[str], registering_at: dict[str, str],
+              follow_merges: bool = True) -> dict[str, Customer]:
         """The customers replayed from their events, read with one query per 500 customers,
         by the references given; each is found under the first of its ``spellings`` the log
-        holds. A missing one is registered when ``registering_at`` gives its time."""
+        holds. A missing one is registered when ``registering_at`` gives its time. A
+        customer merged into another is that other one (the same object for both
+        references), read with the customers merged into it, unless not ``follow_merges``."""
         ids = {r: [customer_id(s) for s in spellings(r)] for r in references}
         stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
+        loaded: dict[UUID, Customer] = {}
         customers = {}
         for reference, options in ids.items():
-            aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
-            if aggregate is None:
+            found = next((cid for cid in options if cid in stored), None)
+            if found is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
-                aggregate = Customer(reference=customer_reference(reference),
-                                     at=registering_at[reference])
+                customers[reference] = Customer(reference=customer_reference(reference),
+                                                at=registering_at[reference])
+                continue
+            if found not in loaded:
+                loaded[found] = self._replay(stored[found], follow_merges)
+            aggregate = loaded[found]
+            while follow_merges and aggregate.merged_into is not None:
+                into = customer_id(aggregate.merged_into)
+                if into not in loaded:
+                    loaded[into] = self._stream(into)
+                aggregate = loaded[into]
             customers[reference] = aggregate
         return customers
 
-    def _replay(self, events: Iterable[StoredEvent]) -> Any:
+    def _stream(self, cid: UUID) -> Customer:
+        """The customer with id ``cid``, read with the customers merged into it."""
+        events = stored_events(self, [cid]).get(cid)
+        if not events:
+            raise UnreadableEvent(cid, 1, "a merge names this customer, which has no events")
+        aggregate: Customer = self._replay(events)
+        return aggregate
+
+    def _replay(self, events: Iterable[StoredEvent], follow_merges: bool = True) -> Any:
         """The aggregate the events make (None for none); an event that does not apply (a
-        value no command records) is an UnreadableEvent."""
+        value no command records) is an UnreadableEvent. At each ``MergedFrom`` the
+        customer merged in is read in (``Customer.absorb``), unless not ``follow_merges``."""
         aggregate: Any = None
         for event in events:
             domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
@@ -379,6 +451,8 @@ class TouchpointLog(Application[UUID]):
             except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:
                 raise UnreadableEvent(event.originator_id, event.originator_version,
                                       f"it does not apply ({type(e).__name__}: {e})") from None
+            if follow_merges and isinstance(domain_event, Customer.MergedFrom):
+                aggregate.absorb(self._stream(customer_id(domain_event.merged)))
         return aggregate
 
 

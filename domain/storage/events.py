@@ -91,6 +91,20 @@ def registered_references(app: TouchpointLog) -> list[str]:
     return references
 
 
+def merge_partners(app: TouchpointLog, customer: UUID, topic: str, field: str) -> list[str]:
+    """The references the customer's events of ``topic`` name in ``field``, in version
+    order: the customer it was merged into (``MergedInto``, ``into``) or those merged into
+    it (``MergedFrom``, ``merged``). One indexed query, however long the stream."""
+    database = app.location.database
+    try:
+        rows = database.query(
+            app.recorder, "SELECT state FROM {table} WHERE originator_id = ? AND topic = ? "
+            "ORDER BY originator_version", (*database.stored_ids([customer]), topic))
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    return [orjson.loads(bytes(state))[field] for (state,) in rows]
+
+
 def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
     """``event_rows`` as the library's stored events, in version order, by customer id."""
     found: dict[UUID, list[StoredEvent]] = {}

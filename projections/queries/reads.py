@@ -52,7 +52,7 @@ class Queries:
         ``as_of``, as it stood then (``_ArchiveAsOf``)."""
         self.projector.catch_up(["archive", "stages"])
         if reference is not None:
-            reference = self.log.stored_reference(reference)
+            reference = self.log.resolved(reference)
         if as_of is not None:
             return _ArchiveAsOf(self.db, parse_instant(as_of, "as_of")).records(reference)
         where, params = ("WHERE customer = ?", [reference]) if reference else ("", [])
@@ -136,7 +136,7 @@ class Queries:
         """Where the relationship stands (or stood at ``as_of``: the stay in force then,
         with stage, since and cycle null before the relationship started)."""
         self.projector.catch_up(["stages"])
-        stored = self.log.stored_reference(reference)
+        stored = self.log.resolved(reference)
         rows = self.db.query("SELECT customer, stage, since, cycle FROM stage_current "
                              "WHERE customer = ?", [stored])
         if not rows:

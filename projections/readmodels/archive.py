@@ -58,6 +58,7 @@ class _State:
         self.follow_ups: dict[str, int] = {}
         self.profiles: dict[str, dict[str, str | None]] = {}  # customer -> fields set
         self.touched: dict[str, int] = {}  # customer -> last position that changed it
+        self.merges: list[tuple[str, str, int]] = []  # (duplicate, kept, position): last
 
     def write(self, db: ReportingDB) -> None:
         rows: dict[str, list[list[Any]]] = {ref: [] for ref in self.new}
@@ -93,6 +94,23 @@ class _State:
                            [*fields.values(), ref])
         _recompute(db, self.contacts.customers - self.new.keys(),
                    {c: p for c, p in self.touched.items() if c not in self.new})
+        for duplicate, kept, position in self.merges:
+            _merge(db, duplicate, kept, position)
+
+
+def _merge(db: ReportingDB, duplicate: str, kept: str, position: int) -> None:
+    """The duplicate's contacts become the kept customer's, with its open follow-ups and
+    the profile fields the kept one has no value for; its own rows go."""
+    db.execute("UPDATE archive_contacts SET customer = ? WHERE customer = ?", [kept, duplicate])
+    fill = ", ".join(f"{f} = coalesce({f}, (SELECT d.{f} FROM archive_customers d "
+                     "WHERE d.customer = ?))" for f in PROFILE_FIELDS)
+    db.execute(
+        "UPDATE archive_customers SET open_follow_ups = open_follow_ups + coalesce("
+        "(SELECT d.open_follow_ups FROM archive_customers d WHERE d.customer = ?), 0), "
+        f"{fill} WHERE customer = ?", [duplicate, *[duplicate] * len(PROFILE_FIELDS), kept])
+    db.execute("DELETE FROM archive_customers WHERE customer = ?", [duplicate])
+    db.execute("DELETE FROM archive_channels WHERE customer = ?", [duplicate])
+    _recompute(db, {kept}, {kept: position})
 
 
 TOTAL = 4  # total_amount's place in ``_statistics``
@@ -161,6 +179,10 @@ def _profile(s: _State, ref: str, c: Change) -> None:
         s.touched[ref] = c.position
 
 
+def _merged(s: _State, ref: str, c: Change) -> None:
+    s.merges.append((ref, c.state["into"], c.position))
+
+
 def _follow_up(delta: int) -> Any:
     def handle(s: _State, ref: str, c: Change) -> None:
         s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
@@ -178,6 +200,7 @@ def _contact(method: str) -> Any:
 HANDLERS: dict[str, Any] = {
     "Registered": _registered,
     "ProfileUpdated": _profile,
+    "MergedInto": _merged,
     "ContactLogged": _contact("logged"),
     "ContactAmended": _contact("amended"),
     "ContactRetracted": _contact("retracted"),

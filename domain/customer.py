@@ -305,7 +305,7 @@ class Customer(Aggregate):
         """Reads ``merged`` (merged into this customer) as part of this one, from the point
         of its ``MergedFrom`` on: its contacts, follow-ups and stage facts, and the profile
         fields this one has no value for. Nothing is recorded: the union is how the two
-        streams are read (docs/domain.md "Merging duplicates")."""
+        streams are read (docs/domain.md "Duplicate customers")."""
         self.contact_ids |= merged.contact_ids
         self.retracted |= merged.retracted
         for follow_up_id, follow_up in merged.follow_ups.items():

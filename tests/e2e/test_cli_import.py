@@ -144,7 +144,7 @@ def test_table_output_is_quiet_without_a_terminal(sqlite_url: str, tmp_path: Pat
     assert result.stdout.splitlines()[0].split() == [
         "rows", "imported", "duplicates", "rejected", "customers", "new_customers",
         "first_new_customers"]
-    assert result.stderr == ""
+    assert result.stderr == f"created a new database at {sqlite_url}\n"  # and nothing else
 
 
 def test_csv_output_is_one_summary_row(sqlite_url: str, tmp_path: Path) -> None:

@@ -102,7 +102,16 @@ def merge_partners(app: TouchpointLog, customer: UUID, topic: str, field: str) -
             "ORDER BY originator_version", (*database.stored_ids([customer]), topic))
     except (OperationalError, sqlite3.Error) as e:
         raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
-    return [orjson.loads(bytes(state))[field] for (state,) in rows]
+    partners = []
+    for (state,) in rows:
+        try:
+            partner = orjson.loads(bytes(state))[field]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            partner = None
+        if not isinstance(partner, str):
+            raise UnreadableEvent(customer, "?", f"its merge names no customer in {field!r}")
+        partners.append(partner)
+    return partners
 
 
 def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:

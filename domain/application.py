@@ -349,6 +349,15 @@ class TouchpointLog(Application[UUID]):
 
         def decide(customers: dict[str, Customer]) -> tuple[str, str]:
             customers[dup].merge_into(customers[keep], reason, actor, when)
+            # Read as one, the two may not hold one id twice (ids given with --id or in an
+            # import's contact_id column can coincide; derived ones cannot).
+            one, other = self.customer(dup), self.customer(keep)
+            shared = sorted((one.contact_ids & other.contact_ids)
+                            | (one.follow_ups.keys() & other.follow_ups.keys()))
+            if shared:
+                raise InvalidInput("into", keep, f"both customers hold the id {shared[0]!r} "
+                                   f"({len(shared)} shared in all): read as one, an id must "
+                                   "name one contact or follow-up; they cannot be merged")
             return customers[dup].reference, customers[keep].reference
 
         return self._update([dup, keep], decide, follow_merges=False)

@@ -212,3 +212,12 @@ def test_a_second_duplicate_merges_into_the_same_customer(db_url: str) -> None:
     assert record["contacts"] == 4 and ok(db_url, "customer", "show", "KEEP")["merged"] == [
         "Keep co", "KEEP-3"]
     assert ok(db_url, "verify", "--projections")["intact"]
+
+
+def test_customers_holding_one_contact_id_twice_cannot_be_merged(db_url: str) -> None:
+    for reference in ("KEEP", "Keep co"):
+        ok(db_url, "contact", "log", reference, "--channel", "phone", "--at", "2018-01-01",
+           "--id", "crm-17")
+    result = run(db_url, "customer", "merge", "Keep co", "--into", "KEEP", "--reason", "x")
+    assert result.exit_code == 1 and "both customers hold the id 'crm-17'" in result.stderr
+    assert ok(db_url, "customer", "show", "Keep co")["merged"] == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -11,6 +11,9 @@ from touchlog.cli.attributes import attr_option, given_attributes
 from touchlog.cli.render import emit, output_format
 from touchlog.cli.services import Services
 from touchlog.cli.stages import reason_categories_help
+
+if TYPE_CHECKING:
+    from touchlog.domain.application import TouchpointLog
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,11 +59,13 @@ def contact() -> None:
               help="A purchase, even without an amount (an amount makes it one anyway).")
 @attr_option("A contact attribute declared in touchlog.toml [contact_attributes]; "
              "repeatable.")
+@click.option("--existing-only", is_flag=True,
+              help="Refuse a reference no customer has, instead of registering a new one.")
 @output_format
 @click.pass_obj
 def log(services: Services, customer: str, follow_up_due: str | None,
         follow_up_owner: str | None, follow_up_purpose: str | None, attrs: tuple[str, ...],
-        fmt: str | None, **card: Any) -> None:
+        existing_only: bool, fmt: str | None, **card: Any) -> None:
     """Record one contact with a customer; recording the same contact twice is a no-op.
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00 --actor ann
@@ -81,9 +86,22 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     if follow_up_due is not None:
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
                                         "purpose": follow_up_purpose})
-    recorded = services.log().log_contact(customer, contact_card, follow_up=plan)
+    log = services.log(create=not existing_only)
+    recorded = log.log_contact(customer, contact_card, follow_up=plan,
+                               existing_only=existing_only)
+    if recorded.registered:
+        say_registered(log, [recorded.reference])
     emit({"customer": recorded.reference, "contact_id": recorded.contact_id,
-                       "logged": recorded.logged}, fmt)
+          "logged": recorded.logged}, fmt)
+
+
+def say_registered(log: TouchpointLog, references: list[str]) -> None:
+    """Says on stderr which new customers a write registered, each with the existing
+    references it is close to ("did you mean"), if any."""
+    for reference in references:
+        close = log.closest(reference)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        click.echo(f"registered a new customer {reference!r}{hint}", err=True)
 
 
 @contact.command()
@@ -120,7 +138,7 @@ def amend(services: Services, contact_id: str, customer: str | None, reason: str
     customer = customer or _customer_of(services, contact_id)
     log = services.log()
     amended = log.amend_contact(customer, contact_id, changes, reason=reason, actor=amended_by)
-    emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
+    emit({"customer": log.resolved(customer), "contact_id": contact_id,
           "amended": amended}, fmt)
 
 
@@ -140,7 +158,7 @@ def retract(services: Services, contact_id: str, customer: str | None, reason: s
     customer = customer or _customer_of(services, contact_id)
     log = services.log()
     log.retract_contact(customer, contact_id, reason, actor=retracted_by)
-    emit({"customer": log.stored_reference(customer), "contact_id": contact_id,
+    emit({"customer": log.resolved(customer), "contact_id": contact_id,
           "retracted": True, "reason": reason}, fmt)
 
 

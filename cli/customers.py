@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from touchlog.cli.attributes import attr_option, given_attributes
-from touchlog.cli.render import chosen_format, emit, output_format, render
+from touchlog.cli.render import (
+    chosen_format,
+    emit,
+    listed,
+    listing_options,
+    output_format,
+    render,
+)
 from touchlog.cli.services import Services
 
 if TYPE_CHECKING:
     from touchlog.domain.customer import Customer
-
-PROFILE_FIELDS = ("name", "email", "phone", "owner")
 
 
 @click.group()
@@ -37,6 +42,42 @@ def show(services: Services, reference: str, fmt: str | None) -> None:
                    color=True)
     else:
         emit(card, fmt)
+
+
+@customer.command("list")
+@click.option("--stage", help="Only customers now in this stage.")
+@click.option("--owner", help="Only customers this person owns (the profile's owner).")
+@click.option("--search", metavar="TEXT",
+              help="Only customers whose reference, name or email holds TEXT (case ignored).")
+@click.option("--since", metavar="TIME", help="Only customers with a contact at or after TIME.")
+@listing_options
+@output_format
+@click.pass_obj
+def list_(services: Services, stage: str | None, owner: str | None, search: str | None,
+          since: str | None, limit: int | None, reverse: bool, fmt: str | None) -> None:
+    """List customers by reference (--reverse: last first), with profile, stage and contacts.
+
+    Example: touchlog customer list --stage expansion --owner ann --search acme
+    """
+    with services.queries() as queries:
+        found = queries.customers(stage=stage, owner=owner, search=search, since=since)
+    emit(listed(found, limit, reverse), fmt)
+
+
+@customer.command()
+@click.argument("text")
+@listing_options
+@output_format
+@click.pass_obj
+def search(services: Services, text: str, limit: int | None, reverse: bool,
+           fmt: str | None) -> None:
+    """Find customers whose reference, name or email holds TEXT, case ignored
+    (``customer list --search TEXT``).
+
+    Example: touchlog customer search "kan code"
+    """
+    with services.queries() as queries:
+        emit(listed(queries.customers(search=text), limit, reverse), fmt)
 
 
 @customer.command("set")
@@ -71,12 +112,38 @@ def set_(services: Services, reference: str, attrs: tuple[str, ...], fmt: str | 
     changed = log.update_profile(reference, changes, attributes=given)
     typed = attribute_values(services.settings.customer_attributes, given, "customer",
                              clearing=True)
-    emit({"customer": log.stored_reference(reference), "changed": changed, **changes,
+    emit({"customer": log.resolved(reference), "changed": changed, **changes,
           **({"attributes": typed} if typed else {})}, fmt)
+
+
+@customer.command()
+@click.argument("duplicate")
+@click.option("--into", "keep", required=True, metavar="REFERENCE",
+              help="The customer to keep: the duplicate's facts are read as this one's.")
+@click.option("--reason", required=True, help="Why they are one customer.")
+@click.option("--actor", help="Who merges them (default: the user).")
+@output_format
+@click.pass_obj
+def merge(services: Services, duplicate: str, keep: str, reason: str, actor: str | None,
+          fmt: str | None) -> None:
+    """Merge a duplicate customer into the one to keep (recorded on both; both event
+    streams stay as they are). From then on every view shows the duplicate's contacts,
+    follow-ups and profile under the one kept, and what is recorded for the duplicate's
+    reference lands there. There is no unmerge (docs/cli.md says why).
+
+    Example: touchlog customer merge "Kan code" --into Kan-code --reason "typed with a space"
+    """
+    import getpass
+
+    merged, kept = services.log(create=False).merge(duplicate, keep, reason,
+                                                    actor=actor or getpass.getuser())
+    emit({"merged": merged, "into": kept, "reason": reason}, fmt)
 
 
 def _card(c: Customer) -> dict[str, Any]:
     """What a person asks about a customer first; follow-ups soonest due first."""
+    from touchlog.domain.customer import PROFILE_FIELDS
+
     follow_ups = sorted(c.open_follow_ups.items(), key=lambda item: item[1].due_at)
     return {
         "customer": c.reference,
@@ -84,6 +151,7 @@ def _card(c: Customer) -> dict[str, Any]:
         "attributes": dict(sorted(c.attributes.items())),
         "stage": c.stage.value, "stage_since": c.stage_since, "cycle": c.cycle,
         "contacts": len(c.contact_ids), "retracted_contacts": len(c.retracted),
+        "merged": list(c.merged),
         "open_follow_ups": [{"follow_up_id": fid, "due_at": f.due_at, "owner": f.owner,
                              "purpose": f.purpose} for fid, f in follow_ups],
     }

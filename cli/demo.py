@@ -47,13 +47,25 @@ WHY_WEIGHTS = (68, 14, 9, 5, 3, 1)
 @click.command()
 @click.option("--customers", type=click.IntRange(1, 100_000), default=300, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--force", is_flag=True,
+              help="Add the sample to a database that already holds customers.")
 @click.pass_obj
-def demo(services: Services, customers: int, seed: int) -> None:
-    """Fill the database with a sample log (running it again adds nothing), then show it.
+def demo(services: Services, customers: int, seed: int, force: bool) -> None:
+    """Fill a new database with a sample log, then show it; a database that already holds
+    customers is refused unless --force (running it again with --force adds nothing).
 
     Example: touchlog --db demo.db demo --customers 300 --seed 7
     """
+    from touchlog.domain.storage.events import registered_references
+
     log = services.log()
+    held = len(registered_references(log))
+    if held and not force:
+        raise click.ClickException(
+            f"{log.location.redacted} already holds {held:,} customer(s); the demo would add "
+            f"{customers:,} sample customers (CUST-0001 …) to it, whose references may be "
+            "real ones. Name a new database (touchlog --db demo.db demo), or add the sample "
+            "anyway with --force")
     fresh = _record(log, customers, random.Random(seed))
     if fresh and customers >= 2:
         _corrections(log, customers)

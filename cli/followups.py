@@ -131,5 +131,5 @@ def reschedule(services: Services, customer: str, follow_up_id: str, due: str,
 
 def _echo(services: Services, customer: str, follow_up_id: str, status: str, fmt: str | None,
           **extra: str) -> None:
-    emit({"customer": services.log().stored_reference(customer),
+    emit({"customer": services.log().resolved(customer),
           "follow_up_id": follow_up_id, "status": status, **extra}, fmt)

@@ -65,6 +65,9 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "a customers file (default: contact; docs/import.md \"Kinds of rows\").")
 @click.option("--dry-run", is_flag=True, help="Check and count only; record nothing.")
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
+@click.option("--existing-only", is_flag=True,
+              help="Reject the rows of customers the log does not hold, instead of "
+                   "registering them.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rejected rows, with line, field and reason, to this CSV file.")
 @force_option
@@ -74,8 +77,8 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
             encoding: str | None, timezone: str | None, kind: str | None, dry_run: bool,
-            strict: bool,
-            rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
+            strict: bool, existing_only: bool, rejects: Path | None, force: bool,
+            batch_size: int, fmt: str | None) -> None:
     """Import contacts, and any other fact (follow-ups, profiles, stage changes,
     retractions), from a file; importing the same file again adds nothing.
 
@@ -104,7 +107,7 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
         summary = import_file(OpenWhenNeeded(services, dry_run), file, reading=reading,
                               strict=strict, dry_run=dry_run, on_reject=reporter,
                               progress=progress, batch_size=batch_size,
-                              recording=following_import)
+                              recording=following_import, existing_only=existing_only)
     _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
     _report_reconnections(summary)
     reporter.summarise(services.settings.channels)

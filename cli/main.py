@@ -53,12 +53,28 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Turns every error touchlog reports (bad input, store problems) into exit code 1."""
-        from touchlog.domain.errors import TouchlogError
+        from touchlog.domain.errors import CustomerNotFound, TouchlogError
 
         try:
             return super().invoke(ctx)
+        except CustomerNotFound as e:
+            raise click.ClickException(str(_with_suggestions(ctx, e))) from None
         except TouchlogError as e:
             raise click.ClickException(str(e)) from None
+
+
+def _with_suggestions(ctx: click.Context, error: Any) -> Any:
+    """A CustomerNotFound offering the closest existing references (one rule for every
+    command: ``TouchpointLog.not_found``); as it was when the log cannot say."""
+    from touchlog.domain.errors import TouchlogError
+
+    services = ctx.obj
+    if error.suggestions or not isinstance(services, Services):
+        return error
+    try:
+        return services.log(create=False).not_found(error.reference)
+    except TouchlogError:
+        return error
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily: start-up time matters for every command
@@ -34,8 +35,13 @@ class Services:
         """The application; ``create=False`` refuses to create a missing SQLite file."""
         if self._log is None:
             from touchlog.domain.application import TouchpointLog
+            from touchlog.domain.storage.location import locate
 
+            location = locate(self.settings.db)
+            new = create and not location.exists()
             self._log = TouchpointLog(self.settings, create=create)
+            if new and location.path is not None:
+                _say_created(location.path)
         return self._log
 
     @contextmanager
@@ -64,3 +70,12 @@ class Services:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def _say_created(path: Path) -> None:
+    """Says on stderr that a write made a new SQLite file, where: a command run in the
+    wrong folder would otherwise start a second log there unnoticed."""
+    import click
+
+    shown = str(path) if path.is_absolute() or path.parts[0] in (".", "..") else f"./{path}"
+    click.echo(f"created a new database at {shown}", err=True)

@@ -63,7 +63,7 @@ def set_(services: Services, reference: str, to: str, reason: str,
     log = services.log(create=False)
     changed = log.change_stage(reference, to, reason, actor or getpass.getuser(), at=at,
                                reason_category=reason_category)
-    shown = log.stored_reference(reference)
+    shown = log.resolved(reference)
     if changed:
         click.echo(f"{shown}: stage {to.lower()}")
     else:

@@ -80,6 +80,8 @@ def _detail(e: dict[str, Any]) -> str:
                  e["reason_category"] and f"why: {e['reason_category']}",
                  e["retracted"] and f"RETRACTED: {e['retraction_reason']}"]
         return "; ".join(str(p) for p in parts if p) or e["contact_id"]
+    if kind == "merged":
+        return f"customer {e['merged']} merged into this one: {e['reason']}"
     if kind == "stage_changed":
         signal = e["reason"].startswith("stage signal")  # the contact line above says why
         why = "" if signal else f": {e['reason']}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -28,15 +28,27 @@ from touchlog.domain.attributes import attribute_values
 from touchlog.domain.customer import (
     CUSTOMER_TOPIC,
     EVENT_CLASSES,
+    MERGED_FROM,
+    MERGED_INTO,
     SCHEDULED_IN_FUTURE,
     Customer,
     not_in_future,
 )
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.facts import FactEntry, apply_fact
-from touchlog.domain.identity import customer_id, customer_reference, spellings
+from touchlog.domain.identity import (
+    closest_references,
+    customer_id,
+    customer_reference,
+    spellings,
+)
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.events import stored_customers, stored_events
+from touchlog.domain.storage.events import (
+    merge_partners,
+    registered_references,
+    stored_customers,
+    stored_events,
+)
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, email_of, iso, parse_instant, reason_category_of
@@ -85,6 +97,7 @@ class Recorded:
     reference: str
     contact_id: str
     logged: bool
+    registered: bool = False  # its customer was registered by this call
 
 
 class TouchpointLog(Application[UUID]):
@@ -122,19 +135,26 @@ class TouchpointLog(Application[UUID]):
     # -- contacts -------------------------------------------------------------------------
 
     def log_contact(self, reference: str, contact: Contact, *,
-                    follow_up: FollowUpPlan | None = None) -> Recorded:
-        return self.log_contacts([ContactEntry(reference, contact, follow_up)])[0]
+                    follow_up: FollowUpPlan | None = None,
+                    existing_only: bool = False) -> Recorded:
+        return self.log_contacts([ContactEntry(reference, contact, follow_up)],
+                                 existing_only=existing_only)[0]
 
-    def log_contacts(self, entries: Sequence[ContactEntry]) -> list[Recorded]:
+    def log_contacts(self, entries: Sequence[ContactEntry], *,
+                     existing_only: bool = False) -> list[Recorded]:
         """Records contacts of many customers in one transaction, in the given order.
 
-        A customer that does not exist yet is registered at its first contact. The same
-        contact recorded again (same id) is reported with ``logged=False``.
+        A customer that does not exist yet is registered at its first contact (its results
+        say ``registered``), unless ``existing_only``: then it is a CustomerNotFound and
+        nothing is recorded. The same contact recorded again (same id) is reported with
+        ``logged=False``.
         """
-        return self.log_cards([card_entry(e, self.settings) for e in entries])
+        return self.log_cards([card_entry(e, self.settings) for e in entries],
+                              existing_only=existing_only)
 
     def log_cards(self, entries: Sequence[CardEntry | FactEntry], *,
-                  refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
+                  refused: dict[int, InvalidInput] | None = None,
+                  existing_only: bool = False) -> list[Recorded]:
         """``log_contacts`` for cards already made by ``card_entry`` (the import's path),
         and the other facts a file gives (``FactEntry``, domain/facts.py) among them.
 
@@ -147,6 +167,7 @@ class TouchpointLog(Application[UUID]):
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
             refusals.clear()  # a retry after a lost race decides again
+            new = {r for r, c in customers.items() if _registering(c)}
             results = []
             for index, entry in enumerate(entries):
                 card = entry.card if entry.__class__ is CardEntry else None
@@ -160,18 +181,21 @@ class TouchpointLog(Application[UUID]):
                     logged = False
                 results.append(Recorded(customers[entry.reference].reference,
                                         card["contact_id"] if card is not None
-                                        else entry.id, logged))  # type: ignore[union-attr]
+                                        else entry.id,  # type: ignore[union-attr]
+                                        logged, entry.reference in new))
             if refusals:
                 for reference, customer in list(customers.items()):
                     if _only_registered(customer):  # its only card was refused
                         del customers[reference]
+                results = [replace(r, registered=False) if r.registered
+                           and r.reference not in customers else r for r in results]
             return results
 
         # The first contact of a new customer (in the given order) registers it.
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)} \
             if all(e.__class__ is CardEntry for e in entries) else _first_times(entries)
         recorded = self._update(list(dict.fromkeys(first_seen)), decide,
-                                registering_at=first_seen)
+                                registering_at={} if existing_only else first_seen)
         if refused is not None:
             refused.update(refusals)
         return recorded
@@ -302,6 +326,75 @@ class TouchpointLog(Application[UUID]):
         held = stored_customers(self, list(ids))
         return next((s for cid, s in ids.items() if cid in held), options[0])
 
+    def not_found(self, reference: str) -> CustomerNotFound:
+        """The error for a reference no customer has, offering the closest existing ones."""
+        return CustomerNotFound(reference, self.closest(reference))
+
+    def closest(self, reference: str) -> list[str]:
+        """The existing references closest to ``reference`` (``closest_references``),
+        itself excepted."""
+        return closest_references(customer_reference(reference), registered_references(self))
+
+    def existing(self, references: Iterable[str]) -> set[str]:
+        """Which of the references name a customer the log holds (under any spelling)."""
+        options = {r: spellings(r) for r in dict.fromkeys(references)}
+        ids = [customer_id(s) for spelled in options.values() for s in spelled]
+        held = {cid for start in range(0, len(ids), 500)
+                for cid in stored_customers(self, ids[start:start + 500])}
+        return {r for r, spelled in options.items()
+                if any(customer_id(s) in held for s in spelled)}
+
+    def resolved(self, reference: str) -> str:
+        """The reference of the customer ``reference`` is read as: its stored reference,
+        or, for a customer merged into another, that one's (followed to the end)."""
+        stored = self.stored_reference(reference)
+        seen = {stored}
+        while into := merge_partners(self, customer_id(stored), MERGED_INTO, "into"):
+            stored = into[-1]
+            if stored in seen:  # no command makes a cycle; a tampered log is verify's
+                break
+            seen.add(stored)
+        return stored
+
+    def merged_streams(self, reference: str) -> list[UUID]:
+        """The ids of the streams a customer is read from: its own and, recursively, those
+        of the customers merged into it (``resolved`` first)."""
+        ids: list[UUID] = []
+        pending = [customer_id(self.resolved(reference))]
+        while pending:
+            current = pending.pop()
+            if current in ids:
+                continue
+            ids.append(current)
+            pending += [customer_id(r)
+                        for r in merge_partners(self, current, MERGED_FROM, "merged")]
+        return ids
+
+    def merge(self, duplicate: str, into: str, reason: str, *, actor: str | None = None,
+              at: datetime | str | None = None) -> tuple[str, str]:
+        """Merges customer ``duplicate`` into customer ``into``: both record it, and from
+        then on the duplicate's facts are read as the other's (``Customer.absorb``), and
+        what is recorded for it lands there. Returns both stored references."""
+        when = iso(parse_instant(at, "at")) if at is not None else _now()
+        dup, keep = self.stored_reference(duplicate), self.stored_reference(into)
+        if dup == keep:
+            raise InvalidInput("into", into, "a customer cannot be merged into itself")
+
+        def decide(customers: dict[str, Customer]) -> tuple[str, str]:
+            customers[dup].merge_into(customers[keep], reason, actor, when)
+            # Read as one, the two may not hold one id twice (ids given with --id or in an
+            # import's contact_id column can coincide; derived ones cannot).
+            one, other = self.customer(dup), self.customer(keep)
+            shared = sorted((one.contact_ids & other.contact_ids)
+                            | (one.follow_ups.keys() & other.follow_ups.keys()))
+            if shared:
+                raise InvalidInput("into", keep, f"both customers hold the id {shared[0]!r} "
+                                   f"({len(shared)} shared in all): read as one, an id must "
+                                   "name one contact or follow-up; they cannot be merged")
+            return customers[dup].reference, customers[keep].reference
+
+        return self._update([dup, keep], decide, follow_merges=False)
+
     def customer(self, reference: str) -> Customer:
         """The customer as of now, replayed from its events."""
         return self._load([reference], {})[reference]
@@ -322,7 +415,8 @@ class TouchpointLog(Application[UUID]):
         return self._update([reference], lambda cs: decide(cs[reference]), registering)
 
     def _update(self, references: Iterable[str], decide: Callable[[dict[str, Customer]], T],
-                registering_at: dict[str, str] | None = None) -> T:
+                registering_at: dict[str, str] | None = None, *,
+                follow_merges: bool = True) -> T:
         """Loads the customers, lets ``decide`` act on them, and saves them in one transaction.
 
         A lost optimistic-concurrency race (another writer saved first) is retried from a
@@ -330,7 +424,7 @@ class TouchpointLog(Application[UUID]):
         """
         references = list(references)
         for _attempt in range(MAX_ATTEMPTS):
-            customers = self._load(references, registering_at or {})
+            customers = self._load(references, registering_at or {}, follow_merges)
             result = decide(customers)
             try:
                 self._save(customers.values())
@@ -345,30 +439,52 @@ class TouchpointLog(Application[UUID]):
         """The customers' new events in one transaction, straight through the mapper and
         the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
         recordings, notifying hooks) that touchlog does not use."""
-        events = [event for customer in customers for event in customer.collect_events()]
+        unique = {id(c): c for c in customers}.values()  # a merged one is the other's
+        events = [event for customer in unique for event in customer.collect_events()]
         self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
 
-    def _load(self, references: list[str], registering_at: dict[str, str]
-              ) -> dict[str, Customer]:
+    def _load(self, references: list[str], registering_at: dict[str, str],
+              follow_merges: bool = True) -> dict[str, Customer]:
         """The customers replayed from their events, read with one query per 500 customers,
         by the references given; each is found under the first of its ``spellings`` the log
-        holds. A missing one is registered when ``registering_at`` gives its time."""
+        holds. A missing one is registered when ``registering_at`` gives its time. A
+        customer merged into another is that other one (the same object for both
+        references), read with the customers merged into it, unless not ``follow_merges``."""
         ids = {r: [customer_id(s) for s in spellings(r)] for r in references}
         stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
+        loaded: dict[UUID, Customer] = {}
         customers = {}
         for reference, options in ids.items():
-            aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
-            if aggregate is None:
+            found = next((cid for cid in options if cid in stored), None)
+            if found is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
-                aggregate = Customer(reference=customer_reference(reference),
-                                     at=registering_at[reference])
+                customers[reference] = Customer(reference=customer_reference(reference),
+                                                at=registering_at[reference])
+                continue
+            if found not in loaded:
+                loaded[found] = self._replay(stored[found], follow_merges)
+            aggregate = loaded[found]
+            while follow_merges and aggregate.merged_into is not None:
+                into = customer_id(aggregate.merged_into)
+                if into not in loaded:
+                    loaded[into] = self._stream(into)
+                aggregate = loaded[into]
             customers[reference] = aggregate
         return customers
 
-    def _replay(self, events: Iterable[StoredEvent]) -> Any:
+    def _stream(self, cid: UUID) -> Customer:
+        """The customer with id ``cid``, read with the customers merged into it."""
+        events = stored_events(self, [cid]).get(cid)
+        if not events:
+            raise UnreadableEvent(cid, 1, "a merge names this customer, which has no events")
+        aggregate: Customer = self._replay(events)
+        return aggregate
+
+    def _replay(self, events: Iterable[StoredEvent], follow_merges: bool = True) -> Any:
         """The aggregate the events make (None for none); an event that does not apply (a
-        value no command records) is an UnreadableEvent."""
+        value no command records) is an UnreadableEvent. At each ``MergedFrom`` the
+        customer merged in is read in (``Customer.absorb``), unless not ``follow_merges``."""
         aggregate: Any = None
         for event in events:
             domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
@@ -377,6 +493,8 @@ class TouchpointLog(Application[UUID]):
             except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:
                 raise UnreadableEvent(event.originator_id, event.originator_version,
                                       f"it does not apply ({type(e).__name__}: {e})") from None
+            if follow_merges and isinstance(domain_event, Customer.MergedFrom):
+                aggregate.absorb(self._stream(customer_id(domain_event.merged)))
         return aggregate
 
 
@@ -390,6 +508,9 @@ def _first_times(entries: Sequence[CardEntry | FactEntry]) -> dict[str, str]:
             first[e.reference] = at
     now = _now()
     return {reference: at or now for reference, at in first.items()}
+def _registering(customer: Customer) -> bool:
+    """Whether the customer is being registered (its registration is still to be saved)."""
+    return any(isinstance(e, Customer.Registered) for e in customer.pending_events)
 
 
 def _only_registered(customer: Customer) -> bool:

@@ -212,7 +212,10 @@ class Customer(Aggregate):
         actor: str | None
 
         def apply(self, customer: Customer) -> None:
-            customer.follow_ups[self.follow_up_id].status = "completed"
+            # Read alone, a customer's own stream may close a follow-up of one merged into
+            # it (the merged stream holds it): nothing to do then.
+            if self.follow_up_id in customer.follow_ups:
+                customer.follow_ups[self.follow_up_id].status = "completed"
 
     class FollowUpCancelled(Event):
         follow_up_id: str
@@ -222,7 +225,8 @@ class Customer(Aggregate):
         personal_fields = ("reason",)
 
         def apply(self, customer: Customer) -> None:
-            customer.follow_ups[self.follow_up_id].status = "cancelled"
+            if self.follow_up_id in customer.follow_ups:  # see FollowUpCompleted
+                customer.follow_ups[self.follow_up_id].status = "cancelled"
 
     class FollowUpRescheduled(Event):
         """A follow-up moved to ``due_at`` at ``at``; events before version 2 do not say
@@ -241,9 +245,37 @@ class Customer(Aggregate):
             state["at"] = None  # the time it happened came in version 2
 
         def apply(self, customer: Customer) -> None:
-            follow_up = customer.follow_ups[self.follow_up_id]
-            follow_up.due_at = self.due_at
-            follow_up.moves.add((self.at, self.due_at))
+            follow_up = customer.follow_ups.get(self.follow_up_id)
+            if follow_up is not None:  # see FollowUpCompleted
+                follow_up.due_at = self.due_at
+                follow_up.moves.add((self.at, self.due_at))
+
+    class MergedInto(Event):
+        """This customer is a duplicate of customer ``into`` (a reference): from now on its
+        facts are read as that customer's, and what is recorded for it is recorded there.
+        Its own stream ends here."""
+
+        into: str
+        reason: str
+        actor: str | None
+        at: str
+        personal_fields = ("reason",)
+
+        def apply(self, customer: Customer) -> None:
+            customer.merged_into = self.into
+
+    class MergedFrom(Event):
+        """Customer ``merged`` (a reference) was merged into this one (its ``MergedInto``
+        comes just before): from now on this customer is read with the other's facts."""
+
+        merged: str
+        reason: str
+        actor: str | None
+        at: str
+        personal_fields = ("reason",)
+
+        def apply(self, customer: Customer) -> None:
+            customer.merged.append(self.merged)
 
     chain_head: str
 
@@ -260,6 +292,8 @@ class Customer(Aggregate):
         self.contact_ids: set[str] = set()
         self.retracted: set[str] = set()
         self.follow_ups: dict[str, FollowUp] = {}
+        self.merged_into: str | None = None  # the customer this one was merged into
+        self.merged: list[str] = []  # the customers merged into this one, in order
 
     # -- the hash chain -------------------------------------------------------------------
 
@@ -307,6 +341,42 @@ class Customer(Aggregate):
     @property
     def owner(self) -> str | None:
         return self.profile.get("owner")
+
+    # -- merging duplicates ---------------------------------------------------------------
+
+    def merge_into(self, keep: Customer, reason: str, actor: str | None, at: str) -> None:
+        """Records on both customers that this one is a duplicate of ``keep``. Refused into
+        itself, into a customer merged away, and for a customer merged already."""
+        if keep.id == self.id:
+            raise InvalidInput("into", keep.reference, "a customer cannot be merged into itself")
+        if self.merged_into is not None:
+            raise InvalidInput("customer", self.reference,
+                               f"was merged into {self.merged_into!r} already")
+        if keep.merged_into is not None:
+            raise InvalidInput("into", keep.reference,
+                               f"was merged into {keep.merged_into!r}; merge into that one")
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "a merge needs a reason")
+        self.trigger_event(self.MergedInto, into=keep.reference, reason=reason, actor=actor,
+                           at=at)
+        keep.trigger_event(keep.MergedFrom, merged=self.reference, reason=reason, actor=actor,
+                           at=at)
+
+    def absorb(self, merged: Customer) -> None:
+        """Reads ``merged`` (merged into this customer) as part of this one, from the point
+        of its ``MergedFrom`` on: its contacts, follow-ups and stage facts, and the profile
+        fields and attributes this one has no value for. Nothing is recorded: the union is
+        how the two streams are read (docs/domain.md "Duplicate customers")."""
+        self.contact_ids |= merged.contact_ids
+        self.retracted |= merged.retracted
+        for follow_up_id, follow_up in merged.follow_ups.items():
+            self.follow_ups.setdefault(follow_up_id, follow_up)
+        for name, value in merged.profile.items():
+            if self.profile.get(name) is None:
+                self.profile[name] = value
+        for name, value in merged.attributes.items():
+            self.attributes.setdefault(name, value)
+        self.stage_facts.absorb(merged.stage_facts)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -472,6 +542,9 @@ def scheduled_time(scheduled_at: str | None, contact_at: str | None, recorded_at
     return scheduled_at or contact_at or recorded_at
 
 
+# The profile fields a person sets (``customer set``), which the archive keeps per customer.
+PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "owner")
+
 # The fields of a contact card as ContactLogged stores them, in its order.
 CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)
 
@@ -499,6 +572,8 @@ for _topic, _class in FORMER_TOPICS.items():
 EVENT_CLASSES: dict[str, type[Customer.Event]] = {**_recorded_events(), **FORMER_TOPICS}
 CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
 REGISTERED_TOPIC = get_topic(Customer.Registered)
+MERGED_INTO = get_topic(Customer.MergedInto)
+MERGED_FROM = get_topic(Customer.MergedFrom)
 
 
 def amend_card(card: dict[str, Any], changes: Mapping[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class TouchlogError(Exception):
     """Base of every error touchlog reports to a user (exit code 1, no traceback)."""
@@ -18,9 +20,16 @@ class InvalidInput(TouchlogError):
 
 
 class CustomerNotFound(TouchlogError):
-    def __init__(self, reference: str) -> None:
+    """No customer has the reference; ``suggestions`` are the closest existing ones
+    (domain/identity.py ``closest_references``), which the message offers."""
+
+    def __init__(self, reference: str, suggestions: Sequence[str] = ()) -> None:
         self.reference = reference
-        super().__init__(f"no customer with reference {reference!r}")
+        self.suggestions = tuple(suggestions)
+        hint = ""
+        if self.suggestions:
+            hint = "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(f"no customer {reference!r}{hint}")
 
 
 class ContactNotFound(TouchlogError):

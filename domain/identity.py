@@ -5,10 +5,12 @@ Kept apart from the input models so that reading commands never load pydantic.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -83,3 +85,40 @@ def _uuid5_hex(content: list[Any]) -> str:
 
 _NAMESPACE_BYTES = NAMESPACE.bytes
 _EXTRAS = ("person", "attributes", "purchase")  # ContactLogged's fields since version 3
+
+
+def folded(text: str) -> str:
+    """Text as a search and a "did you mean" compare it: case folded, in Unicode NFC."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _squashed(reference: str) -> str:
+    """A reference with what people and spreadsheets change in one stripped: case, every
+    character that is no letter or digit, and the leading zeros of each run of digits
+    ("Kan code" and "kan-code", "2" and "00002", "CUST-2" and "cust 0002" are alike)."""
+    kept = "".join(ch for ch in folded(reference) if ch.isalnum())
+    return re.sub(r"(?<!\d)0+(?=\d)", "", kept)
+
+
+def closest_references(reference: str, known: Iterable[str], *, most: int = 3) -> list[str]:
+    """The references in ``known`` a mistyped ``reference`` most likely meant, best first:
+    those alike but for case, punctuation, spaces and leading zeros, else those
+    ``difflib`` finds close (a ratio of 0.75 or more, case folded). The one rule behind
+    every "did you mean" (docs/cli.md "Customer references")."""
+    known = [k for k in dict.fromkeys(known) if k != reference]
+    key = _squashed(reference)
+    alike = sorted(k for k in known if _squashed(k) == key)
+    if alike:
+        return alike[:most]
+    by_folded: dict[str, list[str]] = {}
+    for k in known:
+        by_folded.setdefault(folded(k), []).append(k)
+    close = difflib.get_close_matches(folded(reference), by_folded, n=most, cutoff=0.75)
+    return [k for f in close for k in sorted(by_folded[f])][:most]
+
+
+def matches_search(text: str, *values: str | None) -> bool:
+    """Whether ``text`` occurs in any of ``values``, ignoring case (``customer list
+    --search``: over the reference, the name and the email)."""
+    wanted = folded(text)
+    return any(value is not None and wanted in folded(value) for value in values)

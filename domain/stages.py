@@ -23,7 +23,7 @@ the same fold instead of folding everything again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -236,6 +236,19 @@ class StageFacts:
         fact = StageFact(at, to_stage, None, reason, actor, category)
         self.changes.append(fact)
         self._extend(fact)
+
+    def absorb(self, other: StageFacts) -> None:
+        """Adds the facts of a customer merged into this one: the union of the contacts and
+        explicit changes, and of the starts: registered by contact only if both were, at
+        the earlier registration of those that were not (of both, if both were)."""
+        for contact_id, contact in other.contacts.items():
+            self.contacts.setdefault(contact_id, replace(contact))
+        self.changes += other.changes
+        own = [f.registered_at for f in (self, other) if not f.by_contact]
+        self.registered_at = min(own or [self.registered_at, other.registered_at],
+                                 key=datetime.fromisoformat)
+        self.by_contact = not own
+        self._history = None
 
     # -- the history ------------------------------------------------------------------------
 

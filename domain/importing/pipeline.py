@@ -44,6 +44,7 @@ from touchlog.domain.storage.location import locate
 from touchlog.domain.storage.scratch import scratch_folder
 
 ROWS_PER_TRANSACTION = 5_000
+UNKNOWN_CUSTOMER = "a customer the log does not hold (--existing-only)"
 SPOOL_KIND = "import"  # the spool's folder: .touchlog-import-PID-… beside the database
 __all__ = ["LogOpener", "Reading", "Rejection", "Summary", "import_file"]
 
@@ -65,7 +66,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                 reading: Reading | None = None, strict: bool = False, dry_run: bool = False,
                 on_reject: Reject | None = None, progress: Progress | None = None,
                 batch_size: int = ROWS_PER_TRANSACTION,
-                recording: Recording | None = None) -> Summary:
+                recording: Recording | None = None, existing_only: bool = False) -> Summary:
     """Validates, sorts and records the contacts of a file (a path, or a stream).
 
     ``reading`` says how the file is read: a mapping and the options over it; without one,
@@ -73,8 +74,10 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     ``LogOpener`` called only once the file is read and something is to be recorded, so a
     refused file leaves no new database behind. ``strict`` records nothing if any row is
     bad. A dry run records nothing: it reports what an import would record and skip,
-    reading the log to recognise contacts already there. Every refused row is passed to
-    ``on_reject``; ``recording`` runs around the second pass.
+    reading the log to recognise contacts already there. ``existing_only`` rejects the rows
+    of customers the log does not hold (before anything is recorded, so ``strict`` counts
+    them). Every refused row is passed to ``on_reject``; ``recording`` runs around the
+    second pass.
 
     Example: ``import_file(log, "visits.jsonl", reading=Reading.of("visits.toml",
     log.settings)).imported``
@@ -95,9 +98,14 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
         stack.callback(spool.close)
         _validate(stream, reading, zone, log.settings, spool, summary, on_reject or _ignore)
         summary.customers = spool.customers()
+        unknown: set[str] = set()
+        if existing_only:
+            held = open_log() if location.exists() else None
+            unknown = _unknown_customers(spool, held, summary, on_reject or _ignore,
+                                         batch_size)
         if dry_run:
-            _preview(spool, open_log(), summary, batch_size)
-        elif summary.contacts and not (strict and summary.rejected):
+            _preview(spool, open_log(), summary, batch_size, unknown)
+        elif summary.contacts and summary.customers and not (strict and summary.rejected):
             opened = open_log()
             if opened is not None:
                 recorded = False
@@ -105,7 +113,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                     with recording(opened, summary.contacts) if recording \
                             else nullcontext():
                         _record(spool, opened, summary, on_reject or _ignore, progress,
-                                batch_size)
+                                batch_size, unknown)
                         recorded = True
                 except StoreError as e:
                     raise StoreError(f"{e}; {_progress(summary, recorded)}") from None
@@ -212,9 +220,41 @@ def _preview_of(unit: Unit, results: Parsed, names: list[str],
                 preview.append(shown(row, names[number]))
 
 
-def _record(spool: Spool, log: TouchpointLog, summary: Summary,
-            on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
+def _unknown_customers(spool: Spool, log: TouchpointLog | None, summary: Summary,
+                       on_reject: Reject, batch_size: int) -> set[str]:
+    """The customers of the spool the log does not hold (none: a log not made yet), each of
+    their rows rejected, naming the closest existing references."""
+    from touchlog.domain.identity import closest_references
+    from touchlog.domain.storage.events import registered_references
+
+    known = registered_references(log) if log is not None else []
+    unknown: dict[str, str] = {}  # reference -> the reason its rows are rejected
     for lines, entries in spool.batches(batch_size):
+        references = {e.reference for e in entries} - unknown.keys()
+        held = log.existing(references) if log is not None else set()
+        for reference in references - held:
+            close = closest_references(reference, known)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            unknown[reference] = f"no customer {reference!r} (--existing-only){hint}"
+        for line, entry in zip(lines, entries, strict=True):
+            reason = unknown.get(entry.reference)
+            if reason is not None:
+                summary.rejected += 1
+                on_reject(Rejection(line, "customer", reason, spool.values(line), spool.header,
+                                    UNKNOWN_CUSTOMER, entry.reference))
+    summary.customers -= len(unknown)
+    return set(unknown)
+
+
+def _record(spool: Spool, log: TouchpointLog, summary: Summary,
+            on_reject: Reject, progress: Progress | None, batch_size: int,
+            unknown: set[str]) -> None:
+    for lines, entries in spool.batches(batch_size):
+        if unknown:  # rejected already (--existing-only)
+            kept = [i for i, e in enumerate(entries) if e.reference not in unknown]
+            lines, entries = [lines[i] for i in kept], [entries[i] for i in kept]
+            if not entries:
+                continue
         refused: dict[int, InvalidInput] = {}
         try:
             recorded = log.log_cards(entries)
@@ -227,24 +267,32 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary,
             on_reject(Rejection(lines[index], error.field, _reason(error),
                                 spool.values(lines[index]), spool.header, error.reason,
                                 error.value))
+        for reference in dict.fromkeys(r.reference for r in recorded if r.registered):
+            summary.registered(reference)
         summary.imported += sum(1 for r in recorded if r.logged)
         summary.duplicates += len(recorded) - len(refused) - sum(1 for r in recorded if r.logged)
         if progress is not None:
             progress(len(entries), summary.contacts)
 
 
-def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_size: int) -> None:
+def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_size: int,
+             unknown: set[str]) -> None:
     from touchlog.domain.errors import CustomerNotFound
     from touchlog.domain.facts import FactEntry
 
     known: dict[str, set[str]] = {}
     for _lines, entries in spool.batches(batch_size):
         for entry in entries:
+            if entry.reference in unknown:
+                continue
             if entry.reference not in known:
                 try:
-                    ids = set(log.customer(entry.reference).contact_ids) if log else set()
+                    if log is None:
+                        raise CustomerNotFound(entry.reference)
+                    ids = set(log.customer(entry.reference).contact_ids)
                 except CustomerNotFound:
                     ids = set()
+                    summary.registered(entry.reference)
                 known = {entry.reference: ids}  # rows arrive grouped by customer
             if entry.__class__ is FactEntry:  # counted as new: only recording it can tell
                 summary.imported += 1

@@ -11,6 +11,7 @@ from touchlog.domain.facts import FactEntry
 from touchlog.domain.importing.spool import Encoded, decoded
 
 PREVIEW_ROWS = 5  # contacts a dry run with a mapping shows as they would be recorded
+NAMED_NEW_CUSTOMERS = 5  # new customers a summary names (it counts them all)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,14 @@ class Summary:
     records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
     preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
     kinds: Counter[str] = field(default_factory=Counter)  # rows by kind, in a file of kinds
+    new_customers: int = 0  # customers the import registered (a dry run: would register)
+    first_new_customers: list[str] = field(default_factory=list)  # the first few of them
+
+    def registered(self, reference: str) -> None:
+        """Counts a customer the import registered, naming the first few."""
+        self.new_customers += 1
+        if len(self.first_new_customers) < NAMED_NEW_CUSTOMERS:
+            self.first_new_customers.append(reference)
 
     @property
     def contacts(self) -> int:
@@ -48,12 +57,14 @@ class Summary:
         return sum(self.records.values())
 
     def report(self, *, mapped: bool, dry_run: bool) -> dict[str, Any]:
-        """The summary the command prints: the plain contract's five counts; with a
-        mapping, the rows skipped and the contacts per record too (and a dry run's
-        preview)."""
+        """The summary the command prints: the plain contract's counts, the new customers
+        and the first few of them by reference; with a mapping, the rows skipped and the
+        contacts per record too (and a dry run's preview)."""
         result: dict[str, Any] = {"rows": self.rows, "imported": self.imported,
                                   "duplicates": self.duplicates, "rejected": self.rejected,
-                                  "customers": self.customers}
+                                  "customers": self.customers,
+                                  "new_customers": self.new_customers,
+                                  "first_new_customers": self.first_new_customers}
         if mapped:
             result.update(skipped=self.skipped, records=self.records)
         if self.kinds:

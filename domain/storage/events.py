@@ -70,6 +70,50 @@ def stored_customers(app: TouchpointLog, ids: Sequence[UUID]) -> set[UUID]:
     return {stored_uuid(raw) for (raw,) in rows}
 
 
+def registered_references(app: TouchpointLog) -> list[str]:
+    """The reference of every customer the log holds, from their registrations."""
+    from touchlog.domain.customer import REGISTERED_TOPIC
+
+    database = app.location.database
+    try:
+        rows = database.query(app.recorder, "SELECT state FROM {table} WHERE topic = ?",
+                              (REGISTERED_TOPIC,))
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    references = []
+    for (state,) in rows:
+        try:
+            reference = orjson.loads(bytes(state)).get("reference")
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            continue  # not one touchlog wrote: 'touchlog verify' names it
+        if isinstance(reference, str):
+            references.append(reference)
+    return references
+
+
+def merge_partners(app: TouchpointLog, customer: UUID, topic: str, field: str) -> list[str]:
+    """The references the customer's events of ``topic`` name in ``field``, in version
+    order: the customer it was merged into (``MergedInto``, ``into``) or those merged into
+    it (``MergedFrom``, ``merged``). One indexed query, however long the stream."""
+    database = app.location.database
+    try:
+        rows = database.query(
+            app.recorder, "SELECT state FROM {table} WHERE originator_id = ? AND topic = ? "
+            "ORDER BY originator_version", (*database.stored_ids([customer]), topic))
+    except (OperationalError, sqlite3.Error) as e:
+        raise StoreError(f"cannot read {app.location.redacted}: {e}") from None
+    partners = []
+    for (state,) in rows:
+        try:
+            partner = orjson.loads(bytes(state))[field]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            partner = None
+        if not isinstance(partner, str):
+            raise UnreadableEvent(customer, "?", f"its merge names no customer in {field!r}")
+        partners.append(partner)
+    return partners
+
+
 def stored_events(app: TouchpointLog, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
     """``event_rows`` as the library's stored events, in version order, by customer id."""
     found: dict[UUID, list[StoredEvent]] = {}

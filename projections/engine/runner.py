@@ -43,6 +43,7 @@ from touchlog.projections.readmodels.changes import (
     Projection,
     Writes,
     decode,
+    ending_at_merges,
 )
 from touchlog.projections.readmodels.followups import FollowUpsProjection
 from touchlog.projections.readmodels.stages import StagesProjection
@@ -146,8 +147,9 @@ class Projector:
             read += len(changes)
             for name in chosen:
                 mine = [c for c in changes if c.position > positions[name]]
-                if mine:
-                    self._commit(name, positions[name], mine)
+                for part in ending_at_merges(mine):
+                    self._commit(name, positions[name], part)
+                    positions[name] = part[-1].position
 
     def ensure_fits(self, names: Iterable[str] | None = None) -> None:
         """Refuses (a StoreError naming the rebuild) when the named projections' tables were

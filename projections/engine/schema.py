@@ -125,7 +125,8 @@ ARCHIVE_CUSTOMERS = Table(
     (("customer", "text"), ("customer_id", "text"), ("contacts", "int"),
      ("first_contact_at", "instant"), ("last_contact_at", "instant"), ("purchases", "int"),
      ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
-     ("open_follow_ups", "int"), ("position", "position"), ("total_amount_value", "number")),
+     ("open_follow_ups", "int"), ("name", "text"), ("email", "text"), ("phone", "text"),
+     ("owner", "text"), ("position", "position"), ("total_amount_value", "number")),
     key=("customer",), indexes=(("customer_id",), ("position",)),
     numbers=(("total_amount_value", "total_amount"),),
 )

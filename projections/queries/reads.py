@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.attributes import Declared
 from touchlog.domain.errors import ContactNotFound, CustomerNotFound, InvalidInput
-from touchlog.domain.values import iso, parse_instant
+from touchlog.domain.identity import matches_search
+from touchlog.domain.values import Stage, iso, parse_instant
 from touchlog.projections.engine.dialect import Dialect
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
@@ -24,6 +25,8 @@ from touchlog.projections.reports.frame import Window
 ARCHIVE_KEYS = ("customer", "stage", "contacts", "first_contact_at", "last_contact_at",
                 "purchases", "total_amount", "last_purchase_at", "average_rating",
                 "open_follow_ups")
+CUSTOMER_KEYS = ("customer", "name", "email", "phone", "owner", "stage", "stage_since",
+                 "contacts", "last_contact_at", "open_follow_ups")
 STATUSES = ("overdue", "upcoming", "all")
 QUEUE_KEYS = ("customer", "kind", "follow_up_id", "due_at", "owner", "purpose", "stage",
               "status")
@@ -52,7 +55,7 @@ class Queries:
         (name -> stored value) keeps the customers whose attributes hold them all."""
         self.projector.catch_up(["archive", "stages"])
         if reference is not None:
-            reference = self.log.stored_reference(reference)
+            reference = self.log.resolved(reference)
         records = self._archive(reference, as_of)
         if attributes:
             having = _having(self.db, "archive_customer_attributes", attributes)
@@ -80,6 +83,36 @@ class Queries:
                                f"{where} ORDER BY customer, channel", params):
             channels.setdefault(c["customer"], {})[c["channel"]] = c["contacts"]
         return [_archive_record(row, channels.get(row["customer"], {})) for row in rows]
+
+    def customers(self, *, stage: str | None = None, owner: str | None = None,
+                  search: str | None = None, since: datetime | str | None = None
+                  ) -> list[dict[str, Any]]:
+        """One record per customer (``CUSTOMER_KEYS``), by reference: only those in
+        ``stage``, owned by ``owner`` (the profile's owner), whose reference, name or email
+        holds ``search`` (``matches_search``: case ignored), or with a live contact at or
+        after ``since``."""
+        self.projector.catch_up(["archive", "stages"])
+        where, params = [], []
+        if stage is not None:
+            where.append("s.stage = ?")
+            params.append(Stage.parse(stage).value)
+        if owner is not None:
+            where.append("a.owner = ?")
+            params.append(owner)
+        if since is not None:
+            where.append("a.last_contact_at >= ?")
+            params.append(self.db.dialect.instant(parse_instant(since, "since")))
+        columns = ", ".join(f"s.{k[6:] if k == 'stage_since' else k} AS {k}"
+                            if k.startswith("stage") else f"a.{k} AS {k}"
+                            for k in CUSTOMER_KEYS)
+        rows = self.db.query(
+            f"SELECT {columns} FROM archive_customers a LEFT JOIN stage_current s "
+            f"ON s.customer = a.customer {'WHERE ' if where else ''}{' AND '.join(where)} "
+            "ORDER BY a.customer", params)
+        if search is not None:
+            rows = [r for r in rows if matches_search(search, r["customer"], r["name"],
+                                                      r["email"])]
+        return rows
 
     def followups(self, owner: str | None = None, as_of: datetime | str | None = None,
                   status: str = "all", within_days: int | None = None) -> list[dict[str, Any]]:
@@ -117,7 +150,7 @@ class Queries:
         """Where the relationship stands (or stood at ``as_of``: the stay in force then,
         with stage, since and cycle null before the relationship started)."""
         self.projector.catch_up(["stages"])
-        stored = self.log.stored_reference(reference)
+        stored = self.log.resolved(reference)
         rows = self.db.query("SELECT customer, stage, since, cycle FROM stage_current "
                              "WHERE customer = ?", [stored])
         if not rows:

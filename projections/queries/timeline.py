@@ -45,12 +45,14 @@ class TimelineFilter:
 
 
 def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
-    """Every event of the customer in version order (``position`` is the version here)."""
-    rows = event_rows(log, [customer_id(log.stored_reference(reference))])
+    """Every event of the customer, and of the customers merged into it
+    (``TouchpointLog.merged_streams``), in the order of the log."""
+    rows: list[Any] = event_rows(log, log.merged_streams(reference), positions=True)
     if not rows:
         raise CustomerNotFound(reference)
-    return decode([(version, originator, version, topic, state)
-                   for originator, version, topic, state in rows])
+    rows.sort(key=lambda row: row[4])
+    return decode([(position, originator, version, topic, state)
+                   for originator, version, topic, state, position in rows])
 
 
 def build_timeline(events: Iterable[Change],
@@ -94,8 +96,14 @@ class _Stages:
     """The customer's stage facts, and the changes of its derived history as entries."""
 
     def __init__(self) -> None:
-        self.facts = StageFacts("")
-        self.versions: dict[Any, int] = {}  # contact id, or an explicit change -> version
+        # Each customer's facts; a customer merged into another is absorbed into its
+        # facts at the merge (``StageFacts.absorb``), as the aggregate reads it.
+        self.facts_of: dict[str, StageFacts] = {}
+        self.versions: dict[Any, int] = {}  # contact id, or an explicit change -> position
+
+    @property
+    def facts(self) -> StageFacts:
+        return next(reversed(self.facts_of.values()), None) or StageFacts("")
 
     def add(self, c: Change) -> None:
         """Keeps the event's stage facts; an instant that is not one fails here, naming
@@ -107,17 +115,23 @@ class _Stages:
         if "occurred_at" in (e.get("changes") or {}):
             _instant(e["changes"]["occurred_at"])
         if c.kind == "Registered":
-            self.facts = StageFacts(e["at"])
+            self.facts_of[c.customer_id] = StageFacts(e["at"])
+            return
+        facts = self.facts_of[c.customer_id]
+        if c.kind == "MergedFrom":
+            merged = self.facts_of.pop(str(customer_id(e["merged"])), None)
+            if merged is not None:
+                facts.absorb(merged)
         elif c.kind == "ContactLogged":
-            self.facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
+            facts.contact_logged(e["contact_id"], e["occurred_at"], e["stage_signal"],
                                       e["actor"], e["reason_category"])
             self.versions[e["contact_id"]] = c.position
         elif c.kind == "ContactAmended":
-            self.facts.contact_amended(e["contact_id"], e["changes"])
+            facts.contact_amended(e["contact_id"], e["changes"])
         elif c.kind == "ContactRetracted":
-            self.facts.contact_retracted(e["contact_id"])
+            facts.contact_retracted(e["contact_id"])
         elif c.kind == "StageChanged":
-            self.facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"],
+            facts.stage_changed(e["to_stage"], e["at"], e["reason"], e["actor"],
                                      e["contact_id"], e["reason_category"])
             self.versions.setdefault((e["at"], e["to_stage"], e["reason"], e["actor"]),
                                      c.position)
@@ -184,6 +198,9 @@ def _entry(kind: str, e: dict[str, Any], contacts: dict[str, dict[str, Any]]
     if kind == "FollowUpCancelled":
         return {"type": "follow_up_cancelled", "at": e["at"], "follow_up_id": e["follow_up_id"],
                 "reason": e["reason"], "actor": e["actor"]}
+    if kind == "MergedFrom":
+        return {"type": "merged", "at": e["at"], "merged": e["merged"], "reason": e["reason"],
+                "actor": e["actor"]}
     if kind == "FollowUpRescheduled":
         return {"type": "follow_up_rescheduled", "at": e.get("at") or recorded_at,
                 "follow_up_id": e["follow_up_id"], "due_at": e["due_at"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from touchlog.domain.customer import PROFILE_FIELDS
 from touchlog.projections.engine.dialect import exact_sum, rating_average
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, PURCHASE
@@ -57,9 +58,11 @@ class _State:
         self.new: dict[str, str] = {}  # reference -> customer id, registered in this batch
         self.contacts = ContactRows(ARCHIVE_CONTACTS)
         self.follow_ups: dict[str, int] = {}
+        self.profiles: dict[str, dict[str, str | None]] = {}  # customer -> fields set
         self.touched: dict[str, int] = {}  # customer -> last position that changed it
         self.contact_attributes = contact_attributes()
         self.customer_attributes = customer_attributes()
+        self.merges: list[tuple[str, str, int]] = []  # (duplicate, kept, position): last
 
     def write(self, db: ReportingDB) -> None:
         rows: dict[str, list[list[Any]]] = {ref: [] for ref in self.new}
@@ -71,9 +74,11 @@ class _State:
         for ref, customer_id in self.new.items():
             live = rows[ref]
             statistics = _statistics(live)
+            profile = self.profiles.get(ref, {})
             customers.append([
-                ref, customer_id, *statistics,
-                self.follow_ups.get(ref, 0), self.touched[ref], statistics[TOTAL]])
+                ref, customer_id, *statistics, self.follow_ups.get(ref, 0),
+                *(profile.get(f) for f in PROFILE_FIELDS), self.touched[ref],
+                statistics[TOTAL]])
             channels += _channels(ref, live)
         db.executemany(
             f"INSERT INTO archive_customers ({', '.join(CUSTOMER_COLUMNS)}) "
@@ -88,8 +93,40 @@ class _State:
             "UPDATE archive_customers SET open_follow_ups = open_follow_ups + ? "
             "WHERE customer = ?",
             [[d, c] for c, d in self.follow_ups.items() if c not in self.new])
+        for ref, fields in self.profiles.items():
+            if ref not in self.new:
+                sets = ", ".join(f"{f} = ?" for f in fields)
+                db.execute(f"UPDATE archive_customers SET {sets} WHERE customer = ?",
+                           [*fields.values(), ref])
         _recompute(db, self.contacts.customers - self.new.keys(),
                    {c: p for c, p in self.touched.items() if c not in self.new})
+        for duplicate, kept, position in self.merges:
+            _merge(db, duplicate, kept, position)
+
+
+def _merge(db: ReportingDB, duplicate: str, kept: str, position: int) -> None:
+    """The duplicate's contacts (with their attributes) become the kept customer's, with its
+    open follow-ups and the profile fields and customer attributes the kept one has no value
+    for; its own rows go."""
+    db.execute("UPDATE archive_contacts SET customer = ? WHERE customer = ?", [kept, duplicate])
+    db.execute("UPDATE archive_contact_attributes SET customer = ? WHERE customer = ?",
+               [kept, duplicate])
+    db.execute(
+        "INSERT INTO archive_customer_attributes (customer, name, value, value_number, "
+        "position) SELECT ?, d.name, d.value, d.value_number, ? "
+        "FROM archive_customer_attributes d WHERE d.customer = ? AND NOT EXISTS (SELECT 1 "
+        "FROM archive_customer_attributes k WHERE k.customer = ? AND k.name = d.name)",
+        [kept, position, duplicate, kept])
+    db.execute("DELETE FROM archive_customer_attributes WHERE customer = ?", [duplicate])
+    fill = ", ".join(f"{f} = coalesce({f}, (SELECT d.{f} FROM archive_customers d "
+                     "WHERE d.customer = ?))" for f in PROFILE_FIELDS)
+    db.execute(
+        "UPDATE archive_customers SET open_follow_ups = open_follow_ups + coalesce("
+        "(SELECT d.open_follow_ups FROM archive_customers d WHERE d.customer = ?), 0), "
+        f"{fill} WHERE customer = ?", [duplicate, *[duplicate] * len(PROFILE_FIELDS), kept])
+    db.execute("DELETE FROM archive_customers WHERE customer = ?", [duplicate])
+    db.execute("DELETE FROM archive_channels WHERE customer = ?", [duplicate])
+    _recompute(db, {kept}, {kept: position})
 
 
 TOTAL = 4  # total_amount's place in ``_statistics``
@@ -152,6 +189,19 @@ def _registered(s: _State, ref: str, c: Change) -> None:
     s.touched[ref] = c.position
 
 
+def _profile(s: _State, ref: str, c: Change) -> None:
+    fields = {f: c.state["changes"][f] for f in PROFILE_FIELDS if f in c.state["changes"]}
+    if fields:
+        s.profiles.setdefault(ref, {}).update(fields)
+        s.touched[ref] = c.position
+    if c.state["attributes"]:
+        s.customer_attributes.set((ref,), c.state["attributes"], c.position)
+
+
+def _merged(s: _State, ref: str, c: Change) -> None:
+    s.merges.append((ref, c.state["into"], c.position))
+
+
 def _follow_up(delta: int) -> Any:
     def handle(s: _State, ref: str, c: Change) -> None:
         s.follow_ups[ref] = s.follow_ups.get(ref, 0) + delta
@@ -170,14 +220,10 @@ def _contact(method: str) -> Any:
     return handle
 
 
-def _profile(s: _State, ref: str, c: Change) -> None:
-    if c.state["attributes"]:
-        s.customer_attributes.set((ref,), c.state["attributes"], c.position)
-
-
 HANDLERS: dict[str, Any] = {
     "Registered": _registered,
     "ProfileUpdated": _profile,
+    "MergedInto": _merged,
     "ContactLogged": _contact("logged"),
     "ContactAmended": _contact("amended"),
     "ContactRetracted": _contact("retracted"),

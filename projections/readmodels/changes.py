@@ -163,6 +163,25 @@ def dispatch(handlers: dict[str, Any], state: S, refs: dict[str, str], batch: Ba
     return state
 
 
+MERGED = "MergedInto"  # the event after which a duplicate's rows are the kept customer's
+
+
+def ending_at_merges(changes: Batch) -> list[Batch]:
+    """The changes cut into batches each ending at a merge (``MergedInto``), if it has one:
+    a projection moves the duplicate's rows to the customer kept after writing the rest of
+    the batch, so that what follows the merge finds them there. A rebuild and an
+    incremental run cut at the same merges."""
+    parts: list[Batch] = []
+    start = 0
+    for i, change in enumerate(changes):
+        if change.kind == MERGED:
+            parts.append(changes[start:i + 1])
+            start = i + 1
+    if start < len(changes):
+        parts.append(changes[start:])
+    return parts
+
+
 def known_references(db: ReportingDB, table: str, batch: Batch) -> dict[str, str]:
     """Customer id -> reference: the batch's own registrations, then earlier batches'."""
     refs = {c.customer_id: c.state["reference"] for c in batch if c.kind == "Registered"}

@@ -22,6 +22,12 @@ from touchlog.projections.readmodels.changes import (
 )
 
 ITEM_COLUMNS = FOLLOWUP_ITEMS.column_names
+# A customer's last live contact and its actor, from its contact rows.
+LAST_CONTACT = (
+    "UPDATE followup_customers SET (last_contact_at, last_contact_actor) = "
+    "(SELECT occurred_at, actor FROM followup_contacts k WHERE "
+    "k.customer = followup_customers.customer AND k.retracted = ? "
+    "ORDER BY occurred_at DESC, contact_id DESC LIMIT 1) WHERE customer = ?")
 CUSTOMER_COLUMNS = FOLLOWUP_CUSTOMERS.column_names
 
 
@@ -47,6 +53,7 @@ class _State:
         self.contacts = ContactRows(FOLLOWUP_CONTACTS)
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.item_changes: dict[tuple[str, str], dict[str, Any]] = {}
+        self.merges: list[tuple[str, str, int]] = []  # (duplicate, kept, position): last
 
     def change_item(self, key: tuple[str, str], **changes: Any) -> None:
         target = self.items.get(key) or self.item_changes.setdefault(key, {})
@@ -61,17 +68,14 @@ class _State:
         _update_each(db, "followup_customers", ("customer",), self.customer_changes)
         self.contacts.write(db)
         seen_before = self.contacts.customers - self.new.keys()
-        db.executemany(
-            "UPDATE followup_customers SET (last_contact_at, last_contact_actor) = "
-            "(SELECT occurred_at, actor FROM followup_contacts k WHERE "
-            "k.customer = followup_customers.customer AND k.retracted = ? "
-            "ORDER BY occurred_at DESC, contact_id DESC LIMIT 1) WHERE customer = ?",
-            [[False, c] for c in seen_before])
+        db.executemany(LAST_CONTACT, [[False, c] for c in seen_before])
         db.executemany(
             f"INSERT INTO followup_items ({', '.join(ITEM_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) ON CONFLICT DO NOTHING",
             [[row.get(c) for c in ITEM_COLUMNS] for row in self.items.values()])
         _update_each(db, "followup_items", ("customer", "follow_up_id"), self.item_changes)
+        for duplicate, kept, position in self.merges:
+            _merge(db, duplicate, kept, position)
 
     def _settle_new(self) -> None:
         """Customers registered in this batch: every change and their last live contact
@@ -88,6 +92,19 @@ class _State:
             customer.update(self.customer_changes.pop(ref, {}))
             if ref in last:
                 customer["last_contact_at"], _, customer["last_contact_actor"] = last[ref]
+
+
+def _merge(db: ReportingDB, duplicate: str, kept: str, position: int) -> None:
+    """The duplicate's follow-ups and contacts become the kept customer's, and its owner
+    the kept one's if that has none; the cadence then counts from their last live contact."""
+    for table in ("followup_items", "followup_contacts"):
+        db.execute(f"UPDATE {table} SET customer = ? WHERE customer = ?", [kept, duplicate])
+    db.execute(
+        "UPDATE followup_customers SET owner = coalesce(owner, (SELECT d.owner FROM "
+        "followup_customers d WHERE d.customer = ?)), position = ? WHERE customer = ?",
+        [duplicate, position, kept])
+    db.execute("DELETE FROM followup_customers WHERE customer = ?", [duplicate])
+    db.execute(LAST_CONTACT, [False, kept])
 
 
 def _update_each(db: ReportingDB, table: str, key: tuple[str, ...],
@@ -141,6 +158,10 @@ def _closed(status: str) -> Any:
     return handle
 
 
+def _merged(s: _State, ref: str, c: Change) -> None:
+    s.merges.append((ref, c.state["into"], c.position))
+
+
 def _rescheduled(s: _State, ref: str, c: Change) -> None:
     s.change_item((ref, c.state["follow_up_id"]), due_at=c.state["due_at"],
                   position=c.position)
@@ -156,4 +177,5 @@ HANDLERS: dict[str, Any] = {
     "FollowUpCompleted": _closed("completed"),
     "FollowUpCancelled": _closed("cancelled"),
     "FollowUpRescheduled": _rescheduled,
+    "MergedInto": _merged,
 }

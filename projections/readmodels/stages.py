@@ -16,13 +16,13 @@ from touchlog.domain.stages import History, StageFact, StageFacts
 from touchlog.projections.engine.dialect import plain
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_FACTS, STAGE_HISTORY
-from touchlog.projections.readmodels.changes import Batch, Change, known_references
+from touchlog.projections.readmodels.changes import MERGED, Batch, Change, known_references
 
 HISTORY_COLUMNS = STAGE_HISTORY.column_names
 CURRENT_COLUMNS = STAGE_CURRENT.column_names
 FACT_COLUMNS = STAGE_FACTS.column_names
 RELEVANT = frozenset({"Registered", "ContactLogged", "ContactAmended", "ContactRetracted",
-                      "StageChanged"})
+                      "StageChanged", MERGED})
 REGISTERED, BY_CONTACT = "registered", "registered-by-contact"
 
 
@@ -44,7 +44,8 @@ class StagesProjection:
         refs = known_references(db, "stage_current", batch)
         new = {c.customer_id for c in batch if c.kind == "Registered"}
         seen = list({refs[c.customer_id] for c in batch
-                     if c.kind in RELEVANT and c.customer_id not in new})
+                     if c.kind in RELEVANT and c.customer_id not in new}
+                    | {c.state["into"] for c in batch if c.kind == MERGED})
         return Known(refs, db.by_keys("stage_facts", "customer", seen),
                      db.by_keys("stage_history", "customer", seen, "customer, seq, position"),
                      db.by_keys("stage_current", "customer", seen,
@@ -52,14 +53,19 @@ class StagesProjection:
 
     def prepare(self, batch: Batch, known: Known) -> _Writes:
         lines = _restored(known)
+        merged = []
         for c in batch:
             if c.kind not in RELEVANT:
                 continue
             ref = known.refs[c.customer_id]
+            if c.kind == MERGED:  # the batch's last change (``ending_at_merges``)
+                lines[c.state["into"]].absorb(lines.pop(ref), c.position)
+                merged.append((ref, c.state["into"]))
+                continue
             if c.kind == "Registered":
                 lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position, {})
             lines[ref].apply(c)
-        return _Writes([line for line in lines.values() if line.touched])
+        return _Writes([line for line in lines.values() if line.touched], merged)
 
 
 def _restored(known: Known) -> dict[str, _Line]:
@@ -135,6 +141,19 @@ class _Line:
                        e["reason_category"], e["actor"], c.position)
         self._derive(c.position)
 
+    def absorb(self, other: _Line, position: int) -> None:
+        """Takes in the facts of a customer merged into this one (``StageFacts.absorb``):
+        its contact and change rows become this customer's, the registration is the
+        union's, and the history is derived from the union."""
+        for fact_id, row in other.fact_rows.items():
+            if row[2] not in (REGISTERED, BY_CONTACT):
+                self.fact_rows[fact_id] = [self.ref, *row[1:]]
+        self.facts.absorb(other.facts)
+        facts = self.facts
+        self._fact(REGISTERED, BY_CONTACT if facts.by_contact else REGISTERED,
+                   facts.registered_at, None, None, None, None, position)
+        self._derive(position)
+
     def _contact(self, contact_id: str, position: int) -> None:
         k = self.facts.contacts[contact_id]
         self._fact(contact_id, "contact", k.occurred_at, k.signal, None, k.category, k.actor,
@@ -182,8 +201,14 @@ class _Line:
 
 class _Writes(NamedTuple):
     lines: list[_Line]
+    merged: list[tuple[str, str]]  # (duplicate, kept): the duplicate's rows move or go
 
     def write(self, db: ReportingDB) -> None:
+        for duplicate, kept in self.merged:
+            db.execute("UPDATE stage_facts SET customer = ? WHERE customer = ? AND kind IN "
+                       "('contact', 'change')", [kept, duplicate])
+            for table in ("stage_facts", "stage_history", "stage_current"):
+                db.execute(f"DELETE FROM {table} WHERE customer = ?", [duplicate])
         db.executemany(
             "DELETE FROM stage_history WHERE customer = ? AND seq > ?",
             [[line.ref, len(line.history)] for line in self.lines

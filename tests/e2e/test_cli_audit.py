@@ -113,7 +113,7 @@ def test_audit_of_an_unknown_customer_fails_without_a_traceback(sqlite_url: str)
     result = run(sqlite_url, "audit", "NOBODY", "--as-of", "2018-02-01")
 
     assert result.exit_code == 1
-    assert "no customer with reference 'NOBODY'" in result.output
+    assert "no customer 'NOBODY'" in result.output
 
 
 def test_the_documented_independent_snippet_verifies_an_export(

@@ -100,7 +100,7 @@ def test_customer_show_as_table_and_csv(db: str) -> None:
 
 def test_customer_errors_exit_1_or_2(db: str) -> None:
     missing = run(db, "customer", "show", "NOBODY")
-    assert missing.exit_code == 1 and "no customer with reference 'NOBODY'" in missing.stderr
+    assert missing.exit_code == 1 and "no customer 'NOBODY'" in missing.stderr
     empty = run(db, "customer", "set", "ACME")
     assert empty.exit_code == 2 and "give at least one of" in empty.stderr
 

@@ -35,7 +35,7 @@ def test_demo_builds_a_sample_and_shows_timeline_stages_and_queue(sqlite_url: st
 def test_running_the_demo_twice_adds_nothing(sqlite_url: str) -> None:
     first = run(sqlite_url, "demo", "--customers", "30", "--seed", "3")
     count = events(sqlite_url)
-    second = run(sqlite_url, "demo", "--customers", "30", "--seed", "3")
+    second = run(sqlite_url, "demo", "--customers", "30", "--seed", "3", "--force")
     assert second.exit_code == 0, second.stderr
     assert events(sqlite_url) == count
     assert first.stdout.split("Customers per stage")[0] == \
@@ -91,7 +91,7 @@ def test_timeline_csv_keeps_every_field(sqlite_url: str) -> None:
 def test_timeline_errors_exit_1_or_2(sqlite_url: str, tmp_path: Any) -> None:
     db = timeline_db(sqlite_url)
     unknown = run(db, "timeline", "NOBODY")
-    assert unknown.exit_code == 1 and "no customer with reference 'NOBODY'" in unknown.stderr
+    assert unknown.exit_code == 1 and "no customer 'NOBODY'" in unknown.stderr
     bad = run(db, "timeline", "ACME", "--since", "last week")
     assert bad.exit_code == 1 and "since: expected an ISO 8601" in bad.stderr
     nodb = run(str(tmp_path / "none.db"), "timeline", "ACME")

@@ -51,7 +51,7 @@ def test_archive_renders_tables_and_csv(db: str, fmt: str) -> None:
 
 def test_archive_of_an_unknown_customer_exits_1_with_a_message(db: str) -> None:
     code, out = run(db, "archive", "NOPE")
-    assert code == 1 and "no customer with reference 'NOPE'" in out
+    assert code == 1 and "no customer 'NOPE'" in out
 
 
 def test_followups_lists_scheduled_and_cadence_items_with_status(db: str) -> None:

@@ -85,8 +85,8 @@ def check_header(header: list[str], delimiter: str = ",", known: tuple[str, ...]
                  attributes: bool = True) -> None:
     """Refuses an unknown, duplicated or missing required column (docs/import.md): of a
     contacts file unless ``known`` and ``required`` say otherwise (a file of ``kind``
-    rows; ``attr.NAME`` columns are known unless ``attributes`` is false). The ``line``, ``field`` and ``reason`` columns a rejects file ends with are
-    ignored."""
+    rows; ``attr.NAME`` columns are known unless ``attributes`` is false). The ``line``,
+    ``field`` and ``reason`` columns a rejects file ends with are ignored."""
     header = without_rejects_columns(header)
     unknown = [name for name in header if name not in known
                and not (attributes and name.startswith(ATTRIBUTE_PREFIX))]

@@ -106,7 +106,8 @@ def test_a_file_of_one_kind_refuses_another_kinds_columns(sqlite_url: str,
     result = run(sqlite_url, "import", path, "--kind", "profile")
     assert result.exit_code == 1
     assert "unknown column(s) for kind profile; known columns: customer, owner, name, " \
-        "email, phone (got ['channel'])" in result.stderr
+        "email, phone, and attr.NAME for a declared attribute (got ['channel'])" \
+        in result.stderr
     missing = run(sqlite_url, "import", write(tmp_path, "customer,at\nACME,2017-01-01\n"),
                   "--kind", "follow_up_completed")
     assert "missing required column(s) for kind follow_up_completed" in missing.stderr

@@ -49,18 +49,24 @@ def contact() -> None:
 @click.option("--follow-up-owner")
 @click.option("--follow-up-purpose")
 @click.option("--id", "contact_id", help="Contact id (default: derived from the content).")
+@click.option("--amend", is_flag=True,
+              help="When --id is stored with other content, amend it to the values given.")
 @output_format
 @click.pass_obj
 def log(services: Services, customer: str, follow_up_due: str | None,
-        follow_up_owner: str | None, follow_up_purpose: str | None, fmt: str | None,
-        **card: str | None) -> None:
+        follow_up_owner: str | None, follow_up_purpose: str | None, amend: bool,
+        fmt: str | None, **card: str | None) -> None:
     """Record one contact with a customer; recording the same contact twice is a no-op.
+
+    An --id already stored with other content is refused, naming the fields that differ,
+    unless --amend (which records an amendment of just those fields).
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00 --actor ann
 
     Example: touchlog contact log ACME --channel letter --at 2019-02-01 --stage dissolution
     --reason-category moved_away (why the relationship ended)
     """
+    from touchlog.domain.application import OnChange
     from touchlog.domain.contact import Contact, FollowUpPlan, validated
 
     contact_card = validated(Contact, {k: v for k, v in card.items() if v is not None})
@@ -68,9 +74,15 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     if follow_up_due is not None:
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
                                         "purpose": follow_up_purpose})
-    recorded = services.log().log_contact(customer, contact_card, follow_up=plan)
-    emit({"customer": recorded.reference, "contact_id": recorded.contact_id,
-                       "logged": recorded.logged}, fmt)
+    on_change = OnChange("amend", reason="contact log --amend") if amend else OnChange(
+        hint="--amend records the given values")
+    recorded = services.log().log_contact(customer, contact_card, follow_up=plan,
+                                          on_change=on_change)
+    result = {"customer": recorded.reference, "contact_id": recorded.contact_id,
+              "logged": recorded.logged}
+    if recorded.changed:
+        result["amended"] = list(recorded.changed)
+    emit(result, fmt)
 
 
 @contact.command()

@@ -62,6 +62,10 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--strict", is_flag=True, help="Record nothing if any row is bad.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rejected rows, with line, field and reason, to this CSV file.")
+@click.option("--on-change", type=click.Choice(["reject", "amend", "skip"]), default="reject",
+              show_default=True,
+              help="A row whose contact id is stored with other content: reject it naming "
+                   "the fields, record an amendment of those fields, or keep what is stored.")
 @force_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True,
               help="Rows per transaction.")
@@ -69,8 +73,12 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
             encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
-            rejects: Path | None, force: bool, batch_size: int, fmt: str | None) -> None:
+            rejects: Path | None, on_change: str, force: bool, batch_size: int,
+            fmt: str | None) -> None:
     """Import contacts from a file; importing the same file again adds nothing.
+
+    A row whose contact id is already stored with other content is counted as changed and
+    handled as --on-change says.
 
     Without --mapping the file is CSV with touchlog's own columns (docs/import.md); a
     mapping reads someone else's export (docs/import.md "Mapping files").
@@ -96,7 +104,7 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
         summary = import_file(OpenWhenNeeded(services, dry_run), file, reading=reading,
                               strict=strict, dry_run=dry_run, on_reject=reporter,
                               progress=progress, batch_size=batch_size,
-                              recording=following_import)
+                              recording=following_import, on_change=on_change)
     _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
     _report_reconnections(summary)
     reporter.summarise(services.settings.channels)

@@ -25,7 +25,13 @@ from eventsourcing.persistence import (
 )
 
 from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
-from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
+from touchlog.domain.errors import (
+    ContactChanged,
+    CustomerNotFound,
+    InvalidInput,
+    StoreError,
+    UnreadableEvent,
+)
 from touchlog.domain.identity import customer_id, customer_reference, spellings
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
@@ -38,6 +44,20 @@ if TYPE_CHECKING:  # the input models load pydantic, which reading commands do w
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 20
+# What happens to a contact whose id is already stored with other content.
+ON_CHANGE = ("reject", "amend", "skip")
+
+
+@dataclass(frozen=True)
+class OnChange:
+    """What to do with a contact whose id is stored with other content: ``reject`` it
+    (a ContactChanged naming the fields; ``hint`` says how else to go), ``amend`` the
+    stored contact with just the fields that differ (``reason`` the amendment's), or
+    ``skip`` it, keeping what is stored."""
+
+    action: str = "reject"
+    hint: str = "--on-change amend records the given values, skip keeps the stored ones"
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,7 @@ class Recorded:
     reference: str
     contact_id: str
     logged: bool
+    changed: tuple[str, ...] = ()  # the fields stored with other values (OnChange)
 
 
 class TouchpointLog(Application[UUID]):
@@ -113,19 +134,26 @@ class TouchpointLog(Application[UUID]):
     # -- contacts -------------------------------------------------------------------------
 
     def log_contact(self, reference: str, contact: Contact, *,
-                    follow_up: FollowUpPlan | None = None) -> Recorded:
-        return self.log_contacts([ContactEntry(reference, contact, follow_up)])[0]
+                    follow_up: FollowUpPlan | None = None,
+                    on_change: OnChange | None = None) -> Recorded:
+        return self.log_contacts([ContactEntry(reference, contact, follow_up)],
+                                 on_change=on_change)[0]
 
-    def log_contacts(self, entries: Sequence[ContactEntry]) -> list[Recorded]:
+    def log_contacts(self, entries: Sequence[ContactEntry], *,
+                     on_change: OnChange | None = None) -> list[Recorded]:
         """Records contacts of many customers in one transaction, in the given order.
 
         A customer that does not exist yet is registered at its first contact. The same
-        contact recorded again (same id) is reported with ``logged=False``.
+        contact recorded again (same id, same content) is reported with ``logged=False``;
+        one whose id is stored with other content is handled as ``on_change`` says
+        (default: refused with a ContactChanged).
         """
-        return self.log_cards([card_entry(e, self.settings) for e in entries])
+        return self.log_cards([card_entry(e, self.settings) for e in entries],
+                              on_change=on_change)
 
     def log_cards(self, entries: Sequence[CardEntry], *,
-                  refused: dict[int, InvalidInput] | None = None) -> list[Recorded]:
+                  refused: dict[int, InvalidInput] | None = None,
+                  on_change: OnChange | None = None) -> list[Recorded]:
         """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
 
         With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
@@ -134,6 +162,7 @@ class TouchpointLog(Application[UUID]):
         one transaction.
         """
         refusals: dict[int, InvalidInput] = {}
+        change = on_change or OnChange()
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
             refusals.clear()  # a retry after a lost race decides again
@@ -141,14 +170,14 @@ class TouchpointLog(Application[UUID]):
             for index, entry in enumerate(entries):
                 card = entry.card
                 try:
-                    logged = self._log_card(customers, entry)
+                    logged, changed = self._log_card(customers, entry, change)
                 except InvalidInput as e:
                     if refused is None:
                         raise
                     refusals[index] = e
-                    logged = False
+                    logged, changed = False, tuple(getattr(e, "differing", ()))
                 results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
-                                        logged))
+                                        logged, changed))
             if refusals:
                 for reference, customer in list(customers.items()):
                     if _only_registered(customer):  # its only card was refused
@@ -163,17 +192,21 @@ class TouchpointLog(Application[UUID]):
             refused.update(refusals)
         return recorded
 
-    def _log_card(self, customers: dict[str, Customer], entry: CardEntry) -> bool:
-        """Logs one card on its customer (in ``customers``). A card a rule refuses (a
-        follow-up with nobody to own it) is refused before anything of it is recorded, so
-        the caller may go on without it."""
+    def _log_card(self, customers: dict[str, Customer], entry: CardEntry,
+                  on_change: OnChange) -> tuple[bool, tuple[str, ...]]:
+        """Logs one card on its customer (in ``customers``): whether it was logged, and the
+        fields stored with other values when its id was there already. A card a rule
+        refuses (a follow-up with nobody to own it, other content under ``reject``) is
+        refused before anything of it is recorded, so the caller may go on without it."""
         customer, card = customers[entry.reference], entry.card
-        if entry.follow_up is not None and card["contact_id"] not in customer.contact_ids:
+        if card["contact_id"] in customer.contact_ids:
+            return False, _changed(customer, card, on_change)
+        if entry.follow_up is not None:
             _owner(customer, entry.follow_up, card["actor"])
-        logged = customer.log_contact(card)
-        if logged and entry.follow_up is not None:
+        customer.log_contact(card)
+        if entry.follow_up is not None:
             self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-        return logged
+        return True, ()
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
                       reason: str | None = None, actor: str | None = None) -> None:
@@ -342,6 +375,23 @@ class TouchpointLog(Application[UUID]):
                 raise UnreadableEvent(event.originator_id, event.originator_version,
                                       f"it does not apply ({type(e).__name__}: {e})") from None
         return aggregate
+
+
+def _changed(customer: Customer, card: dict[str, Any], on_change: OnChange
+             ) -> tuple[str, ...]:
+    """The fields in which ``card`` differs from the stored contact with its id, acted on
+    as ``on_change`` says (nothing when they are the same: a duplicate)."""
+    if card["contact_id"] in customer.retracted:
+        return ()  # found invalid: what it said no longer counts, a new version neither
+    differing = customer.differences(card)
+    if not differing:
+        return ()
+    if on_change.action == "reject":
+        raise ContactChanged(card["contact_id"], differing, on_change.hint)
+    if on_change.action == "amend":
+        customer.amend_contact(card["contact_id"], {k: new for k, (_, new) in differing.items()},
+                               reason=on_change.reason)
+    return tuple(differing)
 
 
 def _only_registered(customer: Customer) -> bool:

@@ -99,6 +99,7 @@ class Customer(Aggregate):
 
         def apply(self, customer: Customer) -> None:
             customer.contact_ids.add(self.contact_id)
+            customer.logged[self.contact_id] = self
             customer.stage_facts.contact_logged(self.contact_id, self.occurred_at,
                                                 self.stage_signal, self.actor,
                                                 self.reason_category)
@@ -111,7 +112,9 @@ class Customer(Aggregate):
         personal_fields = ("changes.purpose", "changes.summary", "changes.place", "reason")
 
         def apply(self, customer: Customer) -> None:
-            # The card's values live in the projections; only its time and actor count here.
+            # The card's values live in the projections; the aggregate keeps the changes
+            # only to tell a contact recorded again with other content (``differences``).
+            customer.amendments.setdefault(self.contact_id, []).append(self.changes)
             customer.stage_facts.contact_amended(self.contact_id, self.changes)
 
     class ContactRetracted(Event):
@@ -202,6 +205,8 @@ class Customer(Aggregate):
         self.stage_facts = StageFacts(at)
         self.profile: dict[str, str | None] = {}
         self.contact_ids: set[str] = set()
+        self.logged: dict[str, Customer.ContactLogged] = {}
+        self.amendments: dict[str, list[dict[str, Any]]] = {}
         self.retracted: set[str] = set()
         self.follow_ups: dict[str, FollowUp] = {}
 
@@ -259,6 +264,17 @@ class Customer(Aggregate):
             return False
         self.trigger_event(self.ContactLogged, **card)
         return True
+
+    def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """The fields of ``card`` whose values differ from the stored contact with its id
+        (as amended since), each with the stored and the card's value; empty when the
+        content is the same."""
+        logged = self.logged[card["contact_id"]]
+        stored = {name: getattr(logged, name) for name in CARD_FIELDS}
+        for changes in self.amendments.get(card["contact_id"], ()):
+            stored.update(changes)
+        return {name: (stored[name], card[name]) for name in CARD_FIELDS
+                if stored[name] != card[name]}
 
     def amend_contact(self, contact_id: str, changes: dict[str, Any], *,
                       reason: str | None = None, actor: str | None = None) -> None:

@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
 
-from touchlog.domain.application import TouchpointLog, write_refused
+from touchlog.domain.application import OnChange, TouchpointLog, write_refused
 from touchlog.domain.errors import InvalidInput, MappingError, StoreError
 from touchlog.domain.importing.csv_rows import by_column, check_header, without_rejects_columns
 from touchlog.domain.importing.mapping import identity
@@ -64,7 +64,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                 reading: Reading | None = None, strict: bool = False, dry_run: bool = False,
                 on_reject: Reject | None = None, progress: Progress | None = None,
                 batch_size: int = ROWS_PER_TRANSACTION,
-                recording: Recording | None = None) -> Summary:
+                recording: Recording | None = None, on_change: str = "reject") -> Summary:
     """Validates, sorts and records the contacts of a file (a path, or a stream).
 
     ``reading`` says how the file is read: a mapping and the options over it; without one,
@@ -73,7 +73,10 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     refused file leaves no new database behind. ``strict`` records nothing if any row is
     bad. A dry run records nothing: it reports what an import would record and skip,
     reading the log to recognise contacts already there. Every refused row is passed to
-    ``on_reject``; ``recording`` runs around the second pass.
+    ``on_reject``; ``recording`` runs around the second pass. A row whose contact id is
+    stored with other content is counted ``changed`` and rejected, recorded as an
+    amendment of the fields that differ, or skipped, as ``on_change`` says (``reject``,
+    ``amend``, ``skip``).
 
     Example: ``import_file(log, "visits.jsonl", reading=Reading.of("visits.toml",
     log.settings)).imported``
@@ -104,7 +107,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                     with recording(opened, summary.contacts) if recording \
                             else nullcontext():
                         _record(spool, opened, summary, on_reject or _ignore, progress,
-                                batch_size)
+                                batch_size, OnChange(on_change, reason="import"))
                         recorded = True
                 except StoreError as e:
                     raise StoreError(f"{e}; {_progress(summary, recorded)}") from None
@@ -114,7 +117,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
 def _progress(summary: Summary, recorded: bool) -> str:
     """How far an import stopped by a database error got, and what to do about the rest."""
     valid = summary.contacts
-    done = summary.imported + summary.duplicates
+    done = summary.imported + summary.duplicates + summary.changed
     if recorded:
         return (f"all {done} rows were recorded, but the reporting tables were not brought "
                 "up to date ('touchlog projections run' does it)")
@@ -205,23 +208,26 @@ def _preview_of(unit: Unit, results: Parsed, names: list[str],
                 preview.append(shown(row, names[number]))
 
 
-def _record(spool: Spool, log: TouchpointLog, summary: Summary,
-            on_reject: Reject, progress: Progress | None, batch_size: int) -> None:
+def _record(spool: Spool, log: TouchpointLog, summary: Summary, on_reject: Reject,
+            progress: Progress | None, batch_size: int, on_change: OnChange) -> None:
     for lines, entries in spool.batches(batch_size):
         refused: dict[int, InvalidInput] = {}
         try:
-            recorded = log.log_cards(entries)
+            recorded = log.log_cards(entries, on_change=on_change)
         except InvalidInput:
-            # A rule only the stored state can check (a follow-up with nobody to own it):
-            # the batch again, still one transaction, without the rows it refuses.
-            recorded = log.log_cards(entries, refused=refused)
+            # A rule only the stored state can check (a follow-up with nobody to own it,
+            # other content under a stored id): the batch again, still one transaction,
+            # without the rows it refuses.
+            recorded = log.log_cards(entries, refused=refused, on_change=on_change)
         for index, error in sorted(refused.items()):
             summary.rejected += 1
             on_reject(Rejection(lines[index], error.field, _reason(error),
                                 spool.values(lines[index]), spool.header, error.reason,
                                 error.value))
         summary.imported += sum(1 for r in recorded if r.logged)
-        summary.duplicates += len(recorded) - len(refused) - sum(1 for r in recorded if r.logged)
+        summary.changed += sum(1 for r in recorded if r.changed)
+        summary.duplicates += sum(1 for i, r in enumerate(recorded)
+                                  if not r.logged and not r.changed and i not in refused)
         if progress is not None:
             progress(len(entries), summary.contacts)
 

@@ -32,7 +32,8 @@ class Rejection:
 class Summary:
     rows: int = 0
     imported: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # contacts already stored with the same content
+    changed: int = 0  # contacts whose id is stored with other content (--on-change)
     rejected: int = 0
     customers: int = 0
     skipped: int = 0  # good rows that gave no contact (no record's `when` held)
@@ -45,11 +46,12 @@ class Summary:
         return sum(self.records.values())
 
     def report(self, *, mapped: bool, dry_run: bool) -> dict[str, Any]:
-        """The summary the command prints: the plain contract's five counts; with a
+        """The summary the command prints: the plain contract's six counts; with a
         mapping, the rows skipped and the contacts per record too (and a dry run's
         preview)."""
         result: dict[str, Any] = {"rows": self.rows, "imported": self.imported,
-                                  "duplicates": self.duplicates, "rejected": self.rejected,
+                                  "duplicates": self.duplicates, "changed": self.changed,
+                                  "rejected": self.rejected,
                                   "customers": self.customers}
         if mapped:
             result.update(skipped=self.skipped, records=self.records)

@@ -42,7 +42,8 @@ def test_a_messy_file_imports_its_good_rows_and_reports_each_bad_one(
         sqlite_url: str, tmp_path: Path) -> None:
     result = run(sqlite_url, "import", write(tmp_path, MESSY), "--format", "json")
     assert result.exit_code == 1
-    assert summary(result) == {"rows": 8, "imported": 4, "duplicates": 0, "rejected": 4,
+    assert summary(result) == {"rows": 8, "imported": 4, "duplicates": 0,
+                               "changed": 0, "rejected": 4,
                                "customers": 2}
     assert "rejected line 4: customer: required" in result.stderr
     assert "rejected line 5: channel: unknown channel" in result.stderr
@@ -91,7 +92,8 @@ def test_a_dry_run_writes_nothing_not_even_a_database(sqlite_url: str, tmp_path:
     good = "customer,occurred_at,channel\nACME,2018-01-01,phone\nACME,2018-01-02,email\n"
     result = run(sqlite_url, "import", write(tmp_path, good), "--dry-run", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert summary(result) == {"rows": 2, "imported": 2, "duplicates": 0, "rejected": 0,
+    assert summary(result) == {"rows": 2, "imported": 2, "duplicates": 0,
+                               "changed": 0, "rejected": 0,
                                "customers": 1, "dry_run": True}
     assert not Path(sqlite_url).exists()
 
@@ -140,15 +142,15 @@ def test_table_output_is_quiet_without_a_terminal(sqlite_url: str, tmp_path: Pat
     result = run(sqlite_url, "import", write(tmp_path, good), "--format", "table")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].split() == [
-        "rows", "imported", "duplicates", "rejected", "customers"]
+        "rows", "imported", "duplicates", "changed", "rejected", "customers"]
     assert result.stderr == ""
 
 
 def test_csv_output_is_one_summary_row(sqlite_url: str, tmp_path: Path) -> None:
     good = "customer,occurred_at,channel\nACME,2018-01-01,phone\n"
     result = run(sqlite_url, "import", write(tmp_path, good), "--format", "csv")
-    assert result.stdout.splitlines() == ["rows,imported,duplicates,rejected,customers",
-                                          "1,1,0,0,1"]
+    assert result.stdout.splitlines() == ["rows,imported,duplicates,changed,rejected,customers",
+                                          "1,1,0,0,0,1"]
 
 
 def test_import_works_on_postgresql_too(pg_db_url: str, tmp_path: Path) -> None:

@@ -66,6 +66,8 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True,
               help="A row whose contact id is stored with other content: reject it naming "
                    "the fields, record an amendment of those fields, or keep what is stored.")
+@click.option("--actor", help="Who runs the import, as its record names them (default: the "
+              "user running touchlog).")
 @force_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True,
               help="Rows per transaction.")
@@ -73,12 +75,13 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
             encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
-            rejects: Path | None, on_change: str, force: bool, batch_size: int,
-            fmt: str | None) -> None:
+            rejects: Path | None, on_change: str, actor: str | None, force: bool,
+            batch_size: int, fmt: str | None) -> None:
     """Import contacts from a file; importing the same file again adds nothing.
 
     A row whose contact id is already stored with other content is counted as changed and
-    handled as --on-change says.
+    handled as --on-change says. The import is recorded with its file's sha256 and who ran
+    it ('touchlog imports list'), and each contact names its import and line.
 
     Without --mapping the file is CSV with touchlog's own columns (docs/import.md); a
     mapping reads someone else's export (docs/import.md "Mapping files").
@@ -104,7 +107,8 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
         summary = import_file(OpenWhenNeeded(services, dry_run), file, reading=reading,
                               strict=strict, dry_run=dry_run, on_reject=reporter,
                               progress=progress, batch_size=batch_size,
-                              recording=following_import, on_change=on_change)
+                              recording=following_import, on_change=on_change,
+                              actor=actor)
     _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
     _report_reconnections(summary)
     reporter.summarise(services.settings.channels)

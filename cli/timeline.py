@@ -24,12 +24,14 @@ from touchlog.cli.services import Services
               "(2017-02-08) includes that whole day.")
 @click.option("--channel", help="Only contacts through this channel.")
 @click.option("--include-retracted", is_flag=True, help="Show contacts found invalid too.")
+@click.option("--sources", is_flag=True,
+              help="Name the import and line each contact and follow-up came from.")
 @listing_options
 @output_format
 @click.pass_obj
 def timeline(services: Services, customer: str, since: str | None, until: str | None,
-             channel: str | None, include_retracted: bool, limit: int | None, reverse: bool,
-             fmt: str | None) -> None:
+             channel: str | None, include_retracted: bool, sources: bool, limit: int | None,
+             reverse: bool, fmt: str | None) -> None:
     """Show a customer's contacts, stage changes and follow-ups, oldest first (--reverse:
     newest first).
 
@@ -48,15 +50,17 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         channel=channel, include_retracted=include_retracted,
     )
     entries = listed(build_timeline(customer_events(services.log(create=False), customer),
-                                    window), limit, reverse)
-    emit(for_people(entries) if chosen_format(fmt) == "table" else entries, fmt)
+                                    window, sources=sources), limit, reverse)
+    emit(for_people(entries, sources) if chosen_format(fmt) == "table" else entries, fmt)
 
 
-def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One short line per entry (at, type, channel, actor, detail); JSON and CSV keep all."""
+def for_people(entries: list[dict[str, Any]], sources: bool = False) -> list[dict[str, Any]]:
+    """One short line per entry (at, type, channel, actor, detail, and with ``sources`` the
+    source); JSON and CSV keep all."""
     return [{"at": e["at"], "type": e["type"],
              "channel": e.get("channel"), "actor": e.get("actor") or e.get("owner"),
-             "detail": _detail(e)} for e in entries]
+             "detail": _detail(e), **({"source": e.get("source")} if sources else {})}
+            for e in entries]
 
 
 def _detail(e: dict[str, Any]) -> str:

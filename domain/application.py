@@ -28,13 +28,21 @@ from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import (
     ContactChanged,
     CustomerNotFound,
+    ImportNotFound,
     InvalidInput,
     StoreError,
     UnreadableEvent,
 )
 from touchlog.domain.identity import customer_id, customer_reference, spellings
+from touchlog.domain.imports import (
+    IMPORT_STARTED_TOPIC,
+    IMPORT_TOPIC,
+    Import,
+    import_uuid,
+    new_import_id,
+)
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.events import stored_customers, stored_events
+from touchlog.domain.storage.events import stored_customers, stored_events, stored_uuid
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
@@ -89,6 +97,29 @@ def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
                      entry.follow_up)
 
 
+class ImportOrigin(NamedTuple):
+    """What an import is recorded with: its file's name and sha256 (None when the file
+    could not be read twice), its mapping's sha256, who runs it, and the import it
+    replaces."""
+
+    file_name: str
+    file_sha256: str | None
+    mapping_sha256: str | None = None
+    actor: str = "unknown"
+    replaces: str | None = None
+
+
+class Provenance(NamedTuple):
+    """The import that records a batch of cards, and each card's line in its file: the
+    ``source`` of each event it writes (docs/events.md "Sources")."""
+
+    import_id: str
+    lines: Sequence[int]
+
+    def source(self, index: int) -> dict[str, Any]:
+        return {"import": self.import_id, "line": self.lines[index]}
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What recording a contact did: its id, and False when it was already in the log."""
@@ -127,9 +158,11 @@ class TouchpointLog(Application[UUID]):
         return PlainJSONTranscoder()
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Resolves Customer's own event topics only (EVENT_CLASSES): a stored topic naming
-        anything else is an UnreadableEvent, never an import."""
-        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC)
+        """Resolves touchlog's own event topics only (EVENT_CLASSES: the Customer's and the
+        Import's): a stored topic naming anything else is an UnreadableEvent, never an
+        import of its module."""
+        return EventMapper(self.construct_transcoder(), EVENT_CLASSES,
+                           (CUSTOMER_TOPIC, IMPORT_TOPIC))
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -153,8 +186,10 @@ class TouchpointLog(Application[UUID]):
 
     def log_cards(self, entries: Sequence[CardEntry], *,
                   refused: dict[int, InvalidInput] | None = None,
-                  on_change: OnChange | None = None) -> list[Recorded]:
-        """``log_contacts`` for cards already made by ``card_entry`` (the import's path).
+                  on_change: OnChange | None = None,
+                  provenance: Provenance | None = None) -> list[Recorded]:
+        """``log_contacts`` for cards already made by ``card_entry`` (the import's path),
+        each event it writes naming its import and line when ``provenance`` is given.
 
         With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
         is left out instead of failing the whole call: ``refused`` gets its index and the
@@ -168,15 +203,17 @@ class TouchpointLog(Application[UUID]):
             refusals.clear()  # a retry after a lost race decides again
             results = []
             for index, entry in enumerate(entries):
-                card = entry.card
+                source = provenance.source(index) if provenance is not None else None
                 try:
-                    logged, changed = self._log_card(customers, entry, change)
+                    contact_id, logged, changed = self._log_card(customers, entry, change,
+                                                                 source)
                 except InvalidInput as e:
                     if refused is None:
                         raise
                     refusals[index] = e
+                    contact_id = entry.card["contact_id"]
                     logged, changed = False, tuple(getattr(e, "differing", ()))
-                results.append(Recorded(customers[entry.reference].reference, card["contact_id"],
+                results.append(Recorded(customers[entry.reference].reference, contact_id,
                                         logged, changed))
             if refusals:
                 for reference, customer in list(customers.items()):
@@ -193,20 +230,27 @@ class TouchpointLog(Application[UUID]):
         return recorded
 
     def _log_card(self, customers: dict[str, Customer], entry: CardEntry,
-                  on_change: OnChange) -> tuple[bool, tuple[str, ...]]:
-        """Logs one card on its customer (in ``customers``): whether it was logged, and the
-        fields stored with other values when its id was there already. A card a rule
-        refuses (a follow-up with nobody to own it, other content under ``reject``) is
-        refused before anything of it is recorded, so the caller may go on without it."""
+                  on_change: OnChange, source: dict[str, Any] | None
+                  ) -> tuple[str, bool, tuple[str, ...]]:
+        """Logs one card on its customer (in ``customers``): its id, whether it was logged,
+        and the fields stored with other values when its id was there already. A card a
+        rule refuses (a follow-up with nobody to own it, other content under ``reject``) is
+        refused before anything of it is recorded, so the caller may go on without it.
+
+        A card whose id undoing its import retracted is recorded again under the id
+        ``Customer.revived_id`` gives, so that an undone import can be imported again."""
         customer, card = customers[entry.reference], entry.card
+        if card["contact_id"] in customer.undone:
+            card = {**card, "contact_id": customer.revived_id(card["contact_id"])}
         if card["contact_id"] in customer.contact_ids:
-            return False, _changed(customer, card, on_change)
+            return card["contact_id"], False, _changed(customer, card, on_change, source)
         if entry.follow_up is not None:
             _owner(customer, entry.follow_up, card["actor"])
-        customer.log_contact(card)
+        customer.log_contact(card, source=source)
         if entry.follow_up is not None:
-            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"])
-        return True, ()
+            self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"],
+                           source)
+        return card["contact_id"], True, ()
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
                       reason: str | None = None, actor: str | None = None) -> None:
@@ -261,11 +305,12 @@ class TouchpointLog(Application[UUID]):
         return self._update_one(reference, lambda c: self._schedule(c, plan, contact_id, None))
 
     def _schedule(self, customer: Customer, plan: FollowUpPlan, contact_id: str | None,
-                  actor: str | None) -> str:
+                  actor: str | None, source: dict[str, Any] | None = None) -> str:
         owner = _owner(customer, plan, actor)
         follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
         customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner,
-                                    purpose=plan.purpose, contact_id=contact_id)
+                                    purpose=plan.purpose, contact_id=contact_id,
+                                    source=source)
         return follow_up_id
 
     def complete_follow_up(self, reference: str, follow_up_id: str, *,
@@ -286,6 +331,45 @@ class TouchpointLog(Application[UUID]):
         due = iso(parse_instant(due_at, "due_at"))
         self._update_one(reference, lambda c: c.reschedule_follow_up(
             follow_up_id, due, reason=reason, actor=actor))
+
+    # -- imports (domain/imports.py) ---------------------------------------------------
+
+    def start_import(self, origin: ImportOrigin) -> str:
+        """Records that an import of ``origin`` starts recording now; returns its id."""
+        record = Import(import_id=new_import_id(), file_name=origin.file_name,
+                        file_sha256=origin.file_sha256, mapping_sha256=origin.mapping_sha256,
+                        actor=origin.actor, at=_now(), replaces=origin.replaces)
+        self._save_records([record])
+        return record.import_id
+
+    def finish_import(self, import_id: str, counts: dict[str, int]) -> None:
+        """Records the counts of an import that ended."""
+        record = self.import_record(import_id)
+        record.finish(_now(), counts)
+        self._save_records([record])
+
+    def import_record(self, import_id: str) -> Import:
+        """The import ``import_id`` as its events make it."""
+        uid = import_uuid(import_id)
+        record = self._replay(stored_events(self, [uid]).get(uid, ()))
+        if not isinstance(record, Import):
+            raise ImportNotFound(import_id)
+        return record
+
+    def imports(self) -> list[Import]:
+        """Every import the log records, oldest first."""
+        database = self.location.database
+        rows = database.query(self.recorder, f"SELECT originator_id FROM {{table}} WHERE topic "
+                              f"= ? ORDER BY {database.position}", (IMPORT_STARTED_TOPIC,))
+        ids = [stored_uuid(raw) for (raw,) in rows]
+        stored = stored_events(self, ids)
+        return [self._replay(stored[uid]) for uid in ids]
+
+    def _save_records(self, records: Iterable[Import]) -> None:
+        try:
+            self._save(records)  # type: ignore[arg-type]
+        except (OperationalError, sqlite3.Error) as e:
+            raise write_refused(self.location, self.read_only, e) from None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -377,8 +461,8 @@ class TouchpointLog(Application[UUID]):
         return aggregate
 
 
-def _changed(customer: Customer, card: dict[str, Any], on_change: OnChange
-             ) -> tuple[str, ...]:
+def _changed(customer: Customer, card: dict[str, Any], on_change: OnChange,
+             source: dict[str, Any] | None) -> tuple[str, ...]:
     """The fields in which ``card`` differs from the stored contact with its id, acted on
     as ``on_change`` says (nothing when they are the same: a duplicate)."""
     if card["contact_id"] in customer.retracted:
@@ -390,7 +474,7 @@ def _changed(customer: Customer, card: dict[str, Any], on_change: OnChange
         raise ContactChanged(card["contact_id"], differing, on_change.hint)
     if on_change.action == "amend":
         customer.amend_contact(card["contact_id"], {k: new for k, (_, new) in differing.items()},
-                               reason=on_change.reason)
+                               reason=on_change.reason, source=source)
     return tuple(differing)
 
 

@@ -17,14 +17,14 @@ each step, which fills the field in older stored states when they are loaded (do
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic, register_topic
 
-from touchlog.domain.chain import chain_link
+from touchlog.domain.chained import Chained, ChainedEvent
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
     ContactNotFound,
@@ -32,6 +32,7 @@ from touchlog.domain.errors import (
     InvalidInput,
 )
 from touchlog.domain.identity import customer_id
+from touchlog.domain.imports import IMPORT_EVENT_CLASSES
 from touchlog.domain.stages import History, StageFacts, stay_at
 from touchlog.domain.values import Stage, reason_category_of
 
@@ -46,21 +47,15 @@ class FollowUp:
     status: str = "open"  # open | completed | cancelled
 
 
-class Customer(Aggregate):
+class Customer(Chained, Aggregate):
     """One customer's relationship with the company, as the sum of its events."""
 
-    class Event(Aggregate.Event):
+    class Event(ChainedEvent, Aggregate.Event):
         """Every customer event carries ``link``, its place in the customer's hash chain."""
 
         link: str
         # Fields holding personal data, so that erasure can find them (docs/events.md).
         personal_fields: ClassVar[tuple[str, ...]] = ()
-
-        def mutate(self, aggregate: Any) -> Any:
-            customer = super().mutate(aggregate)
-            assert customer is not None
-            customer.chain_head = self.link
-            return customer
 
     class Registered(Event, Aggregate.Created):
         reference: str
@@ -90,12 +85,17 @@ class Customer(Aggregate):
         deliberate: bool
         hard: bool
         active: bool
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
         personal_fields = ("purpose", "summary", "place")
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["reason_category"] = None  # categories came in version 2
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 3
 
         def apply(self, customer: Customer) -> None:
             customer.contact_ids.add(self.contact_id)
@@ -109,7 +109,13 @@ class Customer(Aggregate):
         changes: dict[str, Any]
         reason: str | None
         actor: str | None
+        source: dict[str, Any] | None
         personal_fields = ("changes.purpose", "changes.summary", "changes.place", "reason")
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
             # The card's values live in the projections; the aggregate keeps the changes
@@ -121,10 +127,18 @@ class Customer(Aggregate):
         contact_id: str
         reason: str
         actor: str | None
+        source: dict[str, Any] | None  # {"undo": import id} when undoing an import did it
         personal_fields = ("reason",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.retracted.add(self.contact_id)
+            if self.source is not None and "undo" in self.source:
+                customer.undone.add(self.contact_id)
             customer.stage_facts.contact_retracted(self.contact_id)
 
     class StageChanged(Event):
@@ -158,7 +172,13 @@ class Customer(Aggregate):
         owner: str
         purpose: str | None
         contact_id: str | None
+        source: dict[str, Any] | None
         personal_fields = ("purpose",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id] = FollowUp(
@@ -193,7 +213,7 @@ class Customer(Aggregate):
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id].due_at = self.due_at
 
-    chain_head: str
+    identity_fields = ("reference",)
 
     @staticmethod
     def create_id(reference: str) -> UUID:
@@ -208,36 +228,8 @@ class Customer(Aggregate):
         self.logged: dict[str, Customer.ContactLogged] = {}
         self.amendments: dict[str, list[dict[str, Any]]] = {}
         self.retracted: set[str] = set()
+        self.undone: set[str] = set()  # retracted by undoing their import
         self.follow_ups: dict[str, FollowUp] = {}
-
-    # -- the hash chain -------------------------------------------------------------------
-
-    @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
-        originator_id = id or cls.create_id(kwargs["reference"])
-        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
-        state = {**kwargs, "originator_topic": get_topic(cls)}
-        kwargs["link"] = chain_link("", originator_id, 1, get_topic(event_class), state)
-        return super()._create(event_class, id=originator_id, **kwargs)
-
-    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        """The library's ``trigger_event`` minus what a version it counts itself cannot
-        fail (the id and next-version checks of ``mutate``): the event is made, applied
-        and kept pending. Its link covers the state as stored, with the ``class_version``
-        the mapper adds to it."""
-        version = self.version + 1
-        timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
-        class_version = getattr(event_class, "class_version", 1)
-        stored = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
-        link = kwargs["link"] = chain_link(
-            self.chain_head, self.id, version, get_topic(event_class), stored
-        )
-        new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
-        new_event.apply(self)
-        self.version = version
-        self.modified_on = timestamp
-        self.chain_head = link
-        self._pending_events.append(new_event)
 
     # -- profile --------------------------------------------------------------------------
 
@@ -254,16 +246,27 @@ class Customer(Aggregate):
 
     # -- contacts -------------------------------------------------------------------------
 
-    def log_contact(self, card: dict[str, Any]) -> bool:
+    def log_contact(self, card: dict[str, Any], *, source: dict[str, Any] | None = None
+                    ) -> bool:
         """Records a contact card (plain values); the same contact id twice is a no-op.
 
         Its stage signal is a fact of the stage history (domain/stages.py), which derives
-        the stages from all the facts in the order they happened.
+        the stages from all the facts in the order they happened. ``source`` names the
+        import and line that wrote it (docs/events.md "Sources").
         """
         if card["contact_id"] in self.contact_ids:
             return False
-        self.trigger_event(self.ContactLogged, **card)
+        self.trigger_event(self.ContactLogged, source=source, **card)
         return True
+
+    def revived_id(self, contact_id: str) -> str:
+        """The id under which a contact that undoing its import retracted is recorded
+        again: ``ID~2``, ``ID~3``, … the first one no undo retracted (the same again on
+        every re-run, so recording it again stays a no-op)."""
+        n = 2
+        while f"{contact_id}~{n}" in self.undone:
+            n += 1
+        return f"{contact_id}~{n}"
 
     def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """The fields of ``card`` whose values differ from the stored contact with its id
@@ -277,7 +280,8 @@ class Customer(Aggregate):
                 if stored[name] != card[name]}
 
     def amend_contact(self, contact_id: str, changes: dict[str, Any], *,
-                      reason: str | None = None, actor: str | None = None) -> None:
+                      reason: str | None = None, actor: str | None = None,
+                      source: dict[str, Any] | None = None) -> None:
         self._require_live_contact(contact_id)
         if "stage_signal" in changes:
             raise InvalidInput("stage_signal", changes["stage_signal"],
@@ -288,15 +292,16 @@ class Customer(Aggregate):
             reason_category_of(changes["reason_category"],
                                self.stage_facts.contacts[contact_id].signal)
         self.trigger_event(self.ContactAmended, contact_id=contact_id, changes=changes,
-                           reason=reason, actor=actor)
+                           reason=reason, actor=actor, source=source)
 
-    def retract_contact(self, contact_id: str, reason: str, *, actor: str | None = None) -> None:
+    def retract_contact(self, contact_id: str, reason: str, *, actor: str | None = None,
+                        source: dict[str, Any] | None = None) -> None:
         """Marks a contact invalid (contact analysis); the original stays in the log."""
         self._require_live_contact(contact_id)
         if not reason.strip():
             raise InvalidInput("reason", reason, "a retraction needs a reason")
         self.trigger_event(self.ContactRetracted, contact_id=contact_id, reason=reason,
-                           actor=actor)
+                           actor=actor, source=source)
 
     def _require_live_contact(self, contact_id: str) -> None:
         if contact_id not in self.contact_ids:
@@ -350,13 +355,14 @@ class Customer(Aggregate):
     # -- follow-ups -----------------------------------------------------------------------
 
     def schedule_follow_up(self, follow_up_id: str, due_at: str, owner: str, *,
-                           purpose: str | None = None, contact_id: str | None = None) -> None:
+                           purpose: str | None = None, contact_id: str | None = None,
+                           source: dict[str, Any] | None = None) -> None:
         if follow_up_id in self.follow_ups:
             raise FollowUpError(f"follow-up {follow_up_id!r} is already scheduled")
         if contact_id is not None and contact_id not in self.contact_ids:
             raise ContactNotFound(contact_id)
         self.trigger_event(self.FollowUpScheduled, follow_up_id=follow_up_id, due_at=due_at,
-                           owner=owner, purpose=purpose, contact_id=contact_id)
+                           owner=owner, purpose=purpose, contact_id=contact_id, source=source)
 
     def complete_follow_up(self, follow_up_id: str, at: str, *, contact_id: str | None = None,
                            actor: str | None = None) -> None:
@@ -395,8 +401,13 @@ class Customer(Aggregate):
         return {k: f for k, f in self.follow_ups.items() if f.status == "open"}
 
 
-# The fields of a contact card as ContactLogged stores them, in its order.
-CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)
+# The fields of a contact card as ContactLogged stores them, in its order (its source is
+# where the card came from, not part of it).
+CARD_FIELDS: tuple[str, ...] = tuple(
+    name for name in Customer.ContactLogged.__annotations__ if name != "source")
+# Where a record came from, the ``source`` field of the events an import writes: the
+# import's id and the line of its file, {"import": "i-…", "line": 12}; a retraction by
+# undoing an import names it: {"undo": "i-…"}.
 
 
 def _recorded_events() -> dict[str, type[Customer.Event]]:
@@ -413,12 +424,14 @@ def _recorded_events() -> dict[str, type[Customer.Event]]:
 
 # Topics under which events of a class since moved or renamed were stored (old topic ->
 # class): add one when a class moves (docs/events.md, "Evolving an event").
-FORMER_TOPICS: dict[str, type[Customer.Event]] = {}
+FORMER_TOPICS: dict[str, type[ChainedEvent]] = {}
 for _topic, _class in FORMER_TOPICS.items():
     register_topic(_topic, _class)
 
 # The only topics touchlog ever resolves (an allow-list): a stored event naming any other is
-# unreadable, and no module it names is imported.
-EVENT_CLASSES: dict[str, type[Customer.Event]] = {**_recorded_events(), **FORMER_TOPICS}
+# unreadable, and no module it names is imported. Imports (domain/imports.py) are recorded
+# in the same store.
+EVENT_CLASSES: dict[str, type[ChainedEvent]] = {**_recorded_events(), **IMPORT_EVENT_CLASSES,
+                                               **FORMER_TOPICS}
 CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
 REGISTERED_TOPIC = get_topic(Customer.Registered)

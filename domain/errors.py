@@ -50,6 +50,13 @@ class ContactAlreadyRetracted(TouchlogError):
         super().__init__(f"contact {contact_id!r} is already retracted")
 
 
+class ImportNotFound(TouchlogError):
+    def __init__(self, import_id: str) -> None:
+        self.import_id = import_id
+        super().__init__(f"no import with id {import_id!r} ('touchlog imports list' lists "
+                         "them)")
+
+
 class FollowUpError(TouchlogError):
     """A follow-up command that does not fit the follow-up's state."""
 

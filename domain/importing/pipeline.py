@@ -28,7 +28,13 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
 
-from touchlog.domain.application import OnChange, TouchpointLog, write_refused
+from touchlog.domain.application import (
+    ImportOrigin,
+    OnChange,
+    Provenance,
+    TouchpointLog,
+    write_refused,
+)
 from touchlog.domain.errors import InvalidInput, MappingError, StoreError
 from touchlog.domain.importing.csv_rows import by_column, check_header, without_rejects_columns
 from touchlog.domain.importing.mapping import identity
@@ -64,7 +70,8 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                 reading: Reading | None = None, strict: bool = False, dry_run: bool = False,
                 on_reject: Reject | None = None, progress: Progress | None = None,
                 batch_size: int = ROWS_PER_TRANSACTION,
-                recording: Recording | None = None, on_change: str = "reject") -> Summary:
+                recording: Recording | None = None, on_change: str = "reject",
+                actor: str | None = None, replaces: str | None = None) -> Summary:
     """Validates, sorts and records the contacts of a file (a path, or a stream).
 
     ``reading`` says how the file is read: a mapping and the options over it; without one,
@@ -78,6 +85,11 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     amendment of the fields that differ, or skipped, as ``on_change`` says (``reject``,
     ``amend``, ``skip``).
 
+    An import that records is itself recorded (domain/imports.py): the file's name and
+    sha256, the mapping's, ``actor`` (default: the user running it), the import it
+    ``replaces``, and at its end its counts; ``Summary.import_id`` names it, and every
+    event it writes names it and its line.
+
     Example: ``import_file(log, "visits.jsonl", reading=Reading.of("visits.toml",
     log.settings)).imported``
     """
@@ -89,6 +101,9 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
             _opened(Path(source)))
+        origin = ImportOrigin(_name(source, stream), _sha256(stream),
+                              reading.mapping_sha256,
+                              actor or user(), replaces)
         location = locate(log.settings.db)
         if not dry_run and location.exists() and location.database.read_only(location):
             raise write_refused(location, read_only=True)  # before any work, and any spool
@@ -104,10 +119,13 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
             if opened is not None:
                 recorded = False
                 try:
+                    summary.import_id = opened.start_import(origin)
                     with recording(opened, summary.contacts) if recording \
                             else nullcontext():
                         _record(spool, opened, summary, on_reject or _ignore, progress,
-                                batch_size, OnChange(on_change, reason="import"))
+                                batch_size, OnChange(on_change,
+                                                     reason=f"import {summary.import_id}"))
+                        opened.finish_import(summary.import_id, summary.counts())
                         recorded = True
                 except StoreError as e:
                     raise StoreError(f"{e}; {_progress(summary, recorded)}") from None
@@ -126,6 +144,42 @@ def _progress(summary: Summary, recorded: bool) -> str:
     return (f"{done} of {valid} rows were recorded ({summary.imported} new, "
             f"{summary.duplicates} already there) and {valid - done} were not; importing "
             "the same file again records those and skips the rest")
+
+
+def user() -> str:
+    """Who runs this process, as the operating system names them."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _name(source: str | Path | IO[Any], stream: IO[Any]) -> str:
+    return str(source) if isinstance(source, str | Path) else str(
+        getattr(stream, "name", "<stream>"))
+
+
+def _sha256(stream: IO[Any]) -> str | None:
+    """The sha256 of a stream's bytes from where it stands, which it is put back to; None
+    for a stream that cannot be read twice (a pipe) or that gives text."""
+    import hashlib
+
+    try:
+        if not stream.seekable():
+            return None
+        start = stream.tell()
+        digest = hashlib.sha256()
+        while chunk := stream.read(1 << 20):
+            if not isinstance(chunk, bytes):
+                stream.seek(start)
+                return None
+            digest.update(chunk)
+        stream.seek(start)
+    except (OSError, ValueError):
+        return None
+    return digest.hexdigest()
 
 
 def _opened(path: Path) -> IO[bytes]:
@@ -210,15 +264,18 @@ def _preview_of(unit: Unit, results: Parsed, names: list[str],
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary, on_reject: Reject,
             progress: Progress | None, batch_size: int, on_change: OnChange) -> None:
+    assert summary.import_id is not None
     for lines, entries in spool.batches(batch_size):
         refused: dict[int, InvalidInput] = {}
+        provenance = Provenance(summary.import_id, lines)
         try:
-            recorded = log.log_cards(entries, on_change=on_change)
+            recorded = log.log_cards(entries, on_change=on_change, provenance=provenance)
         except InvalidInput:
             # A rule only the stored state can check (a follow-up with nobody to own it,
             # other content under a stored id): the batch again, still one transaction,
             # without the rows it refuses.
-            recorded = log.log_cards(entries, refused=refused, on_change=on_change)
+            recorded = log.log_cards(entries, refused=refused, on_change=on_change,
+                                     provenance=provenance)
         for index, error in sorted(refused.items()):
             summary.rejected += 1
             on_reject(Rejection(lines[index], error.field, _reason(error),

@@ -21,14 +21,19 @@ class Reading:
     delimiter: str | None = None
     encoding: str | None = None
     timezone: str | None = None
+    mapping_sha256: str | None = None  # of the mapping's file, recorded with the import
 
     @classmethod
     def of(cls, mapping: Mapping | str | Path | None, settings: Settings,
            **overrides: str | None) -> Reading:
         """A mapping given as a file is loaded (and checked whole) here."""
+        digest = None
         if isinstance(mapping, str | Path):
+            import hashlib
+
             mapping = load_mapping(mapping, settings)
-        return cls(mapping, **overrides)
+            digest = hashlib.sha256(Path(mapping.path).read_bytes()).hexdigest()
+        return cls(mapping, **overrides, mapping_sha256=digest)
 
     def source(self, stream: IO[Any]) -> Source:
         """The source's reading: a rejects file touchlog wrote is read as it wrote it."""

@@ -39,6 +39,13 @@ class Summary:
     skipped: int = 0  # good rows that gave no contact (no record's `when` held)
     records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
     preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
+    import_id: str | None = None  # the import recorded (domain/imports.py), once it records
+
+    def counts(self) -> dict[str, int]:
+        """The counts an import's record keeps when it ends."""
+        return {"rows": self.rows, "imported": self.imported, "duplicates": self.duplicates,
+                "changed": self.changed, "rejected": self.rejected,
+                "customers": self.customers, "skipped": self.skipped}
 
     @property
     def contacts(self) -> int:
@@ -55,6 +62,8 @@ class Summary:
                                   "customers": self.customers}
         if mapped:
             result.update(skipped=self.skipped, records=self.records)
+        if self.import_id is not None:
+            result["import"] = self.import_id
         if dry_run:
             result["dry_run"] = True
             if mapped:

@@ -107,3 +107,32 @@ def test_contact_log_with_a_stored_id_and_other_content_exits_1_unless_amend(
     assert amended["amended"] == ["amount"]
     assert amounts(db_url, "ACME")["c-1"] == ("12.00", None)
     verified(db_url)
+
+
+def test_every_import_is_recorded_with_its_file_actor_and_counts(db_url: str,
+                                                                  tmp_path: Path) -> None:
+    import hashlib
+
+    path = csv_file(tmp_path, "a.csv", ROWS)
+    summary = data(run(db_url, "import", path, "--actor", "ann", "--format", "json"))
+    [listed] = data(run(db_url, "imports", "list", "--format", "json"))
+    assert listed["import"] == summary["import"]
+    assert (listed["file"], listed["actor"], listed["status"]) == (path, "ann", "finished")
+    assert listed["file_sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert (listed["rows"], listed["imported"], listed["mapping_sha256"]) == (3, 3, None)
+    assert data(run(db_url, "imports", "show", summary["import"], "--format", "json")) == listed
+    [contact] = events(db_url, "BETA", "ContactLogged")
+    assert contact.source == {"import": summary["import"], "line": 4}
+    unknown = run(db_url, "imports", "show", "i-nothing")
+    assert unknown.exit_code == 1 and "no import with id 'i-nothing'" in unknown.stderr
+    verified(db_url)
+
+
+def test_the_timeline_names_the_import_and_line_of_each_contact(db_url: str,
+                                                                 tmp_path: Path) -> None:
+    summary = data(run(db_url, "import", csv_file(tmp_path, "a.csv", ROWS)))
+    run(db_url, "contact", "log", "ACME", "--channel", "phone", "--at", "2018-02-01")
+    rows = data(run(db_url, "timeline", "ACME", "--sources", "--format", "json"))
+    assert [r.get("source") for r in rows if r["type"] == "contact"] == [
+        f"{summary['import']} line 2", f"{summary['import']} line 3", None]
+    assert "source" not in data(run(db_url, "timeline", "ACME", "--format", "json"))[0]

@@ -66,6 +66,8 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True,
               help="A row whose contact id is stored with other content: reject it naming "
                    "the fields, record an amendment of those fields, or keep what is stored.")
+@click.option("--replaces", metavar="IMPORT",
+              help="Undo this import (imports undo) and import the corrected file instead.")
 @click.option("--actor", help="Who runs the import, as its record names them (default: the "
               "user running touchlog).")
 @force_option
@@ -75,7 +77,8 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
             encoding: str | None, timezone: str | None, dry_run: bool, strict: bool,
-            rejects: Path | None, on_change: str, actor: str | None, force: bool,
+            rejects: Path | None, on_change: str, replaces: str | None, actor: str | None,
+            force: bool,
             batch_size: int, fmt: str | None) -> None:
     """Import contacts from a file; importing the same file again adds nothing.
 
@@ -94,6 +97,8 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
 
     reading = Reading.of(mapping, services.settings, delimiter=delimiter, encoding=encoding,
                          timezone=timezone)
+    if replaces is not None:  # refused before the file is read
+        services.log(create=False).import_record(replaces)
     with ExitStack() as stack:
         out = None
         if rejects is not None:  # written when the import ends, refused before it starts
@@ -108,8 +113,12 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
                               strict=strict, dry_run=dry_run, on_reject=reporter,
                               progress=progress, batch_size=batch_size,
                               recording=following_import, on_change=on_change,
-                              actor=actor)
+                              actor=actor, replaces=replaces)
     _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
+    if summary.replaced is not None:
+        from touchlog.cli.import_records import report_undo
+
+        report_undo(summary.replaced)
     _report_reconnections(summary)
     reporter.summarise(services.settings.channels)
     if summary.rejected:

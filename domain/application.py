@@ -339,14 +339,14 @@ class TouchpointLog(Application[UUID]):
         record = Import(import_id=new_import_id(), file_name=origin.file_name,
                         file_sha256=origin.file_sha256, mapping_sha256=origin.mapping_sha256,
                         actor=origin.actor, at=_now(), replaces=origin.replaces)
-        self._save_records([record])
+        self.save_imports([record])
         return record.import_id
 
     def finish_import(self, import_id: str, counts: dict[str, int]) -> None:
         """Records the counts of an import that ended."""
         record = self.import_record(import_id)
         record.finish(_now(), counts)
-        self._save_records([record])
+        self.save_imports([record])
 
     def import_record(self, import_id: str) -> Import:
         """The import ``import_id`` as its events make it."""
@@ -365,7 +365,8 @@ class TouchpointLog(Application[UUID]):
         stored = stored_events(self, ids)
         return [self._replay(stored[uid]) for uid in ids]
 
-    def _save_records(self, records: Iterable[Import]) -> None:
+    def save_imports(self, records: Iterable[Import]) -> None:
+        """The imports' new events, in one transaction."""
         try:
             self._save(records)  # type: ignore[arg-type]
         except (OperationalError, sqlite3.Error) as e:
@@ -395,7 +396,18 @@ class TouchpointLog(Application[UUID]):
             raise CustomerNotFound(reference)
         return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
 
+    def customers(self, ids: Sequence[UUID]) -> list[Customer]:
+        """The customers ``ids`` (those the log holds), replayed from their events."""
+        return [self._replay(events) for events in stored_events(self, ids).values()]
+
     # -- the load-decide-save loop ---------------------------------------------------------
+
+    def change_customers(self, references: Sequence[str],
+                         decide: Callable[[dict[str, Customer]], T]) -> T:
+        """The load-decide-save loop (``_update``) for services beside this class (undoing
+        an import, bulk corrections): ``decide`` acts on the customers loaded by reference,
+        which are then saved in one transaction."""
+        return self._update(references, decide)
 
     def _update_one(self, reference: str, decide: Callable[[Customer], T],
                     register: bool = False) -> T:

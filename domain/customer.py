@@ -45,6 +45,7 @@ class FollowUp:
     owner: str
     purpose: str | None
     status: str = "open"  # open | completed | cancelled
+    source: dict[str, Any] | None = None  # the import and line that scheduled it
 
 
 class Customer(Chained, Aggregate):
@@ -182,7 +183,7 @@ class Customer(Chained, Aggregate):
 
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id] = FollowUp(
-                due_at=self.due_at, owner=self.owner, purpose=self.purpose)
+                due_at=self.due_at, owner=self.owner, purpose=self.purpose, source=self.source)
 
     class FollowUpCompleted(Event):
         follow_up_id: str
@@ -270,11 +271,15 @@ class Customer(Chained, Aggregate):
 
     def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """The fields of ``card`` whose values differ from the stored contact with its id
-        (as amended since), each with the stored and the card's value; empty when the
-        content is the same."""
+        as amended since, each with the stored and the card's value; empty when the
+        content is the same, or the same as when it was logged (the same source read again
+        after a correction of what it recorded)."""
         logged = self.logged[card["contact_id"]]
         stored = {name: getattr(logged, name) for name in CARD_FIELDS}
-        for changes in self.amendments.get(card["contact_id"], ()):
+        amendments = self.amendments.get(card["contact_id"], ())
+        if amendments and all(stored[name] == card[name] for name in CARD_FIELDS):
+            return {}
+        for changes in amendments:
             stored.update(changes)
         return {name: (stored[name], card[name]) for name in CARD_FIELDS
                 if stored[name] != card[name]}

@@ -44,6 +44,7 @@ from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted
 from touchlog.domain.importing.sources import read_table
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.importing.summary import PREVIEW_ROWS, Rejection, Summary, shown
+from touchlog.domain.importing.undo import undo_import
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.location import locate
 from touchlog.domain.storage.scratch import scratch_folder
@@ -88,7 +89,8 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     An import that records is itself recorded (domain/imports.py): the file's name and
     sha256, the mapping's, ``actor`` (default: the user running it), the import it
     ``replaces``, and at its end its counts; ``Summary.import_id`` names it, and every
-    event it writes names it and its line.
+    event it writes names it and its line. The import it ``replaces`` is undone
+    (undo.py) once the file is read and before anything of it is recorded.
 
     Example: ``import_file(log, "visits.jsonl", reading=Reading.of("visits.toml",
     log.settings)).imported``
@@ -119,6 +121,10 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
             if opened is not None:
                 recorded = False
                 try:
+                    if replaces is not None:
+                        summary.replaced = undo_import(
+                            opened, replaces, f"replaced by an import of {origin.file_name}",
+                            origin.actor)
                     summary.import_id = opened.start_import(origin)
                     with recording(opened, summary.contacts) if recording \
                             else nullcontext():

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from touchlog.domain.importing.spool import Encoded, decoded
+
+if TYPE_CHECKING:
+    from touchlog.domain.importing.undo import Undo
 
 PREVIEW_ROWS = 5  # contacts a dry run with a mapping shows as they would be recorded
 
@@ -40,6 +43,7 @@ class Summary:
     records: dict[str, int] = field(default_factory=dict)  # contacts per record of a mapping
     preview: list[dict[str, Any]] = field(default_factory=list)  # a dry run's first contacts
     import_id: str | None = None  # the import recorded (domain/imports.py), once it records
+    replaced: Undo | None = None  # undoing the import this one replaces (--replaces)
 
     def counts(self) -> dict[str, int]:
         """The counts an import's record keeps when it ends."""
@@ -64,6 +68,8 @@ class Summary:
             result.update(skipped=self.skipped, records=self.records)
         if self.import_id is not None:
             result["import"] = self.import_id
+        if self.replaced is not None:
+            result["replaced"] = self.replaced.report()
         if dry_run:
             result["dry_run"] = True
             if mapped:

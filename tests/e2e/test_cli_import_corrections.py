@@ -136,3 +136,107 @@ def test_the_timeline_names_the_import_and_line_of_each_contact(db_url: str,
     assert [r.get("source") for r in rows if r["type"] == "contact"] == [
         f"{summary['import']} line 2", f"{summary['import']} line 3", None]
     assert "source" not in data(run(db_url, "timeline", "ACME", "--format", "json"))[0]
+
+
+def test_the_same_file_again_after_a_correction_is_a_duplicate(db_url: str,
+                                                               tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a.csv", ROWS)
+    data(run(db_url, "import", path))
+    data(run(db_url, "contact", "amend", "c-2", "--customer", "ACME", "--amount", "21.00"))
+    again = data(run(db_url, "import", path, "--format", "json"))
+    assert (again["duplicates"], again["changed"]) == (3, 0)
+    assert amounts(db_url, "ACME")["c-2"] == ("21.00", "second")
+
+
+PLAIN = ["ACME,2018-01-05,phone,,10.00,first", "ACME,2018-01-06,email,,20.00,second",
+         "BETA,2018-01-07,phone,,30.00,third"]
+
+
+def live(db: str, customer: str) -> list[tuple[str | None, str | None]]:
+    rows = data(run(db, "timeline", customer, "--format", "json"))
+    return sorted(((row["amount"], row["summary"]) for row in rows if row["type"] == "contact"),
+                  key=str)
+
+
+def stored(db: str) -> int:
+    with TouchpointLog(Settings.load(db=db), create=False) as log:
+        return int(log.recorder.max_notification_id() or 0)
+
+
+def test_undo_retracts_what_an_import_added_and_a_reimport_restores_it(
+        db_url: str, tmp_path: Path) -> None:
+    data(run(db_url, "contact", "log", "ACME", "--channel", "meeting", "--at", "2017-12-01"))
+    path = csv_file(tmp_path, "plain.csv", PLAIN)
+    first = data(run(db_url, "import", path, "--format", "json"))
+    before = (live(db_url, "ACME"), live(db_url, "BETA"))
+    undone = data(run(db_url, "imports", "undo", first["import"], "--reason", "wrong file",
+                      "--format", "json"))
+    assert (undone["retracted"], undone["cancelled"], undone["already_undone"]) == (3, 0, False)
+    assert any("customer(s) it registered stay registered" in s for s in undone["not_undone"])
+    assert live(db_url, "ACME") == [(None, None)] and live(db_url, "BETA") == []
+    verified(db_url)
+    count = stored(db_url)
+    again = run(db_url, "imports", "undo", first["import"], "--reason", "wrong file",
+                "--format", "json")
+    assert json.loads(again.stdout)["retracted"] == 0 and "undone already" in again.stderr
+    assert stored(db_url) == count  # idempotent: nothing new recorded
+    record = data(run(db_url, "imports", "show", first["import"], "--format", "json"))
+    assert record["status"] == "undone" and record["undone"]["reason"] == "wrong file"
+    reimported = data(run(db_url, "import", path, "--format", "json"))
+    assert (reimported["imported"], reimported["duplicates"]) == (3, 0)
+    assert (live(db_url, "ACME"), live(db_url, "BETA")) == before
+    assert data(run(db_url, "import", path, "--format", "json"))["duplicates"] == 3
+    verified(db_url)
+
+
+def test_undo_cancels_the_follow_ups_the_import_scheduled(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("customer,occurred_at,channel,actor,follow_up_due\n"
+                    "ACME,2018-01-05,phone,ann,2018-02-01\nACME,2018-01-06,phone,ann,\n")
+    first = data(run(db_url, "import", str(path), "--format", "json"))
+    undone = data(run(db_url, "imports", "undo", first["import"], "--reason", "x",
+                      "--format", "json"))
+    assert (undone["retracted"], undone["cancelled"]) == (2, 1)
+    [cancelled] = events(db_url, "ACME", "FollowUpCancelled")
+    assert cancelled.reason == "x"
+    verified(db_url)
+
+
+def test_an_import_amended_since_is_undone_only_with_force(db_url: str, tmp_path: Path) -> None:
+    first = data(run(db_url, "import", csv_file(tmp_path, "a.csv", ROWS), "--format", "json"))
+    data(run(db_url, "contact", "amend", "c-2", "--customer", "ACME", "--amount", "21.00"))
+    refused = run(db_url, "imports", "undo", first["import"], "--reason", "x")
+    assert refused.exit_code == 1 and "c-2 (ACME)" in refused.stderr
+    assert "--force" in refused.stderr and live(db_url, "BETA") == [("30.00", "third")]
+    forced = data(run(db_url, "imports", "undo", first["import"], "--reason", "x", "--force",
+                      "--format", "json"))
+    assert (forced["retracted"], forced["amended_since"]) == (3, ["c-2"])
+    verified(db_url)
+
+
+def test_replaces_equals_undo_then_import(db_url: str, tmp_path: Path) -> None:
+    wrong = csv_file(tmp_path, "wrong.csv", PLAIN)
+    right = csv_file(tmp_path, "right.csv", [PLAIN[0], "ACME,2018-01-06,email,,25.00,second",
+                                              PLAIN[2]])
+    first = data(run(db_url, "import", wrong, "--format", "json"))
+    replaced = data(run(db_url, "import", right, "--replaces", first["import"],
+                        "--format", "json"))
+    assert replaced["replaced"]["retracted"] == 3 and replaced["imported"] == 3
+    assert data(run(db_url, "imports", "show", replaced["import"], "--format",
+                    "json"))["replaces"] == first["import"]
+    after_replace = (live(db_url, "ACME"), live(db_url, "BETA"))
+    verified(db_url)
+    other = str(tmp_path / "other.db")
+    undone = data(run(other, "import", wrong, "--format", "json"))
+    data(run(other, "imports", "undo", undone["import"], "--reason", "x"))
+    data(run(other, "import", right))
+    assert (live(other, "ACME"), live(other, "BETA")) == after_replace
+    assert after_replace[0] == [("10.00", "first"), ("25.00", "second")]
+
+
+def test_replaces_an_unknown_import_is_refused_before_reading_the_file(
+        db_url: str, tmp_path: Path) -> None:
+    data(run(db_url, "import", csv_file(tmp_path, "a.csv", ROWS)))
+    refused = run(db_url, "import", csv_file(tmp_path, "b.csv", PLAIN), "--replaces", "i-no")
+    assert refused.exit_code == 1 and "no import with id 'i-no'" in refused.stderr
+    assert live(db_url, "BETA") == [("30.00", "third")]

@@ -269,18 +269,26 @@ class Customer(Chained, Aggregate):
             n += 1
         return f"{contact_id}~{n}"
 
+    def card_of(self, contact_id: str) -> dict[str, Any]:
+        """A stored contact's card as amended since (ContactNotFound if there is none)."""
+        logged = self.logged.get(contact_id)
+        if logged is None:
+            raise ContactNotFound(contact_id)
+        card = {name: getattr(logged, name) for name in CARD_FIELDS}
+        for changes in self.amendments.get(contact_id, ()):
+            card.update(changes)
+        return card
+
     def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """The fields of ``card`` whose values differ from the stored contact with its id
         as amended since, each with the stored and the card's value; empty when the
         content is the same, or the same as when it was logged (the same source read again
         after a correction of what it recorded)."""
         logged = self.logged[card["contact_id"]]
-        stored = {name: getattr(logged, name) for name in CARD_FIELDS}
-        amendments = self.amendments.get(card["contact_id"], ())
-        if amendments and all(stored[name] == card[name] for name in CARD_FIELDS):
+        if card["contact_id"] in self.amendments and all(
+                getattr(logged, name) == card[name] for name in CARD_FIELDS):
             return {}
-        for changes in amendments:
-            stored.update(changes)
+        stored = self.card_of(card["contact_id"])
         return {name: (stored[name], card[name]) for name in CARD_FIELDS
                 if stored[name] != card[name]}
 

@@ -103,7 +103,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
             _opened(Path(source)))
-        origin = ImportOrigin(_name(source, stream), _sha256(stream),
+        origin = ImportOrigin(_name(source, stream), file_sha256(stream),
                               reading.mapping_sha256,
                               actor or user(), replaces)
         location = locate(log.settings.db)
@@ -167,7 +167,7 @@ def _name(source: str | Path | IO[Any], stream: IO[Any]) -> str:
         getattr(stream, "name", "<stream>"))
 
 
-def _sha256(stream: IO[Any]) -> str | None:
+def file_sha256(stream: IO[Any]) -> str | None:
     """The sha256 of a stream's bytes from where it stands, which it is put back to; None
     for a stream that cannot be read twice (a pipe) or that gives text."""
     import hashlib

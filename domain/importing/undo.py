@@ -73,6 +73,7 @@ class _Written:
 
     customers: set[UUID] = field(default_factory=set)
     amendments: int = 0  # ContactAmended it recorded (on --on-change amend)
+    retractions: int = 0  # ContactRetracted it recorded (contact retract --from FILE)
     registered: set[UUID] = field(default_factory=set)  # its contact was their first event
 
 
@@ -146,6 +147,9 @@ def _cannot(written: _Written, found: list[str]) -> list[str]:
     if written.amendments:
         said.append(f"{written.amendments} amendment(s) it recorded of contacts stored "
                     "before it stay (amend those contacts again to change them back)")
+    if written.retractions:
+        said.append(f"{written.retractions} retraction(s) it recorded stay (a retraction is "
+                    "final)")
     return said
 
 
@@ -177,6 +181,8 @@ def _written(log: TouchpointLog, import_id: str) -> _Written:
             written.customers.add(uid)
             if topic.endswith(":Customer.ContactAmended"):
                 written.amendments += 1
+            elif topic.endswith(":Customer.ContactRetracted"):
+                written.retractions += 1
             elif version == 2 and topic.endswith(":Customer.ContactLogged"):
                 written.registered.add(uid)
     return written

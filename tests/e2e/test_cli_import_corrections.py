@@ -240,3 +240,45 @@ def test_replaces_an_unknown_import_is_refused_before_reading_the_file(
     refused = run(db_url, "import", csv_file(tmp_path, "b.csv", PLAIN), "--replaces", "i-no")
     assert refused.exit_code == 1 and "no import with id 'i-no'" in refused.stderr
     assert live(db_url, "BETA") == [("30.00", "third")]
+
+
+def test_bulk_amend_from_a_file_rejects_like_the_import_and_runs_exactly_once(
+        db_url: str, tmp_path: Path) -> None:
+    data(run(db_url, "import", csv_file(tmp_path, "a.csv", ROWS)))
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("contact_id,amount,summary,reason\nc-1,11.00,,typo\nc-2,,second?,\n"
+                     "c-9,1.00,,\nc-3,abc,,\n")
+    result = run(db_url, "contact", "amend", "--from", str(fixes), "--format", "json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert (summary["rows"], summary["amended"], summary["rejected"]) == (4, 2, 2)
+    assert "line 4: contact_id: no contact with id 'c-9'" in result.stderr
+    assert "line 5: amount:" in result.stderr
+    assert amounts(db_url, "ACME") == {"c-1": ("11.00", "first"), "c-2": ("20.00", "second?")}
+    [amendment, _] = events(db_url, "ACME", "ContactAmended")
+    assert (amendment.reason, amendment.source) == ("typo", {"import": summary["import"],
+                                                             "line": 2})
+    again = json.loads(run(db_url, "contact", "amend", "--from", str(fixes),
+                           "--format", "json").stdout)
+    assert (again["amended"], again["unchanged"]) == (0, 2)
+    assert len(events(db_url, "ACME", "ContactAmended")) == 2
+    verified(db_url)
+
+
+def test_bulk_retract_from_a_file_needs_a_reason_and_runs_exactly_once(
+        db_url: str, tmp_path: Path) -> None:
+    data(run(db_url, "import", csv_file(tmp_path, "a.csv", ROWS)))
+    invalid = tmp_path / "invalid.csv"
+    invalid.write_text("contact_id,customer,reason\nc-1,ACME,test data\nc-3,,\n")
+    refused = run(db_url, "contact", "retract", "--from", str(invalid), "--format", "json")
+    assert refused.exit_code == 1 and "line 3: reason: a retraction needs a reason" \
+        in refused.stderr
+    done = data(run(db_url, "contact", "retract", "--from", str(invalid), "--reason", "dup",
+                    "--format", "json"))
+    assert (done["retracted"], done["unchanged"]) == (1, 1)
+    assert live(db_url, "ACME") == [("20.00", "second")] and live(db_url, "BETA") == []
+    bad = tmp_path / "bad.csv"
+    bad.write_text("contact_id,amount\nc-2,1.00\n")
+    unknown = run(db_url, "contact", "retract", "--from", str(bad))
+    assert unknown.exit_code == 1 and "unknown columns" in unknown.stderr
+    verified(db_url)

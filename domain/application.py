@@ -97,6 +97,25 @@ def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
                      entry.follow_up)
 
 
+class ImportStart(NamedTuple):
+    """An import about to record its first batch: its id, origin and start time."""
+
+    import_id: str
+    origin: ImportOrigin
+    at: str
+
+    @classmethod
+    def now(cls, origin: ImportOrigin) -> ImportStart:
+        return cls(new_import_id(), origin, _now())
+
+    def record(self) -> Import:
+        """The import's record, with its start pending."""
+        o = self.origin
+        return Import(import_id=self.import_id, file_name=o.file_name,
+                      file_sha256=o.file_sha256, mapping_sha256=o.mapping_sha256,
+                      actor=o.actor, at=self.at, replaces=o.replaces)
+
+
 class ImportOrigin(NamedTuple):
     """What an import is recorded with: its file's name and sha256 (None when the file
     could not be read twice), its mapping's sha256, who runs it, and the import it
@@ -111,10 +130,13 @@ class ImportOrigin(NamedTuple):
 
 class Provenance(NamedTuple):
     """The import that records a batch of cards, and each card's line in its file: the
-    ``source`` of each event it writes (docs/events.md "Sources")."""
+    ``source`` of each event it writes (docs/events.md "Sources"). The first batch of an
+    import also records its start (``starting``), in the same transaction, so that an
+    import is in the log exactly when something it recorded is."""
 
     import_id: str
     lines: Sequence[int]
+    starting: ImportStart | None = None
 
     def source(self, index: int) -> dict[str, Any]:
         return {"import": self.import_id, "line": self.lines[index]}
@@ -223,8 +245,10 @@ class TouchpointLog(Application[UUID]):
 
         # The first contact of a new customer (in the given order) registers it.
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)}
+        starting = provenance.starting if provenance is not None else None
         recorded = self._update(list(dict.fromkeys(first_seen)), decide,
-                                registering_at=first_seen)
+                                registering_at=first_seen,
+                                records=starting.record if starting is not None else None)
         if refused is not None:
             refused.update(refusals)
         return recorded
@@ -334,13 +358,6 @@ class TouchpointLog(Application[UUID]):
 
     # -- imports (domain/imports.py) ---------------------------------------------------
 
-    def start_import(self, origin: ImportOrigin) -> str:
-        """Records that an import of ``origin`` starts recording now; returns its id."""
-        record = Import(import_id=new_import_id(), file_name=origin.file_name,
-                        file_sha256=origin.file_sha256, mapping_sha256=origin.mapping_sha256,
-                        actor=origin.actor, at=_now(), replaces=origin.replaces)
-        self.save_imports([record])
-        return record.import_id
 
     def finish_import(self, import_id: str, counts: dict[str, int]) -> None:
         """Records the counts of an import that ended."""
@@ -368,7 +385,7 @@ class TouchpointLog(Application[UUID]):
     def save_imports(self, records: Iterable[Import]) -> None:
         """The imports' new events, in one transaction."""
         try:
-            self._save(records)  # type: ignore[arg-type]
+            self._save(records)
         except (OperationalError, sqlite3.Error) as e:
             raise write_refused(self.location, self.read_only, e) from None
 
@@ -403,11 +420,14 @@ class TouchpointLog(Application[UUID]):
     # -- the load-decide-save loop ---------------------------------------------------------
 
     def change_customers(self, references: Sequence[str],
-                         decide: Callable[[dict[str, Customer]], T]) -> T:
+                         decide: Callable[[dict[str, Customer]], T], *,
+                         starting: ImportStart | None = None) -> T:
         """The load-decide-save loop (``_update``) for services beside this class (undoing
         an import, bulk corrections): ``decide`` acts on the customers loaded by reference,
-        which are then saved in one transaction."""
-        return self._update(references, decide)
+        which are then saved in one transaction, with the start of the import ``starting``
+        when given."""
+        return self._update(references, decide,
+                            records=starting.record if starting is not None else None)
 
     def _update_one(self, reference: str, decide: Callable[[Customer], T],
                     register: bool = False) -> T:
@@ -415,8 +435,10 @@ class TouchpointLog(Application[UUID]):
         return self._update([reference], lambda cs: decide(cs[reference]), registering)
 
     def _update(self, references: Iterable[str], decide: Callable[[dict[str, Customer]], T],
-                registering_at: dict[str, str] | None = None) -> T:
-        """Loads the customers, lets ``decide`` act on them, and saves them in one transaction.
+                registering_at: dict[str, str] | None = None,
+                records: Callable[[], Import] | None = None) -> T:
+        """Loads the customers, lets ``decide`` act on them, and saves them in one
+        transaction, with the import record ``records`` makes when given.
 
         A lost optimistic-concurrency race (another writer saved first) is retried from a
         fresh load; ``decide`` must therefore be a pure decision over the loaded state.
@@ -426,7 +448,7 @@ class TouchpointLog(Application[UUID]):
             customers = self._load(references, registering_at or {})
             result = decide(customers)
             try:
-                self._save(customers.values())
+                self._save([*customers.values(), *([records()] if records else [])])
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
@@ -434,7 +456,7 @@ class TouchpointLog(Application[UUID]):
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
-    def _save(self, customers: Iterable[Customer]) -> None:
+    def _save(self, customers: Iterable[Customer | Import]) -> None:
         """The customers' new events in one transaction, straight through the mapper and
         the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
         recordings, notifying hooks) that touchlog does not use."""

@@ -8,8 +8,8 @@ and refused rows reported with their line, field and reason, as the import repor
 then the good rows are recorded ``batch_size`` at a time, one transaction each, so a killed
 run leaves whole batches. A row that would change nothing (the values are already those, the
 contact already retracted) is counted ``unchanged`` and records nothing: running the same
-file again records nothing new. The run is recorded as an import (domain/imports.py), and
-each correction names it and its line (``source``).
+file again records nothing new. The run is recorded as an import (domain/imports.py), its
+start with the first batch, and each correction names it and its line (``source``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from touchlog.domain.application import ImportStart
 from touchlog.domain.errors import InvalidInput, TouchlogError
 from touchlog.domain.importing.summary import Rejection
 
@@ -72,12 +73,16 @@ def correct_file(log: TouchpointLog, stream: IO[bytes], kind: str, origin: Impor
     header, checked = _checked(log, stream, kind, customer_of, reason, result, reject)
     if not checked:
         return result
-    result.import_id = log.start_import(origin)
+    starting: ImportStart | None = ImportStart.now(origin)
+    assert starting is not None
+    result.import_id = starting.import_id
     for start in range(0, len(checked), batch_size):
         batch = checked[start:start + batch_size]
         refs = list(dict.fromkeys(c.customer for c in batch))
         done, unchanged, refused = log.change_customers(
-            refs, partial(_apply, batch=batch, kind=kind, import_id=result.import_id))
+            refs, partial(_apply, batch=batch, kind=kind, import_id=result.import_id),
+            starting=starting)
+        starting = None  # recorded with the first batch
         result.corrected += done
         result.unchanged += unchanged
         for correction, error in refused:

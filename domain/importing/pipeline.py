@@ -30,6 +30,7 @@ from typing import IO, Any, NamedTuple, Protocol
 
 from touchlog.domain.application import (
     ImportOrigin,
+    ImportStart,
     OnChange,
     Provenance,
     TouchpointLog,
@@ -125,12 +126,14 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                         summary.replaced = undo_import(
                             opened, replaces, f"replaced by an import of {origin.file_name}",
                             origin.actor)
-                    summary.import_id = opened.start_import(origin)
+                    start = ImportStart.now(origin)
+                    summary.import_id = start.import_id
                     with recording(opened, summary.contacts) if recording \
                             else nullcontext():
                         _record(spool, opened, summary, on_reject or _ignore, progress,
                                 batch_size, OnChange(on_change,
-                                                     reason=f"import {summary.import_id}"))
+                                                     reason=f"import {summary.import_id}"),
+                                start)
                         opened.finish_import(summary.import_id, summary.counts())
                         recorded = True
                 except StoreError as e:
@@ -269,11 +272,15 @@ def _preview_of(unit: Unit, results: Parsed, names: list[str],
 
 
 def _record(spool: Spool, log: TouchpointLog, summary: Summary, on_reject: Reject,
-            progress: Progress | None, batch_size: int, on_change: OnChange) -> None:
-    assert summary.import_id is not None
+            progress: Progress | None, batch_size: int, on_change: OnChange,
+            start: ImportStart) -> None:
+    """Records the spool in batches, one transaction each; the first also records the
+    import's start."""
+    starting: ImportStart | None = start
     for lines, entries in spool.batches(batch_size):
         refused: dict[int, InvalidInput] = {}
-        provenance = Provenance(summary.import_id, lines)
+        provenance = Provenance(start.import_id, lines, starting)
+        starting = None
         try:
             recorded = log.log_cards(entries, on_change=on_change, provenance=provenance)
         except InvalidInput:

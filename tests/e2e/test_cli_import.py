@@ -35,16 +35,18 @@ def write(tmp_path: Path, text: str, name: str = "in.csv") -> str:
 
 
 def summary(result: Result) -> dict[str, int]:
-    return dict(json.loads(result.stdout))
+    """The counts of an import's summary (the id of the import it recorded aside)."""
+    counts = dict(json.loads(result.stdout))
+    assert str(counts.pop("import", "i-")).startswith("i-")
+    return counts
 
 
 def test_a_messy_file_imports_its_good_rows_and_reports_each_bad_one(
         sqlite_url: str, tmp_path: Path) -> None:
     result = run(sqlite_url, "import", write(tmp_path, MESSY), "--format", "json")
     assert result.exit_code == 1
-    assert summary(result) == {"rows": 8, "imported": 4, "duplicates": 0,
-                               "changed": 0, "rejected": 4,
-                               "customers": 2}
+    assert summary(result) == {"rows": 8, "imported": 4, "duplicates": 0, "changed": 0,
+                               "rejected": 4, "customers": 2}
     assert "rejected line 4: customer: required" in result.stderr
     assert "rejected line 5: channel: unknown channel" in result.stderr
     assert "rejected line 6: rating:" in result.stderr
@@ -142,15 +144,16 @@ def test_table_output_is_quiet_without_a_terminal(sqlite_url: str, tmp_path: Pat
     result = run(sqlite_url, "import", write(tmp_path, good), "--format", "table")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].split() == [
-        "rows", "imported", "duplicates", "changed", "rejected", "customers"]
+        "rows", "imported", "duplicates", "changed", "rejected", "customers", "import"]
     assert result.stderr == ""
 
 
 def test_csv_output_is_one_summary_row(sqlite_url: str, tmp_path: Path) -> None:
     good = "customer,occurred_at,channel\nACME,2018-01-01,phone\n"
     result = run(sqlite_url, "import", write(tmp_path, good), "--format", "csv")
-    assert result.stdout.splitlines() == ["rows,imported,duplicates,changed,rejected,customers",
-                                          "1,1,0,0,0,1"]
+    header, values = result.stdout.splitlines()
+    assert header == "rows,imported,duplicates,changed,rejected,customers,import"
+    assert values.startswith("1,1,0,0,0,1,i-")
 
 
 def test_import_works_on_postgresql_too(pg_db_url: str, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ only reads it back. A forked helper parses rows on the second core meanwhile (pa
 from __future__ import annotations
 
 import codecs
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -172,12 +173,20 @@ def _name(source: str | Path | IO[Any], stream: IO[Any]) -> str:
 
 def file_sha256(stream: IO[Any]) -> str | None:
     """The sha256 of a stream's bytes from where it stands, which it is put back to; None
-    for a stream that cannot be read twice (a pipe) or that gives text."""
+    for a stream that cannot be read twice (a pipe, a device such as /dev/zero) or that
+    gives text."""
     import hashlib
+    import os
+    import stat
 
     try:
         if not stream.seekable():
             return None
+        try:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                return None
+        except (AttributeError, io.UnsupportedOperation):
+            pass  # an in-memory stream: read twice all the same
         start = stream.tell()
         digest = hashlib.sha256()
         while chunk := stream.read(1 << 20):

@@ -138,6 +138,7 @@ NOT_PERSONAL = {
     "active": "a flag",
     "actor": "a staff member of the company, not the customer's data",
     "owner": "a staff member of the company, not the customer's data",
+    "source": "an import's id and a line number",
 }
 # Free text inside the ``changes`` objects, by the fields they may change.
 CHANGES = {

@@ -282,3 +282,15 @@ def test_bulk_retract_from_a_file_needs_a_reason_and_runs_exactly_once(
     unknown = run(db_url, "contact", "retract", "--from", str(bad))
     assert unknown.exit_code == 1 and "unknown columns" in unknown.stderr
     verified(db_url)
+
+
+def test_verify_covers_an_imports_record(sqlite_url: str, tmp_path: Path) -> None:
+    import sqlite3
+
+    data(run(sqlite_url, "import", csv_file(tmp_path, "a.csv", ROWS)))
+    with sqlite3.connect(sqlite_url) as conn:
+        conn.execute("UPDATE stored_events SET state = replace(state, 'a.csv', 'b.csv') "
+                     "WHERE topic LIKE '%:Import.ImportStarted'")
+    result = run(sqlite_url, "verify", "--format", "json")
+    assert result.exit_code == 1
+    assert "import i-" in result.stdout and "content_changed" in result.stdout

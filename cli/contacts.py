@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -61,12 +61,17 @@ def contact() -> None:
              "repeatable.")
 @click.option("--existing-only", is_flag=True,
               help="Refuse a reference no customer has, instead of registering a new one.")
+@click.option("--amend", is_flag=True,
+              help="When --id is stored with other content, amend it to the values given.")
 @output_format
 @click.pass_obj
 def log(services: Services, customer: str, follow_up_due: str | None,
         follow_up_owner: str | None, follow_up_purpose: str | None, attrs: tuple[str, ...],
-        existing_only: bool, fmt: str | None, **card: Any) -> None:
+        existing_only: bool, amend: bool, fmt: str | None, **card: Any) -> None:
     """Record one contact with a customer; recording the same contact twice is a no-op.
+
+    An --id already stored with other content is refused, naming the fields that differ,
+    unless --amend (which records an amendment of just those fields).
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00 --actor ann
 
@@ -76,6 +81,7 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     Example: touchlog contact log ACME --channel web --at 2019-03-01 --purchase
     --person "Ann Lee" --attr utm_campaign=spring
     """
+    from touchlog.domain.application import OnChange
     from touchlog.domain.contact import Contact, FollowUpPlan, validated
 
     given = {k: v for k, v in card.items() if v is not None}
@@ -86,13 +92,18 @@ def log(services: Services, customer: str, follow_up_due: str | None,
     if follow_up_due is not None:
         plan = validated(FollowUpPlan, {"due_at": follow_up_due, "owner": follow_up_owner,
                                         "purpose": follow_up_purpose})
+    on_change = OnChange("amend", reason="contact log --amend") if amend else OnChange(
+        hint="--amend records the given values")
     log = services.log(create=not existing_only)
     recorded = log.log_contact(customer, contact_card, follow_up=plan,
-                               existing_only=existing_only)
+                               existing_only=existing_only, on_change=on_change)
     if recorded.registered:
         say_registered(log, [recorded.reference])
-    emit({"customer": recorded.reference, "contact_id": recorded.contact_id,
-          "logged": recorded.logged}, fmt)
+    result = {"customer": recorded.reference, "contact_id": recorded.contact_id,
+              "logged": recorded.logged}
+    if recorded.changed:
+        result["amended"] = list(recorded.changed)
+    emit(result, fmt)
 
 
 def say_registered(log: TouchpointLog, references: list[str]) -> None:
@@ -104,8 +115,25 @@ def say_registered(log: TouchpointLog, references: list[str]) -> None:
         click.echo(f"registered a new customer {reference!r}{hint}", err=True)
 
 
+def from_file(command: F) -> F:
+    """``--from FILE`` (bulk corrections) and the options only it takes."""
+    options = [
+        click.option("--from", "from_file", type=click.File("rb"), metavar="FILE",
+                     help="Correct many contacts: a CSV file with a contact_id column "
+                          "(docs/import.md \"Bulk corrections\")."),
+        click.option("--rejects", type=click.Path(dir_okay=False),
+                     help="With --from: write the rejected rows, with line, field and "
+                          "reason, to this CSV file."),
+        click.option("--batch-size", type=click.IntRange(1, 100_000), default=1_000,
+                     show_default=True, help="With --from: rows per transaction."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @contact.command()
-@click.argument("contact_id")
+@click.argument("contact_id", required=False)
 @click.option("--customer", help="The contact's customer (default: looked up by the id).")
 @click.option("--at", "occurred_at", help="Corrected time it happened.")
 @click.option("--channel")
@@ -115,21 +143,36 @@ def say_registered(log: TouchpointLog, references: list[str]) -> None:
 @attr_option("A contact attribute to change; KEY= (blank) removes it; repeatable.")
 @click.option("--reason", help="Why the card is corrected.")
 @click.option("--by", "amended_by", help="Who makes the correction.")
+@from_file
 @output_format
 @click.pass_obj
-def amend(services: Services, contact_id: str, customer: str | None, reason: str | None,
-          amended_by: str | None, attrs: tuple[str, ...], fmt: str | None,
-          **fields: Any) -> None:
+def amend(services: Services, contact_id: str | None, customer: str | None,
+          reason: str | None, amended_by: str | None, attrs: tuple[str, ...],
+          from_file: IO[bytes] | None, rejects: str | None, batch_size: int,
+          fmt: str | None, **fields: Any) -> None:
     """Correct fields of a contact card (a new fact; the original stays in the log).
 
-    Blank text ("") clears a field.
+    Blank text ("") clears a field. With --from FILE, every row of the file amends one
+    contact (its contact_id, the fields to correct, optionally customer and reason).
 
     Example: touchlog contact amend c-1f0e… --amount 1054.00 --reason typo
 
     Example: touchlog contact amend c-1f0e… --person-email ann@example.com
     --attr utm_campaign=summer
+
+    Example: touchlog contact amend --from corrections.csv --rejects refused.csv
     """
     from touchlog.domain.contact import ContactChanges, validated
+
+    if from_file is not None:
+        given_fields = [k for k, v in fields.items() if v is not None]
+        if contact_id or customer or given_fields or attrs:
+            raise click.UsageError("--from FILE takes no contact id, --customer, fields or "
+                                   "--attr")
+        _bulk(services, from_file, "amend", reason, amended_by, rejects, batch_size, fmt)
+        return
+    if contact_id is None:
+        raise click.UsageError("name a CONTACT_ID, or give --from FILE")
 
     given = {k: v for k, v in fields.items() if v is not None}
     if attrs:
@@ -143,23 +186,63 @@ def amend(services: Services, contact_id: str, customer: str | None, reason: str
 
 
 @contact.command()
-@click.argument("contact_id")
+@click.argument("contact_id", required=False)
 @click.option("--customer", help="The contact's customer (default: looked up by the id).")
-@click.option("--reason", required=True, help="Why the contact is invalid.")
+@click.option("--reason", help="Why the contact is invalid (with --from: of rows without "
+              "a reason).")
 @click.option("--by", "retracted_by", help="Who retracts it.")
+@from_file
 @output_format
 @click.pass_obj
-def retract(services: Services, contact_id: str, customer: str | None, reason: str,
-            retracted_by: str | None, fmt: str | None) -> None:
-    """Mark a contact invalid, with a reason; timelines hide it unless asked.
+def retract(services: Services, contact_id: str | None, customer: str | None,
+            reason: str | None, retracted_by: str | None, from_file: IO[bytes] | None,
+            rejects: str | None, batch_size: int, fmt: str | None) -> None:
+    """Mark a contact invalid, with a reason; timelines hide it unless asked. With --from
+    FILE, every row of the file retracts one contact (contact_id, reason, optionally
+    customer).
 
     Example: touchlog contact retract c-1f0e… --reason "wrong customer"
+
+    Example: touchlog contact retract --from invalid.csv --reason "test data"
     """
+    if from_file is not None:
+        if contact_id or customer:
+            raise click.UsageError("--from FILE takes no contact id or --customer")
+        _bulk(services, from_file, "retract", reason, retracted_by, rejects, batch_size, fmt)
+        return
+    if contact_id is None or reason is None:
+        raise click.UsageError("name a CONTACT_ID and a --reason, or give --from FILE")
     customer = customer or _customer_of(services, contact_id)
     log = services.log()
     log.retract_contact(customer, contact_id, reason, actor=retracted_by)
     emit({"customer": log.resolved(customer), "contact_id": contact_id,
           "retracted": True, "reason": reason}, fmt)
+
+
+def _bulk(services: Services, file: IO[bytes], kind: str, reason: str | None,
+          actor: str | None, rejects: str | None, batch_size: int, fmt: str | None) -> None:
+    """A bulk correction from a file: its summary, its rejections as the import reports
+    them, exit 1 when a row was rejected."""
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from touchlog.cli.imports import RejectReporter
+    from touchlog.domain.application import ImportOrigin
+    from touchlog.domain.importing.corrections import correct_file
+    from touchlog.domain.importing.pipeline import file_sha256, user
+    from touchlog.domain.storage.files import NewFiles
+
+    origin = ImportOrigin(file.name, file_sha256(file), None, actor or user())
+    with ExitStack() as stack, services.queries() as queries:
+        out = stack.enter_context(NewFiles()).open(Path(rejects), text=True) if rejects \
+            else None
+        reporter = RejectReporter(out)
+        done = correct_file(services.log(create=False), file, kind, origin,
+                            customer_of=queries.contact_customer, reason=reason,
+                            on_reject=reporter, batch_size=batch_size)
+    emit(done.report(), fmt)
+    if done.rejected:
+        raise click.ClickException(f"{done.rejected} row(s) rejected")
 
 
 def _customer_of(services: Services, contact_id: str) -> str:

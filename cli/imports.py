@@ -70,6 +70,14 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "registering them.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rejected rows, with line, field and reason, to this CSV file.")
+@click.option("--on-change", type=click.Choice(["reject", "amend", "skip"]), default="reject",
+              show_default=True,
+              help="A row whose contact id is stored with other content: reject it naming "
+                   "the fields, record an amendment of those fields, or keep what is stored.")
+@click.option("--replaces", metavar="IMPORT",
+              help="Undo this import (imports undo) and import the corrected file instead.")
+@click.option("--actor", help="Who runs the import, as its record names them (default: the "
+              "user running touchlog).")
 @force_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True,
               help="Rows per transaction.")
@@ -77,10 +85,15 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.pass_obj
 def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter: str | None,
             encoding: str | None, timezone: str | None, kind: str | None, dry_run: bool,
-            strict: bool, existing_only: bool, rejects: Path | None, force: bool,
-            batch_size: int, fmt: str | None) -> None:
+            strict: bool, existing_only: bool, rejects: Path | None, on_change: str,
+            replaces: str | None, actor: str | None, force: bool, batch_size: int,
+            fmt: str | None) -> None:
     """Import contacts, and any other fact (follow-ups, profiles, stage changes,
     retractions), from a file; importing the same file again adds nothing.
+
+    A row whose contact id is already stored with other content is counted as changed and
+    handled as --on-change says. The import is recorded with its file's sha256 and who ran
+    it ('touchlog imports list'), and each record names its import and line.
 
     Without --mapping the file is CSV with touchlog's own columns (docs/import.md), its
     rows' kind in a kind column or given by --kind; a mapping reads someone else's export
@@ -94,6 +107,8 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
 
     reading = Reading.of(mapping, services.settings, delimiter=delimiter, encoding=encoding,
                          timezone=timezone, kind=kind)
+    if replaces is not None:  # refused before the file is read
+        services.log(create=False).import_record(replaces)
     with ExitStack() as stack:
         out = None
         if rejects is not None:  # written when the import ends, refused before it starts
@@ -107,8 +122,13 @@ def import_(services: Services, file: IO[bytes], mapping: Path | None, delimiter
         summary = import_file(OpenWhenNeeded(services, dry_run), file, reading=reading,
                               strict=strict, dry_run=dry_run, on_reject=reporter,
                               progress=progress, batch_size=batch_size,
-                              recording=following_import, existing_only=existing_only)
+                              recording=following_import, existing_only=existing_only,
+                              on_change=on_change, actor=actor, replaces=replaces)
     _emit(summary.report(mapped=mapping is not None, dry_run=dry_run), fmt)
+    if summary.replaced is not None:
+        from touchlog.cli.import_records import report_undo
+
+        report_undo(summary.replaced)
     _report_reconnections(summary)
     reporter.summarise(services.settings.channels)
     if summary.rejected:

@@ -21,6 +21,7 @@ COMMANDS = {
     "customer": "touchlog.cli.customers:customer",
     "followup": "touchlog.cli.followups:followup",
     "import": "touchlog.cli.imports:import_",
+    "imports": "touchlog.cli.import_records:imports",
     "demo": "touchlog.cli.demo:demo",
     "stage": "touchlog.cli.stages:stage",
     "archive": "touchlog.cli.archive:archive",

@@ -27,12 +27,14 @@ from touchlog.cli.services import Services
 @click.option("--include-retracted", is_flag=True, help="Show contacts found invalid too.")
 @attr_option("Only contacts with this attribute value (utm_campaign=spring); repeatable: "
              "all must hold.")
+@click.option("--sources", is_flag=True,
+              help="Name the import and line each contact and follow-up came from.")
 @listing_options
 @output_format
 @click.pass_obj
 def timeline(services: Services, customer: str, since: str | None, until: str | None,
              channel: str | None, include_retracted: bool, attrs: tuple[str, ...],
-             limit: int | None, reverse: bool, fmt: str | None) -> None:
+             sources: bool, limit: int | None, reverse: bool, fmt: str | None) -> None:
     """Show a customer's contacts, stage changes and follow-ups, oldest first (--reverse:
     newest first).
 
@@ -54,15 +56,17 @@ def timeline(services: Services, customer: str, since: str | None, until: str | 
         attributes=attribute_filter(services.settings.contact_attributes, attrs, "contact"),
     )
     entries = listed(build_timeline(customer_events(services.log(create=False), customer),
-                                    window), limit, reverse)
-    emit(for_people(entries) if chosen_format(fmt) == "table" else entries, fmt)
+                                    window, sources=sources), limit, reverse)
+    emit(for_people(entries, sources) if chosen_format(fmt) == "table" else entries, fmt)
 
 
-def for_people(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One short line per entry (at, type, channel, actor, detail); JSON and CSV keep all."""
+def for_people(entries: list[dict[str, Any]], sources: bool = False) -> list[dict[str, Any]]:
+    """One short line per entry (at, type, channel, actor, detail, and with ``sources`` the
+    source); JSON and CSV keep all."""
     return [{"at": e["at"], "type": e["type"],
              "channel": e.get("channel"), "actor": e.get("actor") or e.get("owner"),
-             "detail": _detail(e)} for e in entries]
+             "detail": _detail(e), **({"source": e.get("source")} if sources else {})}
+            for e in entries]
 
 
 def _detail(e: dict[str, Any]) -> str:

@@ -32,9 +32,17 @@ from touchlog.domain.customer import (
     MERGED_INTO,
     SCHEDULED_IN_FUTURE,
     Customer,
+    amendment,
     not_in_future,
 )
-from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
+from touchlog.domain.errors import (
+    ContactChanged,
+    CustomerNotFound,
+    ImportNotFound,
+    InvalidInput,
+    StoreError,
+    UnreadableEvent,
+)
 from touchlog.domain.facts import FactEntry, apply_fact
 from touchlog.domain.identity import (
     closest_references,
@@ -42,12 +50,20 @@ from touchlog.domain.identity import (
     customer_reference,
     spellings,
 )
+from touchlog.domain.imports import (
+    IMPORT_STARTED_TOPIC,
+    IMPORT_TOPIC,
+    Import,
+    import_uuid,
+    new_import_id,
+)
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import (
     merge_partners,
     registered_references,
     stored_customers,
     stored_events,
+    stored_uuid,
 )
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
@@ -58,6 +74,20 @@ if TYPE_CHECKING:  # the input models load pydantic, which reading commands do w
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 20
+# What happens to a contact whose id is already stored with other content.
+ON_CHANGE = ("reject", "amend", "skip")
+
+
+@dataclass(frozen=True)
+class OnChange:
+    """What to do with a contact whose id is stored with other content: ``reject`` it
+    (a ContactChanged naming the fields; ``hint`` says how else to go), ``amend`` the
+    stored contact with just the fields that differ (``reason`` the amendment's), or
+    ``skip`` it, keeping what is stored."""
+
+    action: str = "reject"
+    hint: str = "--on-change amend records the given values, skip keeps the stored ones"
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,51 @@ def card_entry(entry: ContactEntry, settings: Settings) -> CardEntry:
                                                    attributes=attributes), entry.follow_up)
 
 
+class ImportStart(NamedTuple):
+    """An import about to record its first batch: its id, origin and start time."""
+
+    import_id: str
+    origin: ImportOrigin
+    at: str
+
+    @classmethod
+    def now(cls, origin: ImportOrigin) -> ImportStart:
+        return cls(new_import_id(), origin, _now())
+
+    def record(self) -> Import:
+        """The import's record, with its start pending."""
+        o = self.origin
+        return Import(import_id=self.import_id, file_name=o.file_name,
+                      file_sha256=o.file_sha256, mapping_sha256=o.mapping_sha256,
+                      actor=o.actor, at=self.at, replaces=o.replaces)
+
+
+class ImportOrigin(NamedTuple):
+    """What an import is recorded with: its file's name and sha256 (None when the file
+    could not be read twice), its mapping's sha256, who runs it, and the import it
+    replaces."""
+
+    file_name: str
+    file_sha256: str | None
+    mapping_sha256: str | None = None
+    actor: str = "unknown"
+    replaces: str | None = None
+
+
+class Provenance(NamedTuple):
+    """The import that records a batch of cards, and each card's line in its file: the
+    ``source`` of each event it writes (docs/events.md "Sources"). The first batch of an
+    import also records its start (``starting``), in the same transaction, so that an
+    import is in the log exactly when something it recorded is."""
+
+    import_id: str
+    lines: Sequence[int]
+    starting: ImportStart | None = None
+
+    def source(self, index: int) -> dict[str, Any]:
+        return {"import": self.import_id, "line": self.lines[index]}
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What recording a contact did: its id, and False when it was already in the log."""
@@ -98,6 +173,7 @@ class Recorded:
     contact_id: str
     logged: bool
     registered: bool = False  # its customer was registered by this call
+    changed: tuple[str, ...] = ()  # the fields stored with other values (OnChange)
 
 
 class TouchpointLog(Application[UUID]):
@@ -128,35 +204,41 @@ class TouchpointLog(Application[UUID]):
         return PlainJSONTranscoder()
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Resolves Customer's own event topics only (EVENT_CLASSES): a stored topic naming
-        anything else is an UnreadableEvent, never an import."""
-        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC)
+        """Resolves touchlog's own event topics only (EVENT_CLASSES: the Customer's and the
+        Import's): a stored topic naming anything else is an UnreadableEvent, never an
+        import of its module."""
+        return EventMapper(self.construct_transcoder(), EVENT_CLASSES,
+                           (CUSTOMER_TOPIC, IMPORT_TOPIC))
 
     # -- contacts -------------------------------------------------------------------------
 
     def log_contact(self, reference: str, contact: Contact, *,
                     follow_up: FollowUpPlan | None = None,
-                    existing_only: bool = False) -> Recorded:
+                    existing_only: bool = False, on_change: OnChange | None = None
+                    ) -> Recorded:
         return self.log_contacts([ContactEntry(reference, contact, follow_up)],
-                                 existing_only=existing_only)[0]
+                                 existing_only=existing_only, on_change=on_change)[0]
 
-    def log_contacts(self, entries: Sequence[ContactEntry], *,
-                     existing_only: bool = False) -> list[Recorded]:
+    def log_contacts(self, entries: Sequence[ContactEntry], *, existing_only: bool = False,
+                     on_change: OnChange | None = None) -> list[Recorded]:
         """Records contacts of many customers in one transaction, in the given order.
 
         A customer that does not exist yet is registered at its first contact (its results
         say ``registered``), unless ``existing_only``: then it is a CustomerNotFound and
-        nothing is recorded. The same contact recorded again (same id) is reported with
-        ``logged=False``.
+        nothing is recorded. The same contact recorded again (same id, same content) is
+        reported with ``logged=False``; one whose id is stored with other content is handled
+        as ``on_change`` says (default: refused with a ContactChanged).
         """
         return self.log_cards([card_entry(e, self.settings) for e in entries],
-                              existing_only=existing_only)
+                              existing_only=existing_only, on_change=on_change)
 
     def log_cards(self, entries: Sequence[CardEntry | FactEntry], *,
                   refused: dict[int, InvalidInput] | None = None,
-                  existing_only: bool = False) -> list[Recorded]:
+                  existing_only: bool = False, on_change: OnChange | None = None,
+                  provenance: Provenance | None = None) -> list[Recorded]:
         """``log_contacts`` for cards already made by ``card_entry`` (the import's path),
-        and the other facts a file gives (``FactEntry``, domain/facts.py) among them.
+        and the other facts a file gives (``FactEntry``, domain/facts.py) among them, each
+        event it writes naming its import and line when ``provenance`` is given.
 
         With ``refused``, an entry that a rule refuses (a follow-up with nobody to own it)
         is left out instead of failing the whole call: ``refused`` gets its index and the
@@ -164,25 +246,32 @@ class TouchpointLog(Application[UUID]):
         one transaction.
         """
         refusals: dict[int, InvalidInput] = {}
+        change = on_change or OnChange()
 
         def decide(customers: dict[str, Customer]) -> list[Recorded]:
             refusals.clear()  # a retry after a lost race decides again
             new = {r for r, c in customers.items() if _registering(c)}
             results = []
             for index, entry in enumerate(entries):
+                source = provenance.source(index) if provenance is not None else None
                 card = entry.card if entry.__class__ is CardEntry else None
                 try:
-                    logged = (self._log_card(customers, entry) if card is not None  # type: ignore[arg-type]
-                              else apply_fact(customers[entry.reference], entry))  # type: ignore[arg-type]
+                    if card is not None:
+                        contact_id, logged, changed = self._log_card(
+                            customers, entry, change, source)  # type: ignore[arg-type]
+                    else:
+                        contact_id, changed = entry.id, ()  # type: ignore[union-attr]
+                        logged = apply_fact(customers[entry.reference], entry,  # type: ignore[arg-type]
+                                            source)
                 except InvalidInput as e:
                     if refused is None:
                         raise
                     refusals[index] = e
-                    logged = False
-                results.append(Recorded(customers[entry.reference].reference,
-                                        card["contact_id"] if card is not None
-                                        else entry.id,  # type: ignore[union-attr]
-                                        logged, entry.reference in new))
+                    contact_id = card["contact_id"] if card is not None \
+                        else entry.id  # type: ignore[union-attr]
+                    logged, changed = False, tuple(getattr(e, "differing", ()))
+                results.append(Recorded(customers[entry.reference].reference, contact_id,
+                                        logged, entry.reference in new, changed))
             if refusals:
                 for reference, customer in list(customers.items()):
                     if _only_registered(customer):  # its only card was refused
@@ -194,24 +283,36 @@ class TouchpointLog(Application[UUID]):
         # The first contact of a new customer (in the given order) registers it.
         first_seen = {e.reference: e.card["occurred_at"] for e in reversed(entries)} \
             if all(e.__class__ is CardEntry for e in entries) else _first_times(entries)
+        starting = provenance.starting if provenance is not None else None
         recorded = self._update(list(dict.fromkeys(first_seen)), decide,
-                                registering_at={} if existing_only else first_seen)
+                                registering_at={} if existing_only else first_seen,
+                                records=starting.record if starting is not None else None)
         if refused is not None:
             refused.update(refusals)
         return recorded
 
-    def _log_card(self, customers: dict[str, Customer], entry: CardEntry) -> bool:
-        """Logs one card on its customer (in ``customers``). A card a rule refuses (a
-        follow-up with nobody to own it) is refused before anything of it is recorded, so
-        the caller may go on without it."""
+    def _log_card(self, customers: dict[str, Customer], entry: CardEntry,
+                  on_change: OnChange, source: dict[str, Any] | None
+                  ) -> tuple[str, bool, tuple[str, ...]]:
+        """Logs one card on its customer (in ``customers``): its id, whether it was logged,
+        and the fields stored with other values when its id was there already. A card a
+        rule refuses (a follow-up with nobody to own it, other content under ``reject``) is
+        refused before anything of it is recorded, so the caller may go on without it.
+
+        A card whose id undoing its import retracted is recorded again under the id
+        ``Customer.revived_id`` gives, so that an undone import can be imported again."""
         customer, card = customers[entry.reference], entry.card
-        if entry.follow_up is not None and card["contact_id"] not in customer.contact_ids:
+        if card["contact_id"] in customer.undone:
+            card = {**card, "contact_id": customer.revived_id(card["contact_id"])}
+        if card["contact_id"] in customer.contact_ids:
+            return card["contact_id"], False, _changed(customer, card, on_change, source)
+        if entry.follow_up is not None:
             _owner(customer, entry.follow_up, card["actor"])
-        logged = customer.log_contact(card)
-        if logged and entry.follow_up is not None:  # scheduled with the contact, then
+        customer.log_contact(card, source=source)
+        if entry.follow_up is not None:  # scheduled with the contact, then
             self._schedule(customer, entry.follow_up, card["contact_id"], card["actor"],
-                           card["occurred_at"])
-        return logged
+                           card["occurred_at"], source)
+        return card["contact_id"], True, ()
 
     def amend_contact(self, reference: str, contact_id: str, changes: ContactChanges, *,
                       reason: str | None = None, actor: str | None = None) -> dict[str, Any]:
@@ -286,11 +387,12 @@ class TouchpointLog(Application[UUID]):
                                                                     when))
 
     def _schedule(self, customer: Customer, plan: FollowUpPlan, contact_id: str | None,
-                  actor: str | None, at: str) -> str:
+                  actor: str | None, at: str, source: dict[str, Any] | None = None) -> str:
         owner = _owner(customer, plan, actor)
         follow_up_id = plan.follow_up_id or _follow_up_id(customer, contact_id)
         customer.schedule_follow_up(follow_up_id, iso(plan.due_at), owner, at=at,
-                                    purpose=plan.purpose, contact_id=contact_id)
+                                    purpose=plan.purpose, contact_id=contact_id,
+                                    source=source)
         return follow_up_id
 
     def complete_follow_up(self, reference: str, follow_up_id: str, *,
@@ -313,6 +415,39 @@ class TouchpointLog(Application[UUID]):
         when = _instant(at)
         self._update_one(reference, lambda c: c.reschedule_follow_up(
             follow_up_id, due, at=when, reason=reason, actor=actor))
+
+    # -- imports (domain/imports.py) ---------------------------------------------------
+
+
+    def finish_import(self, import_id: str, counts: dict[str, int]) -> None:
+        """Records the counts of an import that ended."""
+        record = self.import_record(import_id)
+        record.finish(_now(), counts)
+        self.save_imports([record])
+
+    def import_record(self, import_id: str) -> Import:
+        """The import ``import_id`` as its events make it."""
+        uid = import_uuid(import_id)
+        record = self._replay(stored_events(self, [uid]).get(uid, ()))
+        if not isinstance(record, Import):
+            raise ImportNotFound(import_id)
+        return record
+
+    def imports(self) -> list[Import]:
+        """Every import the log records, oldest first."""
+        database = self.location.database
+        rows = database.query(self.recorder, f"SELECT originator_id FROM {{table}} WHERE topic "
+                              f"= ? ORDER BY {database.position}", (IMPORT_STARTED_TOPIC,))
+        ids = [stored_uuid(raw) for (raw,) in rows]
+        stored = stored_events(self, ids)
+        return [self._replay(stored[uid]) for uid in ids]
+
+    def save_imports(self, records: Iterable[Import]) -> None:
+        """The imports' new events, in one transaction."""
+        try:
+            self._save(records)
+        except (OperationalError, sqlite3.Error) as e:
+            raise write_refused(self.location, self.read_only, e) from None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -407,7 +542,21 @@ class TouchpointLog(Application[UUID]):
             raise CustomerNotFound(reference)
         return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
 
+    def customers(self, ids: Sequence[UUID]) -> list[Customer]:
+        """The customers ``ids`` (those the log holds), replayed from their events."""
+        return [self._replay(events) for events in stored_events(self, ids).values()]
+
     # -- the load-decide-save loop ---------------------------------------------------------
+
+    def change_customers(self, references: Sequence[str],
+                         decide: Callable[[dict[str, Customer]], T], *,
+                         starting: ImportStart | None = None) -> T:
+        """The load-decide-save loop (``_update``) for services beside this class (undoing
+        an import, bulk corrections): ``decide`` acts on the customers loaded by reference,
+        which are then saved in one transaction, with the start of the import ``starting``
+        when given."""
+        return self._update(references, decide,
+                            records=starting.record if starting is not None else None)
 
     def _update_one(self, reference: str, decide: Callable[[Customer], T],
                     register: bool = False) -> T:
@@ -416,8 +565,10 @@ class TouchpointLog(Application[UUID]):
 
     def _update(self, references: Iterable[str], decide: Callable[[dict[str, Customer]], T],
                 registering_at: dict[str, str] | None = None, *,
-                follow_merges: bool = True) -> T:
-        """Loads the customers, lets ``decide`` act on them, and saves them in one transaction.
+                follow_merges: bool = True, records: Callable[[], Import] | None = None
+                ) -> T:
+        """Loads the customers, lets ``decide`` act on them, and saves them in one
+        transaction, with the import record ``records`` makes when given.
 
         A lost optimistic-concurrency race (another writer saved first) is retried from a
         fresh load; ``decide`` must therefore be a pure decision over the loaded state.
@@ -427,7 +578,7 @@ class TouchpointLog(Application[UUID]):
             customers = self._load(references, registering_at or {}, follow_merges)
             result = decide(customers)
             try:
-                self._save(customers.values())
+                self._save([*customers.values(), *([records()] if records else [])])
             except IntegrityError:
                 continue
             except (OperationalError, sqlite3.Error) as e:
@@ -435,7 +586,7 @@ class TouchpointLog(Application[UUID]):
             return result
         raise StoreError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts")
 
-    def _save(self, customers: Iterable[Customer]) -> None:
+    def _save(self, customers: Iterable[Customer | Import]) -> None:
         """The customers' new events in one transaction, straight through the mapper and
         the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
         recordings, notifying hooks) that touchlog does not use."""
@@ -508,9 +659,28 @@ def _first_times(entries: Sequence[CardEntry | FactEntry]) -> dict[str, str]:
             first[e.reference] = at
     now = _now()
     return {reference: at or now for reference, at in first.items()}
+
+
 def _registering(customer: Customer) -> bool:
     """Whether the customer is being registered (its registration is still to be saved)."""
     return any(isinstance(e, Customer.Registered) for e in customer.pending_events)
+
+
+def _changed(customer: Customer, card: dict[str, Any], on_change: OnChange,
+             source: dict[str, Any] | None) -> tuple[str, ...]:
+    """The fields in which ``card`` differs from the stored contact with its id, acted on
+    as ``on_change`` says (nothing when they are the same: a duplicate)."""
+    if card["contact_id"] in customer.retracted:
+        return ()  # found invalid: what it said no longer counts, a new version neither
+    differing = customer.differences(card)
+    if not differing:
+        return ()
+    if on_change.action == "reject":
+        raise ContactChanged(card["contact_id"], differing, on_change.hint)
+    if on_change.action == "amend":
+        customer.amend_contact(card["contact_id"], amendment(differing),
+                               reason=on_change.reason, source=source)
+    return tuple(differing)
 
 
 def _only_registered(customer: Customer) -> bool:

@@ -25,7 +25,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic, register_topic
 
-from touchlog.domain.chain import chain_link
+from touchlog.domain.chained import Chained, ChainedEvent
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
     ContactNotFound,
@@ -33,6 +33,7 @@ from touchlog.domain.errors import (
     InvalidInput,
 )
 from touchlog.domain.identity import customer_id
+from touchlog.domain.imports import IMPORT_EVENT_CLASSES
 from touchlog.domain.stages import History, StageFacts, stay_at
 from touchlog.domain.values import Stage, reason_category_of
 
@@ -48,23 +49,18 @@ class FollowUp:
     scheduled_at: str | None = None  # None: scheduled before events said when (version 1)
     # The reschedules applied, as (at, due_at): an import run again recognises its own.
     moves: set[tuple[str | None, str]] = field(default_factory=set)
+    source: dict[str, Any] | None = None  # the import and line that scheduled it
 
 
-class Customer(Aggregate):
+class Customer(Chained, Aggregate):
     """One customer's relationship with the company, as the sum of its events."""
 
-    class Event(Aggregate.Event):
+    class Event(ChainedEvent, Aggregate.Event):
         """Every customer event carries ``link``, its place in the customer's hash chain."""
 
         link: str
         # Fields holding personal data, so that erasure can find them (docs/events.md).
         personal_fields: ClassVar[tuple[str, ...]] = ()
-
-        def mutate(self, aggregate: Any) -> Any:
-            customer = super().mutate(aggregate)
-            assert customer is not None
-            customer.chain_head = self.link
-            return customer
 
     class Registered(Event, Aggregate.Created):
         reference: str
@@ -116,6 +112,7 @@ class Customer(Aggregate):
         attributes: dict[str, Any]
         # Said to be a purchase; a contact with an amount is one too (since version 3).
         purchase: bool
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
         personal_fields = ("purpose", "summary", "place", "person.name", "person.email")
         class_version = 3
 
@@ -125,13 +122,15 @@ class Customer(Aggregate):
 
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
-            # The person, attributes and the purchase flag came in version 3.
+            # The person, attributes, the purchase flag and sources came in version 3.
             state["person"] = None
             state["attributes"] = {}
             state["purchase"] = False
+            state["source"] = None
 
         def apply(self, customer: Customer) -> None:
             customer.contact_ids.add(self.contact_id)
+            customer.logged[self.contact_id] = self
             customer.stage_facts.contact_logged(self.contact_id, self.occurred_at,
                                                 self.stage_signal, self.actor,
                                                 self.reason_category)
@@ -141,21 +140,37 @@ class Customer(Aggregate):
         changes: dict[str, Any]
         reason: str | None
         actor: str | None
+        source: dict[str, Any] | None
         personal_fields = ("changes.purpose", "changes.summary", "changes.place",
                            "changes.person.name", "changes.person.email", "reason")
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
-            # The card's values live in the projections; only its time and actor count here.
+            # The card's values live in the projections; the aggregate keeps the changes
+            # only to tell a contact recorded again with other content (``differences``).
+            customer.amendments.setdefault(self.contact_id, []).append(self.changes)
             customer.stage_facts.contact_amended(self.contact_id, self.changes)
 
     class ContactRetracted(Event):
         contact_id: str
         reason: str
         actor: str | None
+        source: dict[str, Any] | None  # {"undo": import id} when undoing an import did it
         personal_fields = ("reason",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
             customer.retracted.add(self.contact_id)
+            if self.source is not None and "undo" in self.source:
+                customer.undone.add(self.contact_id)
             customer.stage_facts.contact_retracted(self.contact_id)
 
     class StageChanged(Event):
@@ -193,17 +208,19 @@ class Customer(Aggregate):
         owner: str
         purpose: str | None
         contact_id: str | None
+        source: dict[str, Any] | None
         personal_fields = ("purpose",)
         class_version = 2
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["scheduled_at"] = None  # the time it was scheduled came in version 2
+            state["source"] = None  # and so did sources
 
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id] = FollowUp(
                 due_at=self.due_at, owner=self.owner, purpose=self.purpose,
-                scheduled_at=self.scheduled_at)
+                scheduled_at=self.scheduled_at, source=self.source)
 
     class FollowUpCompleted(Event):
         follow_up_id: str
@@ -277,7 +294,7 @@ class Customer(Aggregate):
         def apply(self, customer: Customer) -> None:
             customer.merged.append(self.merged)
 
-    chain_head: str
+    identity_fields = ("reference",)
 
     @staticmethod
     def create_id(reference: str) -> UUID:
@@ -290,39 +307,13 @@ class Customer(Aggregate):
         self.profile: dict[str, str | None] = {}
         self.attributes: dict[str, Any] = {}
         self.contact_ids: set[str] = set()
+        self.logged: dict[str, Customer.ContactLogged] = {}
+        self.amendments: dict[str, list[dict[str, Any]]] = {}
         self.retracted: set[str] = set()
+        self.undone: set[str] = set()  # retracted by undoing their import
         self.follow_ups: dict[str, FollowUp] = {}
         self.merged_into: str | None = None  # the customer this one was merged into
         self.merged: list[str] = []  # the customers merged into this one, in order
-
-    # -- the hash chain -------------------------------------------------------------------
-
-    @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
-        originator_id = id or cls.create_id(kwargs["reference"])
-        kwargs["timestamp"] = kwargs.get("timestamp") or event_class.create_timestamp()
-        state = {**kwargs, "originator_topic": get_topic(cls)}
-        kwargs["link"] = chain_link("", originator_id, 1, get_topic(event_class), state)
-        return super()._create(event_class, id=originator_id, **kwargs)
-
-    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        """The library's ``trigger_event`` minus what a version it counts itself cannot
-        fail (the id and next-version checks of ``mutate``): the event is made, applied
-        and kept pending. Its link covers the state as stored, with the ``class_version``
-        the mapper adds to it."""
-        version = self.version + 1
-        timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
-        class_version = getattr(event_class, "class_version", 1)
-        stored = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
-        link = kwargs["link"] = chain_link(
-            self.chain_head, self.id, version, get_topic(event_class), stored
-        )
-        new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
-        new_event.apply(self)
-        self.version = version
-        self.modified_on = timestamp
-        self.chain_head = link
-        self._pending_events.append(new_event)
 
     # -- profile --------------------------------------------------------------------------
 
@@ -380,21 +371,56 @@ class Customer(Aggregate):
 
     # -- contacts -------------------------------------------------------------------------
 
-    def log_contact(self, card: dict[str, Any]) -> bool:
+    def log_contact(self, card: dict[str, Any], *, source: dict[str, Any] | None = None
+                    ) -> bool:
         """Records a contact card (plain values); the same contact id twice is a no-op.
 
         Its stage signal is a fact of the stage history (domain/stages.py), which derives
-        the stages from all the facts in the order they happened.
+        the stages from all the facts in the order they happened. ``source`` names the
+        import and line that wrote it (docs/events.md "Sources").
         """
         if card["contact_id"] in self.contact_ids:
             return False
         if "purchase" not in card:  # a card made without version 3's fields: their defaults
             card = {**card, "person": None, "attributes": {}, "purchase": False}
-        self.trigger_event(self.ContactLogged, **card)
+        self.trigger_event(self.ContactLogged, source=source, **card)
         return True
 
+    def revived_id(self, contact_id: str) -> str:
+        """The id under which a contact that undoing its import retracted is recorded
+        again: ``ID~2``, ``ID~3``, … the first one no undo retracted (the same again on
+        every re-run, so recording it again stays a no-op)."""
+        n = 2
+        while f"{contact_id}~{n}" in self.undone:
+            n += 1
+        return f"{contact_id}~{n}"
+
+    def card_of(self, contact_id: str) -> dict[str, Any]:
+        """A stored contact's card as amended since (ContactNotFound if there is none)."""
+        logged = self.logged.get(contact_id)
+        if logged is None:
+            raise ContactNotFound(contact_id)
+        card = {name: getattr(logged, name) for name in CARD_FIELDS}
+        for changes in self.amendments.get(contact_id, ()):
+            amend_card(card, changes)
+        return card
+
+    def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """The fields of ``card`` whose values differ from the stored contact with its id
+        as amended since, each with the stored and the card's value; empty when the
+        content is the same, or the same as when it was logged (the same source read again
+        after a correction of what it recorded)."""
+        logged = self.logged[card["contact_id"]]
+        if card["contact_id"] in self.amendments and all(
+                getattr(logged, name) == card[name] for name in CARD_FIELDS):
+            return {}
+        stored = self.card_of(card["contact_id"])
+        return {name: (stored[name], card[name]) for name in CARD_FIELDS
+                if stored[name] != card[name]}
+
     def amend_contact(self, contact_id: str, changes: dict[str, Any], *,
-                      reason: str | None = None, actor: str | None = None) -> None:
+                      reason: str | None = None, actor: str | None = None,
+                      source: dict[str, Any] | None = None) -> None:
         self._require_live_contact(contact_id)
         if "stage_signal" in changes:
             raise InvalidInput("stage_signal", changes["stage_signal"],
@@ -405,15 +431,16 @@ class Customer(Aggregate):
             reason_category_of(changes["reason_category"],
                                self.stage_facts.contacts[contact_id].signal)
         self.trigger_event(self.ContactAmended, contact_id=contact_id, changes=changes,
-                           reason=reason, actor=actor)
+                           reason=reason, actor=actor, source=source)
 
-    def retract_contact(self, contact_id: str, reason: str, *, actor: str | None = None) -> None:
+    def retract_contact(self, contact_id: str, reason: str, *, actor: str | None = None,
+                        source: dict[str, Any] | None = None) -> None:
         """Marks a contact invalid (contact analysis); the original stays in the log."""
         self._require_live_contact(contact_id)
         if not reason.strip():
             raise InvalidInput("reason", reason, "a retraction needs a reason")
         self.trigger_event(self.ContactRetracted, contact_id=contact_id, reason=reason,
-                           actor=actor)
+                           actor=actor, source=source)
 
     def _require_live_contact(self, contact_id: str) -> None:
         if contact_id not in self.contact_ids:
@@ -468,7 +495,8 @@ class Customer(Aggregate):
 
     def schedule_follow_up(self, follow_up_id: str, due_at: str, owner: str, *,
                            at: str, purpose: str | None = None,
-                           contact_id: str | None = None) -> None:
+                           contact_id: str | None = None,
+                           source: dict[str, Any] | None = None) -> None:
         """Schedules a follow-up at ``at``, when it was scheduled (with a contact: the
         contact's time)."""
         if follow_up_id in self.follow_ups:
@@ -476,7 +504,8 @@ class Customer(Aggregate):
         if contact_id is not None and contact_id not in self.contact_ids:
             raise ContactNotFound(contact_id)
         self.trigger_event(self.FollowUpScheduled, follow_up_id=follow_up_id, scheduled_at=at,
-                           due_at=due_at, owner=owner, purpose=purpose, contact_id=contact_id)
+                           due_at=due_at, owner=owner, purpose=purpose, contact_id=contact_id,
+                           source=source)
 
     def complete_follow_up(self, follow_up_id: str, at: str, *, contact_id: str | None = None,
                            actor: str | None = None) -> None:
@@ -545,8 +574,13 @@ def scheduled_time(scheduled_at: str | None, contact_at: str | None, recorded_at
 # The profile fields a person sets (``customer set``), which the archive keeps per customer.
 PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "owner")
 
-# The fields of a contact card as ContactLogged stores them, in its order.
-CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)
+# The fields of a contact card as ContactLogged stores them, in its order (its source is
+# where the card came from, not part of it).
+CARD_FIELDS: tuple[str, ...] = tuple(
+    name for name in Customer.ContactLogged.__annotations__ if name != "source")
+# Where a record came from, the ``source`` field of the events an import writes: the
+# import's id and the line of its file, {"import": "i-…", "line": 12}; a retraction by
+# undoing an import names it: {"undo": "i-…"}.
 
 
 def _recorded_events() -> dict[str, type[Customer.Event]]:
@@ -563,17 +597,34 @@ def _recorded_events() -> dict[str, type[Customer.Event]]:
 
 # Topics under which events of a class since moved or renamed were stored (old topic ->
 # class): add one when a class moves (docs/events.md, "Evolving an event").
-FORMER_TOPICS: dict[str, type[Customer.Event]] = {}
+FORMER_TOPICS: dict[str, type[ChainedEvent]] = {}
 for _topic, _class in FORMER_TOPICS.items():
     register_topic(_topic, _class)
 
 # The only topics touchlog ever resolves (an allow-list): a stored event naming any other is
-# unreadable, and no module it names is imported.
-EVENT_CLASSES: dict[str, type[Customer.Event]] = {**_recorded_events(), **FORMER_TOPICS}
+# unreadable, and no module it names is imported. Imports (domain/imports.py) are recorded
+# in the same store.
+EVENT_CLASSES: dict[str, type[ChainedEvent]] = {**_recorded_events(), **IMPORT_EVENT_CLASSES,
+                                               **FORMER_TOPICS}
 CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
 REGISTERED_TOPIC = get_topic(Customer.Registered)
 MERGED_INTO = get_topic(Customer.MergedInto)
 MERGED_FROM = get_topic(Customer.MergedFrom)
+
+
+def amendment(differing: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """The changes of an amendment that turns stored values into new ones (``differing``:
+    field -> (stored, new)), as ``amend_card`` applies them: attributes by name, a removed
+    one null."""
+    changes = {}
+    for name, (stored, new) in differing.items():
+        if name == "attributes":
+            stored, new = stored or {}, new or {}
+            changes[name] = {k: new.get(k) for k in sorted({*stored, *new})
+                             if stored.get(k) != new.get(k)}
+        else:
+            changes[name] = new
+    return changes
 
 
 def amend_card(card: dict[str, Any], changes: Mapping[str, Any]) -> None:

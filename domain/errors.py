@@ -19,6 +19,22 @@ class InvalidInput(TouchlogError):
         super().__init__(f"{field}: {reason} (got {value!r})")
 
 
+class ContactChanged(InvalidInput):
+    """A contact whose id is already stored with other content: never a silent duplicate.
+    ``differing`` names each field that differs, with the stored and the given value."""
+
+    def __init__(self, contact_id: str, differing: dict[str, tuple[object, object]],
+                 hint: str) -> None:
+        self.contact_id = contact_id
+        self.differing = differing
+        shown = "; ".join(f"{name} stored {old!r}, given {new!r}"
+                          for name, (old, new) in differing.items())
+        super().__init__(", ".join(differing), None,
+                         f"contact {contact_id!r} is already stored with a different "
+                         f"{', '.join(differing)} ({shown}); {hint}")
+        self.args = (self.reason,)
+
+
 class CustomerNotFound(TouchlogError):
     """No customer has the reference; ``suggestions`` are the closest existing ones
     (domain/identity.py ``closest_references``), which the message offers."""
@@ -41,6 +57,13 @@ class ContactNotFound(TouchlogError):
 class ContactAlreadyRetracted(TouchlogError):
     def __init__(self, contact_id: str) -> None:
         super().__init__(f"contact {contact_id!r} is already retracted")
+
+
+class ImportNotFound(TouchlogError):
+    def __init__(self, import_id: str) -> None:
+        self.import_id = import_id
+        super().__init__(f"no import with id {import_id!r} ('touchlog imports list' lists "
+                         "them)")
 
 
 class FollowUpError(TouchlogError):

@@ -55,9 +55,13 @@ class FactEntry(NamedTuple):
         return str(self.values.get("follow_up_id") or self.values.get("contact_id") or "")
 
 
-def apply_fact(customer: Customer, entry: FactEntry) -> bool:
-    """Records the fact on ``customer``; False when it is already there (see the module)."""
-    return bool(_APPLY[entry.kind](customer, entry.values))
+def apply_fact(customer: Customer, entry: FactEntry,
+               source: dict[str, Any] | None = None) -> bool:
+    """Records the fact on ``customer``; False when it is already there (see the module).
+    ``source`` (the import and line) goes with the facts whose events keep it: a scheduled
+    follow-up and a retraction."""
+    values = entry.values if source is None else {**entry.values, "source": source}
+    return bool(_APPLY[entry.kind](customer, values))
 
 
 def _scheduled(customer: Customer, f: dict[str, Any]) -> bool:
@@ -72,7 +76,8 @@ def _scheduled(customer: Customer, f: dict[str, Any]) -> bool:
     if contact_id is not None and contact_id not in customer.contact_ids:
         raise _no_contact(contact_id)
     customer.schedule_follow_up(f["follow_up_id"], f["due_at"], owner, at=f["at"],
-                                purpose=f.get("purpose"), contact_id=contact_id)
+                                purpose=f.get("purpose"), contact_id=contact_id,
+                                source=f.get("source"))
     return True
 
 
@@ -113,7 +118,7 @@ def _rescheduled(customer: Customer, f: dict[str, Any]) -> bool:
 def _profile(customer: Customer, f: dict[str, Any]) -> bool:
     # Only the values given: a blank cell leaves the profile's value as it is.
     return customer.update_profile(
-        {k: v for k, v in f.items() if v is not None and k != "attributes"},
+        {k: v for k, v in f.items() if v is not None and k not in ("attributes", "source")},
         attributes=f.get("attributes"))
 
 
@@ -129,7 +134,8 @@ def _stage_changed(customer: Customer, f: dict[str, Any]) -> bool:
 
 def _retraction(customer: Customer, f: dict[str, Any]) -> bool:
     try:
-        customer.retract_contact(f["contact_id"], f["reason"], actor=f.get("actor"))
+        customer.retract_contact(f["contact_id"], f["reason"], actor=f.get("actor"),
+                                 source=f.get("source"))
     except ContactAlreadyRetracted:
         return False
     except ContactNotFound:

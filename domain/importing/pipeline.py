@@ -21,6 +21,7 @@ only reads it back. A forked helper parses rows on the second core meanwhile (pa
 from __future__ import annotations
 
 import codecs
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -28,7 +29,14 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol
 
-from touchlog.domain.application import TouchpointLog, write_refused
+from touchlog.domain.application import (
+    ImportOrigin,
+    ImportStart,
+    OnChange,
+    Provenance,
+    TouchpointLog,
+    write_refused,
+)
 from touchlog.domain.errors import InvalidInput, MappingError, StoreError
 from touchlog.domain.importing.csv_rows import by_column, check_header, without_rejects_columns
 from touchlog.domain.importing.fact_rows import check_kinds_header
@@ -39,6 +47,7 @@ from touchlog.domain.importing.records import RowReader, RowRefused, Unlisted
 from touchlog.domain.importing.sources import read_table
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.importing.summary import PREVIEW_ROWS, Rejection, Summary, shown
+from touchlog.domain.importing.undo import undo_import
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.location import locate
 from touchlog.domain.storage.scratch import scratch_folder
@@ -66,7 +75,9 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
                 reading: Reading | None = None, strict: bool = False, dry_run: bool = False,
                 on_reject: Reject | None = None, progress: Progress | None = None,
                 batch_size: int = ROWS_PER_TRANSACTION,
-                recording: Recording | None = None, existing_only: bool = False) -> Summary:
+                recording: Recording | None = None, existing_only: bool = False,
+                on_change: str = "reject", actor: str | None = None,
+                replaces: str | None = None) -> Summary:
     """Validates, sorts and records the contacts of a file (a path, or a stream).
 
     ``reading`` says how the file is read: a mapping and the options over it; without one,
@@ -77,7 +88,16 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     reading the log to recognise contacts already there. ``existing_only`` rejects the rows
     of customers the log does not hold (before anything is recorded, so ``strict`` counts
     them). Every refused row is passed to ``on_reject``; ``recording`` runs around the
-    second pass.
+    second pass. A row whose contact id is
+    stored with other content is counted ``changed`` and rejected, recorded as an
+    amendment of the fields that differ, or skipped, as ``on_change`` says (``reject``,
+    ``amend``, ``skip``).
+
+    An import that records is itself recorded (domain/imports.py): the file's name and
+    sha256, the mapping's, ``actor`` (default: the user running it), the import it
+    ``replaces``, and at its end its counts; ``Summary.import_id`` names it, and every
+    event it writes names it and its line. The import it ``replaces`` is undone
+    (undo.py) once the file is read and before anything of it is recorded.
 
     Example: ``import_file(log, "visits.jsonl", reading=Reading.of("visits.toml",
     log.settings)).imported``
@@ -90,6 +110,9 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
     with ExitStack() as stack:
         stream = source if not isinstance(source, str | Path) else stack.enter_context(
             _opened(Path(source)))
+        origin = ImportOrigin(_name(source, stream), file_sha256(stream),
+                              reading.mapping_sha256,
+                              actor or user(), replaces)
         location = locate(log.settings.db)
         if not dry_run and location.exists() and location.database.read_only(location):
             raise write_refused(location, read_only=True)  # before any work, and any spool
@@ -110,10 +133,19 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
             if opened is not None:
                 recorded = False
                 try:
+                    if replaces is not None:
+                        summary.replaced = undo_import(
+                            opened, replaces, f"replaced by an import of {origin.file_name}",
+                            origin.actor)
+                    start = ImportStart.now(origin)
+                    summary.import_id = start.import_id
                     with recording(opened, summary.contacts) if recording \
                             else nullcontext():
                         _record(spool, opened, summary, on_reject or _ignore, progress,
-                                batch_size, unknown)
+                                batch_size, OnChange(on_change,
+                                                     reason=f"import {summary.import_id}"),
+                                start, unknown)
+                        opened.finish_import(summary.import_id, summary.counts())
                         recorded = True
                 except StoreError as e:
                     raise StoreError(f"{e}; {_progress(summary, recorded)}") from None
@@ -123,7 +155,7 @@ def import_file(log: TouchpointLog | LogOpener, source: str | Path | IO[str] | I
 def _progress(summary: Summary, recorded: bool) -> str:
     """How far an import stopped by a database error got, and what to do about the rest."""
     valid = summary.contacts
-    done = summary.imported + summary.duplicates
+    done = summary.imported + summary.duplicates + summary.changed
     if recorded:
         return (f"all {done} rows were recorded, but the reporting tables were not brought "
                 "up to date ('touchlog projections run' does it)")
@@ -132,6 +164,50 @@ def _progress(summary: Summary, recorded: bool) -> str:
     return (f"{done} of {valid} rows were recorded ({summary.imported} new, "
             f"{summary.duplicates} already there) and {valid - done} were not; importing "
             "the same file again records those and skips the rest")
+
+
+def user() -> str:
+    """Who runs this process, as the operating system names them."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _name(source: str | Path | IO[Any], stream: IO[Any]) -> str:
+    return str(source) if isinstance(source, str | Path) else str(
+        getattr(stream, "name", "<stream>"))
+
+
+def file_sha256(stream: IO[Any]) -> str | None:
+    """The sha256 of a stream's bytes from where it stands, which it is put back to; None
+    for a stream that cannot be read twice (a pipe, a device such as /dev/zero) or that
+    gives text."""
+    import hashlib
+    import os
+    import stat
+
+    try:
+        if not stream.seekable():
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                return None
+        except (AttributeError, io.UnsupportedOperation):
+            pass  # an in-memory stream: read twice all the same
+        start = stream.tell()
+        digest = hashlib.sha256()
+        while chunk := stream.read(1 << 20):
+            if not isinstance(chunk, bytes):
+                stream.seek(start)
+                return None
+            digest.update(chunk)
+        stream.seek(start)
+    except (OSError, ValueError):
+        return None
+    return digest.hexdigest()
 
 
 def _opened(path: Path) -> IO[bytes]:
@@ -246,22 +322,30 @@ def _unknown_customers(spool: Spool, log: TouchpointLog | None, summary: Summary
     return set(unknown)
 
 
-def _record(spool: Spool, log: TouchpointLog, summary: Summary,
-            on_reject: Reject, progress: Progress | None, batch_size: int,
-            unknown: set[str]) -> None:
+def _record(spool: Spool, log: TouchpointLog, summary: Summary, on_reject: Reject,
+            progress: Progress | None, batch_size: int, on_change: OnChange,
+            start: ImportStart, unknown: set[str]) -> None:
+    """Records the spool in batches, one transaction each, leaving out the rows of
+    ``unknown`` customers (rejected already: --existing-only); the first batch also records
+    the import's start."""
+    starting: ImportStart | None = start
     for lines, entries in spool.batches(batch_size):
-        if unknown:  # rejected already (--existing-only)
+        if unknown:
             kept = [i for i, e in enumerate(entries) if e.reference not in unknown]
             lines, entries = [lines[i] for i in kept], [entries[i] for i in kept]
             if not entries:
                 continue
         refused: dict[int, InvalidInput] = {}
+        provenance = Provenance(start.import_id, lines, starting)
+        starting = None
         try:
-            recorded = log.log_cards(entries)
+            recorded = log.log_cards(entries, on_change=on_change, provenance=provenance)
         except InvalidInput:
-            # A rule only the stored state can check (a follow-up with nobody to own it):
-            # the batch again, still one transaction, without the rows it refuses.
-            recorded = log.log_cards(entries, refused=refused)
+            # A rule only the stored state can check (a follow-up with nobody to own it,
+            # other content under a stored id): the batch again, still one transaction,
+            # without the rows it refuses.
+            recorded = log.log_cards(entries, refused=refused, on_change=on_change,
+                                     provenance=provenance)
         for index, error in sorted(refused.items()):
             summary.rejected += 1
             on_reject(Rejection(lines[index], error.field, _reason(error),
@@ -270,7 +354,9 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary,
         for reference in dict.fromkeys(r.reference for r in recorded if r.registered):
             summary.registered(reference)
         summary.imported += sum(1 for r in recorded if r.logged)
-        summary.duplicates += len(recorded) - len(refused) - sum(1 for r in recorded if r.logged)
+        summary.changed += sum(1 for r in recorded if r.changed)
+        summary.duplicates += sum(1 for i, r in enumerate(recorded)
+                                  if not r.logged and not r.changed and i not in refused)
         if progress is not None:
             progress(len(entries), summary.contacts)
 

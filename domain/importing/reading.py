@@ -23,6 +23,7 @@ class Reading:
     encoding: str | None = None
     timezone: str | None = None
     kind: str | None = None  # of every row of a file without a kind column (--kind)
+    mapping_sha256: str | None = None  # of the mapping's file, recorded with the import
 
     @classmethod
     def of(cls, mapping: Mapping | str | Path | None, settings: Settings,
@@ -32,9 +33,13 @@ class Reading:
             raise InvalidInput("--kind", overrides["kind"], "a mapping gives its records' kind "
                                "(kind = … in each [[records]]): --kind is for a file in "
                                "touchlog's own columns")
+        digest = None
         if isinstance(mapping, str | Path):
+            import hashlib
+
             mapping = load_mapping(mapping, settings)
-        return cls(mapping, **overrides)
+            digest = hashlib.sha256(Path(mapping.path).read_bytes()).hexdigest()
+        return cls(mapping, **overrides, mapping_sha256=digest)
 
     def source(self, stream: IO[Any]) -> Source:
         """The source's reading: a rejects file touchlog wrote is read as it wrote it."""

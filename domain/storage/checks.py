@@ -3,8 +3,9 @@
 A database received for an audit is hostile until verified, so rows are judged before
 anything is made of them: a customer id only as touchlog stores it (``canonical_uuid``),
 only touchlog's own event topics (``EVENT_CLASSES`` in domain/customer.py; no module a
-stored topic names is ever imported), each chain registered once by its own customer
-(``registration_problem``), and each state what its event class writes (``state_problem``).
+stored topic names is ever imported), each chain registered once by its own customer or
+import (``registration_problem``, ``CREATIONS``), and each state what its event class
+writes (``state_problem``).
 ``touchlog verify`` reports a row failing one as a break; the readers refuse it.
 """
 
@@ -19,10 +20,30 @@ from types import UnionType
 from typing import Any, ClassVar, NamedTuple, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
-from touchlog.domain.customer import CUSTOMER_TOPIC, REGISTERED_TOPIC, Customer
+from eventsourcing.domain import Aggregate
+
+from touchlog.domain.customer import CUSTOMER_TOPIC, REGISTERED_TOPIC
 from touchlog.domain.errors import InvalidInput
 from touchlog.domain.identity import customer_id
+from touchlog.domain.imports import IMPORT_STARTED_TOPIC, IMPORT_TOPIC, import_uuid
 from touchlog.domain.values import Stage, parse_amount, parse_rating
+
+
+class Creation(NamedTuple):
+    """What the first event of a chain is: the field naming it, the id that name makes, and
+    the aggregate it creates."""
+
+    name: str
+    id_of: Callable[[str], UUID]
+    aggregate_topic: str
+    kind: str  # what a chain so created is: "customer" or "import"
+
+
+# The events that begin a chain, by topic: a customer's registration and an import's start.
+CREATIONS: dict[str, Creation] = {
+    REGISTERED_TOPIC: Creation("reference", customer_id, CUSTOMER_TOPIC, "customer"),
+    IMPORT_STARTED_TOPIC: Creation("import_id", import_uuid, IMPORT_TOPIC, "import"),
+}
 
 
 def canonical_uuid(raw: Any) -> UUID | None:
@@ -48,25 +69,26 @@ def unknown_topic(topic: Any) -> str:
 def registration_problem(uid: UUID, version: Any, topic: Any, state: dict[str, Any]
                          ) -> str | None:
     """Why an event breaks the rule that each chain is registered once, at version 1, by
-    the customer whose reference makes its id (a second chain naming an existing customer's
-    reference would be counted as that customer); None when it keeps it."""
-    registered = topic == REGISTERED_TOPIC
-    if not registered:
+    the customer whose reference makes its id, or the import whose id makes it (a second
+    chain naming an existing customer's reference would be counted as that customer);
+    None when it keeps it."""
+    creation = CREATIONS.get(topic) if isinstance(topic, str) else None
+    if creation is None:
         return "version 1 is not a registration" if version == 1 else None
     if version != 1:
         return f"a registration at version {version}: a chain is registered once, at version 1"
-    reference = state.get("reference")
-    if not isinstance(reference, str):
-        return f"the registration names no reference (got {reference!r})"
-    if customer_id(reference) != uid:
-        return (f"it registers {reference!r}, whose customer id is {customer_id(reference)}, "
-                f"under the id {uid}: a second chain posing as that customer")
-    if state.get("originator_topic") != CUSTOMER_TOPIC:
-        return f"it creates {state.get('originator_topic')!r}, not a touchlog customer"
+    name = state.get(creation.name)
+    if not isinstance(name, str):
+        return f"the registration names no {creation.name} (got {name!r})"
+    if creation.id_of(name) != uid:
+        return (f"it registers {name!r}, whose {creation.kind} id is {creation.id_of(name)}, "
+                f"under the id {uid}: a second chain posing as that {creation.kind}")
+    if state.get("originator_topic") != creation.aggregate_topic:
+        return f"it creates {state.get('originator_topic')!r}, not a touchlog {creation.kind}"
     return None
 
 
-def state_problem(cls: type[Customer.Event], state: dict[str, Any]) -> str | None:
+def state_problem(cls: type, state: dict[str, Any]) -> str | None:
     """Why a stored state (with or without its link) is not what ``cls`` writes; None when
     it is.
 
@@ -131,13 +153,13 @@ _JSON_TYPES: dict[Any, tuple[type, ...]] = {
 
 
 @cache
-def _shape(cls: type[Customer.Event]) -> _Shape:
+def _shape(cls: type) -> _Shape:
     hints = get_type_hints(cls)
     own = [name for name in cls.__annotations__ if get_origin(hints[name]) is not ClassVar]
     # The mapper stores a class_version above 1 with the state (eventsourcing's Mapper).
     versioned = ("class_version",) if getattr(cls, "class_version", 1) > 1 else ()
-    names = (*own, "timestamp", *(("originator_topic",) if cls is Customer.Registered else ()),
-             *versioned)
+    created = issubclass(cls, Aggregate.Created)
+    names = (*own, "timestamp", *(("originator_topic",) if created else ()), *versioned)
     types = tuple(_json_types(hints[n]) if n in own else (int,) if n in versioned else (str,)
                   for n in names)
     return _Shape(frozenset(names), frozenset((*names, "link")), names, itemgetter(*names),

@@ -37,7 +37,7 @@ class PlainJSONTranscoder(Transcoder):
 
 class EventMapper(Mapper[UUID]):
     """The library's mapper, resolving only the topics of ``events`` (an allow-list) and
-    only ``aggregate_topic`` as the class a creation event names.
+    only ``aggregate_topics`` as the class a creation event names.
 
     The library would import whatever module a stored topic names; a database received for
     an audit may name any. Anything else, and a state the library cannot read, is an
@@ -45,10 +45,10 @@ class EventMapper(Mapper[UUID]):
     """
 
     def __init__(self, transcoder: Transcoder, events: Mapping[str, type],
-                 aggregate_topic: str) -> None:
+                 aggregate_topics: tuple[str, ...]) -> None:
         super().__init__(transcoder=transcoder)
         self.events = events
-        self.aggregate_topic = aggregate_topic
+        self.aggregate_topics = aggregate_topics
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         who, version = stored_event.originator_id, stored_event.originator_version
@@ -60,8 +60,8 @@ class EventMapper(Mapper[UUID]):
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise UnreadableEvent(who, version, f"its state is not a {cls.__name__} "
                                   f"({type(e).__name__}: {e})") from None
-        origin = getattr(event, "originator_topic", self.aggregate_topic)
-        if origin != self.aggregate_topic:
-            raise UnreadableEvent(who, version, f"it creates a {origin!r}, not a "
-                                  f"{self.aggregate_topic!r} (it is never imported)")
+        origin = getattr(event, "originator_topic", None)
+        if origin is not None and origin not in self.aggregate_topics:
+            raise UnreadableEvent(who, version, f"it creates a {origin!r}, not one of "
+                                  f"{self.aggregate_topics!r} (it is never imported)")
         return event

@@ -28,8 +28,9 @@ from uuid import UUID
 import orjson
 
 from touchlog.domain.chain import chain_link
-from touchlog.domain.customer import EVENT_CLASSES, REGISTERED_TOPIC
+from touchlog.domain.customer import EVENT_CLASSES
 from touchlog.domain.storage.checks import (
+    CREATIONS,
     canonical_uuid,
     registration_problem,
     state_problem,
@@ -95,6 +96,7 @@ class _Chain:
     version: int = 0
     link: str = ""  # the stored link of ``version`` ("" before the first)
     reference: str | None = None  # from the registration, once it checked out
+    kind: str = "customer"  # or "import": what its registration created
     customer_id: str = field(init=False)  # the id as the chain hashes it: hyphenated text
     key: str = field(init=False)  # the id as reports and checkpoints name it: hex
 
@@ -131,7 +133,7 @@ def scan_log(rows: Iterable[Row], watch: dict[str, int] | None = None
             cls = EVENT_CLASSES.get(topic)
             intact = version == chain.version + 1 and cls is not None and chain_link(
                 chain.link, chain.customer_id, version, topic, data) == link and (
-                version != 1 and topic != REGISTERED_TOPIC
+                version != 1 and topic not in CREATIONS
                 or registration_problem(chain.uid, version, topic, data) is None
             ) and state_problem(cls, data) is None
         except _UNREADABLE:
@@ -140,11 +142,11 @@ def scan_log(rows: Iterable[Row], watch: dict[str, int] | None = None
             suspects.add(raw_id)
             continue
         if version == 1:
-            chain.reference = data["reference"]
+            _registered(chain, topic, data)
         chain.version, chain.link = version, link
         if watch and watch.get(chain.key) == version:
             report.links_at[chain.key] = link
-    report.customers = len(chains)
+    report.customers = sum(1 for chain in chains.values() if chain.kind == "customer")
     for raw_id, chain in chains.items():
         if raw_id not in suspects:
             report.heads[chain.key] = Head(chain.version, chain.link, chain.reference)
@@ -168,6 +170,8 @@ def check_chains(rows: Iterable[Row | PlacedRow], watch: dict[str, int] | None =
         if raw_id != current:
             if current is not None:
                 report.heads[chain.key] = Head(chain.version, chain.link, chain.reference)
+            if current is not None and chain.kind == "import":
+                report.customers -= 1
             current, chain, placed = raw_id, _Chain(stored_uuid(raw_id)), None
             report.customers += 1
         report.events += 1
@@ -182,7 +186,17 @@ def check_chains(rows: Iterable[Row | PlacedRow], watch: dict[str, int] | None =
             report.links_at[chain.key] = chain.link
     if current is not None:
         report.heads[chain.key] = Head(chain.version, chain.link, chain.reference)
+        report.customers -= chain.kind == "import"
     return report
+
+
+def _registered(chain: _Chain, topic: str, data: dict[str, Any]) -> None:
+    """Names the chain after its registration: a customer's reference, "import" and an
+    import's id."""
+    creation = CREATIONS[topic]
+    chain.kind = creation.kind
+    name = data[creation.name]
+    chain.reference = name if creation.kind == "customer" else f"import {name}"
 
 
 def _event_breaks(chain: _Chain, version: Any, topic: Any, state: Any) -> list[Break]:
@@ -203,10 +217,10 @@ def _event_breaks(chain: _Chain, version: Any, topic: Any, state: Any) -> list[B
                              f"the stored state is not a chained event ({e})")]
     breaks = []
     registration = None
-    if version == 1 or topic == REGISTERED_TOPIC:
+    if version == 1 or topic in CREATIONS:
         registration = registration_problem(chain.uid, version, topic, data)
         if version == 1 and registration is None:
-            chain.reference = data["reference"]
+            _registered(chain, topic, data)
     if version <= chain.version:  # only a table rebuilt without its primary key holds one
         breaks.append(chain.broken(version, "duplicate_version", (
             f"version {version} is stored more than once: a second chain under this id")))

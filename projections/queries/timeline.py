@@ -34,6 +34,16 @@ CONTACT_FIELDS = (
 )
 
 
+SOURCED = ("ContactLogged", "FollowUpScheduled")  # the entries an import writes
+
+
+def source_text(source: dict[str, Any] | None) -> str | None:
+    """Where a record came from, in words: "i-3f9a1c2b7d line 12"."""
+    if not source or "import" not in source:
+        return None
+    return f"{source['import']} line {source['line']}"
+
+
 @dataclass(frozen=True)
 class TimelineFilter:
     since: datetime | None = None
@@ -55,9 +65,11 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
                    for originator, version, topic, state, position in rows])
 
 
-def build_timeline(events: Iterable[Change],
-                   window: TimelineFilter = TimelineFilter()) -> list[dict[str, Any]]:
-    """Timeline entries: dicts with ``type``, ``at`` and the entry's fields.
+def build_timeline(events: Iterable[Change], window: TimelineFilter = TimelineFilter(), *,
+                   sources: bool = False) -> list[dict[str, Any]]:
+    """Timeline entries: dicts with ``type``, ``at`` and the entry's fields; with
+    ``sources``, the contacts and follow-ups an import wrote name it and their line
+    (``source``: "i-3f9a1c2b7d line 12"; None for those recorded otherwise).
 
     An event whose state is not its event's (a value no command records) is an
     UnreadableEvent naming it, not a crash.
@@ -74,6 +86,8 @@ def build_timeline(events: Iterable[Change],
         except NOT_THE_EVENT as error:
             raise _unreadable(e.customer_id, e.version, e.kind, error) from None
         if entry is not None:
+            if sources and "contact_id" in entry and e.kind in SOURCED:
+                entry["source"] = source_text(e.state.get("source"))
             entries.append((e.position, entry))
     try:
         entries += stages.entries()

@@ -25,7 +25,8 @@ from uuid import UUID
 
 import orjson
 
-from touchlog.domain.customer import EVENT_CLASSES, Customer
+from touchlog.domain.chained import ChainedEvent
+from touchlog.domain.customer import EVENT_CLASSES
 from touchlog.domain.errors import UnreadableEvent
 from touchlog.domain.storage.checks import canonical_uuid, registration_problem, unknown_topic
 from touchlog.domain.storage.events import Notification
@@ -90,7 +91,7 @@ def _customer(originator_id: Any, version: Any) -> str:
 
 
 @cache
-def _event_class(topic: str) -> tuple[type[Customer.Event] | None, Any]:
+def _event_class(topic: str) -> tuple[type[ChainedEvent] | None, Any]:
     """The event's class, and a function that upcasts an old state (None when none can
     be); (None, None) when the topic is not one of touchlog's events."""
     cls = EVENT_CLASSES.get(topic)

@@ -35,15 +35,18 @@ def write(tmp_path: Path, text: str, name: str = "in.csv") -> str:
 
 
 def summary(result: Result) -> dict[str, int]:
-    return dict(json.loads(result.stdout))
+    """The counts of an import's summary (the id of the import it recorded aside)."""
+    counts = dict(json.loads(result.stdout))
+    assert str(counts.pop("import", "i-")).startswith("i-")
+    return counts
 
 
 def test_a_messy_file_imports_its_good_rows_and_reports_each_bad_one(
         sqlite_url: str, tmp_path: Path) -> None:
     result = run(sqlite_url, "import", write(tmp_path, MESSY), "--format", "json")
     assert result.exit_code == 1
-    assert summary(result) == {"rows": 8, "imported": 4, "duplicates": 0, "rejected": 4,
-                               "customers": 2, "new_customers": 2,
+    assert summary(result) == {"rows": 8, "imported": 4, "duplicates": 0, "changed": 0,
+                               "rejected": 4, "customers": 2, "new_customers": 2,
                                "first_new_customers": ["ACME", "BOB"]}
     assert "rejected line 4: customer: required" in result.stderr
     assert "rejected line 5: channel: unknown channel" in result.stderr
@@ -92,8 +95,8 @@ def test_a_dry_run_writes_nothing_not_even_a_database(sqlite_url: str, tmp_path:
     good = "customer,occurred_at,channel\nACME,2018-01-01,phone\nACME,2018-01-02,email\n"
     result = run(sqlite_url, "import", write(tmp_path, good), "--dry-run", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert summary(result) == {"rows": 2, "imported": 2, "duplicates": 0, "rejected": 0,
-                               "customers": 1, "new_customers": 1,
+    assert summary(result) == {"rows": 2, "imported": 2, "duplicates": 0, "changed": 0,
+                               "rejected": 0, "customers": 1, "new_customers": 1,
                                "first_new_customers": ["ACME"], "dry_run": True}
     assert not Path(sqlite_url).exists()
 
@@ -142,17 +145,18 @@ def test_table_output_is_quiet_without_a_terminal(sqlite_url: str, tmp_path: Pat
     result = run(sqlite_url, "import", write(tmp_path, good), "--format", "table")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0].split() == [
-        "rows", "imported", "duplicates", "rejected", "customers", "new_customers",
-        "first_new_customers"]
+        "rows", "imported", "duplicates", "changed", "rejected", "customers", "new_customers",
+        "first_new_customers", "import"]
     assert result.stderr == f"created a new database at {sqlite_url}\n"  # and nothing else
 
 
 def test_csv_output_is_one_summary_row(sqlite_url: str, tmp_path: Path) -> None:
     good = "customer,occurred_at,channel\nACME,2018-01-01,phone\n"
     result = run(sqlite_url, "import", write(tmp_path, good), "--format", "csv")
-    assert result.stdout.splitlines() == [
-        "rows,imported,duplicates,rejected,customers,new_customers,first_new_customers",
-        '1,1,0,0,1,1,"[""ACME""]"']
+    header, values = result.stdout.splitlines()
+    assert header == ("rows,imported,duplicates,changed,rejected,customers,new_customers,"
+                      "first_new_customers,import")
+    assert values.startswith('1,1,0,0,0,1,1,"[""ACME""]",i-')
 
 
 def test_import_works_on_postgresql_too(pg_db_url: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from touchlog.domain.application import ContactEntry, TouchpointLog
-from touchlog.domain.contact import Contact
+from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.transcoder import EventMapper
@@ -45,7 +45,7 @@ class AccountLog(TouchpointLog):
 
     def construct_mapper(self) -> Mapper[uuid.UUID]:
         return EventMapper(self.construct_transcoder(),
-                           {get_topic(Account.Opened): Account.Opened}, get_topic(Account))
+                           {get_topic(Account.Opened): Account.Opened}, (get_topic(Account),))
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_no
         state = json.loads(stored.state)
         assert state["class_version"] in (2, 3) and "reason_category" in state
         del state["class_version"], state["reason_category"]  # as version 1 stored it
-        for added in ("person", "attributes", "purchase"):  # ContactLogged's version 3
+        for added in ("person", "attributes", "purchase", "source"):  # ContactLogged's v3
             state.pop(added, None)
         old = StoredEvent(originator_id=stored.originator_id,
                           originator_version=stored.originator_version, topic=stored.topic,
@@ -102,6 +102,30 @@ def test_contacts_and_stage_changes_stored_before_reason_categories_load_with_no
         [change] = decode([(1, stored.originator_id, stored.originator_version, stored.topic,
                             old.state)])
         assert change.state["reason_category"] is None
+
+
+def test_events_stored_before_sources_load_with_none(customers: TouchpointLog) -> None:
+    """ContactLogged before version 3, and ContactAmended, ContactRetracted and
+    FollowUpScheduled before version 2, had no source."""
+    customers.log_contacts([ContactEntry("ACME", Contact(
+        occurred_at="2018-01-05", channel="phone", actor="ann", contact_id="k1"),
+        FollowUpPlan(due_at="2018-02-01"))])
+    customers.amend_contact("ACME", "k1", ContactChanges(summary="called"))
+    customers.retract_contact("ACME", "k1", "wrong customer")
+    for stored in customers.recorder.select_events(customer_id("ACME"))[1:]:
+        state = json.loads(stored.state)
+        assert state["source"] is None
+        del state["source"]
+        state["class_version"] -= 1
+        if state["class_version"] == 1:
+            del state["class_version"]
+        old = StoredEvent(originator_id=stored.originator_id,
+                          originator_version=stored.originator_version, topic=stored.topic,
+                          state=json.dumps(state).encode())
+        assert customers.mapper.to_domain_event(old).source is None  # type: ignore[attr-defined]
+        [change] = decode([(1, stored.originator_id, stored.originator_version, stored.topic,
+                            old.state)])
+        assert change.state["source"] is None
 
 
 def test_events_of_version_2_are_chained_as_stored_with_their_class_version(

@@ -142,6 +142,7 @@ NOT_PERSONAL = {
                   "domain/personal.py's personal_paths, from the settings",
     "actor": "a staff member of the company, not the customer's data",
     "owner": "a staff member of the company, not the customer's data",
+    "source": "an import's id and a line number",
 }
 # Free text inside the ``changes`` objects, by the fields they may change.
 CHANGES = {

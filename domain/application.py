@@ -27,8 +27,10 @@ from eventsourcing.persistence import (
 from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import customer_id, customer_reference, spellings
+from touchlog.domain.sealing import seal_state
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
+from touchlog.domain.storage.keys import Keyring, key_store
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, iso, parse_instant, reason_category_of
@@ -89,6 +91,7 @@ class TouchpointLog(Application[UUID]):
         database = self.location.database
         env = database.environment(self.location, create=create)
         self.read_only = database.read_only(self.location)
+        self.keyring = Keyring(key_store(self.location))
         if not create and database.is_empty(self.location):
             # Reading it would make it a log with no events, and an audit of a truncated
             # file would then call it intact.
@@ -108,7 +111,20 @@ class TouchpointLog(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         """Resolves Customer's own event topics only (EVENT_CLASSES): a stored topic naming
         anything else is an UnreadableEvent, never an import."""
-        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC)
+        return EventMapper(self.construct_transcoder(), EVENT_CLASSES, CUSTOMER_TOPIC,
+                           keys=self.keyring.lookup)
+
+    def close(self) -> None:
+        self.keyring.store.close()
+        super().close()
+
+    def _seal(self, event_class: type, state: dict[str, Any], customer: UUID, version: int,
+              epoch: int) -> dict[str, Any]:
+        """A new event's state with its personal fields sealed under the customer's key
+        (made with its first personal data): every Customer this application loads seals
+        with it (``Customer.sealer``)."""
+        return seal_state(event_class, state, self.keyring.make, customer, version, epoch,
+                          self.settings)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -221,6 +237,32 @@ class TouchpointLog(Application[UUID]):
         return self._update_one(reference, lambda c: c.change_stage(
             to, when, reason, actor, reason_category=category))
 
+    # -- privacy --------------------------------------------------------------------------
+
+    def record_erasure(self, reference: str, basis: str, request: str, *,
+                       by: str | None = None) -> Customer:
+        """Records the erasure of the customer's personal data (refused under a legal hold;
+        nothing new when already recorded); returns the customer after it. Its keys are
+        destroyed by ``destroy_keys``, once the projections no longer show its data."""
+        return self._update_one(reference, lambda c: (
+            c.erase(basis, request, _now(), by=by), c)[1])
+
+    def destroy_keys(self, customer: Customer) -> int:
+        """Destroys every key of an erased customer; returns how many there were."""
+        if not customer.erased:
+            raise InvalidInput("customer", customer.reference, "its erasure is not recorded")
+        self.keyring.forget()
+        return self.keyring.store.destroy(customer.id)
+
+    def place_hold(self, reference: str, reason: str, *, by: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.place_hold(reason, _now(), by=by))
+
+    def lift_hold(self, reference: str, reason: str, *, by: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.lift_hold(reason, _now(), by=by))
+
+    def renew_relationship(self, reference: str, *, by: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.renew_relationship(_now(), by=by))
+
     # -- follow-ups -----------------------------------------------------------------------
 
     def schedule_follow_up(self, reference: str, plan: FollowUpPlan, *,
@@ -276,6 +318,7 @@ class TouchpointLog(Application[UUID]):
         stored = stored_events(self, [cid]).get(cid)
         if not stored:
             raise CustomerNotFound(reference)
+        self.keyring.forget()
         return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
 
     # -- the load-decide-save loop ---------------------------------------------------------
@@ -310,6 +353,8 @@ class TouchpointLog(Application[UUID]):
         the recorder: the library's ``save`` adds per-event bookkeeping (processing events,
         recordings, notifying hooks) that touchlog does not use."""
         events = [event for customer in customers for event in customer.collect_events()]
+        if not self.keyring.store_new():  # another writer made one of these keys first
+            raise IntegrityError("a customer's key was stored by another writer")
         self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
 
     def _load(self, references: list[str], registering_at: dict[str, str]
@@ -318,7 +363,10 @@ class TouchpointLog(Application[UUID]):
         by the references given; each is found under the first of its ``spellings`` the log
         holds. A missing one is registered when ``registering_at`` gives its time."""
         ids = {r: [customer_id(s) for s in spellings(r)] for r in references}
-        stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
+        wanted = list({cid for options in ids.values() for cid in options})
+        self.keyring.forget()
+        stored = stored_events(self, wanted)
+        self.keyring.preload(wanted)
         customers = {}
         for reference, options in ids.items():
             aggregate = self._replay(next((stored[cid] for cid in options if cid in stored), ()))
@@ -327,6 +375,7 @@ class TouchpointLog(Application[UUID]):
                     raise CustomerNotFound(reference)
                 aggregate = Customer(reference=customer_reference(reference),
                                      at=registering_at[reference])
+            aggregate.sealer = self._seal
             customers[reference] = aggregate
         return customers
 

@@ -28,6 +28,7 @@ from touchlog.domain.chain import chain_link
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
     ContactNotFound,
+    CustomerErased,
     FollowUpError,
     InvalidInput,
 )
@@ -180,6 +181,53 @@ class Customer(Aggregate):
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id].status = "cancelled"
 
+    class Erased(Event):
+        """The customer's personal data was erased on request (docs/privacy.md): its key
+        is destroyed after this is recorded. Holds no personal data: the legal ``basis``
+        (gdpr-17, pipl-47, …), the ``request``'s id, who asked for it (``by``), when
+        (``at``) and how many events before it it covers (``events``)."""
+
+        basis: str
+        request: str
+        by: str | None
+        at: str
+        events: int
+
+        def apply(self, customer: Customer) -> None:
+            customer.erased = True
+
+    class HoldPlaced(Event):
+        """A legal retention hold (GDPR art. 17(3)): erasure is refused while it stands."""
+
+        reason: str
+        by: str | None
+        at: str
+        personal_fields = ("reason",)
+
+        def apply(self, customer: Customer) -> None:
+            customer.hold = self.reason
+
+    class HoldLifted(Event):
+        reason: str
+        by: str | None
+        at: str
+        personal_fields = ("reason",)
+
+        def apply(self, customer: Customer) -> None:
+            customer.hold = None
+
+    class RelationshipRenewed(Event):
+        """An erased customer starts a new relationship: personal data recorded from now
+        on is sealed with a new key (``epoch``); what was erased stays erased."""
+
+        epoch: int
+        by: str | None
+        at: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.erased = False
+            customer.key_epoch = self.epoch
+
     class FollowUpRescheduled(Event):
         follow_up_id: str
         due_at: str
@@ -191,6 +239,18 @@ class Customer(Aggregate):
             customer.follow_ups[self.follow_up_id].due_at = self.due_at
 
     chain_head: str
+    # Seals the personal fields of a new event's stored state (domain/sealing.py); the
+    # application sets it. None (unit tests of the rules) stores them as they are.
+    sealer: Any = None
+    erased = False  # its personal data was erased and no new relationship started since
+    hold: str | None = None  # the reason of a legal hold that stands
+    key_epoch = 1  # the relationship whose key seals its personal data
+
+    def __eq__(self, other: object) -> bool:
+        """Equal facts make equal customers, whichever application seals for them."""
+        return type(self) is type(other) and _facts(self) == _facts(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @staticmethod
     def create_id(reference: str) -> UUID:
@@ -219,15 +279,23 @@ class Customer(Aggregate):
         """The library's ``trigger_event`` minus what a version it counts itself cannot
         fail (the id and next-version checks of ``mutate``): the event is made, applied
         and kept pending. Its link covers the state as stored, with the ``class_version``
-        the mapper adds to it."""
+        the mapper adds to it, its personal fields sealed (``sealer``): the link covers the
+        sealed values, never the plain ones, so it is checked without any key.
+
+        Nothing but a new relationship is recorded for an erased customer."""
+        if self.erased and event_class is not self.RelationshipRenewed:
+            raise CustomerErased(self.reference)
         version = self.version + 1
         timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
         class_version = getattr(event_class, "class_version", 1)
-        stored = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
+        plain = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
+        stored = plain if self.sealer is None else self.sealer(
+            event_class, plain, self.id, version, self.key_epoch)
         link = kwargs["link"] = chain_link(
-            self.chain_head, self.id, version, get_topic(event_class), stored
-        )
+            self.chain_head, self.id, version, get_topic(event_class), stored)
         new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
+        if stored is not plain:
+            object.__setattr__(new_event, STORED_STATE, stored)
         new_event.apply(self)
         self.version = version
         self.modified_on = timestamp
@@ -246,6 +314,47 @@ class Customer(Aggregate):
     @property
     def owner(self) -> str | None:
         return self.profile.get("owner")
+
+    # -- privacy --------------------------------------------------------------------------
+
+    def erase(self, basis: str, request: str, at: str, *, by: str | None = None) -> bool:
+        """Records the erasure of the customer's personal data (its key is destroyed
+        next); False when it is already recorded. Refused while a legal hold stands."""
+        if self.erased:
+            return False
+        if self.hold is not None:
+            raise InvalidInput("customer", self.reference, (
+                f"a legal hold stands ({self.hold}): erasure is refused until it is lifted "
+                "('touchlog customer hold REF --lift --reason …')"))
+        for name, value in (("basis", basis), ("request", request)):
+            if not value or not value.strip():
+                raise InvalidInput(name, value, f"an erasure needs its {name}")
+        self.trigger_event(self.Erased, basis=basis, request=request, by=by, at=at,
+                           events=self.version)
+        return True
+
+    def place_hold(self, reason: str, at: str, *, by: str | None = None) -> None:
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "a legal hold needs a reason")
+        if self.hold is not None:
+            raise InvalidInput("customer", self.reference,
+                               f"a legal hold already stands ({self.hold})")
+        self.trigger_event(self.HoldPlaced, reason=reason, by=by, at=at)
+
+    def lift_hold(self, reason: str, at: str, *, by: str | None = None) -> None:
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "lifting a legal hold needs a reason")
+        if self.hold is None:
+            raise InvalidInput("customer", self.reference, "no legal hold stands")
+        self.trigger_event(self.HoldLifted, reason=reason, by=by, at=at)
+
+    def renew_relationship(self, at: str, *, by: str | None = None) -> None:
+        """Starts a new relationship with an erased customer, under a new key."""
+        if not self.erased:
+            raise InvalidInput("customer", self.reference, (
+                "its personal data was not erased: a new relationship starts only after "
+                "an erasure"))
+        self.trigger_event(self.RelationshipRenewed, epoch=self.key_epoch + 1, by=by, at=at)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -378,6 +487,14 @@ class Customer(Aggregate):
     def open_follow_ups(self) -> dict[str, FollowUp]:
         return {k: f for k, f in self.follow_ups.items() if f.status == "open"}
 
+
+def _facts(customer: Customer) -> dict[str, Any]:
+    return {k: v for k, v in vars(customer).items() if k != "sealer"}
+
+
+# The attribute of an event holding its stored state when that differs from its fields
+# (its personal fields sealed): what the mapper stores (domain/storage/transcoder.py).
+STORED_STATE = "_stored_state"
 
 # The fields of a contact card as ContactLogged stores them, in its order.
 CARD_FIELDS: tuple[str, ...] = tuple(Customer.ContactLogged.__annotations__)

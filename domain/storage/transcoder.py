@@ -1,5 +1,6 @@
 """How events are written down in the store and read back: canonical JSON (domain/chain.py),
-no type tags, and only touchlog's own event types."""
+no type tags, only touchlog's own event types, and personal fields sealed
+(domain/sealing.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from uuid import UUID
 import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 from touchlog.domain.chain import canonical_json_bytes
+from touchlog.domain.customer import STORED_STATE
 from touchlog.domain.errors import UnreadableEvent
+from touchlog.domain.sealing import KeyLookup, open_state
 from touchlog.domain.storage.checks import unknown_topic
 
 
@@ -42,13 +46,28 @@ class EventMapper(Mapper[UUID]):
     The library would import whatever module a stored topic names; a database received for
     an audit may name any. Anything else, and a state the library cannot read, is an
     UnreadableEvent.
+
+    An event stores the state its aggregate sealed (``STORED_STATE``, which its link
+    covers); read back, its sealed personal fields are opened with ``keys`` (a field whose
+    key is gone reads as a marker).
     """
 
     def __init__(self, transcoder: Transcoder, events: Mapping[str, type],
-                 aggregate_topic: str) -> None:
+                 aggregate_topic: str, keys: KeyLookup | None = None) -> None:
         super().__init__(transcoder=transcoder)
         self.events = events
         self.aggregate_topic = aggregate_topic
+        self.keys = keys
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        state = vars(domain_event)
+        sealed = state.get(STORED_STATE)
+        if sealed is None:
+            return super().to_stored_event(domain_event)
+        return StoredEvent(originator_id=state["originator_id"],
+                           originator_version=state["originator_version"],
+                           topic=get_topic(type(domain_event)),
+                           state=self.transcoder.encode({**sealed, "link": state["link"]}))
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         who, version = stored_event.originator_id, stored_event.originator_version
@@ -64,4 +83,6 @@ class EventMapper(Mapper[UUID]):
         if origin != self.aggregate_topic:
             raise UnreadableEvent(who, version, f"it creates a {origin!r}, not a "
                                   f"{self.aggregate_topic!r} (it is never imported)")
+        if self.keys is not None:
+            open_state(cls, vars(event), self.keys, event.originator_id, version)
         return event

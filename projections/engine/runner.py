@@ -42,6 +42,7 @@ from touchlog.projections.readmodels.changes import (
     Batch,
     Projection,
     Writes,
+    blank_personal,
     decode,
 )
 from touchlog.projections.readmodels.followups import FollowUpsProjection
@@ -140,7 +141,8 @@ class Projector:
         while True:
             positions = self.db.positions()
             start = min(positions[n] for n in chosen)
-            changes = decode(notifications(self.log, start, self.batch_size, upto))
+            changes = decode(notifications(self.log, start, self.batch_size, upto),
+                             self.log.keyring)
             if not changes:
                 return read
             read += len(changes)
@@ -190,6 +192,9 @@ class Projector:
                 if writes is None or now != known:  # the tables changed meanwhile
                     writes = projection.prepare(batch, now)
                 writes.write(self.db)
+                erased = [c.customer_id for c in batch if c.kind == "Erased"]
+                if erased:
+                    blank_personal(self.db, PROJECTION_TABLES[name], erased)
         except Conflict:
             pass  # the other processor applied these events; re-read the positions
         except NOT_THE_EVENT as e:  # the batch rolled back; nothing was applied

@@ -32,6 +32,8 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     # (number column, the exact amount column it is computed from), last in ``columns``
     numbers: tuple[tuple[str, str], ...] = ()
+    # Columns holding personal data: an erased customer's read ERASED (docs/privacy.md).
+    personal: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -110,6 +112,7 @@ ARCHIVE_CONTACTS = Table(
     # reports seek (the last contact before a time, those within days before a purchase).
     indexes=(("position",), ("contact_id",), ("customer", "occurred_at", "contact_id")),
     numbers=(("amount_value", "amount"),),
+    personal=("purpose", "summary", "place", "retraction_reason"),
 )
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
@@ -137,7 +140,7 @@ STAGE_HISTORY = Table(
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
      ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
      ("actor", "text"), ("contact_id", "text"), ("position", "position")),
-    key=("customer", "seq"), indexes=(("position",),),
+    key=("customer", "seq"), indexes=(("position",),), personal=("reason",),
 )
 # What the stage history is derived from (domain/stages.py), one row per fact: kind
 # "registered" (fact_id "registered"; "registered-by-contact" when the first contact
@@ -148,7 +151,7 @@ STAGE_FACTS = Table(
     (("customer", "text"), ("fact_id", "text"), ("kind", "text"), ("at", "instant"),
      ("stage", "text"), ("reason", "text"), ("reason_category", "text"), ("actor", "text"),
      ("retracted", "flag"), ("position", "position")),
-    key=("customer", "fact_id"),
+    key=("customer", "fact_id"), personal=("reason",),
 )
 FOLLOWUP_ITEMS = Table(
     "followup_items",
@@ -156,6 +159,7 @@ FOLLOWUP_ITEMS = Table(
      ("purpose", "text"), ("contact_id", "text"), ("status", "text"), ("closed_at", "instant"),
      ("position", "position")),
     key=("customer", "follow_up_id"), indexes=(("status", "due_at"), ("owner", "status")),
+    personal=("purpose",),
 )
 # Who a customer's stay-in-touch item goes to: its owner, else (no owner, or a blank one)
 # whoever contacted it last. The query filters on this exact expression, so the index serves it.

@@ -47,7 +47,7 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
     if not rows:
         raise CustomerNotFound(reference)
     return decode([(version, originator, version, topic, state)
-                   for originator, version, topic, state in rows])
+                   for originator, version, topic, state in rows], log.keyring)
 
 
 def build_timeline(events: Iterable[Change],

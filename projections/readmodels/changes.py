@@ -27,8 +27,10 @@ import orjson
 
 from touchlog.domain.customer import EVENT_CLASSES, Customer
 from touchlog.domain.errors import UnreadableEvent
+from touchlog.domain.sealing import ERASED, open_state
 from touchlog.domain.storage.checks import canonical_uuid, registration_problem, unknown_topic
 from touchlog.domain.storage.events import Notification
+from touchlog.domain.storage.keys import Keyring
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import Table
 
@@ -48,13 +50,22 @@ Batch = Sequence[Change]
 NOT_THE_EVENT = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError)
 
 
-def decode(rows: Sequence[Notification]) -> list[Change]:
+_SEALED = b'"sealed:'  # in a stored state that holds a sealed value (domain/sealing.py)
+
+
+def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list[Change]:
     """Stored rows as changes; each customer id is checked and converted once per batch.
+    Sealed personal values are opened with ``keyring``, its keys read afresh per batch (a
+    value whose key is gone reads ERASED); without one they stay sealed.
 
     A row no touchlog run writes is an UnreadableEvent (see the module's docstring).
     """
     ids: dict[Any, str] = {}
     changes = []
+    sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else ()
+    if keyring is not None and sealed:
+        keyring.forget()
+        keyring.preload(uid for uid in map(canonical_uuid, sealed) if uid is not None)
     for position, originator_id, version, topic, blob in rows:
         customer = ids.get(originator_id)
         if customer is None:
@@ -72,6 +83,9 @@ def decode(rows: Sequence[Notification]) -> list[Change]:
                                   f"({type(e).__name__}: {e})") from None
         if type(state) is not dict:
             raise UnreadableEvent(customer, version, f"its state is not a {kind}")
+        if originator_id in sealed:
+            assert keyring is not None
+            open_state(cls, state, keyring.lookup, UUID(customer), version)
         if version == 1 or kind == "Registered":
             problem = registration_problem(UUID(customer), version, topic, state)
             if problem is not None:
@@ -161,6 +175,19 @@ def dispatch(handlers: dict[str, Any], state: S, refs: dict[str, str], batch: Ba
             raise UnreadableEvent(change.customer_id, change.version, f"its state is not a "
                                   f"{change.kind} ({type(e).__name__}: {e})") from None
     return state
+
+
+def blank_personal(db: ReportingDB, tables: Sequence[Table], customer_ids: list[str]) -> None:
+    """Sets the personal columns (``Table.personal``) of the customers' rows to ERASED: an
+    erasure, applied by each projection in the batch that holds it."""
+    owner = next(t.name for t in tables if "customer_id" in t.column_names)
+    for table in tables:
+        if table.personal:
+            sets = ", ".join(f"{c} = CASE WHEN {c} IS NULL THEN NULL ELSE ? END"
+                             for c in table.personal)
+            db.executemany(f"UPDATE {table.name} SET {sets} WHERE customer IN "
+                           f"(SELECT customer FROM {owner} WHERE customer_id = ?)",
+                           [[ERASED] * len(table.personal) + [c] for c in customer_ids])
 
 
 def known_references(db: ReportingDB, table: str, batch: Batch) -> dict[str, str]:

@@ -1,0 +1,151 @@
+"""Sealing: each customer's personal fields are stored encrypted under that customer's own
+key, so that destroying the key erases them everywhere the log is kept (docs/privacy.md).
+
+A sealed value is text, ``"sealed:<epoch>:<base64 of nonce + AES-256-GCM ciphertext>"``,
+of the canonical JSON of the value; ``None`` stays ``None``. The associated data binds it to
+its customer, its event's version, its field's path and the key's epoch, so a sealed value
+moved to another customer, event or field does not open. The key's ``epoch`` counts the
+customer's relationships: an erased customer restarted as a new relationship gets a new key.
+
+The paths holding personal data are ``personal_paths`` of an event class (its
+``personal_fields``, dotted paths into its state): the one place that says what is sealed.
+A value whose key is gone opens as ``ERASED``; one whose key the master key in use cannot
+open as ``UNAVAILABLE``; one that does not open (changed, moved) as ``UNREADABLE``: reading
+never fails on a sealed value.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from touchlog.domain.chain import canonical_json_bytes
+from touchlog.domain.errors import KeyUnavailable
+
+if TYPE_CHECKING:
+    from touchlog.domain.settings import Settings
+
+SEALED = "sealed:"
+ERASED = "[erased]"  # a personal field whose customer's key was destroyed
+UNREADABLE = "[unreadable]"  # a sealed value that does not open with its key
+UNAVAILABLE = "[key unavailable]"  # its key is stored, but the master key cannot open it
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+# (customer id, epoch) -> the customer's key, or None when it is gone (erased) or never was.
+KeyLookup = Callable[[UUID, int], "AESGCM | None"]
+# (customer id, epoch) -> the customer's key, made when it has none yet.
+KeyMaker = Callable[[UUID, int], AESGCM]
+
+
+def personal_paths(event_class: type, settings: Settings | None = None
+                   ) -> tuple[str, ...]:
+    """The dotted paths of ``event_class``'s state that hold personal data: its
+    ``personal_fields``. Personal attributes declared in touchlog.toml join here, by
+    ``settings`` (their ``attributes.<name>`` paths), so that sealing, opening and erasing
+    find every personal field in one place."""
+    return getattr(event_class, "personal_fields", ())
+
+
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def associated_data(customer: UUID, version: int, path: str, epoch: int) -> bytes:
+    """What a sealed value is bound to: its customer, event, field and key epoch."""
+    return f"{customer}|{version}|{path}|{epoch}".encode()
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED)
+
+
+def seal_value(key: AESGCM, customer: UUID, version: int, path: str, epoch: int,
+               value: Any) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = key.encrypt(nonce, canonical_json_bytes(value),
+                         associated_data(customer, version, path, epoch))
+    return f"{SEALED}{epoch}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+def open_value(keys: KeyLookup, customer: UUID, version: int, path: str, value: Any) -> Any:
+    """The plain value of a sealed one; ``ERASED`` when its key is gone, ``UNREADABLE``
+    when it does not open. Anything not sealed (a log written before sealing) as it is."""
+    if not is_sealed(value):
+        return value
+    epoch_text, _, payload = value[len(SEALED):].partition(":")
+    try:
+        epoch = int(epoch_text)
+        key = keys(customer, epoch)
+        if key is None:
+            return ERASED
+        blob = base64.b64decode(payload, validate=True)
+        plain = key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                            associated_data(customer, version, path, epoch))
+        return orjson.loads(plain)
+    except KeyUnavailable:
+        return UNAVAILABLE
+    except (ValueError, InvalidTag, orjson.JSONDecodeError):
+        return UNREADABLE
+
+
+def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, customer: UUID,
+               version: int, epoch: int, settings: Settings | None = None) -> dict[str, Any]:
+    """``state`` with every personal value (not None) sealed; ``state`` itself when it has
+    none. The key is asked for only when there is something to seal."""
+    sealed = state
+    for path in personal_paths(event_class, settings):
+        holder, name = _holder(sealed, path)
+        if holder is None or holder.get(name) is None or is_sealed(holder[name]):
+            continue
+        if sealed is state:
+            sealed = _copied(state, path)
+            holder, name = _holder(sealed, path)
+            assert holder is not None
+        else:
+            holder = _copy_path(sealed, path)
+        holder[name] = seal_value(keys(customer, epoch), customer, version, path, epoch,
+                                  holder[name])
+    return sealed
+
+
+def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, customer: UUID,
+               version: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Opens the sealed personal values of a decoded ``state`` in place; returns it."""
+    for path in personal_paths(event_class, settings):
+        holder, name = _holder(state, path)
+        if holder is not None and is_sealed(holder.get(name)):
+            holder[name] = open_value(keys, customer, version, path, holder[name])
+    return state
+
+
+def _holder(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
+    """The dict holding the last part of ``path``, and that part (None: no such dict)."""
+    *parents, name = path.split(".")
+    holder: Any = state
+    for part in parents:
+        holder = holder.get(part) if isinstance(holder, dict) else None
+    return (holder if isinstance(holder, dict) else None), name
+
+
+def _copied(state: dict[str, Any], path: str) -> dict[str, Any]:
+    """A copy of ``state`` whose dicts along ``path`` are copies too."""
+    copy = dict(state)
+    _copy_path(copy, path)
+    return copy
+
+
+def _copy_path(state: dict[str, Any], path: str) -> dict[str, Any]:
+    """Replaces the dicts along ``path`` in ``state`` by copies; returns the innermost."""
+    holder = state
+    for part in path.split(".")[:-1]:
+        holder[part] = dict(holder[part])
+        holder = holder[part]
+    return holder

@@ -523,3 +523,4 @@ for _topic, _class in FORMER_TOPICS.items():
 EVENT_CLASSES: dict[str, type[Customer.Event]] = {**_recorded_events(), **FORMER_TOPICS}
 CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
 REGISTERED_TOPIC = get_topic(Customer.Registered)
+ERASED_TOPIC = get_topic(Customer.Erased)

@@ -126,6 +126,17 @@ def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, custom
     return state
 
 
+def erased_state(event_class: type, state: dict[str, Any],
+                 settings: Settings | None = None) -> dict[str, Any]:
+    """Sets every personal value (not None) of ``state`` to ERASED in place; returns it:
+    what an erased customer's earlier events show, whether or not their key is gone yet."""
+    for path in personal_paths(event_class, settings):
+        holder, name = _holder(state, path)
+        if holder is not None and holder.get(name) is not None:
+            holder[name] = ERASED
+    return state
+
+
 def _holder(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
     """The dict holding the last part of ``path``, and that part (None: no such dict)."""
     *parents, name = path.split(".")

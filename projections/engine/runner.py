@@ -188,13 +188,13 @@ class Projector:
                     (batch[-1].position, identity, link_of(batch[-1].state), name, expected))
                 if moved != 1:
                     raise Conflict(name)
+                erased = [c.customer_id for c in batch if c.kind == "Erased"]
+                if erased:  # before the batch's rows are read: they are computed from them
+                    blank_personal(self.db, PROJECTION_TABLES[name], erased)
                 now = projection.read(self.db, batch)
                 if writes is None or now != known:  # the tables changed meanwhile
                     writes = projection.prepare(batch, now)
                 writes.write(self.db)
-                erased = [c.customer_id for c in batch if c.kind == "Erased"]
-                if erased:
-                    blank_personal(self.db, PROJECTION_TABLES[name], erased)
         except Conflict:
             pass  # the other processor applied these events; re-read the positions
         except NOT_THE_EVENT as e:  # the batch rolled back; nothing was applied

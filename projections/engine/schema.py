@@ -32,8 +32,10 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     # (number column, the exact amount column it is computed from), last in ``columns``
     numbers: tuple[tuple[str, str], ...] = ()
-    # Columns holding personal data: an erased customer's read ERASED (docs/privacy.md).
+    # Columns holding personal data: an erased customer's read ERASED (docs/privacy.md),
+    # in the rows ``personal_rows`` (SQL) selects when given.
     personal: tuple[str, ...] = ()
+    personal_rows: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -141,6 +143,8 @@ STAGE_HISTORY = Table(
      ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
      ("actor", "text"), ("contact_id", "text"), ("position", "position")),
     key=("customer", "seq"), indexes=(("position",),), personal=("reason",),
+    # An explicit change's stay carries its reason; the first's and a signal's are made up.
+    personal_rows="contact_id IS NULL AND seq > 1",
 )
 # What the stage history is derived from (domain/stages.py), one row per fact: kind
 # "registered" (fact_id "registered"; "registered-by-contact" when the first contact

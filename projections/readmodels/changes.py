@@ -25,9 +25,9 @@ from uuid import UUID
 
 import orjson
 
-from touchlog.domain.customer import EVENT_CLASSES, Customer
+from touchlog.domain.customer import ERASED_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import UnreadableEvent
-from touchlog.domain.sealing import ERASED, open_state
+from touchlog.domain.sealing import ERASED, erased_state, open_state
 from touchlog.domain.storage.checks import canonical_uuid, registration_problem, unknown_topic
 from touchlog.domain.storage.events import Notification
 from touchlog.domain.storage.keys import Keyring
@@ -63,6 +63,9 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list
     ids: dict[Any, str] = {}
     changes = []
     sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else ()
+    # An erasure in the rows: the customer's events before it show ERASED, like the rows
+    # of earlier batches, which ``blank_personal`` sets so.
+    erasures = {i: at for at, i, _, topic, _ in rows if topic == ERASED_TOPIC}
     if keyring is not None and sealed:
         keyring.forget()
         keyring.preload(uid for uid in map(canonical_uuid, sealed) if uid is not None)
@@ -83,7 +86,9 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list
                                   f"({type(e).__name__}: {e})") from None
         if type(state) is not dict:
             raise UnreadableEvent(customer, version, f"its state is not a {kind}")
-        if originator_id in sealed:
+        if originator_id in erasures and position < erasures[originator_id]:
+            erased_state(cls, state)
+        elif originator_id in sealed:
             assert keyring is not None
             open_state(cls, state, keyring.lookup, UUID(customer), version)
         if version == 1 or kind == "Registered":
@@ -179,14 +184,16 @@ def dispatch(handlers: dict[str, Any], state: S, refs: dict[str, str], batch: Ba
 
 def blank_personal(db: ReportingDB, tables: Sequence[Table], customer_ids: list[str]) -> None:
     """Sets the personal columns (``Table.personal``) of the customers' rows to ERASED: an
-    erasure, applied by each projection in the batch that holds it."""
+    erasure, applied by each projection before the rest of the batch that holds it (whose
+    events before the erasure ``decode`` shows ERASED already)."""
     owner = next(t.name for t in tables if "customer_id" in t.column_names)
     for table in tables:
         if table.personal:
             sets = ", ".join(f"{c} = CASE WHEN {c} IS NULL THEN NULL ELSE ? END"
                              for c in table.personal)
+            rows = f" AND {table.personal_rows}" if table.personal_rows else ""
             db.executemany(f"UPDATE {table.name} SET {sets} WHERE customer IN "
-                           f"(SELECT customer FROM {owner} WHERE customer_id = ?)",
+                           f"(SELECT customer FROM {owner} WHERE customer_id = ?){rows}",
                            [[ERASED] * len(table.personal) + [c] for c in customer_ids])
 
 

@@ -24,10 +24,10 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from touchlog.domain.customer import CUSTOMER_TOPIC, EVENT_CLASSES, Customer
+from touchlog.domain.customer import CUSTOMER_TOPIC, ERASED_TOPIC, EVENT_CLASSES, Customer
 from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError, UnreadableEvent
 from touchlog.domain.identity import customer_id, customer_reference, spellings
-from touchlog.domain.sealing import seal_state
+from touchlog.domain.sealing import erased_state, seal_state
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import stored_customers, stored_events
 from touchlog.domain.storage.keys import Keyring, key_store
@@ -319,7 +319,21 @@ class TouchpointLog(Application[UUID]):
         if not stored:
             raise CustomerNotFound(reference)
         self.keyring.forget()
-        return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
+        return self._events(stored)
+
+    def _events(self, stored: Sequence[StoredEvent]) -> list[Customer.Event]:
+        """One customer's stored events as domain events, sealed values opened; those
+        before its last erasure show ERASED even where their values are stored in the
+        clear (a log written before sealing) or their key is not destroyed yet."""
+        erased = max((s.originator_version for s in stored if s.topic == ERASED_TOPIC),
+                     default=0)
+        events: list[Customer.Event] = []
+        for s in stored:
+            event: Customer.Event = self.mapper.to_domain_event(s)  # type: ignore[assignment]
+            if s.originator_version < erased:
+                erased_state(type(event), vars(event), self.settings)
+            events.append(event)
+        return events
 
     # -- the load-decide-save loop ---------------------------------------------------------
 
@@ -379,12 +393,12 @@ class TouchpointLog(Application[UUID]):
             customers[reference] = aggregate
         return customers
 
-    def _replay(self, events: Iterable[StoredEvent]) -> Any:
+    def _replay(self, events: Sequence[StoredEvent]) -> Any:
         """The aggregate the events make (None for none); an event that does not apply (a
         value no command records) is an UnreadableEvent."""
         aggregate: Any = None
-        for event in events:
-            domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
+        stored = list(events)
+        for event, domain_event in zip(stored, self._events(stored), strict=True):
             try:
                 aggregate = domain_event.mutate(aggregate)
             except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:

@@ -137,6 +137,16 @@ def erased_state(event_class: type, state: dict[str, Any],
     return state
 
 
+def in_the_clear(event_class: type, state: dict[str, Any],
+                 settings: Settings | None = None) -> bool:
+    """Whether ``state`` holds a personal value stored unsealed (written before sealing)."""
+    for path in personal_paths(event_class, settings):
+        holder, name = _holder(state, path)
+        if holder is not None and holder.get(name) is not None and not is_sealed(holder[name]):
+            return True
+    return False
+
+
 def _holder(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
     """The dict holding the last part of ``path``, and that part (None: no such dict)."""
     *parents, name = path.split(".")

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from touchlog.domain.chain import canonical_json_bytes
-from touchlog.domain.customer import Customer
+from touchlog.domain.customer import EVENT_CLASSES, Customer
 from touchlog.domain.errors import InvalidInput, StoreError
+from touchlog.domain.sealing import in_the_clear
+from touchlog.domain.storage.events import event_rows
 from touchlog.domain.storage.files import NewFiles
 from touchlog.projections.audit.verify import verify_chains
 from touchlog.projections.engine.runner import Projector, protected_databases
@@ -75,6 +77,9 @@ def erase_customer(log: TouchpointLog, reference: str, basis: str, request: str,
         "erasure_event_version": erased.originator_version,
         "events_covered": {"from_version": 1, "to_version": erased.events},
         "keys_destroyed_now": destroyed,
+        # Events written before sealing keep their personal values in the clear in the
+        # log's file (every read shows them erased): docs/privacy.md, "Logs written before".
+        "events_in_the_clear": _in_the_clear(log, customer, erased.originator_version),
         "chain": {"intact": after.intact, "head_version": head.version,
                   "head_link": head.link},
         "certified_at": datetime.now(UTC).isoformat(),
@@ -85,6 +90,12 @@ def erase_customer(log: TouchpointLog, reference: str, basis: str, request: str,
     with NewFiles(force=True, protected=protected_databases(log.settings)) as files:
         files.open(target).write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     return {**document, "certificate": str(target)}
+
+
+def _in_the_clear(log: TouchpointLog, customer: Customer, before: int) -> int:
+    return sum(1 for _, version, topic, state in event_rows(log, [customer.id])
+               if version < before and topic in EVENT_CLASSES
+               and in_the_clear(EVENT_CLASSES[topic], orjson.loads(state), log.settings))
 
 
 def _file_part(text: str) -> str:

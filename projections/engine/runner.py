@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
@@ -26,6 +27,7 @@ from touchlog.domain.errors import ConnectionLost, InvalidInput, StoreError
 from touchlog.domain.settings import Settings, available_cores
 from touchlog.domain.storage.events import landmarks, link_of, notifications
 from touchlog.domain.storage.files import Protected
+from touchlog.domain.storage.keys import MASTER_KEY_ENV
 from touchlog.domain.storage.location import locate
 from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
@@ -78,9 +80,17 @@ def reporting_url(log: TouchpointLog | Settings) -> str:
 
 
 def protected_databases(settings: Settings) -> Protected:
-    """The event database and the reporting database: no file written may be them."""
-    return (Protected().database(locate(settings.db).path, "event database")
-            .database(locate(reporting_url(settings)).path, "reporting database"))
+    """The event database, its key store and master key (docs/privacy.md), and the
+    reporting database: no file written may be them."""
+    log = locate(settings.db).path
+    protected = (Protected().database(log, "event database")
+                 .database(locate(reporting_url(settings)).path, "reporting database"))
+    if log is not None:
+        protected.database(log.with_name(log.name + ".keys"), "key store")
+        protected.file(log.with_name(log.name + ".master-key"), "master key")
+    if os.environ.get(MASTER_KEY_ENV, "").strip():
+        protected.file(Path(os.environ[MASTER_KEY_ENV].strip()), "master key")
+    return protected
 
 
 class Projector:

@@ -263,3 +263,17 @@ def test_a_postgresql_log_without_a_master_key_refuses_personal_data(
         with pytest.raises(StoreError, match="keys init"):
             app.update_profile("C1", {"name": "Ann Example"})
         assert [type(e).__name__ for e in app.history("C1")] == ["Registered"]
+
+
+def test_no_file_touchlog_writes_may_replace_the_key_store_or_the_master_key(
+        sqlite_url: str) -> None:
+    from touchlog.domain.errors import FileWriteError
+    from touchlog.projections.engine.runner import protected_databases
+
+    protected = protected_databases(Settings(db=sqlite_url))
+    assert protected.what(Path(sqlite_url + ".keys")) == "key store"
+    assert protected.what(Path(os.environ[MASTER_KEY_ENV])) == "master key"
+    with TouchpointLog(Settings(db=sqlite_url)) as log, \
+            pytest.raises(FileWriteError, match="key store"):
+        record(log, PERSON, SECRETS)
+        erase_customer(log, PERSON, "gdpr-17", "REQ-10", certificate=Path(sqlite_url + ".keys"))

@@ -117,19 +117,22 @@ def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, custome
 
 
 def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, customer: UUID,
-               version: int, settings: Settings | None = None) -> dict[str, Any]:
-    """Opens the sealed personal values of a decoded ``state`` in place; returns it."""
-    for path in personal_paths(event_class, settings):
-        holder, name = _holder(state, path)
-        if holder is not None and is_sealed(holder.get(name)):
-            holder[name] = open_value(keys, customer, version, path, holder[name])
+               version: int) -> dict[str, Any]:
+    """Opens every sealed value of a decoded ``state`` in place; returns it. Sealed values
+    are found by their form, wherever they are, so that reading needs no settings (a
+    personal attribute later removed from touchlog.toml still opens)."""
+    for holder, name, path in _sealed(state, ""):
+        holder[name] = open_value(keys, customer, version, path, holder[name])
     return state
 
 
 def erased_state(event_class: type, state: dict[str, Any],
                  settings: Settings | None = None) -> dict[str, Any]:
-    """Sets every personal value (not None) of ``state`` to ERASED in place; returns it:
-    what an erased customer's earlier events show, whether or not their key is gone yet."""
+    """Sets every personal value (not None) of ``state`` to ERASED in place, the declared
+    ones and every sealed one; returns it: what an erased customer's earlier events show,
+    whether or not their key is gone yet and whether or not they were written sealed."""
+    for holder, name, _ in _sealed(state, ""):
+        holder[name] = ERASED
     for path in personal_paths(event_class, settings):
         holder, name = _holder(state, path)
         if holder is not None and holder.get(name) is not None:
@@ -145,6 +148,19 @@ def in_the_clear(event_class: type, state: dict[str, Any],
         if holder is not None and holder.get(name) is not None and not is_sealed(holder[name]):
             return True
     return False
+
+
+def _sealed(state: dict[str, Any], prefix: str
+            ) -> list[tuple[dict[str, Any], str, str]]:
+    """(dict, key, dotted path) of every sealed value in ``state``'s nested dicts."""
+    found = []
+    for name, value in state.items():
+        if isinstance(value, str):
+            if value.startswith(SEALED):
+                found.append((state, name, prefix + name))
+        elif isinstance(value, dict):
+            found += _sealed(value, f"{prefix}{name}.")
+    return found
 
 
 def _holder(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:

@@ -83,6 +83,6 @@ class EventMapper(Mapper[UUID]):
         if origin != self.aggregate_topic:
             raise UnreadableEvent(who, version, f"it creates a {origin!r}, not a "
                                   f"{self.aggregate_topic!r} (it is never imported)")
-        if self.keys is not None:
+        if self.keys is not None and b'"sealed:' in stored_event.state:
             open_state(cls, vars(event), self.keys, event.originator_id, version)
         return event

@@ -131,8 +131,8 @@ def erased_state(event_class: type, state: dict[str, Any],
     """Sets every personal value (not None) of ``state`` to ERASED in place, the declared
     ones and every sealed one; returns it: what an erased customer's earlier events show,
     whether or not their key is gone yet and whether or not they were written sealed."""
-    for holder, name, _ in _sealed(state, ""):
-        holder[name] = ERASED
+    for sealed, name, _ in _sealed(state, ""):
+        sealed[name] = ERASED
     for path in personal_paths(event_class, settings):
         holder, name = _holder(state, path)
         if holder is not None and holder.get(name) is not None:

@@ -99,33 +99,45 @@ def test_after_erasure_no_file_or_table_holds_the_persons_values_nor_its_key(
     raw_key = log.keyring.store.load([uid])[(uid, 1)]
     assert isinstance(raw_key, bytes)
     export_history(log, PERSON, tmp_path / "before-export")  # sealed values only
+    assert SECRETS[4].encode() in _contents(db_url, tmp_path)  # the projections, plain
     erase_customer(log, PERSON, "gdpr-17", "REQ-1", by="dpo")
     export_history(log, PERSON, tmp_path / "audit-export")
     forbidden = [s.encode() for s in SECRETS] + [raw_key, base64.b64encode(raw_key)]
-    if db_url.startswith("postgresql"):
-        everything = _postgres_contents(db_url)
-    else:
-        files = [p for p in tmp_path.iterdir() if p.is_file()]
-        assert {p.name for p in files} >= {"touchlog.db", "touchlog.db.keys"}
-        everything = b"".join(p.read_bytes() for p in files)
+    everything = _contents(db_url, tmp_path)
     everything += b"".join(p.read_bytes() for folder in ("before-export", "audit-export")
                            for p in (tmp_path / folder).iterdir())
     assert [f for f in forbidden if f in everything] == []
     assert OTHERS[0] in json.dumps(projected(log))  # the other customer is untouched
 
 
+def _contents(db_url: str, folder: Path) -> bytes:
+    """The bytes of the event, reporting and key databases."""
+    if db_url.startswith("postgresql"):
+        return _postgres_contents(db_url)
+    files = [p for p in folder.iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {"touchlog.db", "touchlog.db.keys"}
+    return b"".join(p.read_bytes() for p in files)
+
+
 def _postgres_contents(url: str) -> bytes:
-    """Every row of every table of the database (events, reporting, key store), as text,
-    with dead row versions vacuumed or not: a VACUUM FULL would hide what erase left."""
+    """The files of every table of the database (events, reporting, key store) and of
+    their TOAST tables, as the server wrote them (after a checkpoint), and every row."""
     tables = sql(url, "SELECT table_schema, table_name FROM information_schema.tables "
                       "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
                       "AND table_type = 'BASE TABLE'")
     assert ("touchlog_keys", "customer_keys") in tables
+    sql(url, "CHECKPOINT")
+    [(data,)] = sql(url, "SHOW data_directory")
     out = b""
     for schema, table in tables:
         for row in sql(url, f"SELECT * FROM {schema}.{table}"):
             out += repr(row).encode() + b"".join(bytes(v) for v in row
                                                  if isinstance(v, bytes | memoryview))
+        for (path,) in sql(url, f"SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid IN "
+                                f"('{schema}.{table}'::regclass, (SELECT reltoastrelid FROM "
+                                f"pg_class WHERE oid = '{schema}.{table}'::regclass))"):
+            if path is not None:
+                out += b"".join(p.read_bytes() for p in Path(data).glob(f"{path}*"))
     return out
 
 

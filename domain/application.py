@@ -321,15 +321,18 @@ class TouchpointLog(Application[UUID]):
         self.keyring.forget()
         return self._events(stored)
 
-    def _events(self, stored: Sequence[StoredEvent]) -> list[Customer.Event]:
-        """One customer's stored events as domain events, sealed values opened; those
-        before its last erasure show ERASED even where their values are stored in the
-        clear (a log written before sealing) or their key is not destroyed yet."""
+    def _events(self, stored: Sequence[StoredEvent], *, deciding: bool = False
+                ) -> list[Customer.Event]:
+        """One customer's stored events as domain events, sealed values opened (when
+        ``deciding``, only where ``apply`` reads them); those before its last erasure show
+        ERASED even where their values are stored in the clear (a log written before
+        sealing) or their key is not destroyed yet."""
         erased = max((s.originator_version for s in stored if s.topic == ERASED_TOPIC),
                      default=0)
         events: list[Customer.Event] = []
         for s in stored:
-            event: Customer.Event = self.mapper.to_domain_event(s)  # type: ignore[assignment]
+            event: Customer.Event = self.mapper.to_domain_event(  # type: ignore[call-arg,assignment]
+                s, deciding=deciding)
             if s.originator_version < erased:
                 erased_state(type(event), vars(event), self.settings)
             events.append(event)
@@ -398,7 +401,8 @@ class TouchpointLog(Application[UUID]):
         value no command records) is an UnreadableEvent."""
         aggregate: Any = None
         stored = list(events)
-        for event, domain_event in zip(stored, self._events(stored), strict=True):
+        for event, domain_event in zip(stored, self._events(stored, deciding=True),
+                                       strict=True):
             try:
                 aggregate = domain_event.mutate(aggregate)
             except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:

@@ -56,6 +56,9 @@ class Customer(Aggregate):
         link: str
         # Fields holding personal data, so that erasure can find them (docs/events.md).
         personal_fields: ClassVar[tuple[str, ...]] = ()
+        # Whether ``apply`` reads them: replaying a customer to decide opens only these
+        # events' sealed values (docs/privacy.md).
+        applies_personal: ClassVar[bool] = False
 
         def mutate(self, aggregate: Any) -> Any:
             customer = super().mutate(aggregate)
@@ -70,6 +73,7 @@ class Customer(Aggregate):
     class ProfileUpdated(Event):
         changes: dict[str, str | None]
         personal_fields = ("changes.name", "changes.email", "changes.phone")
+        applies_personal = True
 
         def apply(self, customer: Customer) -> None:
             customer.profile.update(self.changes)
@@ -140,6 +144,7 @@ class Customer(Aggregate):
         contact_id: str | None
         cycle: int
         personal_fields = ("reason",)
+        applies_personal = True
         class_version = 2
 
         @staticmethod
@@ -157,6 +162,7 @@ class Customer(Aggregate):
         purpose: str | None
         contact_id: str | None
         personal_fields = ("purpose",)
+        applies_personal = True
 
         def apply(self, customer: Customer) -> None:
             customer.follow_ups[self.follow_up_id] = FollowUp(
@@ -203,6 +209,7 @@ class Customer(Aggregate):
         by: str | None
         at: str
         personal_fields = ("reason",)
+        applies_personal = True
 
         def apply(self, customer: Customer) -> None:
             customer.hold = self.reason
@@ -212,6 +219,7 @@ class Customer(Aggregate):
         by: str | None
         at: str
         personal_fields = ("reason",)
+        applies_personal = True
 
         def apply(self, customer: Customer) -> None:
             customer.hold = None

@@ -16,7 +16,7 @@ never fails on a sealed value.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -67,52 +67,45 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SEALED)
 
 
-def seal_value(key: AESGCM, customer: UUID, version: int, path: str, epoch: int,
-               value: Any) -> str:
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = key.encrypt(nonce, canonical_json_bytes(value),
-                         associated_data(customer, version, path, epoch))
-    return f"{SEALED}{epoch}:{base64.b64encode(nonce + sealed).decode()}"
-
-
 def open_value(keys: KeyLookup, customer: UUID, version: int, path: str, value: Any) -> Any:
     """The plain value of a sealed one; ``ERASED`` when its key is gone, ``UNREADABLE``
     when it does not open. Anything not sealed (a log written before sealing) as it is."""
     if not is_sealed(value):
         return value
-    epoch_text, _, payload = value[len(SEALED):].partition(":")
-    try:
-        epoch = int(epoch_text)
-        key = keys(customer, epoch)
-        if key is None:
-            return ERASED
-        blob = base64.b64decode(payload, validate=True)
-        plain = key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                            associated_data(customer, version, path, epoch))
-        return orjson.loads(plain)
-    except KeyUnavailable:
-        return UNAVAILABLE
-    except (ValueError, InvalidTag, orjson.JSONDecodeError):
-        return UNREADABLE
+    state: dict[str, Any] = {}
+    holder = state
+    *parents, last = path.split(".")
+    for part in parents:
+        holder = holder.setdefault(part, {})
+    holder[last] = value
+    open_state(object, state, keys, customer, version)
+    return holder[last]
 
 
 def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, customer: UUID,
                version: int, epoch: int, settings: Settings | None = None) -> dict[str, Any]:
     """``state`` with every personal value (not None) sealed; ``state`` itself when it has
-    none. The key is asked for only when there is something to seal."""
-    sealed = state
-    for path in personal_paths(event_class, settings):
-        holder, name = _holder(sealed, path)
-        if holder is None or holder.get(name) is None or is_sealed(holder[name]):
-            continue
-        if sealed is state:
-            sealed = _copied(state, path)
-            holder, name = _holder(sealed, path)
-            assert holder is not None
+    none. The key is asked for only when there is something to seal.
+
+    An import seals every contact it records: the values share one key look-up, one
+    random draw for their nonces and their associated data's prefix."""
+    todo = [(path, value) for path in personal_paths(event_class, settings)
+            if (value := _value(state, path)) is not None and not is_sealed(value)]
+    if not todo:
+        return state
+    key = keys(customer, epoch)
+    nonces = os.urandom(NONCE_BYTES * len(todo))
+    bound, head, tail = f"{customer}|{version}|", f"{SEALED}{epoch}:", f"|{epoch}"
+    sealed = dict(state)
+    for index, (path, value) in enumerate(todo):
+        nonce = nonces[index * NONCE_BYTES:(index + 1) * NONCE_BYTES]
+        blob = nonce + key.encrypt(nonce, canonical_json_bytes(value),
+                                   (bound + path + tail).encode())
+        text = head + binascii.b2a_base64(blob, newline=False).decode()
+        if "." in path:
+            _copy_path(sealed, path)[path.rpartition(".")[2]] = text
         else:
-            holder = _copy_path(sealed, path)
-        holder[name] = seal_value(keys(customer, epoch), customer, version, path, epoch,
-                                  holder[name])
+            sealed[path] = text
     return sealed
 
 
@@ -120,10 +113,49 @@ def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, custom
                version: int) -> dict[str, Any]:
     """Opens every sealed value of a decoded ``state`` in place; returns it. Sealed values
     are found by their form, wherever they are, so that reading needs no settings (a
-    personal attribute later removed from touchlog.toml still opens)."""
-    for holder, name, path in _sealed(state, ""):
-        holder[name] = open_value(keys, customer, version, path, holder[name])
+    personal attribute later removed from touchlog.toml still opens).
+
+    A rebuild opens every sealed value of the log: the key is looked up once per state."""
+    found = _sealed(state, "")
+    if not found:
+        return state
+    bound = f"{customer}|{version}|"
+    epochs: dict[str, Any] = {}
+    for holder, name, path in found:
+        epoch, _, payload = holder[name][len(SEALED):].partition(":")
+        key = epochs.get(epoch, _UNKNOWN)
+        if key is _UNKNOWN:
+            key = epochs[epoch] = _key(keys, customer, epoch)
+        if key is None or key.__class__ is str:
+            holder[name] = ERASED if key is None else key
+            continue
+        try:
+            blob = binascii.a2b_base64(payload, strict_mode=True)
+            holder[name] = orjson.loads(key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                                    f"{bound}{path}|{epoch}".encode()))
+        except (ValueError, InvalidTag, orjson.JSONDecodeError, binascii.Error):
+            holder[name] = UNREADABLE
     return state
+
+
+_UNKNOWN = object()
+
+
+def _key(keys: KeyLookup, customer: UUID, epoch: str) -> AESGCM | str | None:
+    """The key of ``epoch`` (text), None when gone, or the marker of why it cannot be had."""
+    try:
+        return keys(customer, int(epoch))
+    except KeyUnavailable:
+        return UNAVAILABLE
+    except ValueError:
+        return UNREADABLE
+
+
+def _value(state: dict[str, Any], path: str) -> Any:
+    if "." not in path:
+        return state.get(path)
+    holder, name = _holder(state, path)
+    return None if holder is None else holder.get(name)
 
 
 def erased_state(event_class: type, state: dict[str, Any],
@@ -155,10 +187,11 @@ def _sealed(state: dict[str, Any], prefix: str
     """(dict, key, dotted path) of every sealed value in ``state``'s nested dicts."""
     found = []
     for name, value in state.items():
-        if isinstance(value, str):
+        kind = value.__class__
+        if kind is str:
             if value.startswith(SEALED):
                 found.append((state, name, prefix + name))
-        elif isinstance(value, dict):
+        elif kind is dict:
             found += _sealed(value, f"{prefix}{name}.")
     return found
 
@@ -170,13 +203,6 @@ def _holder(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, st
     for part in parents:
         holder = holder.get(part) if isinstance(holder, dict) else None
     return (holder if isinstance(holder, dict) else None), name
-
-
-def _copied(state: dict[str, Any], path: str) -> dict[str, Any]:
-    """A copy of ``state`` whose dicts along ``path`` are copies too."""
-    copy = dict(state)
-    _copy_path(copy, path)
-    return copy
 
 
 def _copy_path(state: dict[str, Any], path: str) -> dict[str, Any]:

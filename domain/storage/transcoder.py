@@ -69,7 +69,10 @@ class EventMapper(Mapper[UUID]):
                            topic=get_topic(type(domain_event)),
                            state=self.transcoder.encode({**sealed, "link": state["link"]}))
 
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+    def to_domain_event(self, stored_event: StoredEvent, *, deciding: bool = False
+                        ) -> DomainEventProtocol[UUID]:
+        """The stored event as a domain event, its sealed values opened; ``deciding``
+        (replaying to decide) opens only those of events whose ``apply`` reads them."""
         who, version = stored_event.originator_id, stored_event.originator_version
         cls = self.events.get(stored_event.topic)
         if cls is None:
@@ -83,6 +86,7 @@ class EventMapper(Mapper[UUID]):
         if origin != self.aggregate_topic:
             raise UnreadableEvent(who, version, f"it creates a {origin!r}, not a "
                                   f"{self.aggregate_topic!r} (it is never imported)")
-        if self.keys is not None and b'"sealed:' in stored_event.state:
+        if self.keys is not None and b'"sealed:' in stored_event.state and (
+                not deciding or getattr(cls, "applies_personal", True)):
             open_state(cls, vars(event), self.keys, event.originator_id, version)
         return event

@@ -66,6 +66,7 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list
     # An erasure in the rows: the customer's events before it show ERASED, like the rows
     # of earlier batches, which ``blank_personal`` sets so.
     erasures = {i: at for at, i, _, topic, _ in rows if topic == ERASED_TOPIC}
+    uids: dict[Any, UUID] = {}
     if keyring is not None and sealed:
         keyring.forget()
         keyring.preload(uid for uid in map(canonical_uuid, sealed) if uid is not None)
@@ -90,7 +91,8 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list
             erased_state(cls, state)
         elif originator_id in sealed:
             assert keyring is not None
-            open_state(cls, state, keyring.lookup, UUID(customer), version)
+            uid = uids.get(originator_id) or uids.setdefault(originator_id, UUID(customer))
+            open_state(cls, state, keyring.lookup, uid, version)
         if version == 1 or kind == "Registered":
             problem = registration_problem(UUID(customer), version, topic, state)
             if problem is not None:

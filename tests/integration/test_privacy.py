@@ -28,6 +28,8 @@ from touchlog.projections.audit.verify import verify_chains
 from touchlog.projections.audit.verify_projections import verify_projections
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.engine.schema import ALL_TABLES
+from touchlog.projections.queries.export import export
+from touchlog.projections.queries.reads import Queries
 
 PERSON = "P-1"
 OTHER = "P-2"
@@ -102,9 +104,17 @@ def test_after_erasure_no_file_or_table_holds_the_persons_values_nor_its_key(
     assert SECRETS[4].encode() in _contents(db_url, tmp_path)  # the projections, plain
     erase_customer(log, PERSON, "gdpr-17", "REQ-1", by="dpo")
     export_history(log, PERSON, tmp_path / "audit-export")
+    (tmp_path / "exports").mkdir()
+    queries = Queries(log)
+    try:
+        for name in ("contacts", "stage-history", "followups", "followup-queue"):
+            export(queries, name, "csv", tmp_path / "exports" / f"{name}.csv")
+    finally:
+        queries.close()
     forbidden = [s.encode() for s in SECRETS] + [raw_key, base64.b64encode(raw_key)]
     everything = _contents(db_url, tmp_path)
-    everything += b"".join(p.read_bytes() for folder in ("before-export", "audit-export")
+    everything += b"".join(p.read_bytes() for folder in ("before-export", "audit-export",
+                                                         "exports")
                            for p in (tmp_path / folder).iterdir())
     assert [f for f in forbidden if f in everything] == []
     assert OTHERS[0] in json.dumps(projected(log))  # the other customer is untouched

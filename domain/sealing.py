@@ -110,19 +110,21 @@ def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, custome
 
 
 def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, customer: UUID,
-               version: int) -> dict[str, Any]:
+               version: int, *, customer_text: str | None = None) -> dict[str, Any]:
     """Opens every sealed value of a decoded ``state`` in place; returns it. Sealed values
     are found by their form, wherever they are, so that reading needs no settings (a
     personal attribute later removed from touchlog.toml still opens).
 
-    A rebuild opens every sealed value of the log: the key is looked up once per state."""
+    A rebuild opens every sealed value of the log: the key is looked up once per state,
+    and the customer's id text is given when the caller has it."""
     found = _sealed(state, "")
     if not found:
         return state
-    bound = f"{customer}|{version}|"
+    bound = f"{customer_text or customer}|{version}|"
     epochs: dict[str, Any] = {}
+    decode, loads = binascii.a2b_base64, orjson.loads
     for holder, name, path in found:
-        epoch, _, payload = holder[name][len(SEALED):].partition(":")
+        epoch, _, payload = holder[name][7:].partition(":")  # after SEALED
         key = epochs.get(epoch, _UNKNOWN)
         if key is _UNKNOWN:
             key = epochs[epoch] = _key(keys, customer, epoch)
@@ -130,9 +132,9 @@ def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, custom
             holder[name] = ERASED if key is None else key
             continue
         try:
-            blob = binascii.a2b_base64(payload, strict_mode=True)
-            holder[name] = orjson.loads(key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                                                    f"{bound}{path}|{epoch}".encode()))
+            blob = decode(payload, strict_mode=True)
+            holder[name] = loads(key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                             f"{bound}{path}|{epoch}".encode()))
         except (ValueError, InvalidTag, orjson.JSONDecodeError, binascii.Error):
             holder[name] = UNREADABLE
     return state
@@ -185,13 +187,10 @@ def in_the_clear(event_class: type, state: dict[str, Any],
 def _sealed(state: dict[str, Any], prefix: str
             ) -> list[tuple[dict[str, Any], str, str]]:
     """(dict, key, dotted path) of every sealed value in ``state``'s nested dicts."""
-    found = []
+    found = [(state, name, prefix + name) for name, value in state.items()
+             if value.__class__ is str and value.startswith(SEALED)]
     for name, value in state.items():
-        kind = value.__class__
-        if kind is str:
-            if value.startswith(SEALED):
-                found.append((state, name, prefix + name))
-        elif kind is dict:
+        if value.__class__ is dict:
             found += _sealed(value, f"{prefix}{name}.")
     return found
 

@@ -92,7 +92,7 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list
         elif originator_id in sealed:
             assert keyring is not None
             uid = uids.get(originator_id) or uids.setdefault(originator_id, UUID(customer))
-            open_state(cls, state, keyring.lookup, uid, version)
+            open_state(cls, state, keyring.lookup, uid, version, customer_text=customer)
         if version == 1 or kind == "Registered":
             problem = registration_problem(UUID(customer), version, topic, state)
             if problem is not None:

@@ -353,6 +353,8 @@ class TouchpointLog(Application[UUID]):
         fresh load; ``decide`` must therefore be a pure decision over the loaded state.
         """
         references = list(references)
+        if self.read_only:  # refused before any key is made for what could not be saved
+            raise write_refused(self.location, self.read_only)
         for _attempt in range(MAX_ATTEMPTS):
             customers = self._load(references, registering_at or {})
             result = decide(customers)

@@ -210,22 +210,23 @@ class SQLiteKeyStore(KeyStore):
         rows: list[tuple[Any, int, Any]] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            rows += conn.execute("SELECT customer_id, epoch, wrapped FROM customer_keys "
-                                 f"WHERE customer_id IN ({', '.join('?' * len(chunk))})",
-                                 chunk).fetchall()
+            with _sqlite_errors(self.path):
+                rows += conn.execute(
+                    "SELECT customer_id, epoch, wrapped FROM customer_keys "
+                    f"WHERE customer_id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
         return rows
 
     def _insert(self, rows: list[tuple[str, int, bytes]]) -> None:
         conn = self._connection(create=True)
         assert conn is not None
-        with _transaction(conn):
+        with _sqlite_errors(self.path), _transaction(conn):
             conn.executemany("INSERT INTO customer_keys (customer_id, epoch, wrapped) "
                              "VALUES (?, ?, ?) ON CONFLICT DO NOTHING", rows)
 
     def _destroy(self, customer: str) -> int:
         conn = self._connection(create=True)
         assert conn is not None
-        with _transaction(conn):
+        with _sqlite_errors(self.path), _transaction(conn):
             epochs = [e for (e,) in conn.execute(
                 "SELECT epoch FROM customer_keys WHERE customer_id = ? AND wrapped IS NOT "
                 "NULL", (customer,))]
@@ -239,6 +240,20 @@ class SQLiteKeyStore(KeyStore):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _sqlite_errors:
+    """A SQLite error of the key store as a StoreError naming it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: object, *_: object) -> None:
+        if isinstance(error, sqlite3.Error):
+            raise StoreError(f"cannot use the key store {self.path}: {error}") from None
 
 
 class _transaction:
@@ -283,18 +298,41 @@ class PostgresKeyStore(KeyStore):
         return self._conn
 
     def _select(self, ids: list[str]) -> list[tuple[Any, int, Any]]:
-        return list(self._connection().execute(
+        rows: list[tuple[Any, int, Any]] = self._retried(lambda conn: list(conn.execute(
             "SELECT customer_id, epoch, wrapped FROM customer_keys "
-            "WHERE customer_id = ANY(%s)", (ids,)).fetchall())
+            "WHERE customer_id = ANY(%s)", (ids,)).fetchall()))
+        return rows
 
     def _insert(self, rows: list[tuple[str, int, bytes]]) -> None:
-        conn = self._connection()
-        with conn.transaction(), conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO customer_keys (customer_id, epoch, wrapped) "
-                               "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", rows)
+        def insert(conn: Any) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO customer_keys (customer_id, epoch, wrapped) "
+                                   "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", rows)
+        self._retried(insert)
+
+    def _retried(self, work: Any) -> Any:
+        """``work(connection)``, on a new connection when the server ended the last one
+        (a restart, an administrator); any other error is a StoreError."""
+        import psycopg
+
+        from touchlog.domain.storage.database import EVENT_DATABASE, RECONNECTED
+        from touchlog.domain.storage.postgres import ATTEMPTS, connection_lost
+
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return work(self._connection())
+            except psycopg.Error as e:
+                self.close()
+                if attempt == ATTEMPTS or not connection_lost(e):
+                    raise StoreError(f"cannot use the key store in {self.location.redacted}: "
+                                     f"{type(e).__name__}: {str(e).strip()[:200]}") from None
+                RECONNECTED[EVENT_DATABASE] += 1
+        raise AssertionError("unreachable")
 
     def _destroy(self, customer: str) -> int:
-        conn = self._connection()
+        return int(self._retried(lambda conn: self._destroyed(conn, customer)))
+
+    def _destroyed(self, conn: Any, customer: str) -> int:
         with conn.transaction():
             epochs = [e for (e,) in conn.execute(
                 "SELECT epoch FROM customer_keys WHERE customer_id = %s AND wrapped IS NOT "

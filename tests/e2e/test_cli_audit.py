@@ -139,7 +139,7 @@ def test_the_independent_snippet_rejects_an_edited_export(
     folder = tmp_path / "export"
     run(sqlite_url, "audit", "ACME", "--export", str(folder))
     events = folder / "events.jsonl"
-    events.write_text(events.read_text().replace("first", "fixed"))
+    events.write_text(events.read_text().replace('"ann"', '"bob"'))  # a clear field
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["events_sha256"] = hashlib.sha256(events.read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest))

@@ -39,7 +39,9 @@ class Run:
         return [found, "--db", self.db, *args]
 
     def environment(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if not k.startswith("TOUCHLOG_")}
+        # The master key is kept: the measuring process opens the keys the runs made.
+        return {k: v for k, v in os.environ.items()
+                if not k.startswith("TOUCHLOG_") or k == "TOUCHLOG_MASTER_KEY_FILE"}
 
 
 @dataclass(frozen=True)

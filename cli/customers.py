@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -155,3 +156,62 @@ def _card(c: Customer) -> dict[str, Any]:
         "open_follow_ups": [{"follow_up_id": fid, "due_at": f.due_at, "owner": f.owner,
                              "purpose": f.purpose} for fid, f in follow_ups],
     }
+
+
+@customer.command()
+@click.argument("reference")
+@click.option("--basis", required=True,
+              help="The legal basis: gdpr-17 (GDPR art. 17), pipl-47 (PIPL art. 47), …")
+@click.option("--request", "request", required=True, help="The erasure request's id.")
+@click.option("--by", help="Who carries out the erasure.")
+@click.option("--certificate", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the erasure certificate (default erasure-REQUEST.json).")
+@output_format
+@click.pass_obj
+def erase(services: Services, reference: str, basis: str, request: str, by: str | None,
+          certificate: Path | None, fmt: str | None) -> None:
+    """Erase a customer's personal data: verify its chain, record the erasure, bring the
+    projections up to date, destroy its key and write a certificate (docs/privacy.md).
+    Run it again after an interruption; a legal hold makes it refuse.
+
+    Example: touchlog customer erase C-1042 --basis gdpr-17 --request REQ-77 --by dpo
+    """
+    from touchlog.projections.audit.erasure import erase_customer
+
+    emit(erase_customer(services.log(create=False), reference, basis, request, by=by,
+                        certificate=certificate), fmt)
+
+
+@customer.command()
+@click.argument("reference")
+@click.option("--reason", required=True, help="The matter the hold is for.")
+@click.option("--lift", is_flag=True, help="Lift the hold that stands instead.")
+@click.option("--by", help="Who places (or lifts) the hold.")
+@output_format
+@click.pass_obj
+def hold(services: Services, reference: str, reason: str, lift: bool, by: str | None,
+         fmt: str | None) -> None:
+    """Place a legal retention hold (GDPR art. 17(3)): erase refuses while it stands;
+    --lift records that it was lifted.
+
+    Example: touchlog customer hold C-1042 --reason "case 2026/114" --by legal
+    """
+    log = services.log(create=False)
+    (log.lift_hold if lift else log.place_hold)(reference, reason, by=by)
+    emit({"customer": log.stored_reference(reference), "hold": not lift}, fmt)
+
+
+@customer.command()
+@click.argument("reference")
+@click.option("--by", help="Who starts the new relationship.")
+@output_format
+@click.pass_obj
+def renew(services: Services, reference: str, by: str | None, fmt: str | None) -> None:
+    """Start a new relationship with an erased customer: what is recorded from now on is
+    sealed with a new key; what was erased stays erased.
+
+    Example: touchlog customer renew C-1042 --by ann
+    """
+    log = services.log(create=False)
+    log.renew_relationship(reference, by=by)
+    emit({"customer": log.stored_reference(reference), "renewed": True}, fmt)

@@ -26,10 +26,13 @@ from touchlog.projections.queries.export import FILE_FORMATS, STDOUT, export_nam
 @click.option("--raw-csv", is_flag=True,
               help="CSV cells exactly as stored, without the apostrophe that stops a "
                    "spreadsheet from running a cell beginning with = + - @ as a formula.")
+@click.option("--no-personal", is_flag=True,
+              help="Leave out the columns holding personal data (purpose, summary, place, "
+                   "reasons); the meta file says which (docs/privacy.md).")
 @force_option
 @click.pass_obj
 def export(services: Services, name: str, fmt: str, output: Path,
-           since_position: int | None, raw_csv: bool, force: bool) -> None:
+           since_position: int | None, raw_csv: bool, no_personal: bool, force: bool) -> None:
     """Export a table (contacts, archive, archive-channels, contact-attributes,
     customer-attributes, stage-history, followups), the
     follow-up queue as `touchlog followups` lists it (followup-queue) or a report
@@ -41,6 +44,6 @@ def export(services: Services, name: str, fmt: str, output: Path,
 
     with services.queries() as queries:
         meta = write_export(queries, name, fmt, output, since_position, raw_csv=raw_csv,
-                            force=force)
+                            force=force, personal=not no_personal)
     click.echo(f"{meta['rows']} rows of {name} at position {meta['position']} -> {output}",
                err=output == STDOUT)

@@ -31,6 +31,7 @@ COMMANDS = {
     "audit": "touchlog.cli.audit:audit",
     "verify": "touchlog.cli.verify:verify",
     "report": "touchlog.cli.reports:report",
+    "keys": "touchlog.cli.keys:keys",
 }
 
 

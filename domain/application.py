@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 from touchlog.domain.attributes import attribute_values
 from touchlog.domain.customer import (
     CUSTOMER_TOPIC,
+    ERASED_TOPIC,
     EVENT_CLASSES,
     MERGED_FROM,
     MERGED_INTO,
@@ -57,6 +58,7 @@ from touchlog.domain.imports import (
     import_uuid,
     new_import_id,
 )
+from touchlog.domain.sealing import erased_state, seal_state
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import (
     merge_partners,
@@ -65,6 +67,7 @@ from touchlog.domain.storage.events import (
     stored_events,
     stored_uuid,
 )
+from touchlog.domain.storage.keys import Keyring, key_store
 from touchlog.domain.storage.location import Location, locate, scrubbed
 from touchlog.domain.storage.transcoder import EventMapper, PlainJSONTranscoder
 from touchlog.domain.values import Stage, email_of, iso, parse_instant, reason_category_of
@@ -187,6 +190,7 @@ class TouchpointLog(Application[UUID]):
         database = self.location.database
         env = database.environment(self.location, create=create)
         self.read_only = database.read_only(self.location)
+        self.keyring = Keyring(key_store(self.location))
         if not create and database.is_empty(self.location):
             # Reading it would make it a log with no events, and an audit of a truncated
             # file would then call it intact.
@@ -208,7 +212,19 @@ class TouchpointLog(Application[UUID]):
         Import's): a stored topic naming anything else is an UnreadableEvent, never an
         import of its module."""
         return EventMapper(self.construct_transcoder(), EVENT_CLASSES,
-                           (CUSTOMER_TOPIC, IMPORT_TOPIC))
+                           (CUSTOMER_TOPIC, IMPORT_TOPIC), keys=self.keyring.lookup)
+
+    def close(self) -> None:
+        self.keyring.store.close()
+        super().close()
+
+    def _seal(self, event_class: type, state: dict[str, Any], customer: UUID, version: int,
+              epoch: int) -> dict[str, Any]:
+        """A new event's state with its personal fields sealed under the customer's key
+        (made with its first personal data): every Customer this application loads seals
+        with it (``Customer.sealer``)."""
+        return seal_state(event_class, state, self.keyring.make, customer, version, epoch,
+                          self.settings)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -373,6 +389,32 @@ class TouchpointLog(Application[UUID]):
             self.settings.reason_category(category)
         return self._update_one(reference, lambda c: c.change_stage(
             to, when, reason, actor, reason_category=category))
+
+    # -- privacy --------------------------------------------------------------------------
+
+    def record_erasure(self, reference: str, basis: str, request: str, *,
+                       by: str | None = None) -> Customer:
+        """Records the erasure of the customer's personal data (refused under a legal hold;
+        nothing new when already recorded); returns the customer after it. Its keys are
+        destroyed by ``destroy_keys``, once the projections no longer show its data."""
+        return self._update_one(reference, lambda c: (
+            c.erase(basis, request, _now(), by=by), c)[1])
+
+    def destroy_keys(self, customer: Customer) -> int:
+        """Destroys every key of an erased customer; returns how many there were."""
+        if not customer.erased:
+            raise InvalidInput("customer", customer.reference, "its erasure is not recorded")
+        self.keyring.forget()
+        return self.keyring.store.destroy(customer.id)
+
+    def place_hold(self, reference: str, reason: str, *, by: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.place_hold(reason, _now(), by=by))
+
+    def lift_hold(self, reference: str, reason: str, *, by: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.lift_hold(reason, _now(), by=by))
+
+    def renew_relationship(self, reference: str, *, by: str | None = None) -> None:
+        self._update_one(reference, lambda c: c.renew_relationship(_now(), by=by))
 
     # -- follow-ups -----------------------------------------------------------------------
 
@@ -540,7 +582,25 @@ class TouchpointLog(Application[UUID]):
         stored = stored_events(self, [cid]).get(cid)
         if not stored:
             raise CustomerNotFound(reference)
-        return [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
+        self.keyring.forget()
+        return self._events(stored)
+
+    def _events(self, stored: Sequence[StoredEvent], *, deciding: bool = False
+                ) -> list[Customer.Event]:
+        """One customer's stored events as domain events, sealed values opened (when
+        ``deciding``, only where ``apply`` reads them); those before its last erasure show
+        ERASED even where their values are stored in the clear (a log written before
+        sealing) or their key is not destroyed yet."""
+        erased = max((s.originator_version for s in stored if s.topic == ERASED_TOPIC),
+                     default=0)
+        events: list[Customer.Event] = []
+        for s in stored:
+            event: Customer.Event = self.mapper.to_domain_event(  # type: ignore[call-arg,assignment]
+                s, deciding=deciding)
+            if s.originator_version < erased:
+                erased_state(type(event), vars(event), self.settings)
+            events.append(event)
+        return events
 
     def customers(self, ids: Sequence[UUID]) -> list[Customer]:
         """The customers ``ids`` (those the log holds), replayed from their events."""
@@ -574,6 +634,8 @@ class TouchpointLog(Application[UUID]):
         fresh load; ``decide`` must therefore be a pure decision over the loaded state.
         """
         references = list(references)
+        if self.read_only:  # refused before any key is made for what could not be saved
+            raise write_refused(self.location, self.read_only)
         for _attempt in range(MAX_ATTEMPTS):
             customers = self._load(references, registering_at or {}, follow_merges)
             result = decide(customers)
@@ -592,6 +654,8 @@ class TouchpointLog(Application[UUID]):
         recordings, notifying hooks) that touchlog does not use."""
         unique = {id(c): c for c in customers}.values()  # a merged one is the other's
         events = [event for customer in unique for event in customer.collect_events()]
+        if not self.keyring.store_new():  # another writer made one of these keys first
+            raise IntegrityError("a customer's key was stored by another writer")
         self.recorder.insert_events([self.mapper.to_stored_event(e) for e in events])
 
     def _load(self, references: list[str], registering_at: dict[str, str],
@@ -602,7 +666,10 @@ class TouchpointLog(Application[UUID]):
         customer merged into another is that other one (the same object for both
         references), read with the customers merged into it, unless not ``follow_merges``."""
         ids = {r: [customer_id(s) for s in spellings(r)] for r in references}
-        stored = stored_events(self, list({cid for options in ids.values() for cid in options}))
+        wanted = list({cid for options in ids.values() for cid in options})
+        self.keyring.forget()
+        stored = stored_events(self, wanted)
+        self.keyring.preload(wanted)
         loaded: dict[UUID, Customer] = {}
         customers = {}
         for reference, options in ids.items():
@@ -610,17 +677,18 @@ class TouchpointLog(Application[UUID]):
             if found is None:
                 if reference not in registering_at:
                     raise CustomerNotFound(reference)
-                customers[reference] = Customer(reference=customer_reference(reference),
-                                                at=registering_at[reference])
-                continue
-            if found not in loaded:
-                loaded[found] = self._replay(stored[found], follow_merges)
-            aggregate = loaded[found]
-            while follow_merges and aggregate.merged_into is not None:
-                into = customer_id(aggregate.merged_into)
-                if into not in loaded:
-                    loaded[into] = self._stream(into)
-                aggregate = loaded[into]
+                aggregate = Customer(reference=customer_reference(reference),
+                                     at=registering_at[reference])
+            else:
+                if found not in loaded:
+                    loaded[found] = self._replay(stored[found], follow_merges)
+                aggregate = loaded[found]
+                while follow_merges and aggregate.merged_into is not None:
+                    into = customer_id(aggregate.merged_into)
+                    if into not in loaded:
+                        loaded[into] = self._stream(into)
+                    aggregate = loaded[into]
+            aggregate.sealer = self._seal
             customers[reference] = aggregate
         return customers
 
@@ -637,8 +705,9 @@ class TouchpointLog(Application[UUID]):
         value no command records) is an UnreadableEvent. At each ``MergedFrom`` the
         customer merged in is read in (``Customer.absorb``), unless not ``follow_merges``."""
         aggregate: Any = None
-        for event in events:
-            domain_event: Customer.Event = self.mapper.to_domain_event(event)  # type: ignore[assignment]
+        stored = list(events)
+        for event, domain_event in zip(stored, self._events(stored, deciding=True),
+                                       strict=True):
             try:
                 aggregate = domain_event.mutate(aggregate)
             except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as e:

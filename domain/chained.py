@@ -11,6 +11,10 @@ from eventsourcing.utils import get_topic
 
 from touchlog.domain.chain import chain_link
 
+# The attribute of an event holding its stored state when that differs from its fields
+# (a customer's personal fields sealed): what the mapper stores (domain/storage/transcoder.py).
+STORED_STATE = "_stored_state"
+
 
 class ChainedEvent:
     """Applying an event moves its aggregate's chain head to the event's link."""
@@ -50,18 +54,27 @@ class Chained:
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """The library's ``trigger_event`` minus what a version it counts itself cannot
         fail (the id and next-version checks of ``mutate``): the event is made, applied
-        and kept pending. Its link covers the state as stored, with the ``class_version``
-        the mapper adds to it."""
+        and kept pending. Its link covers the state as stored (``stored_state``), with the
+        ``class_version`` the mapper adds to it."""
         version = self.version + 1
         timestamp = kwargs["timestamp"] = kwargs.get("timestamp") or datetime.now(UTC)
         class_version = getattr(event_class, "class_version", 1)
-        stored = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
+        plain = kwargs if class_version == 1 else {**kwargs, "class_version": class_version}
+        stored = self.stored_state(event_class, plain, version)
         link = kwargs["link"] = chain_link(
             self.chain_head, self.id, version, get_topic(event_class), stored
         )
         new_event = event_class(originator_id=self.id, originator_version=version, **kwargs)
+        if stored is not plain:
+            object.__setattr__(new_event, STORED_STATE, stored)
         new_event.apply(self)
         self.version = version
         self.modified_on = timestamp
         self.chain_head = link
         self._pending_events.append(new_event)
+
+    def stored_state(self, event_class: Any, plain: dict[str, Any], version: int
+                     ) -> dict[str, Any]:
+        """The state a new event is stored with: its fields as they are (a customer seals
+        its personal ones)."""
+        return plain

@@ -29,6 +29,7 @@ from touchlog.domain.chained import Chained, ChainedEvent
 from touchlog.domain.errors import (
     ContactAlreadyRetracted,
     ContactNotFound,
+    CustomerErased,
     FollowUpError,
     InvalidInput,
 )
@@ -61,6 +62,9 @@ class Customer(Chained, Aggregate):
         link: str
         # Fields holding personal data, so that erasure can find them (docs/events.md).
         personal_fields: ClassVar[tuple[str, ...]] = ()
+        # Whether ``apply`` reads them: replaying a customer to decide opens only these
+        # events' sealed values (docs/privacy.md).
+        applies_personal: ClassVar[bool] = False
 
     class Registered(Event, Aggregate.Created):
         reference: str
@@ -75,6 +79,7 @@ class Customer(Chained, Aggregate):
         attributes: dict[str, Any]
         personal_fields = ("changes.name", "changes.email", "changes.phone")
         class_version = 2
+        applies_personal = True
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -188,6 +193,7 @@ class Customer(Chained, Aggregate):
         contact_id: str | None
         cycle: int
         personal_fields = ("reason",)
+        applies_personal = True
         class_version = 2
 
         @staticmethod
@@ -211,6 +217,7 @@ class Customer(Chained, Aggregate):
         source: dict[str, Any] | None
         personal_fields = ("purpose",)
         class_version = 2
+        applies_personal = True
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -244,6 +251,55 @@ class Customer(Chained, Aggregate):
         def apply(self, customer: Customer) -> None:
             if self.follow_up_id in customer.follow_ups:  # see FollowUpCompleted
                 customer.follow_ups[self.follow_up_id].status = "cancelled"
+
+    class Erased(Event):
+        """The customer's personal data was erased on request (docs/privacy.md): its key
+        is destroyed after this is recorded. Holds no personal data: the legal ``basis``
+        (gdpr-17, pipl-47, …), the ``request``'s id, who asked for it (``by``), when
+        (``at``) and how many events before it it covers (``events``)."""
+
+        basis: str
+        request: str
+        by: str | None
+        at: str
+        events: int
+
+        def apply(self, customer: Customer) -> None:
+            customer.erased = True
+
+    class HoldPlaced(Event):
+        """A legal retention hold (GDPR art. 17(3)): erasure is refused while it stands."""
+
+        reason: str
+        by: str | None
+        at: str
+        personal_fields = ("reason",)
+        applies_personal = True
+
+        def apply(self, customer: Customer) -> None:
+            customer.hold = self.reason
+
+    class HoldLifted(Event):
+        reason: str
+        by: str | None
+        at: str
+        personal_fields = ("reason",)
+        applies_personal = True
+
+        def apply(self, customer: Customer) -> None:
+            customer.hold = None
+
+    class RelationshipRenewed(Event):
+        """An erased customer starts a new relationship: personal data recorded from now
+        on is sealed with a new key (``epoch``); what was erased stays erased."""
+
+        epoch: int
+        by: str | None
+        at: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.erased = False
+            customer.key_epoch = self.epoch
 
     class FollowUpRescheduled(Event):
         """A follow-up moved to ``due_at`` at ``at``; events before version 2 do not say
@@ -295,6 +351,19 @@ class Customer(Chained, Aggregate):
             customer.merged.append(self.merged)
 
     identity_fields = ("reference",)
+    chain_head: str
+    # Seals the personal fields of a new event's stored state (domain/sealing.py); the
+    # application sets it. None (unit tests of the rules) stores them as they are.
+    sealer: Any = None
+    erased = False  # its personal data was erased and no new relationship started since
+    hold: str | None = None  # the reason of a legal hold that stands
+    key_epoch = 1  # the relationship whose key seals its personal data
+
+    def __eq__(self, other: object) -> bool:
+        """Equal facts make equal customers, whichever application seals for them."""
+        return type(self) is type(other) and _facts(self) == _facts(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @staticmethod
     def create_id(reference: str) -> UUID:
@@ -314,6 +383,25 @@ class Customer(Chained, Aggregate):
         self.follow_ups: dict[str, FollowUp] = {}
         self.merged_into: str | None = None  # the customer this one was merged into
         self.merged: list[str] = []  # the customers merged into this one, in order
+
+    # -- the hash chain -------------------------------------------------------------------
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """``Chained.trigger_event``; nothing but a new relationship is recorded for an
+        erased customer."""
+        if self.erased and event_class is not self.RelationshipRenewed:
+            raise CustomerErased(self.reference)
+        super().trigger_event(event_class, **kwargs)
+
+    def stored_state(self, event_class: Any, plain: dict[str, Any], version: int
+                     ) -> dict[str, Any]:
+        """The state with its personal fields sealed (``sealer``): the link covers the
+        sealed values, never the plain ones, so it is checked without any key."""
+        if self.sealer is None:
+            return plain
+        stored: dict[str, Any] = self.sealer(event_class, plain, self.id, version,
+                                             self.key_epoch)
+        return stored
 
     # -- profile --------------------------------------------------------------------------
 
@@ -368,6 +456,47 @@ class Customer(Chained, Aggregate):
         for name, value in merged.attributes.items():
             self.attributes.setdefault(name, value)
         self.stage_facts.absorb(merged.stage_facts)
+
+    # -- privacy --------------------------------------------------------------------------
+
+    def erase(self, basis: str, request: str, at: str, *, by: str | None = None) -> bool:
+        """Records the erasure of the customer's personal data (its key is destroyed
+        next); False when it is already recorded. Refused while a legal hold stands."""
+        if self.erased:
+            return False
+        if self.hold is not None:
+            raise InvalidInput("customer", self.reference, (
+                f"a legal hold stands ({self.hold}): erasure is refused until it is lifted "
+                "('touchlog customer hold REF --lift --reason …')"))
+        for name, value in (("basis", basis), ("request", request)):
+            if not value or not value.strip():
+                raise InvalidInput(name, value, f"an erasure needs its {name}")
+        self.trigger_event(self.Erased, basis=basis, request=request, by=by, at=at,
+                           events=self.version)
+        return True
+
+    def place_hold(self, reason: str, at: str, *, by: str | None = None) -> None:
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "a legal hold needs a reason")
+        if self.hold is not None:
+            raise InvalidInput("customer", self.reference,
+                               f"a legal hold already stands ({self.hold})")
+        self.trigger_event(self.HoldPlaced, reason=reason, by=by, at=at)
+
+    def lift_hold(self, reason: str, at: str, *, by: str | None = None) -> None:
+        if not reason or not reason.strip():
+            raise InvalidInput("reason", reason, "lifting a legal hold needs a reason")
+        if self.hold is None:
+            raise InvalidInput("customer", self.reference, "no legal hold stands")
+        self.trigger_event(self.HoldLifted, reason=reason, by=by, at=at)
+
+    def renew_relationship(self, at: str, *, by: str | None = None) -> None:
+        """Starts a new relationship with an erased customer, under a new key."""
+        if not self.erased:
+            raise InvalidInput("customer", self.reference, (
+                "its personal data was not erased: a new relationship starts only after "
+                "an erasure"))
+        self.trigger_event(self.RelationshipRenewed, epoch=self.key_epoch + 1, by=by, at=at)
 
     # -- contacts -------------------------------------------------------------------------
 
@@ -583,6 +712,10 @@ CARD_FIELDS: tuple[str, ...] = tuple(
 # undoing an import names it: {"undo": "i-…"}.
 
 
+def _facts(customer: Customer) -> dict[str, Any]:
+    return {k: v for k, v in vars(customer).items() if k != "sealer"}
+
+
 def _recorded_events() -> dict[str, type[Customer.Event]]:
     """Every event class Customer records, by its stored topic: the ``Customer.Event``
     classes declared on it, creation being ``Registered`` alone (the library also declares a
@@ -608,6 +741,7 @@ EVENT_CLASSES: dict[str, type[ChainedEvent]] = {**_recorded_events(), **IMPORT_E
                                                **FORMER_TOPICS}
 CUSTOMER_TOPIC = get_topic(Customer)  # the originator_topic every Registered carries
 REGISTERED_TOPIC = get_topic(Customer.Registered)
+ERASED_TOPIC = get_topic(Customer.Erased)
 MERGED_INTO = get_topic(Customer.MergedInto)
 MERGED_FROM = get_topic(Customer.MergedFrom)
 

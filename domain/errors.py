@@ -66,12 +66,26 @@ class ImportNotFound(TouchlogError):
                          "them)")
 
 
+class CustomerErased(TouchlogError):
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            f"customer {reference!r} was erased: nothing more is recorded for it unless a "
+            f"new relationship is started ('touchlog customer renew {reference}', "
+            "docs/privacy.md)")
+        self.reference = reference
+
+
 class FollowUpError(TouchlogError):
     """A follow-up command that does not fit the follow-up's state."""
 
 
 class StoreError(TouchlogError):
     """The database cannot be opened or written (missing, read-only, locked)."""
+
+
+class KeyUnavailable(StoreError):
+    """A customer's key cannot be read: the master key is missing or not the one that
+    wrapped it (docs/privacy.md). Reading shows a marker; writing is refused."""
 
 
 class ConnectionLost(StoreError):

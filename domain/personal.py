@@ -18,24 +18,28 @@ from touchlog.domain.customer import EVENT_CLASSES, Customer
 if TYPE_CHECKING:
     from touchlog.domain.settings import Settings
 
-_BY_NAME = {cls.__name__: cls for cls in EVENT_CLASSES.values()}
+# The customer's event classes (an import's record holds no personal data of customers).
+_BY_NAME: dict[str, type[Customer.Event]] = {
+    cls.__name__: cls for cls in EVENT_CLASSES.values() if issubclass(cls, Customer.Event)}
 # Where each event keeps attributes, and whose declarations say which are personal.
 _ATTRIBUTES = {"ContactLogged": ("attributes", "contact"),
                "ContactAmended": ("changes.attributes", "contact"),
                "ProfileUpdated": ("attributes", "customer")}
 
 
-def personal_paths(kind: str, state: Mapping[str, Any], settings: Settings) -> list[str]:
+def personal_paths(kind: str, state: Mapping[str, Any], settings: Settings | None
+                   ) -> list[str]:
     """The dotted paths of ``state`` (a stored event of class ``kind``, upcast) that hold
     personal data: the class's ``personal_fields``, then each attribute the event holds that
     the settings declare personal. Paths whose values are absent from the state are left
-    out (an amendment's changes hold only what changed)."""
+    out (an amendment's changes hold only what changed). Without settings, the class's
+    fields alone."""
     cls: type[Customer.Event] | None = _BY_NAME.get(kind)
     if cls is None:
         return []
     paths = [path for path in cls.personal_fields if _present(state, path)]
     where = _ATTRIBUTES.get(kind)
-    if where is not None:
+    if where is not None and settings is not None:
         path, scope = where
         declared = (settings.contact_attributes if scope == "contact"
                     else settings.customer_attributes)

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.reliability.databases import KINDS, Databases, for_kind
+from touchlog.domain.storage.keys import MASTER_KEY_ENV, init_master_key
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_URL_ENV = "TOUCHLOG_TEST_POSTGRES_URL"
@@ -45,6 +46,17 @@ _postgres_skipped = False
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One master key for the whole run (docs/privacy.md), so that no test's first write
+    makes one beside its database and says so; tests of that default unset it."""
+    if os.environ.get(MASTER_KEY_ENV):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="touchlog-master-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    init_master_key(folder / "master.key")
+    os.environ[MASTER_KEY_ENV] = str(folder / "master.key")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,5 +1,6 @@
 """The logged contacts a touchlog database holds, read from the stored rows as written (SQLite
-or PostgreSQL): the kill tests read them after an import was killed."""
+or PostgreSQL), their sealed personal fields opened (docs/privacy.md): the kill tests read
+them after an import was killed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 import orjson
 
 from touchlog.domain.application import TouchpointLog
+from touchlog.domain.customer import Customer
+from touchlog.domain.sealing import open_state
 from touchlog.domain.settings import Settings
-from touchlog.domain.storage.events import stored_rows
+from touchlog.domain.storage.events import stored_rows, stored_uuid
 from touchlog.domain.storage.location import locate
 
 
@@ -20,5 +23,6 @@ def logged_states(db: str) -> list[dict[str, Any]]:
     if path is not None and not path.exists():
         return []
     with TouchpointLog(Settings(db=db), create=False) as log, stored_rows(log) as rows:
-        return [orjson.loads(state) for _id, _version, topic, state in rows
-                if topic.endswith("ContactLogged")]
+        return [open_state(Customer.ContactLogged, orjson.loads(state), log.keyring.lookup,
+                           stored_uuid(raw_id), version)
+                for raw_id, version, topic, state in rows if topic.endswith("ContactLogged")]

@@ -1,5 +1,6 @@
 """How events are written down in the store and read back: canonical JSON (domain/chain.py),
-no type tags, and only touchlog's own event types."""
+no type tags, only touchlog's own event types, and personal fields sealed
+(domain/sealing.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from uuid import UUID
 import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
 
 from touchlog.domain.chain import canonical_json_bytes
+from touchlog.domain.chained import STORED_STATE
 from touchlog.domain.errors import UnreadableEvent
+from touchlog.domain.sealing import KeyLookup, open_state
 from touchlog.domain.storage.checks import unknown_topic
 
 
@@ -42,15 +46,33 @@ class EventMapper(Mapper[UUID]):
     The library would import whatever module a stored topic names; a database received for
     an audit may name any. Anything else, and a state the library cannot read, is an
     UnreadableEvent.
+
+    An event stores the state its aggregate sealed (``STORED_STATE``, which its link
+    covers); read back, its sealed personal fields are opened with ``keys`` (a field whose
+    key is gone reads as a marker).
     """
 
     def __init__(self, transcoder: Transcoder, events: Mapping[str, type],
-                 aggregate_topics: tuple[str, ...]) -> None:
+                 aggregate_topics: tuple[str, ...], keys: KeyLookup | None = None) -> None:
         super().__init__(transcoder=transcoder)
         self.events = events
         self.aggregate_topics = aggregate_topics
+        self.keys = keys
 
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        state = vars(domain_event)
+        sealed = state.get(STORED_STATE)
+        if sealed is None:
+            return super().to_stored_event(domain_event)
+        return StoredEvent(originator_id=state["originator_id"],
+                           originator_version=state["originator_version"],
+                           topic=get_topic(type(domain_event)),
+                           state=self.transcoder.encode({**sealed, "link": state["link"]}))
+
+    def to_domain_event(self, stored_event: StoredEvent, *, deciding: bool = False
+                        ) -> DomainEventProtocol[UUID]:
+        """The stored event as a domain event, its sealed values opened; ``deciding``
+        (replaying to decide) opens only those of events whose ``apply`` reads them."""
         who, version = stored_event.originator_id, stored_event.originator_version
         cls = self.events.get(stored_event.topic)
         if cls is None:
@@ -64,4 +86,7 @@ class EventMapper(Mapper[UUID]):
         if origin is not None and origin not in self.aggregate_topics:
             raise UnreadableEvent(who, version, f"it creates a {origin!r}, not one of "
                                   f"{self.aggregate_topics!r} (it is never imported)")
+        if self.keys is not None and b'"sealed:' in stored_event.state and (
+                not deciding or getattr(cls, "applies_personal", True)):
+            open_state(cls, vars(event), self.keys, event.originator_id, version)
         return event

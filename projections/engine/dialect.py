@@ -79,6 +79,11 @@ class Dialect(ABC):
     average_rating: ClassVar[str]  # SQL: the ``rating_average`` of the rows' ratings
 
     @abstractmethod
+    def scrub(self, db: ReportingDB, tables: Sequence[str]) -> None:
+        """Makes rows just changed leave the database's files: no earlier version of them
+        stays in a journal or in free space (an erasure's last step there)."""
+
+    @abstractmethod
     def connect(self, location: Location) -> Any:
         """A connection in autocommit mode: transactions are begun explicitly."""
 

@@ -53,6 +53,11 @@ class PostgresReporting(Dialect):
         conn.adapters.register_loader("timestamptz", _loader())
         return conn
 
+    def scrub(self, db: ReportingDB, tables: Sequence[str]) -> None:
+        # An UPDATE leaves the old row version behind until a vacuum removes it.
+        for table in tables:
+            db.execute(f"VACUUM {table}")
+
     def lost(self, error: Exception) -> bool:
         from touchlog.domain.storage.postgres import connection_lost
 

@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from touchlog.domain.application import TouchpointLog
@@ -26,6 +27,7 @@ from touchlog.domain.errors import ConnectionLost, InvalidInput, StoreError
 from touchlog.domain.settings import Settings, available_cores
 from touchlog.domain.storage.events import landmarks, link_of, notifications
 from touchlog.domain.storage.files import Protected
+from touchlog.domain.storage.keys import MASTER_KEY_ENV
 from touchlog.domain.storage.location import locate
 from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
@@ -42,6 +44,7 @@ from touchlog.projections.readmodels.changes import (
     Batch,
     Projection,
     Writes,
+    blank_personal,
     decode,
     ending_at_merges,
 )
@@ -78,9 +81,17 @@ def reporting_url(log: TouchpointLog | Settings) -> str:
 
 
 def protected_databases(settings: Settings) -> Protected:
-    """The event database and the reporting database: no file written may be them."""
-    return (Protected().database(locate(settings.db).path, "event database")
-            .database(locate(reporting_url(settings)).path, "reporting database"))
+    """The event database, its key store and master key (docs/privacy.md), and the
+    reporting database: no file written may be them."""
+    log = locate(settings.db).path
+    protected = (Protected().database(log, "event database")
+                 .database(locate(reporting_url(settings)).path, "reporting database"))
+    if log is not None:
+        protected.database(log.with_name(log.name + ".keys"), "key store")
+        protected.file(log.with_name(log.name + ".master-key"), "master key")
+    if os.environ.get(MASTER_KEY_ENV, "").strip():
+        protected.file(Path(os.environ[MASTER_KEY_ENV].strip()), "master key")
+    return protected
 
 
 class Projector:
@@ -141,7 +152,8 @@ class Projector:
         while True:
             positions = self.db.positions()
             start = min(positions[n] for n in chosen)
-            changes = decode(notifications(self.log, start, self.batch_size, upto))
+            changes = decode(notifications(self.log, start, self.batch_size, upto),
+                             self.log.keyring)
             if not changes:
                 return read
             read += len(changes)
@@ -188,6 +200,10 @@ class Projector:
                     (batch[-1].position, identity, link_of(batch[-1].state), name, expected))
                 if moved != 1:
                     raise Conflict(name)
+                erased = [c.customer_id for c in batch if c.kind == "Erased"]
+                if erased:  # before the batch's rows are read: they are computed from them
+                    blank_personal(self.db, PROJECTION_TABLES[name], erased,
+                                   self.log.settings)
                 now = projection.read(self.db, batch)
                 if writes is None or now != known:  # the tables changed meanwhile
                     writes = projection.prepare(batch, now)

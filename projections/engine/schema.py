@@ -32,6 +32,13 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     # (number column, the exact amount column it is computed from), last in ``columns``
     numbers: tuple[tuple[str, str], ...] = ()
+    # Columns holding personal data: an erased customer's read ERASED (docs/privacy.md),
+    # in the rows ``personal_rows`` (SQL) selects when given.
+    personal: tuple[str, ...] = ()
+    personal_rows: str | None = None
+    # An attribute table: the attributes touchlog.toml declares personal of this scope
+    # ("contact", "customer") read ERASED, with no number.
+    personal_attributes: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -119,6 +126,7 @@ ARCHIVE_CONTACTS = Table(
     # reports seek (the last contact before a time, those within days before a purchase).
     indexes=(("position",), ("contact_id",), ("customer", "occurred_at", "contact_id")),
     numbers=(("amount_value", "amount"),),
+    personal=("purpose", "summary", "place", "retraction_reason"),
 )
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
@@ -128,7 +136,7 @@ ARCHIVE_CUSTOMERS = Table(
      ("open_follow_ups", "int"), ("name", "text"), ("email", "text"), ("phone", "text"),
      ("owner", "text"), ("position", "position"), ("total_amount_value", "number")),
     key=("customer",), indexes=(("customer_id",), ("position",)),
-    numbers=(("total_amount_value", "total_amount"),),
+    numbers=(("total_amount_value", "total_amount"),), personal=("name", "email", "phone"),
 )
 ARCHIVE_CHANNELS = Table(
     "archive_channels",
@@ -142,12 +150,13 @@ ARCHIVE_CONTACT_ATTRIBUTES = Table(
     (("customer", "text"), ("contact_id", "text"), ("name", "text"), ("value", "text"),
      ("value_number", "number"), ("position", "position")),
     key=("customer", "contact_id", "name"), indexes=(("name", "value"),),
+    personal_attributes="contact",
 )
 ARCHIVE_CUSTOMER_ATTRIBUTES = Table(
     "archive_customer_attributes",
     (("customer", "text"), ("name", "text"), ("value", "text"), ("value_number", "number"),
      ("position", "position")),
-    key=("customer", "name"), indexes=(("name", "value"),),
+    key=("customer", "name"), indexes=(("name", "value"),), personal_attributes="customer",
 )
 STAGE_CURRENT = Table(
     "stage_current",
@@ -161,7 +170,9 @@ STAGE_HISTORY = Table(
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
      ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
      ("actor", "text"), ("contact_id", "text"), ("position", "position")),
-    key=("customer", "seq"), indexes=(("position",),),
+    key=("customer", "seq"), indexes=(("position",),), personal=("reason",),
+    # An explicit change's stay carries its reason; the first's and a signal's are made up.
+    personal_rows="contact_id IS NULL AND seq > 1",
 )
 # What the stage history is derived from (domain/stages.py), one row per fact: kind
 # "registered" (fact_id "registered"; "registered-by-contact" when the first contact
@@ -172,7 +183,7 @@ STAGE_FACTS = Table(
     (("customer", "text"), ("fact_id", "text"), ("kind", "text"), ("at", "instant"),
      ("stage", "text"), ("reason", "text"), ("reason_category", "text"), ("actor", "text"),
      ("retracted", "flag"), ("position", "position")),
-    key=("customer", "fact_id"),
+    key=("customer", "fact_id"), personal=("reason",),
 )
 FOLLOWUP_ITEMS = Table(
     "followup_items",
@@ -180,6 +191,7 @@ FOLLOWUP_ITEMS = Table(
      ("purpose", "text"), ("contact_id", "text"), ("status", "text"), ("closed_at", "instant"),
      ("position", "position")),
     key=("customer", "follow_up_id"), indexes=(("status", "due_at"), ("owner", "status")),
+    personal=("purpose",),
 )
 # Who a customer's stay-in-touch item goes to: its owner, else (no owner, or a blank one)
 # whoever contacted it last. The query filters on this exact expression, so the index serves it.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import lock_timeout
 from touchlog.domain.storage.scratch import scratch_folder
 from touchlog.domain.storage.sqlite import read_only_uri
@@ -50,11 +51,22 @@ class SQLiteReporting(Dialect):
         conn = sqlite3.connect(read_only or path, isolation_level=None, timeout=lock_timeout(),
                                check_same_thread=False, uri=read_only is not None)
         conn.execute("PRAGMA journal_mode=WAL")
+        # An erased customer's personal columns must leave the file, not linger in free space.
+        conn.execute("PRAGMA secure_delete=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-16384")  # 16 MB: as fast as 64 MB for rebuilds, less RSS
         conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
         conn.create_aggregate("rating_avg", 1, _RatingAverage)  # type: ignore[arg-type]
         return conn
+
+    def scrub(self, db: ReportingDB, tables: Sequence[str]) -> None:
+        # secure_delete (set on every connection) zeroed the old values in the file; the
+        # write-ahead log still holds pages written before: copied in and truncated here.
+        with db.errors():
+            busy = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            raise StoreError(f"cannot empty the write-ahead log of {db.redacted}: another "
+                             "process is reading it; run the command again when it is done")
 
     def number(self, amount: str) -> str:
         return f"CAST({amount} AS REAL)"

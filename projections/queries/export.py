@@ -72,6 +72,7 @@ class Computed:
     projections: tuple[str, ...]
     columns: Columns
     rows: Callable[[Queries], Rows]
+    personal: tuple[str, ...] = ()  # the columns holding personal data
 
 
 QUEUE_COLUMNS: Columns = (
@@ -79,7 +80,7 @@ QUEUE_COLUMNS: Columns = (
     ("owner", "text"), ("purpose", "text"), ("stage", "text"), ("status", "text"))
 COMPUTED_EXPORTS: dict[str, Computed] = {
     "followup-queue": Computed(("followups",), QUEUE_COLUMNS,
-                               lambda queries: queries.followups()),
+                               lambda queries: queries.followups(), personal=("purpose",)),
 }
 FILE_FORMATS = ("csv", "jsonl", "parquet")
 STDOUT = Path("-")
@@ -94,9 +95,10 @@ def export_names() -> list[str]:
 
 def export(queries: Queries, name: str, fmt: str, path: Path,
            since_position: int | None = None, *, raw_csv: bool = False,
-           force: bool = False) -> dict[str, Any]:
+           force: bool = False, personal: bool = True) -> dict[str, Any]:
     """Writes the rows (and, to a file, the sidecar); returns the sidecar's content. An
-    existing file is replaced only with ``force``.
+    existing file is replaced only with ``force``. The sidecar says whether the rows hold
+    personal data (docs/privacy.md); without ``personal`` its columns are left out.
 
     CSV cells a spreadsheet would run as formulas get a leading apostrophe
     (``spreadsheet_safe``) unless ``raw_csv``."""
@@ -125,14 +127,17 @@ def export(queries: Queries, name: str, fmt: str, path: Path,
             projection, table = TABLE_EXPORTS[name]
             projector.catch_up([projection])
             rows, position = _read(queries, projection, table, since_position or 0)
-            columns = table.columns
+            columns, private = table.columns, table.personal
             source: dict[str, Any] = {"projection": projection, "table": table.name}
         else:
             chosen = computed[name]
-            columns, rows = chosen.columns, chosen.rows(queries)
+            columns, rows, private = chosen.columns, chosen.rows(queries), chosen.personal
             positions = {n: p for n, p in queries.db.positions().items()
                          if n in chosen.projections}
             position, source = min(positions.values()), {"projections": positions}
+        if not personal:
+            columns = tuple(c for c in columns if c[0] not in private)
+            rows = [{k: v for k, v in row.items() if k not in private} for row in rows]
         _typed(rows, columns)
         if write is not None:
             write(rows, columns, out)
@@ -144,6 +149,9 @@ def export(queries: Queries, name: str, fmt: str, path: Path,
                        (lambda cell: cell) if raw_csv else spreadsheet_safe)
         meta = {"export": name, **source, "format": fmt, "position": position,
                 "since_position": since_position, "rows": len(rows),
+                "personal_data": personal and bool(private),
+                "personal_columns": list(private) if personal else [],
+                "left_out": [] if personal else list(private),
                 "exported_at": datetime.now(UTC).isoformat()}
         if to_file:
             files.open(meta_path, text=True).write(json.dumps(meta, indent=2) + "\n")

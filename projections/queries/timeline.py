@@ -62,7 +62,7 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
         raise CustomerNotFound(reference)
     rows.sort(key=lambda row: row[4])
     return decode([(position, originator, version, topic, state)
-                   for originator, version, topic, state, position in rows])
+                   for originator, version, topic, state, position in rows], log.keyring)
 
 
 def build_timeline(events: Iterable[Change], window: TimelineFilter = TimelineFilter(), *,

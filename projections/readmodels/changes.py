@@ -20,18 +20,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from operator import itemgetter
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 import orjson
 
 from touchlog.domain.chained import ChainedEvent
-from touchlog.domain.customer import EVENT_CLASSES
+from touchlog.domain.customer import ERASED_TOPIC, EVENT_CLASSES
 from touchlog.domain.errors import UnreadableEvent
+from touchlog.domain.sealing import ERASED, erased_state, open_state
 from touchlog.domain.storage.checks import canonical_uuid, registration_problem, unknown_topic
 from touchlog.domain.storage.events import Notification
+from touchlog.domain.storage.keys import Keyring
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import Table
+
+if TYPE_CHECKING:
+    from touchlog.domain.settings import Settings
 
 
 class Change(NamedTuple):
@@ -49,13 +54,26 @@ Batch = Sequence[Change]
 NOT_THE_EVENT = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError)
 
 
-def decode(rows: Sequence[Notification]) -> list[Change]:
+_SEALED = b'"sealed:'  # in a stored state that holds a sealed value (domain/sealing.py)
+
+
+def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list[Change]:
     """Stored rows as changes; each customer id is checked and converted once per batch.
+    Sealed personal values are opened with ``keyring``, its keys read afresh per batch (a
+    value whose key is gone reads ERASED); without one they stay sealed.
 
     A row no touchlog run writes is an UnreadableEvent (see the module's docstring).
     """
     ids: dict[Any, str] = {}
     changes = []
+    sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else ()
+    # An erasure in the rows: the customer's events before it show ERASED, like the rows
+    # of earlier batches, which ``blank_personal`` sets so.
+    erasures = {i: at for at, i, _, topic, _ in rows if topic == ERASED_TOPIC}
+    uids: dict[Any, UUID] = {}
+    if keyring is not None and sealed:
+        keyring.forget()
+        keyring.preload(uid for uid in map(canonical_uuid, sealed) if uid is not None)
     for position, originator_id, version, topic, blob in rows:
         customer = ids.get(originator_id)
         if customer is None:
@@ -73,6 +91,12 @@ def decode(rows: Sequence[Notification]) -> list[Change]:
                                   f"({type(e).__name__}: {e})") from None
         if type(state) is not dict:
             raise UnreadableEvent(customer, version, f"its state is not a {kind}")
+        if originator_id in erasures and position < erasures[originator_id]:
+            erased_state(cls, state)
+        elif originator_id in sealed:
+            assert keyring is not None
+            uid = uids.get(originator_id) or uids.setdefault(originator_id, UUID(customer))
+            open_state(cls, state, keyring.lookup, uid, version, customer_text=customer)
         if version == 1 or kind == "Registered":
             problem = registration_problem(UUID(customer), version, topic, state)
             if problem is not None:
@@ -181,6 +205,33 @@ def ending_at_merges(changes: Batch) -> list[Batch]:
     if start < len(changes):
         parts.append(changes[start:])
     return parts
+
+
+def blank_personal(db: ReportingDB, tables: Sequence[Table], customer_ids: list[str],
+                   settings: Settings) -> None:
+    """Sets the personal columns (``Table.personal``) of the customers' rows to ERASED,
+    and the values of the attributes ``settings`` declare personal (those their events hold
+    sealed): an erasure, applied by each projection before the rest of the batch that holds
+    it (whose events before the erasure ``decode`` shows ERASED already)."""
+    owner = next(t.name for t in tables if "customer_id" in t.column_names)
+    for table in tables:
+        if table.personal_attributes is not None:
+            declared = (settings.contact_attributes if table.personal_attributes == "contact"
+                        else settings.customer_attributes)
+            names = sorted(name for name, spec in declared.items() if spec.personal)
+            if names:
+                db.executemany(
+                    f"UPDATE {table.name} SET value = ?, value_number = NULL WHERE name IN "
+                    f"({', '.join('?' * len(names))}) AND customer IN "
+                    f"(SELECT customer FROM {owner} WHERE customer_id = ?)",
+                    [[ERASED, *names, c] for c in customer_ids])
+        if table.personal:
+            sets = ", ".join(f"{c} = CASE WHEN {c} IS NULL THEN NULL ELSE ? END"
+                             for c in table.personal)
+            rows = f" AND {table.personal_rows}" if table.personal_rows else ""
+            db.executemany(f"UPDATE {table.name} SET {sets} WHERE customer IN "
+                           f"(SELECT customer FROM {owner} WHERE customer_id = ?){rows}",
+                           [[ERASED] * len(table.personal) + [c] for c in customer_ids])
 
 
 def known_references(db: ReportingDB, table: str, batch: Batch) -> dict[str, str]:

@@ -51,7 +51,8 @@ def test_verify_exits_zero_on_an_intact_log(db_url: str) -> None:
 def test_verify_exits_one_listing_a_changed_event(sqlite_url: str) -> None:
     log_contact(sqlite_url, "2018-01-05T10:00", "first call")
     with sqlite3.connect(sqlite_url) as conn:
-        conn.execute("UPDATE stored_events SET state = replace(state, 'first', 'other') "
+        # The actor is in the clear (the summary is sealed: docs/privacy.md).
+        conn.execute("UPDATE stored_events SET state = replace(state, '\"ann\"', '\"bob\"') "
                      "WHERE originator_version = 2")
 
     result = run(sqlite_url, "verify", "--format", "json")
@@ -138,7 +139,7 @@ def test_the_independent_snippet_rejects_an_edited_export(
     folder = tmp_path / "export"
     run(sqlite_url, "audit", "ACME", "--export", str(folder))
     events = folder / "events.jsonl"
-    events.write_text(events.read_text().replace("first", "fixed"))
+    events.write_text(events.read_text().replace('"ann"', '"bob"'))  # a clear field
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["events_sha256"] = hashlib.sha256(events.read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest))

@@ -116,3 +116,24 @@ def test_a_computed_export_refuses_since_position(db: str, tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "only the table exports take --since-position" in result.stderr
     assert not (tmp_path / "q.csv").exists()
+
+
+def test_the_meta_file_says_whether_an_export_holds_personal_data(
+        db: str, tmp_path: Path) -> None:
+    full, without = tmp_path / "full.csv", tmp_path / "without.csv"
+    assert run(db, "followup-queue", "--format", "csv", "-o", str(full)).exit_code == 0
+    result = run(db, "followup-queue", "--format", "csv", "-o", str(without), "--no-personal")
+    assert result.exit_code == 0, result.output
+    meta = json.loads(Path(f"{full}.meta.json").read_text())
+    assert (meta["personal_data"], meta["personal_columns"]) == (True, ["purpose"])
+    meta = json.loads(Path(f"{without}.meta.json").read_text())
+    assert (meta["personal_data"], meta["left_out"]) == (False, ["purpose"])
+    assert "call back" in full.read_text() and "call back" not in without.read_text()
+    assert "purpose" not in next(csv.reader(io.StringIO(without.read_text())))
+
+
+def test_an_export_of_a_table_without_personal_columns_says_it_holds_none(
+        db: str, tmp_path: Path) -> None:
+    out = tmp_path / "channels.csv"
+    assert run(db, "archive-channels", "--format", "csv", "-o", str(out)).exit_code == 0
+    assert json.loads(Path(f"{out}.meta.json").read_text())["personal_data"] is False

@@ -202,3 +202,18 @@ def test_the_old_reporting_tables_are_adopted_without_a_rebuild(old: OldLog, db:
     status = data(run(db, "projections", "status", "--format", "json"))
     assert [(s["lag"], s["problem"]) for s in status if s["projection"] == "archive"] == [
         (0, None)]
+
+
+def test_a_customer_of_a_log_written_before_sealing_can_be_erased(old: OldLog, db: str) -> None:
+    """Its old events keep their values in the clear in the file (the certificate counts
+    them); every read shows them erased, and the log still verifies (docs/privacy.md)."""
+    before = data(run(db, "archive", "--format", "json"))
+    made = data(run(db, "customer", "erase", "ACME", "--basis", "gdpr-17", "--request", "R1"))
+    assert made["events_in_the_clear"] > 0 and made["chain"]["intact"]
+    assert verify(db)["intact"]
+    assert data(run(db, "verify", "--projections", "--format", "json"))["intact"]
+    assert data(run(db, "customer", "show", "ACME", "--format", "json"))["name"] == "[erased]"
+    purposes = {e.get("purpose") for e in timeline(old, db, "ACME") if e["type"] == "contact"}
+    assert purposes <= {"[erased]", None} and "[erased]" in purposes
+    assert data(run(db, "archive", "--format", "json")) == before  # counts and amounts
+    assert "Acme Ltd" in Path(db).read_bytes().decode("utf-8", "replace")  # in the clear

@@ -40,9 +40,13 @@ class Databases:
         if self.server is None:
             url = str(self.folder / f"{name}.db")
             if template is not None:
-                with closing(sqlite3.connect(template)) as source, \
-                        closing(sqlite3.connect(url)) as target:
-                    source.backup(target)
+                # The key store (docs/privacy.md) goes with its log.
+                for suffix in ("", ".keys"):
+                    if suffix and not Path(template + suffix).exists():
+                        continue
+                    with closing(sqlite3.connect(template + suffix)) as source, \
+                            closing(sqlite3.connect(url + suffix)) as target:
+                        source.backup(target)
         else:
             copying = f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""
             self._admin(f"CREATE DATABASE {name}{copying}")
@@ -52,7 +56,7 @@ class Databases:
 
     def discard(self, url: str) -> None:
         if self.server is None:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("", "-wal", "-shm", ".keys", ".keys-journal"):
                 Path(url + suffix).unlink(missing_ok=True)
         else:
             self._admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")

@@ -58,7 +58,7 @@ from touchlog.domain.imports import (
     import_uuid,
     new_import_id,
 )
-from touchlog.domain.sealing import erased_state, seal_state
+from touchlog.domain.sealing import erased_state, open_state, seal_state
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import (
     merge_partners,
@@ -217,6 +217,11 @@ class TouchpointLog(Application[UUID]):
     def close(self) -> None:
         self.keyring.store.close()
         super().close()
+
+    def _open(self, state: dict[str, Any], customer: UUID, version: int) -> dict[str, Any]:
+        """``state`` (part of a customer's event) with its sealed values opened
+        (``Customer.opener``)."""
+        return open_state(object, state, self.keyring.lookup, customer, version)
 
     def _seal(self, event_class: type, state: dict[str, Any], customer: UUID, version: int,
               epoch: int) -> dict[str, Any]:
@@ -688,7 +693,7 @@ class TouchpointLog(Application[UUID]):
                     if into not in loaded:
                         loaded[into] = self._stream(into)
                     aggregate = loaded[into]
-            aggregate.sealer = self._seal
+            aggregate.sealer, aggregate.opener = self._seal, self._open
             customers[reference] = aggregate
         return customers
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic, register_topic
 
@@ -157,7 +158,7 @@ class Customer(Chained, Aggregate):
         def apply(self, customer: Customer) -> None:
             # The card's values live in the projections; the aggregate keeps the changes
             # only to tell a contact recorded again with other content (``differences``).
-            customer.amendments.setdefault(self.contact_id, []).append(self.changes)
+            customer.amendments.setdefault(self.contact_id, []).append(self)
             customer.stage_facts.contact_amended(self.contact_id, self.changes)
 
     class ContactRetracted(Event):
@@ -352,9 +353,11 @@ class Customer(Chained, Aggregate):
 
     identity_fields = ("reference",)
     chain_head: str
-    # Seals the personal fields of a new event's stored state (domain/sealing.py); the
-    # application sets it. None (unit tests of the rules) stores them as they are.
+    # Seals the personal fields of a new event's stored state, and opens sealed ones
+    # (domain/sealing.py); the application sets both. None (unit tests of the rules) stores
+    # them as they are.
     sealer: Any = None
+    opener: Any = None
     erased = False  # its personal data was erased and no new relationship started since
     hold: str | None = None  # the reason of a legal hold that stands
     key_epoch = 1  # the relationship whose key seals its personal data
@@ -377,7 +380,7 @@ class Customer(Chained, Aggregate):
         self.attributes: dict[str, Any] = {}
         self.contact_ids: set[str] = set()
         self.logged: dict[str, Customer.ContactLogged] = {}
-        self.amendments: dict[str, list[dict[str, Any]]] = {}
+        self.amendments: dict[str, list[Customer.ContactAmended]] = {}
         self.retracted: set[str] = set()
         self.undone: set[str] = set()  # retracted by undoing their import
         self.follow_ups: dict[str, FollowUp] = {}
@@ -447,6 +450,9 @@ class Customer(Chained, Aggregate):
         fields and attributes this one has no value for. Nothing is recorded: the union is
         how the two streams are read (docs/domain.md "Duplicate customers")."""
         self.contact_ids |= merged.contact_ids
+        self.logged.update(merged.logged)
+        for contact_id, amended in merged.amendments.items():
+            self.amendments.setdefault(contact_id, []).extend(amended)
         self.retracted |= merged.retracted
         for follow_up_id, follow_up in merged.follow_ups.items():
             self.follow_ups.setdefault(follow_up_id, follow_up)
@@ -510,9 +516,7 @@ class Customer(Chained, Aggregate):
         """
         if card["contact_id"] in self.contact_ids:
             return False
-        if "purchase" not in card:  # a card made without version 3's fields: their defaults
-            card = {**card, "person": None, "attributes": {}, "purchase": False}
-        self.trigger_event(self.ContactLogged, source=source, **card)
+        self.trigger_event(self.ContactLogged, source=source, **with_card_defaults(card))
         return True
 
     def revived_id(self, contact_id: str) -> str:
@@ -529,20 +533,35 @@ class Customer(Chained, Aggregate):
         logged = self.logged.get(contact_id)
         if logged is None:
             raise ContactNotFound(contact_id)
-        card = {name: getattr(logged, name) for name in CARD_FIELDS}
-        for changes in self.amendments.get(contact_id, ()):
-            amend_card(card, changes)
+        card = self._first_card(logged)
+        for amended in self.amendments.get(contact_id, ()):
+            amend_card(card, self._opened({"changes": amended.changes}, amended)["changes"])
         return card
+
+    def _first_card(self, logged: Customer.ContactLogged) -> dict[str, Any]:
+        """A contact's card as it was logged, its personal values opened."""
+        return self._opened({name: getattr(logged, name) for name in CARD_FIELDS}, logged)
+
+    def _opened(self, state: dict[str, Any], event: Customer.Event) -> dict[str, Any]:
+        """A copy of ``event``'s ``state`` (or part of it) with its sealed values opened by
+        ``opener`` (a customer replayed to decide keeps contacts' values sealed). The event
+        may be of a customer merged into this one: its values are bound to that one."""
+        if self.opener is None:
+            return state
+        opened: dict[str, Any] = self.opener(orjson.loads(orjson.dumps(state)),
+                                             event.originator_id, event.originator_version)
+        return opened
 
     def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """The fields of ``card`` whose values differ from the stored contact with its id
         as amended since, each with the stored and the card's value; empty when the
         content is the same, or the same as when it was logged (the same source read again
         after a correction of what it recorded)."""
-        logged = self.logged[card["contact_id"]]
-        if card["contact_id"] in self.amendments and all(
-                getattr(logged, name) == card[name] for name in CARD_FIELDS):
-            return {}
+        card = with_card_defaults(card)
+        if card["contact_id"] in self.amendments:
+            first = self._first_card(self.logged[card["contact_id"]])
+            if all(first[name] == card[name] for name in CARD_FIELDS):
+                return {}
         stored = self.card_of(card["contact_id"])
         return {name: (stored[name], card[name]) for name in CARD_FIELDS
                 if stored[name] != card[name]}
@@ -713,7 +732,7 @@ CARD_FIELDS: tuple[str, ...] = tuple(
 
 
 def _facts(customer: Customer) -> dict[str, Any]:
-    return {k: v for k, v in vars(customer).items() if k != "sealer"}
+    return {k: v for k, v in vars(customer).items() if k not in ("sealer", "opener")}
 
 
 def _recorded_events() -> dict[str, type[Customer.Event]]:
@@ -744,6 +763,13 @@ REGISTERED_TOPIC = get_topic(Customer.Registered)
 ERASED_TOPIC = get_topic(Customer.Erased)
 MERGED_INTO = get_topic(Customer.MergedInto)
 MERGED_FROM = get_topic(Customer.MergedFrom)
+
+
+def with_card_defaults(card: dict[str, Any]) -> dict[str, Any]:
+    """A card made without ContactLogged version 3's fields, with their defaults."""
+    if "purchase" in card:
+        return card
+    return {**card, "person": None, "attributes": {}, "purchase": False}
 
 
 def amendment(differing: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:

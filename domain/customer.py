@@ -78,6 +78,7 @@ class Customer(Chained, Aggregate):
 
         changes: dict[str, str | None]
         attributes: dict[str, Any]
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
         personal_fields = ("changes.name", "changes.email", "changes.phone")
         class_version = 2
         applies_personal = True
@@ -85,6 +86,7 @@ class Customer(Chained, Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["attributes"] = {}  # customer attributes came in version 2
+            state["source"] = None  # and so did sources
 
         def apply(self, customer: Customer) -> None:
             customer.profile.update(self.changes)
@@ -193,13 +195,18 @@ class Customer(Chained, Aggregate):
         actor: str | None
         contact_id: str | None
         cycle: int
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
         personal_fields = ("reason",)
         applies_personal = True
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["reason_category"] = None  # categories came in version 2
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 3
 
         def apply(self, customer: Customer) -> None:
             customer.stage_facts.stage_changed(self.to_stage, self.at, self.reason, self.actor,
@@ -235,6 +242,12 @@ class Customer(Chained, Aggregate):
         at: str
         contact_id: str | None
         actor: str | None
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
             # Read alone, a customer's own stream may close a follow-up of one merged into
@@ -247,7 +260,13 @@ class Customer(Chained, Aggregate):
         at: str
         reason: str
         actor: str | None
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
         personal_fields = ("reason",)
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source"] = None  # sources came in version 2
 
         def apply(self, customer: Customer) -> None:
             if self.follow_up_id in customer.follow_ups:  # see FollowUpCompleted
@@ -311,12 +330,14 @@ class Customer(Chained, Aggregate):
         due_at: str
         reason: str | None
         actor: str | None
+        source: dict[str, Any] | None  # the import and line that wrote it (docs/events.md)
         personal_fields = ("reason",)
         class_version = 2
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["at"] = None  # the time it happened came in version 2
+            state["source"] = None  # and so did sources
 
         def apply(self, customer: Customer) -> None:
             follow_up = customer.follow_ups.get(self.follow_up_id)
@@ -409,7 +430,8 @@ class Customer(Chained, Aggregate):
     # -- profile --------------------------------------------------------------------------
 
     def update_profile(self, changes: dict[str, str | None], *,
-                       attributes: dict[str, Any] | None = None) -> bool:
+                       attributes: dict[str, Any] | None = None,
+                       source: dict[str, Any] | None = None) -> bool:
         """Records the fields and attributes (typed, None clearing one) that differ from
         the profile; returns whether any did."""
         changed = {k: val for k, val in changes.items() if self.profile.get(k) != val}
@@ -417,7 +439,7 @@ class Customer(Chained, Aggregate):
                               if self.attributes.get(k) != val}
         if changed or attributes_changed:
             self.trigger_event(self.ProfileUpdated, changes=changed,
-                               attributes=attributes_changed)
+                               attributes=attributes_changed, source=source)
         return bool(changed or attributes_changed)
 
     @property
@@ -599,7 +621,8 @@ class Customer(Chained, Aggregate):
     # -- stages ---------------------------------------------------------------------------
 
     def change_stage(self, to: Stage, at: str, reason: str, actor: str, *,
-                     reason_category: str | None = None) -> bool:
+                     reason_category: str | None = None,
+                     source: dict[str, Any] | None = None) -> bool:
         """An explicit stage change at ``at``: any stage, with a reason and an actor, and
         for a dissolution optionally the category of why the relationship ended.
 
@@ -618,7 +641,7 @@ class Customer(Chained, Aggregate):
         self.trigger_event(
             self.StageChanged, from_stage=then.to_stage, to_stage=to.value, at=at,
             reason=reason, reason_category=reason_category, actor=actor, contact_id=None,
-            cycle=then.cycle + reopens,
+            cycle=then.cycle + reopens, source=source,
         )
         return self.stage_history != before
 
@@ -656,28 +679,31 @@ class Customer(Chained, Aggregate):
                            source=source)
 
     def complete_follow_up(self, follow_up_id: str, at: str, *, contact_id: str | None = None,
-                           actor: str | None = None) -> None:
+                           actor: str | None = None,
+                           source: dict[str, Any] | None = None) -> None:
         self._settling(follow_up_id, at, "completed")
         if contact_id is not None and contact_id not in self.contact_ids:
             raise ContactNotFound(contact_id)
         self.trigger_event(self.FollowUpCompleted, follow_up_id=follow_up_id, at=at,
-                           contact_id=contact_id, actor=actor)
+                           contact_id=contact_id, actor=actor, source=source)
 
     def cancel_follow_up(self, follow_up_id: str, at: str, reason: str, *,
-                         actor: str | None = None) -> None:
+                         actor: str | None = None,
+                         source: dict[str, Any] | None = None) -> None:
         self._settling(follow_up_id, at, "cancelled")
         if not reason or not reason.strip():
             raise InvalidInput("reason", reason, "cancelling a follow-up needs a reason")
         self.trigger_event(self.FollowUpCancelled, follow_up_id=follow_up_id, at=at,
-                           reason=reason, actor=actor)
+                           reason=reason, actor=actor, source=source)
 
     def reschedule_follow_up(self, follow_up_id: str, due_at: str, *, at: str,
-                             reason: str | None = None, actor: str | None = None) -> None:
+                             reason: str | None = None, actor: str | None = None,
+                             source: dict[str, Any] | None = None) -> None:
         follow_up = self._settling(follow_up_id, at, "rescheduled")
         if follow_up.due_at == due_at:
             raise FollowUpError(f"follow-up {follow_up_id!r} is already due at {due_at}")
         self.trigger_event(self.FollowUpRescheduled, follow_up_id=follow_up_id, at=at,
-                           due_at=due_at, reason=reason, actor=actor)
+                           due_at=due_at, reason=reason, actor=actor, source=source)
 
     def _settling(self, follow_up_id: str, at: str, done: str) -> FollowUp:
         """The open follow-up that something happens to at ``at``: neither in the future

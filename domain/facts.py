@@ -58,8 +58,7 @@ class FactEntry(NamedTuple):
 def apply_fact(customer: Customer, entry: FactEntry,
                source: dict[str, Any] | None = None) -> bool:
     """Records the fact on ``customer``; False when it is already there (see the module).
-    ``source`` (the import and line) goes with the facts whose events keep it: a scheduled
-    follow-up and a retraction."""
+    ``source`` (the import and line) goes into the event it records."""
     values = entry.values if source is None else {**entry.values, "source": source}
     return bool(_APPLY[entry.kind](customer, values))
 
@@ -92,10 +91,10 @@ def _settled(status: str) -> Any:
                 if contact_id is not None and contact_id not in customer.contact_ids:
                     raise _no_contact(contact_id)
                 customer.complete_follow_up(f["follow_up_id"], f["at"], contact_id=contact_id,
-                                            actor=f.get("actor"))
+                                            actor=f.get("actor"), source=f.get("source"))
             else:
                 customer.cancel_follow_up(f["follow_up_id"], f["at"], f["reason"],
-                                          actor=f.get("actor"))
+                                          actor=f.get("actor"), source=f.get("source"))
         except FollowUpError as e:
             raise InvalidInput("follow_up_id", f["follow_up_id"], str(e)) from None
         return True
@@ -108,7 +107,8 @@ def _rescheduled(customer: Customer, f: dict[str, Any]) -> bool:
         return False
     try:
         customer.reschedule_follow_up(f["follow_up_id"], f["due_at"], at=f["at"],
-                                      reason=f.get("reason"), actor=f.get("actor"))
+                                      reason=f.get("reason"), actor=f.get("actor"),
+                                      source=f.get("source"))
     except FollowUpError as e:
         field = "due_at" if follow_up.status == "open" else "follow_up_id"
         raise InvalidInput(field, f[field], str(e)) from None
@@ -119,7 +119,7 @@ def _profile(customer: Customer, f: dict[str, Any]) -> bool:
     # Only the values given: a blank cell leaves the profile's value as it is.
     return customer.update_profile(
         {k: v for k, v in f.items() if v is not None and k not in ("attributes", "source")},
-        attributes=f.get("attributes"))
+        attributes=f.get("attributes"), source=f.get("source"))
 
 
 def _stage_changed(customer: Customer, f: dict[str, Any]) -> bool:
@@ -128,7 +128,7 @@ def _stage_changed(customer: Customer, f: dict[str, Any]) -> bool:
     if fact in customer.stage_facts.changes:
         return False
     customer.change_stage(Stage.parse(f["to_stage"]), f["at"], f["reason"], actor,
-                          reason_category=f.get("reason_category"))
+                          reason_category=f.get("reason_category"), source=f.get("source"))
     return True
 
 

@@ -34,9 +34,6 @@ CONTACT_FIELDS = (
 )
 
 
-SOURCED = ("ContactLogged", "FollowUpScheduled")  # the entries an import writes
-
-
 def source_text(source: dict[str, Any] | None) -> str | None:
     """Where a record came from, in words: "i-3f9a1c2b7d line 12"."""
     if not source or "import" not in source:
@@ -68,7 +65,7 @@ def customer_events(log: TouchpointLog, reference: str) -> list[Change]:
 def build_timeline(events: Iterable[Change], window: TimelineFilter = TimelineFilter(), *,
                    sources: bool = False) -> list[dict[str, Any]]:
     """Timeline entries: dicts with ``type``, ``at`` and the entry's fields; with
-    ``sources``, the contacts and follow-ups an import wrote name it and their line
+    ``sources``, the entries of the events an import wrote name it and their line
     (``source``: "i-3f9a1c2b7d line 12"; None for those recorded otherwise).
 
     An event whose state is not its event's (a value no command records) is an
@@ -86,7 +83,7 @@ def build_timeline(events: Iterable[Change], window: TimelineFilter = TimelineFi
         except NOT_THE_EVENT as error:
             raise _unreadable(e.customer_id, e.version, e.kind, error) from None
         if entry is not None:
-            if sources and "contact_id" in entry and e.kind in SOURCED:
+            if sources:
                 entry["source"] = source_text(e.state.get("source"))
             entries.append((e.position, entry))
     try:

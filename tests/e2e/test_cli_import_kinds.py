@@ -296,3 +296,21 @@ def test_a_follow_up_dated_in_the_future_or_before_its_scheduling_is_refused(
         assert f"it cannot be {done} before" in early.stderr
     assert data(run(sqlite_url, "customer", "show", "ACME", "--format", "json"))[
         "open_follow_ups"][0]["due_at"].startswith("2999-01-02")
+
+
+def test_every_fact_an_import_records_names_its_import_and_line(
+        db_url: str, tmp_path: Path) -> None:
+    path = write(tmp_path, MIXED)
+    made = imported(db_url, path)
+    entries = data(run(db_url, "timeline", "ACME", "--sources", "--format", "json"))
+    recorded = [e for e in entries if e["type"] == "contact"
+                or e["type"].startswith("follow_up_")]
+    assert len(recorded) == 7
+    # Each names the import and the line of MIXED its row is on (the header is line 1).
+    lines = {line.split(",")[0] or "contact": n
+             for n, line in enumerate(MIXED.splitlines(), 1) if line.startswith(
+                 ("follow_up_completed,ACME", ",ACME", "follow_up_cancelled,ACME"))}
+    for entry in recorded:
+        assert entry["source"].startswith(f"{made['import']} line "), entry
+        if entry["type"] in lines:
+            assert entry["source"] == f"{made['import']} line {lines[entry['type']]}", entry

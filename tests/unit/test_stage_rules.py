@@ -131,7 +131,7 @@ def test_a_stage_change_naming_a_contact_is_an_old_logs_echo_and_adds_nothing() 
     # What logs written before stages were derived recorded after such a contact:
     customer.trigger_event(Customer.StageChanged, from_stage="discovery",
                            to_stage="expansion", at=t(2), reason="stage signal of contact a",
-                           actor="ann", contact_id="a", cycle=1, reason_category=None)
+                           actor="ann", contact_id="a", cycle=1, reason_category=None, source=None)
     assert [(s.to_stage, s.entered_at) for s in customer.stage_history] == [
         ("discovery", t(0)), ("expansion", t(2))]
 

@@ -43,25 +43,28 @@ def personal_paths(kind: str, state: Mapping[str, Any], settings: Settings | Non
         path, scope = where
         declared = (settings.contact_attributes if scope == "contact"
                     else settings.customer_attributes)
-        held = _value(state, path) or {}
+        held = value_at(state, path) or {}
         paths += [f"{path}.{name}" for name in sorted(held)
                   if name in declared and declared[name].personal]
     return paths
 
 
-def _value(state: Mapping[str, Any], path: str) -> Any:
-    value: Any = state
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+def holder_of(state: Mapping[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
+    """The dict of ``state`` holding the last part of the dotted ``path``, and that part
+    (None: there is no such dict)."""
+    *parents, name = path.split(".")
+    holder: Any = state
+    for part in parents:
+        holder = holder.get(part) if isinstance(holder, dict) else None
+    return (holder if isinstance(holder, dict) else None), name
+
+
+def value_at(state: Mapping[str, Any], path: str) -> Any:
+    """The value at the dotted ``path`` of ``state``; None when there is none."""
+    holder, name = holder_of(state, path)
+    return None if holder is None else holder.get(name)
 
 
 def _present(state: Mapping[str, Any], path: str) -> bool:
-    value: Any = state
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return True
+    holder, name = holder_of(state, path)
+    return holder is not None and name in holder

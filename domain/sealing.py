@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from touchlog.domain.chain import canonical_json_bytes
 from touchlog.domain.errors import KeyUnavailable
-from touchlog.domain.personal import personal_paths
+from touchlog.domain.personal import holder_of, personal_paths, value_at
 
 if TYPE_CHECKING:
     from touchlog.domain.settings import Settings
@@ -83,7 +83,7 @@ def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, custome
     An import seals every contact it records: the values share one key look-up, one
     random draw for their nonces and their associated data's prefix."""
     todo = [(path, value) for path in personal_paths(event_class.__name__, state, settings)
-            if (value := _value(state, path)) is not None and not is_sealed(value)]
+            if (value := value_at(state, path)) is not None and not is_sealed(value)]
     if not todo:
         return state
     key = keys(customer, epoch)
@@ -146,13 +146,6 @@ def _key(keys: KeyLookup, customer: UUID, epoch: str) -> AESGCM | str | None:
         return UNREADABLE
 
 
-def _value(state: dict[str, Any], path: str) -> Any:
-    if "." not in path:
-        return state.get(path)
-    holder, name = _holder(state, path)
-    return None if holder is None else holder.get(name)
-
-
 def erased_state(event_class: type, state: dict[str, Any],
                  settings: Settings | None = None) -> dict[str, Any]:
     """Sets every personal value (not None) of ``state`` to ERASED in place, the declared
@@ -161,7 +154,7 @@ def erased_state(event_class: type, state: dict[str, Any],
     for sealed, name, _ in _sealed(state, ""):
         sealed[name] = ERASED
     for path in personal_paths(event_class.__name__, state, settings):
-        holder, name = _holder(state, path)
+        holder, name = holder_of(state, path)
         if holder is not None and holder.get(name) is not None:
             holder[name] = ERASED
     return state
@@ -171,7 +164,7 @@ def in_the_clear(event_class: type, state: dict[str, Any],
                  settings: Settings | None = None) -> bool:
     """Whether ``state`` holds a personal value stored unsealed (written before sealing)."""
     for path in personal_paths(event_class.__name__, state, settings):
-        holder, name = _holder(state, path)
+        holder, name = holder_of(state, path)
         if holder is not None and holder.get(name) is not None and not is_sealed(holder[name]):
             return True
     return False
@@ -186,15 +179,6 @@ def _sealed(state: dict[str, Any], prefix: str
         if value.__class__ is dict:
             found += _sealed(value, f"{prefix}{name}.")
     return found
-
-
-def _holder(state: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
-    """The dict holding the last part of ``path``, and that part (None: no such dict)."""
-    *parents, name = path.split(".")
-    holder: Any = state
-    for part in parents:
-        holder = holder.get(part) if isinstance(holder, dict) else None
-    return (holder if isinstance(holder, dict) else None), name
 
 
 def _copy_path(state: dict[str, Any], path: str) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 
 SETTINGS = """
 [contact_attributes]
@@ -33,10 +32,6 @@ def db(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("TOUCHLOG_CONFIG", raising=False)
     (tmp_path / "touchlog.toml").write_text(SETTINGS, encoding="utf-8")
     return db_url
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def ok(db: str, *args: str) -> Any:

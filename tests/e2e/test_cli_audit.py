@@ -12,16 +12,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from touchlog.cli.main import cli
+from tests.cli import run
 from touchlog.domain.identity import customer_id
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def log_contact(db: str, at: str, summary: str) -> None:

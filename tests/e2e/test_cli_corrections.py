@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.cli import run
 from touchlog.cli.main import cli
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def data(result: Result) -> Any:

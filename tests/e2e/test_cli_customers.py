@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.cli import ok, run
 from touchlog.cli.main import cli
 from touchlog.domain.identity import closest_references
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
-
-
-def ok(db: str, *args: str) -> Any:
-    result = run(db, *args, "--format", "json")
-    assert result.exit_code == 0, (args, result.output)
-    return json.loads(result.stdout)
 
 
 def contact(db: str, reference: str, at: str, *extra: str) -> None:

@@ -6,13 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from click.testing import CliRunner, Result
-
-from touchlog.cli.main import cli
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
+from tests.cli import run
 
 
 def events(db: str) -> int:

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 
 MESSY = (
     "\ufeffcustomer,occurred_at,channel,rating,amount,stage,actor\r\n"
@@ -22,10 +22,6 @@ MESSY = (
     "BOB,2018-01-08,store,,20.00,,\r\n"
     "BOB,2018-01-08,store,,20.00,,\r\n"
 )
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def write(tmp_path: Path, text: str, name: str = "in.csv") -> str:

@@ -7,19 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
 
 HEADER = "customer,occurred_at,channel,contact_id,amount,summary\n"
 ROWS = ["ACME,2018-01-05,phone,c-1,10.00,first", "ACME,2018-01-06,email,c-2,20.00,second",
         "BETA,2018-01-07,phone,c-3,30.00,third"]
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def data(result: Result) -> Any:

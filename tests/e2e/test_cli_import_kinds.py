@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 
 COLUMNS = ("kind,customer,occurred_at,channel,actor,contact_id,follow_up_id,at,due_at,owner,"
            "purpose,reason,to_stage,reason_category,name,email\n")
@@ -29,10 +29,6 @@ MIXED = COLUMNS + (
     "retraction,BOB,,,,c-2,,,,,,wrong customer,,,,\n"
     "follow_up_scheduled,BOB,,,,,,2017-02-01,2017-02-10,ann,,,,,,\n"
 )
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def data(result: Result) -> Any:

@@ -12,15 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "docs" / "mappings"
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def imported(db: str, sample: str, mapping: str, *options: str) -> dict[str, Any]:

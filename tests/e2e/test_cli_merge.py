@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from touchlog.cli.main import cli
+from tests.cli import ok, run
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.customer import EVENT_CLASSES, Customer
 from touchlog.domain.settings import Settings
 from touchlog.projections.engine.runner import Projector
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
-
-
-def ok(db: str, *args: str) -> Any:
-    result = run(db, *args, "--format", "json")
-    assert result.exit_code == 0, (args, result.output)
-    return json.loads(result.stdout)
 
 
 def contact(db: str, reference: str, at: str, *extra: str) -> str:

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 
 KNOWN = ("another_supplier, competition, died, moved_away, other, product_dissatisfaction, "
          "staff_attitude")
@@ -21,10 +20,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(tmp_path)  # no touchlog.toml but the test's own
     monkeypatch.delenv("TOUCHLOG_CONFIG", raising=False)
     return str(tmp_path / "log.db")
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 def ok(db: str, *args: str) -> Any:

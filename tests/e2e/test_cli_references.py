@@ -9,15 +9,13 @@ another spelling; commands still find it (docs/cli.md "Customer references").
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from touchlog.cli.main import cli
+from tests.cli import ok, run
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.customer import Customer
 from touchlog.domain.identity import customer_id, customer_reference
@@ -37,16 +35,6 @@ CSV = HEADER + "".join(row.format(name) for row, name in zip(
 # The same rows, each customer spelled the other way: the same contacts.
 SWAPPED = HEADER + "".join(row.format(name) for row, name in zip(
     ROWS, ["PADDED", "\tPADDED", f" {NFC}", NFD], strict=True))
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
-
-
-def ok(db: str, *args: str) -> Any:
-    result = run(db, *args, "--format", "json")
-    assert result.exit_code == 0, (args, result.output)
-    return json.loads(result.stdout)
 
 
 def imported(db: str, tmp_path: Path, text: str = CSV) -> dict[str, Any]:

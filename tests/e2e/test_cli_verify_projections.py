@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner, Result
 
-from touchlog.cli.main import cli
+from tests.cli import run
 from touchlog.projections.engine.reporting_db import ReportingDB
-
-
-def run(db: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", db, *args])
 
 
 @pytest.fixture

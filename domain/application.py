@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
@@ -58,7 +59,7 @@ from touchlog.domain.imports import (
     import_uuid,
     new_import_id,
 )
-from touchlog.domain.sealing import erased_state, open_state, seal_state
+from touchlog.domain.sealing import erased_state, holds_sealed, open_state, seal_state
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import (
     merge_partners,
@@ -219,9 +220,12 @@ class TouchpointLog(Application[UUID]):
         super().close()
 
     def _open(self, state: dict[str, Any], customer: UUID, version: int) -> dict[str, Any]:
-        """``state`` (part of a customer's event) with its sealed values opened
-        (``Customer.opener``)."""
-        return open_state(object, state, self.keyring.lookup, customer, version)
+        """``state`` (part of a customer's event) with its sealed values opened, in a copy;
+        ``state`` itself when it holds none (``Customer.opener``)."""
+        if not holds_sealed(state):
+            return state
+        return open_state(object, orjson.loads(orjson.dumps(state)), self.keyring.lookup,
+                          customer, version)
 
     def _seal(self, event_class: type, state: dict[str, Any], customer: UUID, version: int,
               epoch: int) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-import orjson
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic, register_topic
 
@@ -555,7 +554,10 @@ class Customer(Chained, Aggregate):
         logged = self.logged.get(contact_id)
         if logged is None:
             raise ContactNotFound(contact_id)
-        card = self._first_card(logged)
+        return self._amended(self._first_card(logged), contact_id)
+
+    def _amended(self, card: dict[str, Any], contact_id: str) -> dict[str, Any]:
+        """``card`` (as logged) with the contact's amendments applied, in place."""
         for amended in self.amendments.get(contact_id, ()):
             amend_card(card, self._opened({"changes": amended.changes}, amended)["changes"])
         return card
@@ -565,13 +567,14 @@ class Customer(Chained, Aggregate):
         return self._opened({name: getattr(logged, name) for name in CARD_FIELDS}, logged)
 
     def _opened(self, state: dict[str, Any], event: Customer.Event) -> dict[str, Any]:
-        """A copy of ``event``'s ``state`` (or part of it) with its sealed values opened by
-        ``opener`` (a customer replayed to decide keeps contacts' values sealed). The event
-        may be of a customer merged into this one: its values are bound to that one."""
+        """``event``'s ``state`` (or part of it) with its sealed values opened by ``opener``
+        (a customer replayed to decide keeps contacts' values sealed), in a copy when it has
+        any. The event may be of a customer merged into this one: its values are bound to
+        that one."""
         if self.opener is None:
             return state
-        opened: dict[str, Any] = self.opener(orjson.loads(orjson.dumps(state)),
-                                             event.originator_id, event.originator_version)
+        opened: dict[str, Any] = self.opener(state, event.originator_id,
+                                             event.originator_version)
         return opened
 
     def differences(self, card: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -580,11 +583,12 @@ class Customer(Chained, Aggregate):
         content is the same, or the same as when it was logged (the same source read again
         after a correction of what it recorded)."""
         card = with_card_defaults(card)
-        if card["contact_id"] in self.amendments:
-            first = self._first_card(self.logged[card["contact_id"]])
-            if all(first[name] == card[name] for name in CARD_FIELDS):
+        contact_id = card["contact_id"]
+        stored = self._first_card(self.logged[contact_id])
+        if contact_id in self.amendments:
+            if all(stored[name] == card[name] for name in CARD_FIELDS):
                 return {}
-        stored = self.card_of(card["contact_id"])
+            stored = self._amended(stored, contact_id)
         return {name: (stored[name], card[name]) for name in CARD_FIELDS
                 if stored[name] != card[name]}
 

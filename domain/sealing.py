@@ -170,6 +170,11 @@ def in_the_clear(event_class: type, state: dict[str, Any],
     return False
 
 
+def holds_sealed(state: dict[str, Any]) -> bool:
+    """Whether any value of ``state``'s nested dicts is sealed."""
+    return bool(_sealed(state, ""))
+
+
 def _sealed(state: dict[str, Any], prefix: str
             ) -> list[tuple[dict[str, Any], str, str]]:
     """(dict, key, dotted path) of every sealed value in ``state``'s nested dicts."""

@@ -131,7 +131,7 @@ def _undo_batch(customers: Any, import_id: str, reason: str, actor: str,
             if not _of(follow_up.source, import_id):
                 continue
             if follow_up.status == "open":
-                customer.cancel_follow_up(follow_up_id, at, reason, actor=actor)
+                customer.cancel_follow_up(follow_up_id, at, reason, actor=actor, source=source)
                 cancelled += 1
             elif follow_up.status == "completed":
                 not_undone.append(f"follow-up {follow_up_id} of {customer.reference} was "

@@ -195,6 +195,7 @@ def test_undo_cancels_the_follow_ups_the_import_scheduled(db_url: str, tmp_path:
     assert (undone["retracted"], undone["cancelled"]) == (2, 1)
     [cancelled] = events(db_url, "ACME", "FollowUpCancelled")
     assert cancelled.reason == "x"
+    assert cancelled.source == {"undo": first["import"]}
     verified(db_url)
 
 

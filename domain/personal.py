@@ -11,6 +11,7 @@ to find every personal value of an event without guessing (docs/events.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from touchlog.domain.customer import EVENT_CLASSES, Customer
@@ -34,19 +35,43 @@ def personal_paths(kind: str, state: Mapping[str, Any], settings: Settings | Non
     the settings declare personal. Paths whose values are absent from the state are left
     out (an amendment's changes hold only what changed). Without settings, the class's
     fields alone."""
-    cls: type[Customer.Event] | None = _BY_NAME.get(kind)
-    if cls is None:
-        return []
-    paths = [path for path in cls.personal_fields if _present(state, path)]
+    return [path for path, _, _ in personal_places(kind, state, settings)]
+
+
+def personal_places(kind: str, state: Mapping[str, Any], settings: Settings | None
+                    ) -> list[tuple[str, dict[str, Any], str]]:
+    """``personal_paths``, each with the dict of ``state`` holding its value and the
+    value's name there: what sealing and erasure read and set (once per event)."""
+    places = []
+    for path, parents, name in _fixed_paths(kind):
+        holder: Any = state
+        for part in parents:
+            holder = holder.get(part)
+            if holder.__class__ is not dict:
+                break
+        else:
+            if name in holder:
+                places.append((path, holder, name))
     where = _ATTRIBUTES.get(kind)
     if where is not None and settings is not None:
         path, scope = where
         declared = (settings.contact_attributes if scope == "contact"
                     else settings.customer_attributes)
-        held = value_at(state, path) or {}
-        paths += [f"{path}.{name}" for name in sorted(held)
-                  if name in declared and declared[name].personal]
-    return paths
+        held = value_at(state, path)
+        if held and held.__class__ is dict:
+            places += [(f"{path}.{name}", held, name) for name in sorted(held)
+                       if name in declared and declared[name].personal]
+    return places
+
+
+@cache
+def _fixed_paths(kind: str) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """The class's ``personal_fields``: each path, its parents' names and its own name."""
+    cls: type[Customer.Event] | None = _BY_NAME.get(kind)
+    if cls is None:
+        return ()
+    return tuple((path, tuple(parents), name)
+                 for path in cls.personal_fields for *parents, name in [path.split(".")])
 
 
 def holder_of(state: Mapping[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
@@ -63,8 +88,3 @@ def value_at(state: Mapping[str, Any], path: str) -> Any:
     """The value at the dotted ``path`` of ``state``; None when there is none."""
     holder, name = holder_of(state, path)
     return None if holder is None else holder.get(name)
-
-
-def _present(state: Mapping[str, Any], path: str) -> bool:
-    holder, name = holder_of(state, path)
-    return holder is not None and name in holder

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from touchlog.domain.chain import canonical_json_bytes
 from touchlog.domain.errors import KeyUnavailable
-from touchlog.domain.personal import holder_of, personal_paths, value_at
+from touchlog.domain.personal import personal_places
 
 if TYPE_CHECKING:
     from touchlog.domain.settings import Settings
@@ -82,23 +82,25 @@ def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, custome
 
     An import seals every contact it records: the values share one key look-up, one
     random draw for their nonces and their associated data's prefix."""
-    todo = [(path, value) for path in personal_paths(event_class.__name__, state, settings)
-            if (value := value_at(state, path)) is not None and not is_sealed(value)]
+    todo = [(path, holder, name, value)
+            for path, holder, name in personal_places(event_class.__name__, state, settings)
+            if (value := holder[name]) is not None
+            and not (value.__class__ is str and value.startswith(SEALED))]
     if not todo:
         return state
     key = keys(customer, epoch)
     nonces = os.urandom(NONCE_BYTES * len(todo))
     bound, head, tail = f"{customer}|{version}|", f"{SEALED}{epoch}:", f"|{epoch}"
     sealed = dict(state)
-    for index, (path, value) in enumerate(todo):
+    encrypt, encode, dumps = key.encrypt, binascii.b2a_base64, canonical_json_bytes
+    for index, (path, holder, name, value) in enumerate(todo):
         nonce = nonces[index * NONCE_BYTES:(index + 1) * NONCE_BYTES]
-        blob = nonce + key.encrypt(nonce, canonical_json_bytes(value),
-                                   (bound + path + tail).encode())
-        text = head + binascii.b2a_base64(blob, newline=False).decode()
-        if "." in path:
-            _copy_path(sealed, path)[path.rpartition(".")[2]] = text
+        blob = nonce + encrypt(nonce, dumps(value), (bound + path + tail).encode())
+        text = head + encode(blob, newline=False).decode()
+        if holder is state:
+            sealed[name] = text
         else:
-            sealed[path] = text
+            _copy_path(sealed, path)[name] = text
     return sealed
 
 
@@ -153,9 +155,8 @@ def erased_state(event_class: type, state: dict[str, Any],
     whether or not their key is gone yet and whether or not they were written sealed."""
     for sealed, name, _ in _sealed(state, ""):
         sealed[name] = ERASED
-    for path in personal_paths(event_class.__name__, state, settings):
-        holder, name = holder_of(state, path)
-        if holder is not None and holder.get(name) is not None:
+    for _, holder, name in personal_places(event_class.__name__, state, settings):
+        if holder[name] is not None:
             holder[name] = ERASED
     return state
 
@@ -163,11 +164,8 @@ def erased_state(event_class: type, state: dict[str, Any],
 def in_the_clear(event_class: type, state: dict[str, Any],
                  settings: Settings | None = None) -> bool:
     """Whether ``state`` holds a personal value stored unsealed (written before sealing)."""
-    for path in personal_paths(event_class.__name__, state, settings):
-        holder, name = holder_of(state, path)
-        if holder is not None and holder.get(name) is not None and not is_sealed(holder[name]):
-            return True
-    return False
+    return any(holder[name] is not None and not is_sealed(holder[name])
+               for _, holder, name in personal_places(event_class.__name__, state, settings))
 
 
 def holds_sealed(state: dict[str, Any]) -> bool:
@@ -178,10 +176,13 @@ def holds_sealed(state: dict[str, Any]) -> bool:
 def _sealed(state: dict[str, Any], prefix: str
             ) -> list[tuple[dict[str, Any], str, str]]:
     """(dict, key, dotted path) of every sealed value in ``state``'s nested dicts."""
-    found = [(state, name, prefix + name) for name, value in state.items()
-             if value.__class__ is str and value.startswith(SEALED)]
+    found = []
     for name, value in state.items():
-        if value.__class__ is dict:
+        kind = value.__class__
+        if kind is str:
+            if value.startswith(SEALED):
+                found.append((state, name, prefix + name))
+        elif kind is dict:
             found += _sealed(value, f"{prefix}{name}.")
     return found
 

@@ -152,8 +152,10 @@ class Projector:
         while True:
             positions = self.db.positions()
             start = min(positions[n] for n in chosen)
+            kept_sealed = frozenset.intersection(
+                *(self.projections[n].kept_sealed for n in chosen))
             changes = decode(notifications(self.log, start, self.batch_size, upto),
-                             self.log.keyring)
+                             self.log.keyring, kept_sealed)
             if not changes:
                 return read
             read += len(changes)

@@ -37,6 +37,7 @@ class ArchiveProjection:
     """Projection ``archive``: tables archive_contacts, archive_customers, archive_channels."""
 
     name = "archive"
+    kept_sealed = frozenset[str]()
 
     def read(self, db: ReportingDB, batch: Batch) -> dict[str, str]:
         return known_references(db, "archive_customers", batch)

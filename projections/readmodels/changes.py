@@ -17,7 +17,7 @@ rebuild a tenth of its time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
@@ -57,16 +57,18 @@ NOT_THE_EVENT = (ValueError, TypeError, KeyError, AttributeError, ArithmeticErro
 _SEALED = b'"sealed:'  # in a stored state that holds a sealed value (domain/sealing.py)
 
 
-def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list[Change]:
+def decode(rows: Sequence[Notification], keyring: Keyring | None = None,
+           kept_sealed: Collection[str] = ()) -> list[Change]:
     """Stored rows as changes; each customer id is checked and converted once per batch.
     Sealed personal values are opened with ``keyring``, its keys read afresh per batch (a
-    value whose key is gone reads ERASED); without one they stay sealed.
+    value whose key is gone reads ERASED), except in events of the ``kept_sealed`` kinds;
+    without a keyring they stay sealed.
 
     A row no touchlog run writes is an UnreadableEvent (see the module's docstring).
     """
     ids: dict[Any, str] = {}
     changes = []
-    sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else ()
+    sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else set()
     # An erasure in the rows: the customer's events before it show ERASED, like the rows
     # of earlier batches, which ``blank_personal`` sets so.
     erasures = {i: at for at, i, _, topic, _ in rows if topic == ERASED_TOPIC}
@@ -93,7 +95,7 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None) -> list
             raise UnreadableEvent(customer, version, f"its state is not a {kind}")
         if originator_id in erasures and position < erasures[originator_id]:
             erased_state(cls, state)
-        elif originator_id in sealed:
+        elif originator_id in sealed and _SEALED in blob and kind not in kept_sealed:
             assert keyring is not None
             uid = uids.get(originator_id) or uids.setdefault(originator_id, UUID(customer))
             open_state(cls, state, keyring.lookup, uid, version, customer_text=customer)
@@ -155,10 +157,19 @@ class Projection(Protocol):
     """
 
     name: str
+    # Event kinds whose personal values the projection's rows never hold: their sealed
+    # values need not be opened for it (opening is most of what sealing costs a rebuild).
+    kept_sealed: frozenset[str]
 
     def read(self, db: ReportingDB, batch: Batch) -> Any: ...
 
     def prepare(self, batch: Batch, known: Any) -> Writes: ...
+
+
+# What the stage and follow-up projections take from contacts and profiles (times, actors,
+# signals, owners) is never personal.
+CONTACTS_AND_PROFILES = frozenset({"ContactLogged", "ContactAmended", "ContactRetracted",
+                                   "ProfileUpdated"})
 
 
 def apply(projection: Projection, db: ReportingDB, batch: Batch) -> None:

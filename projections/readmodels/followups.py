@@ -14,6 +14,7 @@ from typing import Any
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import FOLLOWUP_CONTACTS, FOLLOWUP_CUSTOMERS, FOLLOWUP_ITEMS
 from touchlog.projections.readmodels.changes import (
+    CONTACTS_AND_PROFILES,
     Batch,
     Change,
     ContactRows,
@@ -35,6 +36,7 @@ class FollowUpsProjection:
     """Projection ``followups``: followup_items, followup_customers, followup_contacts."""
 
     name = "followups"
+    kept_sealed = CONTACTS_AND_PROFILES
 
     def read(self, db: ReportingDB, batch: Batch) -> dict[str, str]:
         return known_references(db, "followup_customers", batch)

@@ -16,7 +16,13 @@ from touchlog.domain.stages import History, StageFact, StageFacts
 from touchlog.projections.engine.dialect import plain
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_FACTS, STAGE_HISTORY
-from touchlog.projections.readmodels.changes import MERGED, Batch, Change, known_references
+from touchlog.projections.readmodels.changes import (
+    CONTACTS_AND_PROFILES,
+    MERGED,
+    Batch,
+    Change,
+    known_references,
+)
 
 HISTORY_COLUMNS = STAGE_HISTORY.column_names
 CURRENT_COLUMNS = STAGE_CURRENT.column_names
@@ -39,6 +45,7 @@ class StagesProjection:
     """Projection ``stages``: tables stage_current, stage_history and stage_facts."""
 
     name = "stages"
+    kept_sealed = CONTACTS_AND_PROFILES
 
     def read(self, db: ReportingDB, batch: Batch) -> Known:
         refs = known_references(db, "stage_current", batch)

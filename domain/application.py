@@ -402,12 +402,20 @@ class TouchpointLog(Application[UUID]):
     # -- privacy --------------------------------------------------------------------------
 
     def record_erasure(self, reference: str, basis: str, request: str, *,
-                       by: str | None = None) -> Customer:
-        """Records the erasure of the customer's personal data (refused under a legal hold;
-        nothing new when already recorded); returns the customer after it. Its keys are
-        destroyed by ``destroy_keys``, once the projections no longer show its data."""
-        return self._update_one(reference, lambda c: (
-            c.erase(basis, request, _now(), by=by), c)[1])
+                       by: str | None = None) -> list[Customer]:
+        """Records the erasure of the customer's personal data on its own stream and on
+        the stream of each customer merged into it, which keeps its own key (refused under a
+        legal hold on any of them; nothing new where already recorded); returns those
+        customers, the one kept first. Their keys are destroyed by ``destroy_keys``, once
+        the projections no longer show their data."""
+        references = self.merged_references(reference)
+        at = _now()
+
+        def decide(customers: dict[str, Customer]) -> list[Customer]:
+            for r in references:
+                customers[r].erase(basis, request, at, by=by)
+            return [customers[r] for r in references]
+        return self._update(references, decide, follow_merges=False)
 
     def destroy_keys(self, customer: Customer) -> int:
         """Destroys every key of an erased customer; returns how many there were."""
@@ -543,18 +551,21 @@ class TouchpointLog(Application[UUID]):
         return stored
 
     def merged_streams(self, reference: str) -> list[UUID]:
-        """The ids of the streams a customer is read from: its own and, recursively, those
-        of the customers merged into it (``resolved`` first)."""
-        ids: list[UUID] = []
-        pending = [customer_id(self.resolved(reference))]
+        """The ids of the streams a customer is read from (``merged_references``)."""
+        return [customer_id(r) for r in self.merged_references(reference)]
+
+    def merged_references(self, reference: str) -> list[str]:
+        """The references of the streams a customer is read from: its own (``resolved``)
+        and, recursively, those of the customers merged into it."""
+        references: list[str] = []
+        pending = [self.resolved(reference)]
         while pending:
             current = pending.pop()
-            if current in ids:
+            if current in references:
                 continue
-            ids.append(current)
-            pending += [customer_id(r)
-                        for r in merge_partners(self, current, MERGED_FROM, "merged")]
-        return ids
+            references.append(current)
+            pending += merge_partners(self, customer_id(current), MERGED_FROM, "merged")
+        return references
 
     def merge(self, duplicate: str, into: str, reason: str, *, actor: str | None = None,
               at: datetime | str | None = None) -> tuple[str, str]:

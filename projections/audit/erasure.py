@@ -4,6 +4,8 @@
 The steps, each safe to interrupt, and all of them safe to run again:
 1. the customer's chain is verified (an erasure of a tampered history certifies nothing);
 2. the erasure is recorded (``Customer.Erased``, no personal data; skipped when it is);
+   a customer merged into it keeps its own stream and key, and is erased with it (each
+   step covers every such stream);
 3. the projections are brought up to date: applying the erasure sets the customer's
    personal columns to ERASED, and their old values are scrubbed from the reporting
    database's files (``Dialect.scrub``);
@@ -49,37 +51,47 @@ def erase_customer(log: TouchpointLog, reference: str, basis: str, request: str,
     basis = basis.strip().lower()
     if not BASIS.fullmatch(basis):
         raise InvalidInput("basis", basis, "a legal basis is a name like gdpr-17 or pipl-47")
-    reference = log.stored_reference(reference)
-    report, _ = verify_chains(log, reference)
-    if not report.intact:
-        raise StoreError(f"the chain of customer {reference!r} does not verify "
-                         f"({len(report.breaks)} breaks; 'touchlog verify {reference}' names "
-                         "them): an erasure would certify a tampered history, so none is made")
-    customer = log.record_erasure(reference, basis, request, by=by)
+    references = log.merged_references(reference)
+    for stream in references:
+        report, _ = verify_chains(log, stream)
+        if not report.intact:
+            raise StoreError(f"the chain of customer {stream!r} does not verify "
+                             f"({len(report.breaks)} breaks; 'touchlog verify {stream}' "
+                             "names them): an erasure would certify a tampered history, so "
+                             "none is made")
+    customers = log.record_erasure(reference, basis, request, by=by)
     projector = Projector(log)
     try:
         projector.catch_up()
-        projector.db.dialect.scrub(projector.db, [t.name for t in ALL_TABLES if t.personal])
+        projector.db.dialect.scrub(projector.db, [t.name for t in ALL_TABLES
+                                                  if t.personal or t.personal_attributes])
     finally:
         projector.close()
-    destroyed = log.destroy_keys(customer)
-    erased = next(e for e in reversed(log.history(reference))
-                  if isinstance(e, Customer.Erased))
-    after, _ = verify_chains(log, reference)
+    destroyed = sum(log.destroy_keys(customer) for customer in customers)
+    erasures = [_erasure(log, stream) for stream in references]
+    erased = erasures[0]
+    after, _ = verify_chains(log, references[0])
     head = next(iter(after.heads.values()))
     body = {
         "format": FORMAT,
-        "customer_id": str(customer.id),
+        "customer_id": str(customers[0].id),
         "request": erased.request,
         "basis": erased.basis,
         "by": erased.by,
         "erased_at": erased.at,
         "erasure_event_version": erased.originator_version,
         "events_covered": {"from_version": 1, "to_version": erased.events},
+        # The customers merged into this one keep their own streams and keys: each is
+        # erased with it (docs/privacy.md, "Merged customers").
+        "merged_customers": [
+            {"customer_id": str(customer.id), "erasure_event_version": e.originator_version,
+             "events_covered": {"from_version": 1, "to_version": e.events}}
+            for customer, e in zip(customers[1:], erasures[1:], strict=True)],
         "keys_destroyed_now": destroyed,
         # Events written before sealing keep their personal values in the clear in the
         # log's file (every read shows them erased): docs/privacy.md, "Logs written before".
-        "events_in_the_clear": _in_the_clear(log, customer, erased.originator_version),
+        "events_in_the_clear": sum(_in_the_clear(log, customer, e.originator_version)
+                                   for customer, e in zip(customers, erasures, strict=True)),
         "chain": {"intact": after.intact, "head_version": head.version,
                   "head_link": head.link},
         "certified_at": datetime.now(UTC).isoformat(),
@@ -90,6 +102,12 @@ def erase_customer(log: TouchpointLog, reference: str, basis: str, request: str,
     with NewFiles(force=True, protected=protected_databases(log.settings)) as files:
         files.open(target).write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     return {**document, "certificate": str(target)}
+
+
+def _erasure(log: TouchpointLog, reference: str) -> Customer.Erased:
+    """The last erasure recorded on the customer's own stream."""
+    return next(e for e in reversed(log.history(reference))
+                if isinstance(e, Customer.Erased))
 
 
 def _in_the_clear(log: TouchpointLog, customer: Customer, before: int) -> int:

@@ -54,9 +54,11 @@ class PostgresReporting(Dialect):
         return conn
 
     def scrub(self, db: ReportingDB, tables: Sequence[str]) -> None:
-        # An UPDATE leaves the old row version behind until a vacuum removes it.
+        # An UPDATE leaves the old row version behind; a plain VACUUM frees it but leaves
+        # its bytes in the page (a merge's moved rows were found there): FULL rewrites the
+        # table into new files.
         for table in tables:
-            db.execute(f"VACUUM {table}")
+            db.execute(f"VACUUM FULL {table}")
 
     def lost(self, error: Exception) -> bool:
         from touchlog.domain.storage.postgres import connection_lost

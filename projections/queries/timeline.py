@@ -103,6 +103,11 @@ def build_timeline(events: Iterable[Change], window: TimelineFilter = TimelineFi
     return [entry for at, _, entry in timed if _shown(at, entry, window)]
 
 
+# The events that change a customer's stage facts (besides its registration).
+_STAGE_FACTS = frozenset({"MergedFrom", "ContactLogged", "ContactAmended", "ContactRetracted",
+                          "StageChanged"})
+
+
 class _Stages:
     """The customer's stage facts, and the changes of its derived history as entries."""
 
@@ -127,6 +132,8 @@ class _Stages:
             _instant(e["changes"]["occurred_at"])
         if c.kind == "Registered":
             self.facts_of[c.customer_id] = StageFacts(e["at"])
+            return
+        if c.kind not in _STAGE_FACTS:  # (a merged customer's erasure comes after its merge)
             return
         facts = self.facts_of[c.customer_id]
         if c.kind == "MergedFrom":

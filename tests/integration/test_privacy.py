@@ -30,6 +30,7 @@ from touchlog.projections.engine.runner import Projector
 from touchlog.projections.engine.schema import ALL_TABLES
 from touchlog.projections.queries.export import export
 from touchlog.projections.queries.reads import Queries
+from touchlog.projections.queries.timeline import build_timeline, customer_events
 
 PERSON = "P-1"
 OTHER = "P-2"
@@ -167,6 +168,43 @@ def test_reports_are_equal_after_erasure_apart_from_personal_columns(
                 for r in after[table]] == expected, table
     assert verify_projections(log).intact
     assert verify_chains(log)[0].intact
+
+
+DUPLICATE = "P-9"  # the same person, recorded twice, then merged into PERSON
+DUPLICATE_SECRETS = ("Zoe Q. Dup", "zoe.dup@example.org", "+44 7700 900999",
+                     "asked twice about Quartz", "Zoe again, under another number",
+                     "Quartermaine Lodge", "Zoe's second order moved", "call Zoe on 999",
+                     "Zoe's second change of mind", "Zoe's second complaint")
+
+
+@pytest.mark.parametrize("asked_for", [PERSON, DUPLICATE])
+def test_erasing_a_customer_erases_those_merged_into_it(
+        log: TouchpointLog, db_url: str, tmp_path: Path, asked_for: str) -> None:
+    """A customer merged into another keeps its own stream and key: erasing either
+    reference erases both streams, destroys both keys and certifies both."""
+    record(log, DUPLICATE, DUPLICATE_SECRETS)
+    log.merge(DUPLICATE, PERSON, "the same person", actor="ann")
+    projected(log)
+    ids = [customer_id(PERSON), customer_id(DUPLICATE)]
+    raw_keys = [log.keyring.store.load([uid])[(uid, 1)] for uid in ids]
+    assert all(isinstance(k, bytes) for k in raw_keys)
+    made = erase_customer(log, asked_for, "gdpr-17", "REQ-M", certificate=tmp_path / "c.json")
+    assert made["customer_id"] == str(ids[0])
+    assert [m["customer_id"] for m in made["merged_customers"]] == [str(ids[1])]
+    assert made["keys_destroyed_now"] == 2
+    assert [log.keyring.store.load([uid])[(uid, 1)] for uid in ids] == [None, None]
+    export_history(log, PERSON, tmp_path / "audit-export")
+    timeline = json.dumps(build_timeline(customer_events(log, PERSON)), default=str)
+    forbidden = [s.encode() for s in (*SECRETS, *DUPLICATE_SECRETS)]
+    forbidden += [k for raw in raw_keys for k in (raw, base64.b64encode(raw))]
+    everything = _contents(db_url, tmp_path) + timeline.encode() + b"".join(
+        p.read_bytes() for p in (tmp_path / "audit-export").iterdir())
+    assert [f for f in forbidden if f in everything] == []
+    with pytest.raises(CustomerErased):
+        log.log_contact(DUPLICATE, Contact(occurred_at="2026-03-01T10:00", channel="phone"))
+    assert verify_chains(log)[0].intact and verify_projections(log).intact
+    again = erase_customer(log, PERSON, "gdpr-17", "REQ-M", certificate=tmp_path / "d.json")
+    assert (again["chain"], again["keys_destroyed_now"]) == (made["chain"], 0)
 
 
 def test_the_certificate_holds_no_personal_data_and_names_the_verified_head(

@@ -3,7 +3,8 @@ before each step of the erasure (the recorded erasure, each projection's batch, 
 the key's destruction, each write boundary of the certificate) and before some other
 statements (all of them with --runslow).
 
-After each kill the customer is either not erased yet (its key stands) or erased for good;
+The customer has another merged into it (its own stream and key). After each kill the
+customer is either not erased yet (its keys stand) or erased for good;
 a destroyed key never leaves projections showing the person's values; the log verifies;
 and ``erase`` run again completes, erasing everything.
 """
@@ -16,7 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_privacy import PERSON, SECRETS, record
+from tests.integration.test_privacy import (
+    DUPLICATE,
+    DUPLICATE_SECRETS,
+    PERSON,
+    SECRETS,
+    record,
+)
 from tests.reliability.crashes import COMMAND, TOUCHLOG, Point, killed, projected, traced
 from tests.reliability.databases import Databases
 from touchlog.domain.application import TouchpointLog
@@ -30,6 +37,8 @@ def _start(databases: Databases) -> str:
     with TouchpointLog(Settings(db=db)) as log:
         record(log, PERSON, SECRETS)
         record(log, "P-2", ("Olaf Otterbein", "olaf@example.org", "Olaf's visit"))
+        record(log, DUPLICATE, DUPLICATE_SECRETS)  # merged: its own stream and key
+        log.merge(DUPLICATE, PERSON, "the same person", actor="ann")
     projected(db, catch_up=True)
     return db
 
@@ -39,15 +48,17 @@ def _erase(db: str, folder: Path) -> list[str]:
             "REQ-9", "--certificate", str(folder / "certificate.json")]
 
 
-def _key_destroyed(db: str) -> bool:
-    uid = customer_id(PERSON)
+def _keys_destroyed(db: str) -> list[bool]:
+    """Whether the key of the customer, and of the one merged into it, is destroyed."""
+    uids = [customer_id(PERSON), customer_id(DUPLICATE)]
     with TouchpointLog(Settings(db=db), create=False) as log:
-        return log.keyring.store.load([uid]).get((uid, 1)) is None
+        keys = log.keyring.store.load(uids)
+        return [keys.get((uid, 1)) is None for uid in uids]
 
 
 def _shows_plain_values(snapshot: Any) -> list[str]:
     text = json.dumps(snapshot)
-    return [s for s in SECRETS if s in text]
+    return [s for s in (*SECRETS, *DUPLICATE_SECRETS) if s in text]
 
 
 # The statements that begin or end a step of the erasure.
@@ -74,14 +85,14 @@ def test_a_killed_erase_never_leaves_a_destroyed_key_beside_plain_projections(
         killed(_erase(db, tmp_path), point, tmp_path)
         with TouchpointLog(Settings(db=db), create=False) as log:
             assert verify_chains(log)[0].intact, point
-        destroyed = _key_destroyed(db)
+        destroyed = any(_keys_destroyed(db))
         if destroyed:
             assert _shows_plain_values(projected(db)) == [], point
         outcomes.add(destroyed)
         again = subprocess.run([*TOUCHLOG, *_erase(db, tmp_path)], capture_output=True,
                                text=True, check=False)
         assert again.returncode == 0, (point, again.stderr)
-        assert _key_destroyed(db)
+        assert all(_keys_destroyed(db))
         assert _shows_plain_values(projected(db)) == [], point
         certificate = json.loads((tmp_path / "certificate.json").read_text())
         assert certificate["chain"]["intact"]

@@ -48,6 +48,7 @@ from touchlog.domain.importing.sources import read_table
 from touchlog.domain.importing.spool import Encoded, Spool, encode
 from touchlog.domain.importing.summary import PREVIEW_ROWS, Rejection, Summary, shown
 from touchlog.domain.importing.undo import undo_import
+from touchlog.domain.memory import between_batches, bulk_collection
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.location import locate
 from touchlog.domain.storage.scratch import scratch_folder
@@ -329,36 +330,38 @@ def _record(spool: Spool, log: TouchpointLog, summary: Summary, on_reject: Rejec
     ``unknown`` customers (rejected already: --existing-only); the first batch also records
     the import's start."""
     starting: ImportStart | None = start
-    for lines, entries in spool.batches(batch_size):
-        if unknown:
-            kept = [i for i, e in enumerate(entries) if e.reference not in unknown]
-            lines, entries = [lines[i] for i in kept], [entries[i] for i in kept]
-            if not entries:
-                continue
-        refused: dict[int, InvalidInput] = {}
-        provenance = Provenance(start.import_id, lines, starting)
-        starting = None
-        try:
-            recorded = log.log_cards(entries, on_change=on_change, provenance=provenance)
-        except InvalidInput:
-            # A rule only the stored state can check (a follow-up with nobody to own it,
-            # other content under a stored id): the batch again, still one transaction,
-            # without the rows it refuses.
-            recorded = log.log_cards(entries, refused=refused, on_change=on_change,
-                                     provenance=provenance)
-        for index, error in sorted(refused.items()):
-            summary.rejected += 1
-            on_reject(Rejection(lines[index], error.field, _reason(error),
-                                spool.values(lines[index]), spool.header, error.reason,
-                                error.value))
-        for reference in dict.fromkeys(r.reference for r in recorded if r.registered):
-            summary.registered(reference)
-        summary.imported += sum(1 for r in recorded if r.logged)
-        summary.changed += sum(1 for r in recorded if r.changed)
-        summary.duplicates += sum(1 for i, r in enumerate(recorded)
-                                  if not r.logged and not r.changed and i not in refused)
-        if progress is not None:
-            progress(len(entries), summary.contacts)
+    with bulk_collection():
+        for lines, entries in spool.batches(batch_size):
+            between_batches()
+            if unknown:
+                kept = [i for i, e in enumerate(entries) if e.reference not in unknown]
+                lines, entries = [lines[i] for i in kept], [entries[i] for i in kept]
+                if not entries:
+                    continue
+            refused: dict[int, InvalidInput] = {}
+            provenance = Provenance(start.import_id, lines, starting)
+            starting = None
+            try:
+                recorded = log.log_cards(entries, on_change=on_change, provenance=provenance)
+            except InvalidInput:
+                # A rule only the stored state can check (a follow-up with nobody to own it,
+                # other content under a stored id): the batch again, still one transaction,
+                # without the rows it refuses.
+                recorded = log.log_cards(entries, refused=refused, on_change=on_change,
+                                         provenance=provenance)
+            for index, error in sorted(refused.items()):
+                summary.rejected += 1
+                on_reject(Rejection(lines[index], error.field, _reason(error),
+                                    spool.values(lines[index]), spool.header, error.reason,
+                                    error.value))
+            for reference in dict.fromkeys(r.reference for r in recorded if r.registered):
+                summary.registered(reference)
+            summary.imported += sum(1 for r in recorded if r.logged)
+            summary.changed += sum(1 for r in recorded if r.changed)
+            summary.duplicates += sum(1 for i, r in enumerate(recorded)
+                                      if not r.logged and not r.changed and i not in refused)
+            if progress is not None:
+                progress(len(entries), summary.contacts)
 
 
 def _preview(spool: Spool, log: TouchpointLog | None, summary: Summary, batch_size: int,

@@ -24,6 +24,7 @@ from typing import Any
 
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.errors import ConnectionLost, InvalidInput, StoreError
+from touchlog.domain.memory import between_batches, bulk_collection
 from touchlog.domain.settings import Settings, available_cores
 from touchlog.domain.storage.events import landmarks, link_of, notifications
 from touchlog.domain.storage.files import Protected
@@ -149,21 +150,23 @@ class Projector:
             if all(tracked_position(n, rows[n]["position"]) >= (rows[n]["head"] or 0)
                    for n in chosen):
                 return 0
-        while True:
-            positions = self.db.positions()
-            start = min(positions[n] for n in chosen)
-            kept_sealed = frozenset.intersection(
-                *(self.projections[n].kept_sealed for n in chosen))
-            changes = decode(notifications(self.log, start, self.batch_size, upto),
-                             self.log.keyring, kept_sealed)
-            if not changes:
-                return read
-            read += len(changes)
-            for name in chosen:
-                mine = [c for c in changes if c.position > positions[name]]
-                for part in ending_at_merges(mine):
-                    self._commit(name, positions[name], part)
-                    positions[name] = part[-1].position
+        kept_sealed = frozenset.intersection(*(self.projections[n].kept_sealed
+                                               for n in chosen))
+        with bulk_collection():
+            while True:
+                between_batches()
+                positions = self.db.positions()
+                start = min(positions[n] for n in chosen)
+                changes = decode(notifications(self.log, start, self.batch_size, upto),
+                                 self.log.keyring, kept_sealed)
+                if not changes:
+                    return read
+                read += len(changes)
+                for name in chosen:
+                    mine = [c for c in changes if c.position > positions[name]]
+                    for part in ending_at_merges(mine):
+                        self._commit(name, positions[name], part)
+                        positions[name] = part[-1].position
 
     def ensure_fits(self, names: Iterable[str] | None = None) -> None:
         """Refuses (a StoreError naming the rebuild) when the named projections' tables were

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import measure, raw, report
+from benchmarks.conditions import measured
 from benchmarks.database import prepared
 from benchmarks.generate import write_csv
 
@@ -100,25 +101,29 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
     stats = write_csv(csv_path, args.size, args.seed)
     data: dict[str, Any] = {**stats.as_dict(), "csv_bytes": csv_path.stat().st_size}
     m: dict[str, Any] = {}
+    conditions: dict[str, dict[str, Any]] = {}  # each measurement's (benchmarks/conditions.py)
     with prepared(args.db, work) as target:
         result = {"machine": {**report.machine(), "postgres": target.server_version},
                   "run": {"contacts": args.size, "customers": stats.customers,
                           "db_kind": target.kind, "seed": args.seed, "measured": chosen},
-                  "data": data, "measurements": m}
+                  "data": data, "measurements": m, "conditions": conditions}
         the_run = measure.Run(target.url, work, args.seed, stats.customers)
         if "raw" in chosen:
             progress(f"raw baseline: {args.size:,} rows, 1,000 per transaction")
-            m["raw"] = raw.measure(target.kind, target.raw_url, args.size, args.seed)
+            with measured() as conditions["raw"]:
+                m["raw"] = raw.measure(target.kind, target.raw_url, args.size, args.seed)
         if "import" in chosen or set(chosen) & set(NEEDS_DATA):
             progress("touchlog import, then projections run")
-            m["import"] = measure.measure_import(the_run, csv_path, args.size)
+            with measured() as conditions["import"]:
+                m["import"] = measure.measure_import(the_run, csv_path, args.size)
             data.update(measure.stored_events(the_run))
         if "mapped" in chosen:
             if target.kind == "sqlite":
                 progress(f"touchlog import --mapping (the same contacts as an export) and the "
                          f"plain import, alternately, {args.mapped_rounds} times each")
-                m["mapped"] = measure.measure_mapped(the_run, csv_path, args.size,
-                                                     args.mapped_rounds)
+                with measured() as conditions["mapped"]:
+                    m["mapped"] = measure.measure_mapped(the_run, csv_path, args.size,
+                                                         args.mapped_rounds)
             else:
                 progress("the mapped import is measured on SQLite only: skipped")
         steps = (("rebuild", "rebuilding every projection", lambda: measure.measure_rebuild(
@@ -133,7 +138,9 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
         for name, message, step in steps:
             if name in chosen:
                 progress(message)
-                m["timeline_process" if name == "timeline" else name] = step()
+                key = "timeline_process" if name == "timeline" else name
+                with measured() as conditions[key]:
+                    m[key] = step()
     _ratios(m)
     return result
 

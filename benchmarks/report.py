@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.conditions import describe
+
 REPO = Path(__file__).resolve().parent.parent
 QUERIES = ("timeline", "archive", "followups")
 
@@ -127,6 +129,10 @@ def table(result: dict[str, Any]) -> str:
              f"{result['machine']['load_average_at_start']} at start, "
              f"{result['machine'].get('load_average_at_end')} at end"]
     lines += [f"  {label:<34} {value}" for label, value in _numbers(m)]
+    lines.append("")
+    lines.append("  conditions (CPU of every process of the step; how busy the machine was)")
+    lines += [f"  {name:<34} {describe(found)}"
+              for name, found in result.get("conditions", {}).items()]
     lines.append("")
     lines.append(f"  {'target':<34} {'value':>12}  {'limit':<10} result")
     for t in result["targets"]:

@@ -56,6 +56,13 @@ def assert_complete(result: dict[str, Any], kind: str) -> None:
             assert m["mapped"][key] > 0, ("mapped", key, m["mapped"])
     else:
         assert "mapped" not in m
+    # Each measurement's conditions: the CPU of its processes, how busy the machine was.
+    measured = {"timeline_process" if n == "timeline" else n for n in m}
+    assert set(result["conditions"]) == measured
+    for name, found in result["conditions"].items():
+        assert found["wall_s"] > 0 and found["cpu_s"] >= 0, name
+        assert 0 <= found["busy_others"] <= found["busy"] <= 1, name
+    assert result["conditions"]["import"]["cpu_s"] >= m["import"]["import_cpu_s"]
     assert {name for name in m["reports"]} == {*REPORTS, "html"}
     assert all(m["reports"][name]["median_s"] > 0 for name in REPORTS)
     assert m["reports"]["html"]["bytes"] > 0

@@ -78,30 +78,29 @@ def open_value(keys: KeyLookup, customer: UUID, version: int, path: str, value: 
 def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, customer: UUID,
                version: int, epoch: int, settings: Settings | None = None) -> dict[str, Any]:
     """``state`` with every personal value (not None) sealed; ``state`` itself when it has
-    none. The key is asked for only when there is something to seal.
-
-    An import seals every contact it records: the values share one key look-up, one
-    random draw for their nonces and their associated data's prefix."""
-    todo = [(path, holder, name, value)
-            for path, holder, name in personal_places(event_class.__name__, state, settings)
-            if (value := holder[name]) is not None
-            and not (value.__class__ is str and value.startswith(SEALED))]
-    if not todo:
-        return state
-    key = keys(customer, epoch)
-    nonces = os.urandom(NONCE_BYTES * len(todo))
-    bound, head, tail = f"{customer}|{version}|", f"{SEALED}{epoch}:", f"|{epoch}"
-    sealed = dict(state)
-    encrypt, encode, dumps = key.encrypt, binascii.b2a_base64, canonical_json_bytes
-    for index, (path, holder, name, value) in enumerate(todo):
-        nonce = nonces[index * NONCE_BYTES:(index + 1) * NONCE_BYTES]
-        blob = nonce + encrypt(nonce, dumps(value), (bound + path + tail).encode())
-        text = head + encode(blob, newline=False).decode()
+    none. The key is asked for only when there is something to seal, once per event."""
+    sealed: dict[str, Any] | None = None
+    copies: dict[int, dict[str, Any]] = {}
+    for path, holder, name in personal_places(event_class.__name__, state, settings):
+        value = holder[name]
+        if value is None or (value.__class__ is str and value.startswith(SEALED)):
+            continue
+        if sealed is None:
+            encrypt = keys(customer, epoch).encrypt
+            bound, tail, head = f"{customer}|{version}|", f"|{epoch}", f"{SEALED}{epoch}:"
+            sealed = dict(state)
+        nonce = os.urandom(NONCE_BYTES)
+        text = head + binascii.b2a_base64(nonce + encrypt(
+            nonce, canonical_json_bytes(value), f"{bound}{path}{tail}".encode()),
+            newline=False).decode()
         if holder is state:
             sealed[name] = text
-        else:
-            _copy_path(sealed, path)[name] = text
-    return sealed
+        else:  # a nested value: the dicts on its path are copied once
+            copy = copies.get(id(holder))
+            if copy is None:
+                copy = copies[id(holder)] = _copy_path(sealed, path)
+            copy[name] = text
+    return state if sealed is None else sealed
 
 
 def open_state(event_class: type, state: dict[str, Any], keys: KeyLookup, customer: UUID,

@@ -101,6 +101,7 @@ def test_after_erasure_no_file_or_table_holds_the_persons_values_nor_its_key(
     uid = customer_id(PERSON)
     raw_key = log.keyring.store.load([uid])[(uid, 1)]
     assert isinstance(raw_key, bytes)
+    [(_, _, wrapped)] = log.keyring.store._select([uid.hex])  # as the key store holds it
     export_history(log, PERSON, tmp_path / "before-export")  # sealed values only
     assert SECRETS[4].encode() in _contents(db_url, tmp_path)  # the projections, plain
     erase_customer(log, PERSON, "gdpr-17", "REQ-1", by="dpo")
@@ -112,7 +113,8 @@ def test_after_erasure_no_file_or_table_holds_the_persons_values_nor_its_key(
             export(queries, name, "csv", tmp_path / "exports" / f"{name}.csv")
     finally:
         queries.close()
-    forbidden = [s.encode() for s in SECRETS] + [raw_key, base64.b64encode(raw_key)]
+    forbidden = [s.encode() for s in SECRETS] + [raw_key, base64.b64encode(raw_key),
+                                                 bytes(wrapped)]
     everything = _contents(db_url, tmp_path)
     everything += b"".join(p.read_bytes() for folder in ("before-export", "audit-export",
                                                          "exports")
@@ -188,6 +190,7 @@ def test_erasing_a_customer_erases_those_merged_into_it(
     ids = [customer_id(PERSON), customer_id(DUPLICATE)]
     raw_keys = [log.keyring.store.load([uid])[(uid, 1)] for uid in ids]
     assert all(isinstance(k, bytes) for k in raw_keys)
+    raw_keys += [bytes(w) for _, _, w in log.keyring.store._select([u.hex for u in ids])]
     made = erase_customer(log, asked_for, "gdpr-17", "REQ-M", certificate=tmp_path / "c.json")
     assert made["customer_id"] == str(ids[0])
     assert [m["customer_id"] for m in made["merged_customers"]] == [str(ids[1])]

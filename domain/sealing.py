@@ -80,7 +80,7 @@ def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, custome
     """``state`` with every personal value (not None) sealed; ``state`` itself when it has
     none. The key is asked for only when there is something to seal, once per event."""
     sealed: dict[str, Any] | None = None
-    copies: dict[int, dict[str, Any]] = {}
+    copies: set[int] = set()  # the ids of the dicts copied so far
     for path, holder, name in personal_places(event_class.__name__, state, settings):
         value = holder[name]
         if value is None or (value.__class__ is str and value.startswith(SEALED)):
@@ -95,11 +95,8 @@ def seal_state(event_class: type, state: dict[str, Any], keys: KeyMaker, custome
             newline=False).decode()
         if holder is state:
             sealed[name] = text
-        else:  # a nested value: the dicts on its path are copied once
-            copy = copies.get(id(holder))
-            if copy is None:
-                copy = copies[id(holder)] = _copy_path(sealed, path)
-            copy[name] = text
+        else:  # a nested value: the dicts on its path are copied, each once
+            _copy_path(sealed, path, copies)[name] = text
     return state if sealed is None else sealed
 
 
@@ -186,10 +183,14 @@ def _sealed(state: dict[str, Any], prefix: str
     return found
 
 
-def _copy_path(state: dict[str, Any], path: str) -> dict[str, Any]:
-    """Replaces the dicts along ``path`` in ``state`` by copies; returns the innermost."""
+def _copy_path(state: dict[str, Any], path: str, copies: set[int]) -> dict[str, Any]:
+    """Replaces the dicts along ``path`` in ``state`` by copies, except those that are copies
+    already (their ids in ``copies``, which gets the new ones); returns the innermost."""
     holder = state
     for part in path.split(".")[:-1]:
-        holder[part] = dict(holder[part])
-        holder = holder[part]
+        child = holder[part]
+        if id(child) not in copies:
+            child = holder[part] = dict(child)
+            copies.add(id(child))
+        holder = child
     return holder

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from uuid import uuid4
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from touchlog.domain.attributes import declarations
 from touchlog.domain.customer import Customer
 from touchlog.domain.errors import CustomerErased, InvalidInput
 from touchlog.domain.sealing import (
@@ -19,6 +21,7 @@ from touchlog.domain.sealing import (
     open_value,
     seal_state,
 )
+from touchlog.domain.settings import Settings
 
 KEY = AESGCM(new_key())
 WHO = uuid4()
@@ -35,6 +38,22 @@ def test_personal_values_are_sealed_nested_ones_too_and_nulls_stay_null() -> Non
     assert sealed["changes"]["owner"] == "bob"
     assert state["changes"]["name"] == "Ann"  # the given state is left alone
     assert open_state(Customer.ProfileUpdated, sealed, keys, WHO, 2) == state
+
+
+def test_values_at_every_depth_are_sealed_in_copies_and_all_open_back() -> None:
+    state = {"changes": {"purpose": "p", "person": {"name": "Ann", "email": "a@b.c"},
+                         "summary": "s", "attributes": {"campaign": "spring"}},
+             "reason": "typo", "contact_id": "c-1"}
+    given = copy.deepcopy(state)
+    settings = Settings(contact_attributes=declarations(
+        {"campaign": {"type": "text", "personal": True}}, "t"))
+    sealed = seal_state(Customer.ContactAmended, state, keys, WHO, 5, 1, settings)
+    assert state == given  # the given state and its nested dicts are left alone
+    values = [sealed["changes"]["purpose"], sealed["changes"]["summary"],
+              sealed["changes"]["person"]["name"], sealed["changes"]["person"]["email"],
+              sealed["changes"]["attributes"]["campaign"], sealed["reason"]]
+    assert all(is_sealed(v) for v in values) and sealed["contact_id"] == "c-1"
+    assert open_state(Customer.ContactAmended, sealed, keys, WHO, 5) == given
 
 
 def test_a_state_without_personal_values_is_returned_as_it_is() -> None:

@@ -57,8 +57,7 @@ def personal_places(kind: str, state: Mapping[str, Any], settings: Settings | No
         path, scope = where
         declared = (settings.contact_attributes if scope == "contact"
                     else settings.customer_attributes)
-        held = (state.get(path) if "." not in path else value_at(state, path)) if declared \
-            else None
+        held = value_at(state, path) if declared else None
         if held and held.__class__ is dict:
             places += [(f"{path}.{name}", held, name) for name in sorted(held)
                        if name in declared and declared[name].personal]

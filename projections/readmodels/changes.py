@@ -68,7 +68,7 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None,
     """
     ids: dict[Any, str] = {}
     changes = []
-    sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else set()
+    sealed = {i for _, i, _, _, blob in rows if _SEALED in blob} if keyring else ()
     # An erasure in the rows: the customer's events before it show ERASED, like the rows
     # of earlier batches, which ``blank_personal`` sets so.
     erasures = {i: at for at, i, _, topic, _ in rows if topic == ERASED_TOPIC}
@@ -95,8 +95,7 @@ def decode(rows: Sequence[Notification], keyring: Keyring | None = None,
             raise UnreadableEvent(customer, version, f"its state is not a {kind}")
         if originator_id in erasures and position < erasures[originator_id]:
             erased_state(cls, state)
-        elif originator_id in sealed and _SEALED in blob and kind not in kept_sealed:
-            assert keyring is not None
+        elif keyring is not None and _SEALED in blob and kind not in kept_sealed:
             uid = uids.get(originator_id) or uids.setdefault(originator_id, UUID(customer))
             open_state(cls, state, keyring.lookup, uid, version, customer_text=customer)
         if version == 1 or kind == "Registered":

@@ -10,6 +10,7 @@ IntegrityError that makes the application retry from a fresh load.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,11 @@ from touchlog.domain.storage.database import Database, Row, fetched, lock_timeou
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
+
+
+# A new file's page size: bulk inserts write fewer, fuller pages than with SQLite's 4 KiB
+# (an import of 100k contacts about 4% faster, docs/performance.md).
+PAGE_SIZE = 16_384
 
 
 class SQLiteEventRecorder(SQLiteApplicationRecorder):
@@ -139,6 +145,23 @@ def read_only_uri(path: Path) -> str | None:
     return uri
 
 
+def create_file(path: Path) -> None:
+    """Makes a new SQLite database at ``path`` (FileExistsError if there is a file): readable
+    by its owner only from the first byte (it holds personal data), in WAL mode, with
+    PAGE_SIZE pages."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only before the first table
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+    except sqlite3.Error as e:  # a full disk, say: no half-made file is left behind
+        path.unlink(missing_ok=True)
+        raise OSError(errno.EIO, str(e)) from None
+
+
 def _prepare_file(path: Path, *, create: bool) -> None:
     if path.exists():
         if path.is_dir():
@@ -151,7 +174,7 @@ def _prepare_file(path: Path, *, create: bool) -> None:
         raise StoreError(f"cannot create the database {path}: folder {path.parent} does not exist")
     try:
         # The log holds personal data: readable by its owner only, from the first byte.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        create_file(path)
     except FileExistsError:
         pass
     except OSError as e:

@@ -47,27 +47,30 @@ def spawned(name: str, target: Any, *args: Any, finish: bool) -> Iterator[None]:
 
 
 @contextmanager
-def projecting_alongside(log: TouchpointLog) -> Iterator[None]:
+def projecting_alongside(log: TouchpointLog, *, indexed: bool = True) -> Iterator[None]:
     """Keeps the projections catching up in a second process while the body records events
     (an import), so the reporting tables fill on the second core instead of afterwards.
+    Unless ``indexed``, the follower leaves the readers' indexes missing (the caller
+    builds them at the end).
 
     The follower stops when the body ends (or its parent dies) after at most the batch it
     is applying; whatever it has not applied by then, the caller's own ``catch_up``
     applies. It may fail for any reason without harm: every batch it applies is one
     exactly-once transaction.
     """
-    with spawned(FOLLOWER, _follow_until, log.settings, finish=False):
+    with spawned(FOLLOWER, _follow_until, log.settings, indexed, finish=False):
         yield
 
 
-def _follow_until(settings: Settings, stop: Any, parent: int) -> None:
-    from touchlog.projections.engine.runner import EVENTS_PER_BATCH_ALONGSIDE
+def _follow_until(settings: Settings, indexed: bool, stop: Any, parent: int) -> None:
+    from touchlog.projections.engine.runner import EVENTS_PER_BATCH_ALONGSIDE, reporting_url
 
     def step(projector: Projector) -> bool:
         if not _one_batch(projector, projector.select(None)):
             stop.wait(0.05)  # caught up: wait for the writer
         return not stop.is_set()
-    _in_steps(settings, None, EVENTS_PER_BATCH_ALONGSIDE, parent, step)
+    _in_steps(settings, reporting_url(settings), indexed, EVENTS_PER_BATCH_ALONGSIDE, parent,
+              step)
 
 
 def catch_up_alone(settings: Settings, url: str, names: list[str], stop: Any,
@@ -76,11 +79,11 @@ def catch_up_alone(settings: Settings, url: str, names: list[str], stop: Any,
     when the rebuild is over or gone)."""
     from touchlog.projections.engine.runner import EVENTS_PER_BATCH
 
-    _in_steps(settings, url, EVENTS_PER_BATCH, parent,
+    _in_steps(settings, url, False, EVENTS_PER_BATCH, parent,
               lambda projector: _one_batch(projector, names) > 0 and not stop.is_set())
 
 
-def _in_steps(settings: Settings, url: str | None, batch_size: int, parent: int,
+def _in_steps(settings: Settings, url: str, indexed: bool, batch_size: int, parent: int,
               step: Any) -> None:
     """Calls ``step(projector)`` while it returns True and the parent lives: one batch per
     step, so that a helper whose parent died ends within one batch. It may fail for any
@@ -91,8 +94,7 @@ def _in_steps(settings: Settings, url: str | None, batch_size: int, parent: int,
 
     try:
         log = TouchpointLog(settings, create=False)
-        projector = Projector(log, ReportingDB(url, create=False) if url else None,
-                              batch_size=batch_size)
+        projector = Projector(log, ReportingDB(url, create=indexed), batch_size=batch_size)
         try:
             while os.getppid() == parent and step(projector):
                 pass

@@ -42,7 +42,8 @@ class ReportingDB:
 
     def __init__(self, url: str, create: bool = True) -> None:
         """Opens ``url`` and creates what is missing of the tables and indexes (unless not
-        ``create``: a rebuild's helper leaves the readers' indexes to the rebuild's end)."""
+        ``create``: a rebuild's helper and an import's follower leave the readers' indexes
+        to the end of the bulk load)."""
         self.url = url
         try:
             self.location = locate(url)
@@ -158,12 +159,12 @@ class ReportingDB:
         # Only when something is missing, and only what is: on PostgreSQL the DDL's locks,
         # taken while another process applies events to the same tables, made a plain query
         # end in "deadlock detected".
-        if not self._missing_relations():
+        if not self.missing_relations():
             return
         with self.transaction(), self.errors():
             for statement in self.dialect.alone():
                 self.conn.execute(statement)
-            missing = set(self._missing_relations())  # again, now that this writer is alone
+            missing = set(self.missing_relations())  # again, now that this writer is alone
             if not missing:
                 return  # another process made them meanwhile
             views = _report_views(self.dialect)
@@ -240,7 +241,7 @@ class ReportingDB:
                 for index in table.reader_indexes:
                     self.execute(f"DROP INDEX IF EXISTS {table.index_name(index)}")
 
-    def _missing_relations(self) -> list[str]:
+    def missing_relations(self) -> list[str]:
         """The tables, indexes and columns (``Table.column_key``) that do not exist."""
         names = [name for table in ALL_TABLES
                  for name in (table.name, *map(table.index_name, table.indexes),

@@ -105,7 +105,7 @@ class Projector:
         # When the reporting tables share the log's database, "anything new?" may be one
         # query on this connection: what most reads ask, and hear "no".
         head = (log.location.database.head_sql(log.recorder)
-                if db is None and reporting_url(log) == log.settings.db else None)
+                if self.db.url == log.settings.db else None)
         self.head_query = (f"SELECT name, position, {head} AS head FROM {TRACKING.name}"
                            if head is not None else None)
         self.batch_size = batch_size
@@ -311,8 +311,17 @@ def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
     projector = Projector(log, batch_size=EVENTS_PER_BATCH_ALONGSIDE)
     try:
         projector.ensure_fits()  # refused before anything is recorded
-        with projecting_alongside(log) if contacts >= FOLLOW_IMPORTS_FROM else nullcontext():
+        alongside = contacts >= FOLLOW_IMPORTS_FROM
+        # A long import into empty tables builds the readers' indexes once, at the end:
+        # much cheaper than keeping them up to date row by row (as a rebuild does).
+        empty = alongside and not any(projector.db.positions().values())
+        if empty:
+            with projector.db.transaction():
+                projector.db.drop_reader_indexes(projector.projections)
+        with projecting_alongside(log, indexed=not empty) if alongside else nullcontext():
             yield
         projector.catch_up()
+        if empty:
+            projector.db.create_tables()
     finally:
         projector.close()

@@ -7,7 +7,6 @@ SQLite's own sum and avg are floating point.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +19,7 @@ import orjson
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import lock_timeout
 from touchlog.domain.storage.scratch import scratch_folder
-from touchlog.domain.storage.sqlite import read_only_uri
+from touchlog.domain.storage.sqlite import create_file, read_only_uri
 from touchlog.projections.engine.dialect import VIEW_MARK, Dialect, exact_sum, rating_average
 
 if TYPE_CHECKING:
@@ -44,9 +43,9 @@ class SQLiteReporting(Dialect):
         path = location.path
         assert path is not None
         if not path.exists() and path.parent.is_dir():
-            # Projection tables hold personal data too: owner-only, like the event database.
+            # Projection tables hold personal data too: made like the event database.
             with suppress(FileExistsError):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                create_file(path)
         read_only = read_only_uri(path)
         conn = sqlite3.connect(read_only or path, isolation_level=None, timeout=lock_timeout(),
                                check_same_thread=False, uri=read_only is not None)

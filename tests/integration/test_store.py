@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from touchlog.domain.errors import CustomerNotFound, InvalidInput, StoreError
 from touchlog.domain.identity import customer_id
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.location import locate, redact
+from touchlog.domain.storage.sqlite import PAGE_SIZE
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.queries.timeline import CONTACT_FIELDS, TimelineFilter
 
 EVENT_TYPES = {
@@ -200,6 +204,18 @@ def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     with TouchpointLog(Settings(db=str(db))) as app:
         app.log_contact("ACME", card())
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+def test_new_sqlite_files_have_pages_made_for_bulk_inserts(tmp_path: Path) -> None:
+    log, reports = tmp_path / "log.db", tmp_path / "reports.db"
+    with TouchpointLog(Settings(db=str(log))) as app:
+        app.log_contact("ACME", card())
+        ReportingDB(str(reports)).close()
+    for path in (log, reports):
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16_384
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_queries_refuse_to_create_a_missing_database(tmp_path: Path) -> None:

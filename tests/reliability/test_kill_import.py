@@ -36,6 +36,7 @@ from tests.reliability.crashes import (
 from tests.reliability.databases import Databases, fill
 from tests.stored_contacts import logged_states
 from touchlog.projections.engine.processes import FOLLOWER
+from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import FOLLOW_IMPORTS_FROM, projections
 
 CUSTOMERS = 397
@@ -100,12 +101,24 @@ class Import:
 
     def finished(self, run: subprocess.CompletedProcess[str], db: str, before: int,
                  clean: str) -> None:
-        """Asserts ``run`` completed the import that found ``before`` rows already logged."""
+        """Asserts ``run`` completed the import that found ``before`` rows already logged,
+        and left every reporting table and index in place."""
         assert run.returncode == 0, run.stderr
+        assert missing_relations(db) == []
         summary = json.loads(run.stdout)
         assert (summary["imported"], summary["duplicates"]) == (len(self.rows) - before, before)
         assert self.whole_batches(db) == len(self.rows)  # every row exactly once
         assert projected(db) == rebuilt(db, clean)  # the import's own catch-up reached the head
+
+
+def missing_relations(db: str) -> list[str]:
+    """The reporting tables, indexes and columns missing from ``db`` (opened without
+    creating them)."""
+    reporting = ReportingDB(db, create=False)
+    try:
+        return reporting.missing_relations()
+    finally:
+        reporting.close()
 
 
 def resumed(importing: Import, db: str, clean: str, touchlog: Any) -> None:
@@ -151,8 +164,27 @@ def followed(module_databases: Databases,
     base = Counter(s["summary"] for s in logged_states(start))
     importing = Import(folder, FOLLOWED_ROWS, FOLLOWED_BATCH, base)
     trace = traced(importing.args(databases.new(template=start)), FOLLOWER, folder)
+    # Nobody projected the log: the follower fills empty tables without the readers'
+    # indexes, which the import builds at its end.
+    assert not [p for p in trace if p.statement.startswith("CREATE INDEX")]
     return Followed(databases, importing, start, kill_points(
         trace, inside=10, seed=SEED, upto=first_batch_end(trace)))
+
+
+def test_an_import_into_empty_tables_builds_the_readers_indexes_once_at_its_end(
+        followed: Followed, tmp_path: Path) -> None:
+    db = followed.databases.new(template=followed.start)
+    trace = traced(followed.importing.args(db), COMMAND, tmp_path)
+    dropped = [p.number for p in trace if p.statement.startswith("DROP INDEX")]
+    made = [p.number for p in trace if p.statement.startswith("CREATE INDEX")]
+    recorded = [p.number for p in trace
+                if p.statement.startswith("INSERT INTO") and "events" in p.statement]
+    first, last = min(recorded), max(recorded)
+    assert [n for n in dropped if n < first]  # dropped before the first contact
+    assert not [n for n in made if first < n < last]  # and none made meanwhile
+    assert [n for n in made if n > last]  # but at the end
+    assert missing_relations(db) == []
+    followed.databases.discard(db)
 
 
 def first_batch_end(trace: list[Point]) -> int:

@@ -8,7 +8,7 @@ docs/reporting.md "Reports" states each rule.
 from __future__ import annotations
 
 from touchlog.projections.engine.schema import purchase_of
-from touchlog.projections.reports.frame import OWNERS, STAGES, Frame
+from touchlog.projections.reports.frame import OWNERS, STAGES, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, CHANNEL, OWNER, PERIOD, WITHIN, Report
 from touchlog.projections.reports.stays import STAYS
 
@@ -84,9 +84,6 @@ def rfm(f: Frame) -> str:
         "GROUP BY g.segment, g.segment_rank ORDER BY g.segment_rank")
 
 
-def _count(condition: str) -> str:
-    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
-
 
 def _is(column: str, value: str) -> str:
     return f"{column} = '{value}'"
@@ -103,10 +100,10 @@ def channels(f: Frame) -> str:
     picked = f"{f.period('k.occurred_at')} AND {f.owned('k.customer')}"
 
     def counted(condition: str) -> str:  # live contacts that meet the condition
-        return _count(f"{live} AND {condition}")
+        return count_where(f"{live} AND {condition}")
 
-    kinds = (f"{_count(_is('kind', 'commitment'))} AS commitments, "
-             f"{_count(_is('kind', 'purchase'))} AS purchases")
+    kinds = (f"{count_where(_is('kind', 'commitment'))} AS commitments, "
+             f"{count_where(_is('kind', 'purchase'))} AS purchases")
     first_touch = ("(SELECT c.channel FROM archive_contacts c WHERE c.customer = v.customer "
                    "AND NOT c.retracted AND c.occurred_at <= v.at "
                    "ORDER BY c.occurred_at, c.contact_id LIMIT 1)")
@@ -116,9 +113,9 @@ def channels(f: Frame) -> str:
                   "ORDER BY c.occurred_at DESC, c.contact_id DESC LIMIT 1), v.own_channel)")
     return (
         f"WITH {STAGES}, {OWNERS}, {STAYS}, "
-        f"base AS (SELECT k.channel, {_count(live)} AS contacts, "
+        f"base AS (SELECT k.channel, {count_where(live)} AS contacts, "
         f"count(DISTINCT CASE WHEN {live} THEN k.customer END) AS customers, "
-        f"{_count('k.retracted')} AS retracted, "
+        f"{count_where('k.retracted')} AS retracted, "
         f"{counted('k.deliberate')} AS deliberate, {counted('k.hard')} AS hard, "
         f"{counted(_is('k.initiated_by', 'company'))} AS by_company, "
         f"{counted(_is('k.initiated_by', 'customer'))} AS by_customer, "
@@ -185,18 +182,21 @@ def channels(f: Frame) -> str:
 def satisfaction(f: Frame) -> str:
     """Per month and channel, the ratings of the period's live contacts: how many, their
     mean, and the shares of 4-5 and of 1-2; a row with no channel is the month's total."""
-    rows = (f"SELECT period, {{channel}} AS channel, count(*) AS ratings, "
-            f"{f.d.rounded('avg(rating)', 2)} AS mean, "
-            f"{f.share(_count('rating >= 4'), 'count(*)')} AS share_4_5, "
-            f"{f.share(_count('rating <= 2'), 'count(*)')} AS share_1_2 FROM rated ")
+    # The contacts are read once, into per month and channel sums; the month's total row
+    # adds those up.
     return (
-        f"WITH {OWNERS}, rated AS (SELECT {f.d.month('k.occurred_at')} AS period, "
-        "k.channel, k.rating FROM archive_contacts k WHERE NOT k.retracted "
+        f"WITH {OWNERS}, cells AS (SELECT {f.d.month('k.occurred_at')} AS period, "
+        "k.channel, count(*) AS ratings, sum(k.rating) AS points, "
+        f"{count_where('k.rating >= 4')} AS high, {count_where('k.rating <= 2')} AS low "
+        "FROM archive_contacts k WHERE NOT k.retracted "
         f"AND k.rating IS NOT NULL AND {f.period('k.occurred_at')} "
-        f"AND {f.channel('k.channel')} AND {f.owned('k.customer')}), "
-        f"rows AS ({rows.format(channel='channel')} GROUP BY period, channel UNION ALL "
-        f"{rows.format(channel='NULL')} GROUP BY period) "
-        f"SELECT * FROM rows ORDER BY period, channel{f.d.collate('text')} NULLS LAST")
+        f"AND {f.channel('k.channel')} AND {f.owned('k.customer')} GROUP BY 1, 2), "
+        "rows AS (SELECT * FROM cells UNION ALL SELECT period, NULL, sum(ratings), "
+        "sum(points), sum(high), sum(low) FROM cells GROUP BY period) "
+        "SELECT period, channel, CAST(ratings AS INTEGER) AS ratings, "
+        f"{f.d.rounded('points * 1.0 / ratings', 2)} AS mean, "
+        f"{f.share('high', 'ratings')} AS share_4_5, {f.share('low', 'ratings')} AS share_1_2 "
+        f"FROM rows ORDER BY period, channel{f.d.collate('text')} NULLS LAST")
 
 
 def cohorts(f: Frame) -> str:

@@ -4,13 +4,13 @@ overdue at the reading time, cadence items included (as ``touchlog followups`` j
 from __future__ import annotations
 
 from touchlog.projections.engine.schema import CADENCE_OWNER
-from touchlog.projections.reports.frame import Frame
+from touchlog.projections.reports.frame import Frame, count_where
 from touchlog.projections.reports.report import AS_OF, OWNER, PERIOD, Report
 from touchlog.projections.reports.stays import CURRENT_STAGES
 
 
-def _count(condition: str) -> str:
-    return f"CAST(sum(CASE WHEN {condition} THEN 1 ELSE 0 END) AS INTEGER)"
+def _counted(condition: str) -> str:
+    return f"CAST({count_where(condition)} AS INTEGER)"
 
 
 def followups(f: Frame) -> str:
@@ -28,11 +28,12 @@ def followups(f: Frame) -> str:
     return (
         f"WITH {CURRENT_STAGES}, "
         "items AS (SELECT i.owner, "
-        f"{_count('1 = 1')} AS scheduled, "
-        f"{_count(_status('completed') + ' AND i.closed_at <= i.due_at')} AS on_time, "
-        f"{_count(_status('completed') + ' AND i.closed_at > i.due_at')} AS late, "
-        f"{_count(_status('cancelled'))} AS cancelled, {_count(_status('open'))} AS still_open, "
-        f"{_count(_status('open') + f' AND i.due_at < {f.as_of}')} AS overdue "
+        f"{_counted('1 = 1')} AS scheduled, "
+        f"{_counted(_status('completed') + ' AND i.closed_at <= i.due_at')} AS on_time, "
+        f"{_counted(_status('completed') + ' AND i.closed_at > i.due_at')} AS late, "
+        f"{_counted(_status('cancelled'))} AS cancelled, "
+        f"{_counted(_status('open'))} AS still_open, "
+        f"{_counted(_status('open') + f' AND i.due_at < {f.as_of}')} AS overdue "
         f"FROM followup_items i WHERE {f.period('i.due_at')} AND {owner} GROUP BY i.owner), "
         f"cadence AS (SELECT {CADENCE_OWNER} AS owner, count(*) AS overdue "
         "FROM followup_customers c JOIN current_stages s ON s.customer = c.customer "

@@ -28,6 +28,11 @@ OWNERS = (f"owners AS NOT MATERIALIZED (SELECT customer, {CADENCE_OWNER} AS owne
           "FROM followup_customers)")
 
 
+def count_where(condition: str) -> str:
+    """SQL: how many rows of the group meet ``condition``."""
+    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
 @dataclass(frozen=True)
 class Window:
     """A report's options: a period of whole days (``since`` and ``until`` inclusive), the

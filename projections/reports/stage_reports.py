@@ -5,7 +5,7 @@ Each reads the stays of ``stays.STAYS``; docs/reporting.md "Reports" states each
 
 from __future__ import annotations
 
-from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame
+from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
 from touchlog.projections.reports.stays import CYCLES, STAYS
 
@@ -27,16 +27,20 @@ def stages(f: Frame) -> str:
     d = f.d
     left = d.greatest("entered_at", "left_at")
     first = f.first_month(f"(SELECT min({d.month('entered_at')}) FROM chosen)")
+    def month(at: str) -> str:  # the month of a move; '' before the first month shown
+        return (f"CASE WHEN {at} < {d.month_start('span.first_month')} THEN '' "
+                f"ELSE {d.month(at)} END")
+    # Entries and exits are counted per month apiece, then added up: no row per move.
     return (
         f"{_stays(f)}, "
-        "moves AS (SELECT to_stage AS stage, entered_at AS at, 1 AS delta, "
-        f"CASE WHEN {f.period('entered_at')} THEN 1 ELSE 0 END AS entry FROM chosen "
-        f"WHERE entered_at <= {f.as_of} UNION ALL SELECT to_stage, {left}, -1, 0 FROM chosen "
-        f"WHERE left_at IS NOT NULL AND {left} <= {f.as_of}), "
         f"{f.months(first, f.last_month())}, "
-        f"per_month AS (SELECT CASE WHEN m.at < {d.month_start('span.first_month')} THEN '' "
-        f"ELSE {d.month('m.at')} END AS month, m.stage, sum(m.delta) AS net, "
-        "sum(m.entry) AS entries FROM moves m, span GROUP BY 1, 2) "
+        f"moves AS (SELECT {month('entered_at')} AS month, to_stage AS stage, "
+        f"count(*) AS net, {count_where(f.period('entered_at'))} AS entries FROM chosen, span "
+        f"WHERE entered_at <= {f.as_of} GROUP BY 1, 2 UNION ALL "
+        f"SELECT {month(left)}, to_stage, -count(*), 0 FROM chosen, span "
+        f"WHERE left_at IS NOT NULL AND {left} <= {f.as_of} GROUP BY 1, 2), "
+        "per_month AS (SELECT month, stage, sum(net) AS net, sum(entries) AS entries "
+        "FROM moves GROUP BY month, stage) "
         "SELECT mo.month AS period, st.stage, "
         "CAST(coalesce((SELECT sum(p.entries) FROM per_month p WHERE p.stage = st.stage "
         "AND p.month = mo.month), 0) AS INTEGER) AS entries, "
@@ -86,19 +90,25 @@ def time_in_stage(f: Frame) -> str:
     def joined(side: str) -> str:
         return " AND ".join(f"{side}.{key} IS NOT DISTINCT FROM k.{key}"
                             for key in by.split(", "))
+    # Each stay's owner only when asked for per owner: a seek per stay
+    owner, owners = (("o.owner", " LEFT JOIN owners o ON o.customer = s.customer")
+                     if f.w.per_owner else ("NULL AS owner", ""))
     return (
         f"{_stays(f)}, "
-        "picked AS (SELECT s.to_stage AS stage, o.owner, s.entered_at, s.duration_seconds, "
+        f"picked AS (SELECT s.to_stage AS stage, {owner}, s.entered_at, s.duration_seconds, "
         f"CASE WHEN s.left_at IS NOT NULL AND s.left_at <= {f.as_of} THEN 1 ELSE 0 END "
-        "AS closed FROM chosen s LEFT JOIN owners o ON o.customer = s.customer "
+        f"AS closed FROM chosen s{owners} "
         f"WHERE {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
-        f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER "
-        f"(PARTITION BY {by} ORDER BY duration_seconds) AS n, count(*) OVER "
-        f"(PARTITION BY {by}) AS total FROM picked WHERE closed = 1), "
-        f"done AS (SELECT {by}, count(*) AS stays, "
+        # One sort: every window is over the same order; then the two ranks' rows alone
+        f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER w AS n, "
+        "count(*) OVER w AS total, max(duration_seconds) OVER w AS longest FROM picked "
+        f"WHERE closed = 1 WINDOW w AS (PARTITION BY {by} ORDER BY duration_seconds "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)), "
+        f"done AS (SELECT {by}, max(total) AS stays, "
         "max(CASE WHEN n = (total + 1) / 2 THEN seconds END) AS median, "
         "max(CASE WHEN n = (9 * total + 9) / 10 THEN seconds END) AS p90, "
-        f"max(seconds) AS longest FROM ranked GROUP BY {by}), "
+        "max(longest) AS longest FROM ranked "
+        f"WHERE n = (total + 1) / 2 OR n = (9 * total + 9) / 10 GROUP BY {by}), "
         f"lasting AS (SELECT {by}, count(*) AS stays, "
         f"max({f.d.days_between('entered_at', f.as_of)}) AS longest FROM picked "
         f"WHERE closed = 0 GROUP BY {by}), "

@@ -32,7 +32,7 @@ def _scored(f: Frame) -> str:
     whole days, the 1-5 scores, FM and the segment)."""
     d = f.d
     segment = "CASE " + " ".join(f"WHEN {rule} THEN '{name}'" for name, rule in SEGMENTS) + " END"
-    score = "1 + (5 * ({rank} - 1)) / n"
+    score = "1 + (5 * ({rank} - 1)) / (SELECT n FROM counted)"
     # A customer whose last live contact is by the reading time has its statistics in
     # archive_customers already; the others' are counted from their contacts until then.
     # ``later`` is materialised so that the database seeks those few customers' contacts
@@ -46,10 +46,10 @@ def _scored(f: Frame) -> str:
         "coalesce(sum(k.amount_value), 0) FROM later a JOIN archive_contacts k "
         f"ON k.customer = a.customer WHERE k.occurred_at <= {f.as_of} "
         "AND NOT k.retracted GROUP BY k.customer), "
-        "ranked AS (SELECT customer, last_contact_at, frequency, "
+        "ranked AS MATERIALIZED (SELECT customer, last_contact_at, frequency, "
         f"{f.money('monetary')} AS monetary, "
-        f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days, "
-        "count(*) OVER () AS n FROM facts), "
+        f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days FROM facts), "
+        "counted AS MATERIALIZED (SELECT count(*) AS n FROM ranked), "
         "scores AS (SELECT ranked.*, "
         f"{score.format(rank='rank() OVER (ORDER BY recency_days DESC)')} AS r, "
         f"{score.format(rank='rank() OVER (ORDER BY frequency)')} AS f, "
@@ -74,14 +74,16 @@ def rfm(f: Frame) -> str:
     """Per segment: customers, their share, their revenue and mean recency and frequency."""
     names = ", ".join(f"('{name}', {n})" for n, (name, _) in enumerate(SEGMENTS, 1))
     return (
-        f"{_scored(f)}, segments(segment, segment_rank) AS (VALUES {names}) "
-        "SELECT g.segment, CAST(count(s.customer) AS INTEGER) AS customers, "
-        f"{f.share('count(s.customer)', '(SELECT count(*) FROM scored)')} AS share, "
-        f"{f.money('sum(s.monetary)')} AS revenue, "
-        f"{f.d.rounded('avg(s.recency_days)', 2)} AS mean_recency_days, "
-        f"{f.d.rounded('avg(s.frequency)', 2)} AS mean_frequency "
-        "FROM segments g LEFT JOIN scored s ON s.segment = g.segment "
-        "GROUP BY g.segment, g.segment_rank ORDER BY g.segment_rank")
+        f"{_scored(f)}, segments(segment, segment_rank) AS (VALUES {names}), "
+        "per AS MATERIALIZED (SELECT segment, count(*) AS customers, sum(monetary) AS revenue, "
+        "avg(recency_days) AS recency_days, avg(frequency) AS frequency FROM scored "
+        "GROUP BY segment) "
+        "SELECT g.segment, CAST(coalesce(p.customers, 0) AS INTEGER) AS customers, "
+        f"{f.share('coalesce(p.customers, 0)', '(SELECT count(*) FROM scored)')} AS share, "
+        f"{f.money('p.revenue')} AS revenue, "
+        f"{f.d.rounded('p.recency_days', 2)} AS mean_recency_days, "
+        f"{f.d.rounded('p.frequency', 2)} AS mean_frequency "
+        "FROM segments g LEFT JOIN per p ON p.segment = g.segment ORDER BY g.segment_rank")
 
 
 
@@ -211,14 +213,15 @@ def cohorts(f: Frame) -> str:
         [*(["cohort >= " + d.month(":since")] if "since" in f.params else []),
          *(["cohort <= " + d.month(":until")] if "until" in f.params else [])]) or "1 = 1"
     return (
-        f"WITH RECURSIVE {OWNERS}, live AS (SELECT k.customer, "
+        # The months each customer was active in, found in one pass over the contacts.
+        f"WITH RECURSIVE {OWNERS}, active AS MATERIALIZED (SELECT k.customer, "
         f"{d.month('k.occurred_at')} AS month FROM archive_contacts k "
-        f"WHERE NOT k.retracted AND {until} AND {f.owned('k.customer')}), "
-        "firsts AS (SELECT customer, min(month) AS cohort FROM live GROUP BY customer), "
-        "active AS (SELECT DISTINCT customer, month FROM live), "
+        f"WHERE NOT k.retracted AND {until} AND {f.owned('k.customer')} GROUP BY 1, 2), "
+        "firsts AS MATERIALIZED (SELECT customer, min(month) AS cohort FROM active "
+        "GROUP BY customer), "
         "members AS (SELECT cohort, count(*) AS customers FROM firsts "
         f"WHERE {chosen} GROUP BY cohort), "
-        f"{f.months('(SELECT min(cohort) FROM members)', '(SELECT max(month) FROM live)')}, "
+        f"{f.months('(SELECT min(cohort) FROM members)', '(SELECT max(month) FROM active)')}, "
         "cells AS (SELECT m.cohort, mo.month FROM members m JOIN months mo "
         "ON mo.month >= m.cohort), "
         "counts AS (SELECT f.cohort, a.month, count(*) AS active FROM firsts f "

@@ -53,16 +53,20 @@ def funnel(f: Frame) -> str:
     """Of the customers who entered discovery in the period: how many reached each stage
     (or a later one) by the reading time, conversions, dissolutions from each stage and how
     many of those were won back."""
-    started = (f"min(CASE WHEN s.to_stage = 'discovery' AND {f.period('s.entered_at')} AND "
-               f"s.entered_at <= {f.as_of} THEN s.entered_at END) OVER (PARTITION BY s.customer)")
+    # Each customer's start, then its stays since: seeks in the customer's stays, no sort
+    # of every stay by customer.
+    after_start = ("h.customer = s.customer AND h.entered_at >= s.started "
+                   f"AND h.entered_at <= {f.as_of}")
     return (
         f"{_stays(f)}, "
-        f"marked AS (SELECT s.*, {started} AS started FROM chosen s), "
-        "since AS MATERIALIZED (SELECT customer, to_stage, from_stage, left_at FROM marked "
-        f"WHERE started IS NOT NULL AND entered_at >= started AND entered_at <= {f.as_of}), "
-        f"reached AS (SELECT customer, max({RANK}) AS top FROM since "
-        "WHERE to_stage <> 'dissolution' GROUP BY customer), "
-        "tops AS (SELECT top, count(*) AS customers FROM reached GROUP BY top), "
+        "starts AS MATERIALIZED (SELECT customer, min(entered_at) AS started FROM chosen "
+        f"WHERE to_stage = 'discovery' AND {f.period('entered_at')} "
+        f"AND entered_at <= {f.as_of} GROUP BY customer), "
+        "since AS (SELECT h.customer, h.to_stage, h.from_stage, h.left_at FROM starts s "
+        f"JOIN chosen h ON {after_start}), "
+        f"reached AS (SELECT (SELECT max({RANK}) FROM chosen h WHERE {after_start} "
+        "AND h.to_stage <> 'dissolution') AS top FROM starts s), "
+        "tops AS MATERIALIZED (SELECT top, count(*) AS customers FROM reached GROUP BY top), "
         "ended AS (SELECT from_stage AS stage, count(*) AS dissolved, "
         f"sum(CASE WHEN left_at IS NOT NULL AND left_at <= {f.as_of} THEN 1 ELSE 0 END) "
         "AS won_back FROM since WHERE to_stage = 'dissolution' GROUP BY from_stage), "

@@ -21,8 +21,9 @@ or forks) hooks the database clients. The variable holds comma-separated ``key=v
 
 A statement is one that the process's main thread sends: on SQLite each statement sqlite3
 runs (BEGIN and COMMIT included, and each row of an ``executemany``), on PostgreSQL each
-statement a psycopg cursor's ``execute`` or ``executemany`` sends (each row of the latter)
-and each command psycopg sends by itself (BEGIN, COMMIT, ROLLBACK). Other threads are not
+statement a psycopg cursor's ``execute`` or ``executemany`` sends (each row of the latter),
+each ``COPY`` (one statement, whatever its rows) and each command psycopg sends by itself
+(BEGIN, COMMIT, ROLLBACK). Other threads are not
 counted: psycopg's pool opens its connections in threads of its own, at moments that
 differ from run to run.
 
@@ -174,7 +175,14 @@ def _hook_psycopg(sent: Any) -> None:
         sent(connection.info.dbname, command if isinstance(command, str) else command.decode(),
              connection)
 
+    def by_copy(cursor: Any, statement: Any) -> None:
+        if not isinstance(statement, str | bytes):
+            statement = statement.as_bytes(cursor.connection)
+        sent(cursor.connection.info.dbname,
+             statement if isinstance(statement, str) else statement.decode(), cursor.connection)
+
     _before(psycopg.Cursor, "_maybe_prepare_gen", by_cursor)  # each execute, each row
+    _before(psycopg.Cursor, "copy", by_copy)  # each COPY, as one statement
     _before(psycopg.Connection, "_exec_command", by_connection)  # BEGIN, COMMIT, ROLLBACK
 
 

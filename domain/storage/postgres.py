@@ -1,9 +1,10 @@
 """The PostgreSQL event database: its library settings, readers, and the recorder touchlog uses.
 
-The recorder is the library's without psycopg pipeline mode, where large saves stalled: a
-save's table lock, notify and insert go in one ordinary transaction. The EXCLUSIVE table
-lock still makes insert order equal commit order, so readers of the notification log never
-pass over a gap that is filled later.
+The recorder is the library's with two changes. No psycopg pipeline mode, where large saves
+stalled: a save's table lock, notify and append go in one ordinary transaction. And the
+events are appended with a binary COPY instead of an insert of a composite array. The
+EXCLUSIVE table lock still makes insert order equal commit order, so readers of the
+notification log never pass over a gap that is filled later.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 
 from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import (
@@ -81,13 +88,36 @@ class PostgresEventRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """Appends a save's events with one binary COPY (the library's insert of a composite
+        array costs several times as much per row), under the library's table lock, so
+        that insert order stays commit order; the notification ids are then those above
+        the highest before the COPY, which no one else can take while the lock is held."""
         with self.datastore.get_connection() as conn, conn.transaction():
             with conn.cursor() as curs:
                 self._insert_events(curs, stored_events, **kwargs)
                 if not stored_events:
                     return None
-                self._insert_stored_events(curs, stored_events, **kwargs)
-                return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                table = SQL("{}.{}").format(Identifier(self.datastore.schema),
+                                            Identifier(self.events_table_name))
+                curs.execute(SQL("SELECT coalesce(max(notification_id), 0) AS last FROM {}")
+                             .format(table))
+                last = curs.fetchone()["last"]  # type: ignore[index]
+                with curs.copy(SQL("COPY {} (originator_id, originator_version, topic, state) "
+                                   "FROM STDIN (FORMAT BINARY)").format(table)) as copy:
+                    copy.set_types([self.datastore.originator_id_type, "int8", "text",
+                                    "bytea"])
+                    for event in stored_events:
+                        copy.write_row((event.originator_id, event.originator_version,
+                                        event.topic, event.state))
+                curs.execute(SQL("SELECT notification_id FROM {} WHERE notification_id > %s "
+                                 "ORDER BY notification_id").format(table), (last,))
+                ids = [row["notification_id"] for row in curs.fetchall()]
+                if len(ids) != len(stored_events):
+                    raise ProgrammingError(f"appended {len(stored_events)} events but found "
+                                           f"{len(ids)} new notification ids")
+                return ids
 
 
 class PostgreSQL(Database):

@@ -75,11 +75,16 @@ def kill_points(trace: list[Point], *, inside: int, seed: int,
     return sorted({reached[0], *(p for p in reached if p.edge), *drawn}, key=_number)
 
 
+def appends_events(point: Point) -> bool:
+    """Whether the statement appends events: an insert on SQLite, a COPY on PostgreSQL."""
+    return point.statement.startswith(("INSERT INTO", "COPY")) and "events" in point.statement
+
+
 def batch_commits(trace: list[Point]) -> list[Point]:
     """The COMMITs of the transactions that recorded events, in order."""
     commits, recording = [], False
     for point in trace:
-        if point.statement.startswith("INSERT INTO") and "events" in point.statement:
+        if appends_events(point):
             recording = True
         elif point.statement == "COMMIT" and recording:
             commits.append(point)

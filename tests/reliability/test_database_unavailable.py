@@ -279,7 +279,7 @@ SECOND_LOAD = "SELECT originator_id,"  # the second batch's load: where its stat
 # Where the server ends every connection of the import: the first statement with this head
 # from the second batch's load on (its load, transaction, insert and commit), then the
 # projections' catch-up at the end of the import.
-LOST_AT = [SECOND_LOAD, "BEGIN", 'INSERT INTO "public"."touchlog_events"', "COMMIT",
+LOST_AT = [SECOND_LOAD, "BEGIN", 'COPY "public"."touchlog_events"', "COMMIT",
            "UPDATE projection_tracking", "INSERT INTO archive_customers"]
 
 

@@ -27,6 +27,7 @@ import pytest
 from tests.reliability.crashes import (
     COMMAND,
     Point,
+    appends_events,
     kill_points,
     killed,
     projected,
@@ -177,8 +178,7 @@ def test_an_import_into_empty_tables_builds_the_readers_indexes_once_at_its_end(
     trace = traced(followed.importing.args(db), COMMAND, tmp_path)
     dropped = [p.number for p in trace if p.statement.startswith("DROP INDEX")]
     made = [p.number for p in trace if p.statement.startswith("CREATE INDEX")]
-    recorded = [p.number for p in trace
-                if p.statement.startswith("INSERT INTO") and "events" in p.statement]
+    recorded = [p.number for p in trace if appends_events(p)]
     first, last = min(recorded), max(recorded)
     assert [n for n in dropped if n < first]  # dropped before the first contact
     assert not [n for n in made if first < n < last]  # and none made meanwhile

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -65,6 +65,15 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def on_conflict(columns: Sequence[str], replace_on: Sequence[str]) -> str:
+    """The clause of ``ReportingDB.insert``: leave a row whose key is taken, or replace
+    the other columns of the row there (``replace_on``: the key's columns)."""
+    if not replace_on:
+        return "ON CONFLICT DO NOTHING"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in replace_on)
+    return f"ON CONFLICT ({', '.join(replace_on)}) DO UPDATE SET {updates}"
+
+
 class Dialect(ABC):
     """One kind of reporting database: its client, SQL and column types.
 
@@ -99,6 +108,15 @@ class Dialect(ABC):
         """Statements that make a transaction the only one creating tables (none where
         ``begin`` already excludes every other writer)."""
         return []
+
+    def insert(self, conn: Any, table: str, columns: Sequence[str],
+               rows: Sequence[Sequence[Any]], numbers: Collection[str],
+               replace_on: Sequence[str]) -> None:
+        """``ReportingDB.insert``: one INSERT per row, sent with ``executemany``."""
+        values = ", ".join(self.number("?") if c in numbers else "?" for c in columns)
+        conn.cursor().executemany(self.sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+            f"{on_conflict(columns, replace_on)}"), rows)
 
     # -- the reports' SQL (projections/reports): what each database spells its way --------
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from touchlog.projections.engine.dialect import VIEW_MARK, Dialect, plain
+from touchlog.projections.engine.dialect import VIEW_MARK, Dialect, on_conflict, plain
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 _NAMED = re.compile(r"(?<![:\w]):([a-z][a-z_]*)")
 SCHEMA_PREFIX = "touchlog_shadow_"  # a shadow's temporary schema
 CREATION_LOCK = 0x7265706F7274  # "report": the advisory lock held while tables are created
+
+
+# From this many rows, an insert goes by COPY (``PostgresReporting.insert``).
+COPY_FROM = 100
 
 
 class PostgresReporting(Dialect):
@@ -52,6 +56,33 @@ class PostgresReporting(Dialect):
         conn.execute(f"SET TIME ZONE 'UTC'{schema}")  # one round trip
         conn.adapters.register_loader("timestamptz", _loader())
         return conn
+
+    def insert(self, conn: Any, table: str, columns: Sequence[str],
+               rows: Sequence[Sequence[Any]], numbers: Collection[str],
+               replace_on: Sequence[str]) -> None:
+        """Many rows inside a transaction go in with one COPY into a scratch table of the
+        same column types and one INSERT from it: a fraction of the server's and the
+        client's work of an INSERT per row. One statement cannot replace a row twice, so
+        of rows with one key only the last is sent, as it would have replaced the others. A
+        number column takes its amount as the type's own input, as the cast does."""
+        from psycopg import pq
+
+        if len(rows) < COPY_FROM or conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            super().insert(conn, table, columns, rows, numbers, replace_on)
+            return
+        if replace_on:
+            at = [columns.index(c) for c in replace_on]
+            rows = list({tuple(row[i] for i in at): row for row in rows}.values())
+        names = ", ".join(columns)
+        scratch = f"touchlog_rows_{table}"
+        conn.execute(f"CREATE TEMP TABLE {scratch} AS SELECT {names} FROM {table} WITH NO DATA")
+        with conn.cursor() as cursor, cursor.copy(f"COPY {scratch} ({names}) FROM STDIN") \
+                as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {scratch} "
+                     f"{on_conflict(columns, replace_on)}")
+        conn.execute(f"DROP TABLE {scratch}")
 
     def scrub(self, db: ReportingDB, tables: Sequence[str]) -> None:
         # An UPDATE leaves the old row version behind; a plain VACUUM frees it but leaves

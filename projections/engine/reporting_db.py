@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -81,6 +81,16 @@ class ReportingDB:
         with self.errors():
             cursor = self.conn.execute(self.dialect.sql(statement), tuple(params))
         return int(cursor.rowcount)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+               numbers: Collection[str] = (), replace_on: Sequence[str] = ()) -> None:
+        """Inserts ``rows`` (values in ``columns``' order), each one after the other: a row
+        whose key is taken already is left out, or, with ``replace_on`` (the key's
+        columns), replaces the other columns of the row there. A column in ``numbers`` is
+        given its exact amount, which becomes the number."""
+        if rows:
+            with self.errors():
+                self.dialect.insert(self.conn, table, columns, rows, numbers, replace_on)
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

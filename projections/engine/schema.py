@@ -82,12 +82,6 @@ class Table:
         return [f"UPDATE {self.name} SET {name} = {number(source)}"
                 for name, source in self.numbers if self.column_key(name) in missing]
 
-    def placeholders(self, number: Callable[[str], str]) -> str:
-        """The VALUES list of an INSERT of every column: a number column's parameter is its
-        exact amount, turned into the number by ``number``."""
-        numbers = {name for name, _ in self.numbers}
-        return ", ".join(number("?") if name in numbers else "?" for name in self.column_names)
-
 
 class View(NamedTuple):
     """A view of the reporting schema (a report's, projections/reports): its name, its

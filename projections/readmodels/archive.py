@@ -81,12 +81,9 @@ class _State:
                 *(profile.get(f) for f in PROFILE_FIELDS), self.touched[ref],
                 statistics[TOTAL]])
             channels += _channels(ref, live)
-        db.executemany(
-            f"INSERT INTO archive_customers ({', '.join(CUSTOMER_COLUMNS)}) "
-            f"VALUES ({ARCHIVE_CUSTOMERS.placeholders(db.dialect.number)}) "
-            "ON CONFLICT DO NOTHING", customers)
-        db.executemany("INSERT INTO archive_channels (customer, channel, contacts, position) "
-                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", channels)
+        db.insert("archive_customers", CUSTOMER_COLUMNS, customers,
+                  numbers=dict(ARCHIVE_CUSTOMERS.numbers))
+        db.insert("archive_channels", ("customer", "channel", "contacts", "position"), channels)
         self.contacts.write(db)
         self.contact_attributes.write(db)
         self.customer_attributes.write(db)

@@ -310,11 +310,7 @@ class ContactRows:
 
     def write(self, db: ReportingDB) -> None:
         table, names = self.table.name, self.columns
-        db.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) "
-            f"VALUES ({self.table.placeholders(db.dialect.number)}) ON CONFLICT DO NOTHING",
-            list(self.inserts.values()),
-        )
+        db.insert(table, names, list(self.inserts.values()), numbers=self.numbers)
         by_fields: dict[tuple[str, ...], list[list[Any]]] = {}
         for (customer, contact_id), changes in self.amends.items():
             fields = tuple(sorted(changes))

@@ -63,18 +63,14 @@ class _State:
 
     def write(self, db: ReportingDB) -> None:
         self._settle_new()
-        db.executemany(
-            f"INSERT INTO followup_customers ({', '.join(CUSTOMER_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(CUSTOMER_COLUMNS))}) ON CONFLICT DO NOTHING",
-            [[row[c] for c in CUSTOMER_COLUMNS] for row in self.new.values()])
+        db.insert("followup_customers", CUSTOMER_COLUMNS,
+                  [[row[c] for c in CUSTOMER_COLUMNS] for row in self.new.values()])
         _update_each(db, "followup_customers", ("customer",), self.customer_changes)
         self.contacts.write(db)
         seen_before = self.contacts.customers - self.new.keys()
         db.executemany(LAST_CONTACT, [[False, c] for c in seen_before])
-        db.executemany(
-            f"INSERT INTO followup_items ({', '.join(ITEM_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(ITEM_COLUMNS))}) ON CONFLICT DO NOTHING",
-            [[row.get(c) for c in ITEM_COLUMNS] for row in self.items.values()])
+        db.insert("followup_items", ITEM_COLUMNS,
+                  [[row.get(c) for c in ITEM_COLUMNS] for row in self.items.values()])
         _update_each(db, "followup_items", ("customer", "follow_up_id"), self.item_changes)
         for duplicate, kept, position in self.merges:
             _merge(db, duplicate, kept, position)

@@ -220,18 +220,11 @@ class _Writes(NamedTuple):
             "DELETE FROM stage_history WHERE customer = ? AND seq > ?",
             [[line.ref, len(line.history)] for line in self.lines
              if line.most > len(line.history)])
-        _upsert(db, "stage_facts", FACT_COLUMNS, STAGE_FACTS.key,
-                [row for line in self.lines for row in line.fact_rows.values()])
-        _upsert(db, "stage_history", HISTORY_COLUMNS, STAGE_HISTORY.key,
-                [row for line in self.lines for row in line.stay_rows()])
-        _upsert(db, "stage_current", CURRENT_COLUMNS, STAGE_CURRENT.key,
-                [line.current_row() for line in self.lines])
-
-
-def _upsert(db: ReportingDB, table: str, columns: list[str], key: tuple[str, ...],
-            rows: list[list[Any]]) -> None:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    db.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}", rows)
+        db.insert("stage_facts", FACT_COLUMNS,
+                  [row for line in self.lines for row in line.fact_rows.values()],
+                  replace_on=STAGE_FACTS.key)
+        db.insert("stage_history", HISTORY_COLUMNS,
+                  [row for line in self.lines for row in line.stay_rows()],
+                  replace_on=STAGE_HISTORY.key)
+        db.insert("stage_current", CURRENT_COLUMNS, [line.current_row() for line in self.lines],
+                  replace_on=STAGE_CURRENT.key)

@@ -6,6 +6,11 @@ PYTEST_ARGS ?=
 
 .PHONY: test demo lint
 
+# Every command starts by importing touchlog: from compiled bytecode about 0.1 s sooner.
+# Compiled here, since Python may be told not to write it where it runs
+# (PYTHONDONTWRITEBYTECODE); compileall redoes only what changed.
+COMPILE := $(PY) -m compileall -q domain projections cli >/dev/null
+
 # The HTML report's test drives Debian's chromium: installed here where it is missing and
 # apt-get can (as root); elsewhere that one test is skipped, loudly.
 test: $(VENV)/.installed-dev
@@ -14,9 +19,11 @@ test: $(VENV)/.installed-dev
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			chromium >/dev/null; } || echo "chromium could not be installed"; \
 	fi
+	$(COMPILE)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed
+	$(COMPILE)
 	$(VENV)/bin/touchlog demo
 
 # mypy sees the folders under their installed names (touchlog.domain, …) through a link tree.

@@ -170,16 +170,14 @@ def _hook_psycopg(sent: Any) -> None:
         sent(cursor.connection.info.dbname, bytes(query.query).decode(), cursor.connection)
 
     def by_connection(connection: Any, command: Any) -> None:
+        """A statement given as text, bytes or a psycopg ``sql`` composition."""
         if not isinstance(command, str | bytes):
             command = command.as_bytes(connection)
         sent(connection.info.dbname, command if isinstance(command, str) else command.decode(),
              connection)
 
     def by_copy(cursor: Any, statement: Any) -> None:
-        if not isinstance(statement, str | bytes):
-            statement = statement.as_bytes(cursor.connection)
-        sent(cursor.connection.info.dbname,
-             statement if isinstance(statement, str) else statement.decode(), cursor.connection)
+        by_connection(cursor.connection, statement)
 
     _before(psycopg.Cursor, "_maybe_prepare_gen", by_cursor)  # each execute, each row
     _before(psycopg.Cursor, "copy", by_copy)  # each COPY, as one statement

@@ -11,6 +11,11 @@ PYTEST_ARGS ?=
 # (PYTHONDONTWRITEBYTECODE); compileall redoes only what changed.
 COMPILE := $(PY) -m compileall -q domain projections cli >/dev/null
 
+# The suite runs in one worker process per core (at most four; pytest-xdist), each test
+# module whole on one worker, in its order, beside its module-wide databases and fixtures.
+# PYTEST_ARGS="-n 0" runs it in this process alone.
+PARALLEL := -n auto --maxprocesses 4 --dist loadscope
+
 # The HTML report's test drives Debian's chromium: installed here where it is missing and
 # apt-get can (as root); elsewhere that one test is skipped, loudly.
 test: $(VENV)/.installed-dev
@@ -20,7 +25,7 @@ test: $(VENV)/.installed-dev
 			chromium >/dev/null; } || echo "chromium could not be installed"; \
 	fi
 	$(COMPILE)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed
 	$(COMPILE)

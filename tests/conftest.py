@@ -13,12 +13,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
+from tests.reliability import figures
 from tests.reliability.databases import KINDS, Databases, for_kind
 from touchlog.domain.storage.keys import MASTER_KEY_ENV, init_master_key
 
@@ -36,10 +37,6 @@ MISSING_BINARIES = (
     f"PostgreSQL server binaries not found at {PG_BIN}; PostgreSQL tests SKIPPED "
     f"(install postgresql-15 or set {PG_URL_ENV})"
 )
-
-# Set when the postgres fixture had to skip, so the run ends with a line nobody can miss.
-_postgres_skipped = False
-
 
 # --------------------------------------------------------------------------- options
 
@@ -68,15 +65,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of a parallel run hands its reliability figures to the main process."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["figures"] = dict(figures.FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The main process of a parallel run adds up its workers' figures (pytest-xdist)."""
+    figures.FIGURES.update(getattr(node, "workeroutput", {}).get("figures", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _postgres_skipped:
-        terminalreporter.write_sep("!", MISSING_BINARIES, yellow=True, bold=True)
+    """Ends the run with a line nobody can miss for each kind of test skipped only where
+    the machine lacks something (PostgreSQL's binaries, chromium); the skips are read
+    from the reports, which reach this process from every worker of a parallel run. Then
+    the reliability figures."""
+    said: set[str] = set()
     for report in terminalreporter.stats.get("skipped", []):
         reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-        if "chromium" in reason:  # the browser test: skipped only where it cannot be had
-            terminalreporter.write_sep("!", reason.removeprefix("Skipped: "), yellow=True,
-                                       bold=True)
-            break
+        reason = reason.removeprefix("Skipped: ")
+        if reason not in said and (reason == MISSING_BINARIES or "chromium" in reason):
+            said.add(reason)
+            terminalreporter.write_sep("!", reason, yellow=True, bold=True)
+    figures.write(terminalreporter)
 
 
 # --------------------------------------------------------------------------- cluster
@@ -180,8 +194,6 @@ def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
 
 
 def _skip_missing_binaries() -> NoReturn:
-    global _postgres_skipped
-    _postgres_skipped = True
     pytest.skip(MISSING_BINARIES)
 
 

@@ -31,7 +31,8 @@ def db(tmp_path: Path) -> str:
 
 
 def run(db: str, *args: str, columns: int | None = None) -> Result:
-    env = {"COLUMNS": str(columns)} if columns else {}
+    # None unsets it: the width the test asks for, never the one the run inherited.
+    env = {"COLUMNS": str(columns) if columns else None}
     result = CliRunner().invoke(cli, ["--db", db, *args], env=env)
     assert result.exit_code == 0, result.output
     return result

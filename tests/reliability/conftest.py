@@ -1,48 +1,32 @@
 """Shared plumbing of the reliability suite: the real CLI in a subprocess, databases a
 module's tests share, how many kill points a run tries, and the figures.
 
-Every scenario records what it survived (kills, processes, rows, inputs) with ``figures``;
-the totals are printed at the end of the run and, when ``TOUCHLOG_RELIABILITY_FIGURES``
-names a file, written there as JSON (docs/reliability.md quotes them).
+Every scenario records what it survived (kills, processes, rows, inputs) with ``figures``
+(tests/reliability/figures.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.reliability.crashes import TOUCHLOG, Point, sample
 from tests.reliability.databases import KINDS, Databases, for_kind
-
-FIGURES_ENV = "TOUCHLOG_RELIABILITY_FIGURES"
-_figures: Counter[str] = Counter()
+from tests.reliability.figures import FIGURES
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _figures:
-        return
-    terminalreporter.write_sep("=", "reliability figures")
-    for key in sorted(_figures):
-        terminalreporter.write_line(f"{key}: {_figures[key]}")
-    target = os.environ.get(FIGURES_ENV)
-    if target:
-        Path(target).write_text(json.dumps(dict(sorted(_figures.items())), indent=2) + "\n")
 
 
 @pytest.fixture
 def figures() -> Counter[str]:
     """Add to a figure: ``figures["import kills survived"] += 1``."""
-    return _figures
+    return FIGURES
 
 
 @pytest.fixture

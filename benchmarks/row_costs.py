@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, FOLLOWUP_CONTACTS, Table
+from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, STAGE_FACTS, Table
 from touchlog.projections.engine.sqlite import SQLiteReporting
 
 PER_TRANSACTION = 20_000
@@ -68,8 +68,8 @@ def main(argv: list[str]) -> int:
             "archive_contacts, with its indexes": cost(
                 source, scratch, "archive_contacts", "*",
                 table_statements(ARCHIVE_CONTACTS, True)),
-            "followup_contacts": cost(source, scratch, "followup_contacts", "*",
-                                      table_statements(FOLLOWUP_CONTACTS, True)),
+            "stage_facts": cost(source, scratch, "stage_facts", "*",
+                                table_statements(STAGE_FACTS, True)),
         }
     for name, micros in results.items():
         print(f"{name:38} {micros:6.1f} µs/row")

@@ -28,9 +28,15 @@ from touchlog.projections.engine.schema import (
 from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
-SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",)
-# Columns earlier versions had: the stage now lives in stage_current alone.
-SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"))
+SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",
+                      "followup_customers_coalesce_nullif_owner_last_contact_actor")
+# Columns earlier versions had: the stage now lives in stage_current alone, and what the
+# cadence needs of a customer in archive_customers alone.
+SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"),
+                      ("followup_customers", "owner"), ("followup_customers", "last_contact_at"),
+                      ("followup_customers", "last_contact_actor"))
+# Tables earlier versions made: each contact's time and actor, now read from the archive.
+SUPERSEDED_TABLES = ("followup_contacts",)
 CHUNK = 500  # ids per IN (...) list: below SQLite's variable limit, cheap on PostgreSQL
 REPORTING_DATABASE = "reporting database"  # its key in RECONNECTED
 # The dialect serving each kind of event database (``Database.name``).
@@ -194,6 +200,8 @@ class ReportingDB:
                     self.conn.execute(statement)
             for index in SUPERSEDED_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for table_name in SUPERSEDED_TABLES:
+                self.conn.execute(f"DROP TABLE IF EXISTS {table_name}")
             for table_name, column in SUPERSEDED_COLUMNS:
                 if column in self._columns(table_name):
                     # Its rows' positions counted the events that changed that column.

@@ -122,14 +122,19 @@ ARCHIVE_CONTACTS = Table(
     numbers=(("amount_value", "amount"),),
     personal=("purpose", "summary", "place", "retraction_reason"),
 )
+# Who a customer's stay-in-touch item goes to: its owner, else (no owner, or a blank one)
+# whoever contacted it last. The follow-up queue and the reports filter on this exact
+# expression over archive_customers, so the index serves them.
+CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
     (("customer", "text"), ("customer_id", "text"), ("contacts", "int"),
-     ("first_contact_at", "instant"), ("last_contact_at", "instant"), ("purchases", "int"),
+     ("first_contact_at", "instant"), ("last_contact_at", "instant"),
+     ("last_contact_actor", "text"), ("purchases", "int"),
      ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
      ("open_follow_ups", "int"), ("name", "text"), ("email", "text"), ("phone", "text"),
      ("owner", "text"), ("position", "position"), ("total_amount_value", "number")),
-    key=("customer",), indexes=(("customer_id",), ("position",)),
+    key=("customer",), indexes=(("customer_id",), ("position",), (CADENCE_OWNER,)),
     numbers=(("total_amount_value", "total_amount"),), personal=("name", "email", "phone"),
 )
 ARCHIVE_CHANNELS = Table(
@@ -187,20 +192,12 @@ FOLLOWUP_ITEMS = Table(
     key=("customer", "follow_up_id"), indexes=(("status", "due_at"), ("owner", "status")),
     personal=("purpose",),
 )
-# Who a customer's stay-in-touch item goes to: its owner, else (no owner, or a blank one)
-# whoever contacted it last. The query filters on this exact expression, so the index serves it.
-CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
+# The customers the follow-ups projection knows, by id (its events name only the id). What
+# the cadence needs of a customer (owner, last live contact and its actor) is the archive's.
 FOLLOWUP_CUSTOMERS = Table(
     "followup_customers",
-    (("customer", "text"), ("customer_id", "text"), ("owner", "text"),
-     ("last_contact_at", "instant"), ("last_contact_actor", "text"), ("position", "position")),
-    key=("customer",), indexes=(("customer_id",), (CADENCE_OWNER,)),
-)
-FOLLOWUP_CONTACTS = Table(
-    "followup_contacts",
-    (("customer", "text"), ("contact_id", "text"), ("occurred_at", "instant"),
-     ("actor", "text"), ("retracted", "flag"), ("position", "position")),
-    key=("customer", "contact_id"),
+    (("customer", "text"), ("customer_id", "text"), ("position", "position")),
+    key=("customer",), indexes=(("customer_id",),),
 )
 # Besides its position, each projection records the log it applies (``log_id``) and the
 # event at its position (``event_id``), so that tables made from another log, or ahead of
@@ -216,7 +213,7 @@ PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS,
                 ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES),
     "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS),
-    "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS, FOLLOWUP_CONTACTS),
+    "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS),
 }
 ALL_TABLES: tuple[Table, ...] = (
     TRACKING, *(t for tables in PROJECTION_TABLES.values() for t in tables)

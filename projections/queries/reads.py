@@ -126,7 +126,7 @@ class Queries:
         if within_days is not None and within_days < 0:
             raise InvalidInput("within", within_days, "expected days >= 0")
         moment = parse_instant(as_of, "as_of") if as_of is not None else datetime.now(UTC)
-        self.projector.catch_up(["followups", "stages"])
+        self.projector.catch_up(["followups", "stages", "archive"])
         cadence = {stage.value: days for stage, days in self.log.settings.cadence_days.items()
                    if days}
         plan = _QueuePlan(self.db.dialect, owner, moment, status, within_days)
@@ -338,7 +338,7 @@ class _QueuePlan:
         select = (f"SELECT f.customer AS customer, 'cadence' AS kind, NULL AS follow_up_id, "
                   f"{due} AS due_at, {CADENCE_OWNER} AS owner, {purpose} AS purpose, "
                   f"s.stage AS stage, CASE WHEN last_contact_at < {per_stage(overdue_before)} "
-                  f"THEN 'overdue' ELSE 'upcoming' END AS status FROM followup_customers f "
+                  f"THEN 'overdue' ELSE 'upcoming' END AS status FROM archive_customers f "
                   f"{_STAGE_OF.format('f')} WHERE ")
         where = []
         if self.owner is not None:

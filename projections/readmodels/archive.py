@@ -49,9 +49,9 @@ class ArchiveProjection:
 CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names
 # Where archive_contacts rows (ContactRows lists) keep the values statistics need.
 _AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
-OCCURRED, CHANNEL, RATING, AMOUNT, PURCHASED, RETRACTED, POSITION = (
-    _AT[name] for name in ("occurred_at", "channel", "rating", "amount", "purchase",
-                           "retracted", "position"))
+CONTACT_ID, OCCURRED, ACTOR, CHANNEL, RATING, AMOUNT, PURCHASED, RETRACTED, POSITION = (
+    _AT[name] for name in ("contact_id", "occurred_at", "actor", "channel", "rating",
+                           "amount", "purchase", "retracted", "position"))
 
 
 class _State:
@@ -127,18 +127,20 @@ def _merge(db: ReportingDB, duplicate: str, kept: str, position: int) -> None:
     _recompute(db, {kept}, {kept: position})
 
 
-TOTAL = 4  # total_amount's place in ``_statistics``
+TOTAL = 5  # total_amount's place in ``_statistics``
 
 
 def _statistics(live: list[list[Any]]) -> list[Any]:
-    """contacts, first_contact_at, last_contact_at, purchases, total_amount,
-    last_purchase_at, average_rating: what ``_recompute`` selects, from rows in memory."""
+    """contacts, first_contact_at, last_contact_at, last_contact_actor, purchases,
+    total_amount, last_purchase_at, average_rating: what ``_recompute`` selects, from rows
+    in memory. The last contact is the latest by occurred_at, then contact id."""
     if not live:
-        return [0, None, None, 0, "0", None, None]
+        return [0, None, None, None, 0, "0", None, None]
     times = [row[OCCURRED] for row in live]
+    last = max(live, key=lambda row: (row[OCCURRED], row[CONTACT_ID]))
     bought = [row for row in live if row[PURCHASED] or row[AMOUNT] is not None]
     ratings = [row[RATING] for row in live if row[RATING] is not None]
-    return [len(live), min(times), max(times), len(bought),
+    return [len(live), min(times), last[OCCURRED], last[ACTOR], len(bought),
             exact_sum(row[AMOUNT] for row in bought if row[AMOUNT] is not None) or "0",
             max(row[OCCURRED] for row in bought) if bought else None,
             rating_average(sum(ratings), len(ratings))]
@@ -160,18 +162,21 @@ def _recompute(db: ReportingDB, customers: set[str], touched: dict[str, int]) ->
     """Statistics of the customers seen before whose contacts changed, from their live
     contact rows."""
     total = f"coalesce({db.dialect.sum_amounts}, '0')"
+    last_actor = ("(SELECT l.actor FROM archive_contacts l WHERE l.customer = "
+                  f"archive_customers.customer AND l.{LIVE} "
+                  "ORDER BY l.occurred_at DESC, l.contact_id DESC LIMIT 1)")
     stats = (
-        f"SELECT count(*), min(occurred_at), max(occurred_at), "
+        f"SELECT count(*), min(occurred_at), max(occurred_at), {last_actor}, "
         f"count(CASE WHEN {PURCHASE} THEN 1 END), {total}, "
         f"max(CASE WHEN {PURCHASE} THEN occurred_at END), "
         f"{db.dialect.average_rating}, {db.dialect.number(total)} FROM archive_contacts k "
         f"WHERE k.customer = archive_customers.customer AND k.{LIVE}"
     )
     db.executemany(
-        "UPDATE archive_customers SET (contacts, first_contact_at, last_contact_at, purchases, "
-        "total_amount, last_purchase_at, average_rating, total_amount_value) = "
-        f"({stats}) WHERE customer = ?",
-        [[False, c] for c in customers])
+        "UPDATE archive_customers SET (contacts, first_contact_at, last_contact_at, "
+        "last_contact_actor, purchases, total_amount, last_purchase_at, average_rating, "
+        f"total_amount_value) = ({stats}) WHERE customer = ?",
+        [[False, False, c] for c in customers])
     db.executemany("DELETE FROM archive_channels WHERE customer = ?", [[c] for c in customers])
     db.executemany(
         "INSERT INTO archive_channels (customer, channel, contacts, position) "

@@ -238,12 +238,12 @@ REPORTS = (
     Report("rfm", "RFM segments", (
         ("segment", "text"), ("customers", "int"), ("share", "real"), ("revenue", "real"),
         ("mean_recency_days", "real"), ("mean_frequency", "real")),
-        rfm, frozenset({AS_OF, OWNER}), ("archive", "followups")),
+        rfm, frozenset({AS_OF, OWNER}), ("archive",)),
     Report("rfm-customers", "RFM scores per customer", (
         ("customer", "text"), ("last_contact_at", "instant"), ("recency_days", "int"),
         ("frequency", "int"), ("monetary", "real"), ("r", "int"), ("f", "int"),
         ("m", "int"), ("fm", "int"), ("segment", "text")),
-        rfm_customers, frozenset({AS_OF, OWNER}), ("archive", "followups")),
+        rfm_customers, frozenset({AS_OF, OWNER}), ("archive",)),
     Report("channels", "Channels: contact analysis", (
         ("channel", "text"), ("contacts", "int"), ("customers", "int"),
         ("deliberate_share", "real"), ("spontaneous_share", "real"), ("hard_share", "real"),
@@ -257,9 +257,9 @@ REPORTS = (
     Report("satisfaction", "Satisfaction", (
         ("period", "text"), ("channel", "text"), ("ratings", "int"), ("mean", "real"),
         ("share_4_5", "real"), ("share_1_2", "real")),
-        satisfaction, frozenset({PERIOD, OWNER, CHANNEL}), ("archive", "followups")),
+        satisfaction, frozenset({PERIOD, OWNER, CHANNEL}), ("archive",)),
     Report("cohorts", "Cohorts", (
         ("cohort", "text"), ("months_after", "int"), ("period", "text"),
         ("customers", "int"), ("active", "int"), ("share", "real")),
-        cohorts, frozenset({PERIOD, OWNER}), ("archive", "followups")),
+        cohorts, frozenset({PERIOD, OWNER}), ("archive",)),
 )

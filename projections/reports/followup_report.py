@@ -36,7 +36,7 @@ def followups(f: Frame) -> str:
         f"{_counted(_status('open') + f' AND i.due_at < {f.as_of}')} AS overdue "
         f"FROM followup_items i WHERE {f.period('i.due_at')} AND {owner} GROUP BY i.owner), "
         f"cadence AS (SELECT {CADENCE_OWNER} AS owner, count(*) AS overdue "
-        "FROM followup_customers c JOIN current_stages s ON s.customer = c.customer "
+        "FROM archive_customers c JOIN current_stages s ON s.customer = c.customer "
         f"WHERE c.last_contact_at IS NOT NULL AND {due} < {f.as_of} AND {cadence_owner} "
         f"GROUP BY {CADENCE_OWNER}), "
         "every AS (SELECT owner FROM items UNION SELECT owner FROM cadence) "
@@ -61,5 +61,5 @@ REPORTS = (
         ("owner", "text"), ("scheduled", "int"), ("completed_on_time", "int"),
         ("completed_late", "int"), ("cancelled", "int"), ("open", "int"), ("overdue", "int"),
         ("cadence_overdue", "int")),
-        followups, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups")),
+        followups, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups", "archive")),
 )

@@ -25,7 +25,7 @@ STAGES = ("stages(stage, stage_rank) AS (VALUES "
 # Whose a customer is, in every report: its owner, else whoever contacted it last (the
 # follow-up queue's rule, schema.CADENCE_OWNER).
 OWNERS = (f"owners AS NOT MATERIALIZED (SELECT customer, {CADENCE_OWNER} AS owner "
-          "FROM followup_customers)")
+          "FROM archive_customers)")
 
 
 def count_where(condition: str) -> str:

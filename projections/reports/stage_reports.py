@@ -157,16 +157,16 @@ def dissolutions(f: Frame) -> str:
 REPORTS = (
     Report("stages", "Customers per stage over time", (
         ("period", "text"), ("stage", "text"), ("entries", "int"), ("customers", "int")),
-        stages, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups")),
+        stages, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "archive")),
     Report("funnel", "Funnel", (
         ("stage", "text"), ("customers", "int"), ("conversion", "real"),
         ("cumulative", "real"), ("dissolved", "int"), ("won_back", "int")),
-        funnel, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "followups")),
+        funnel, frozenset({PERIOD, AS_OF, OWNER}), ("stages", "archive")),
     Report("time-in-stage", "Time in stage", (
         ("owner", "text"), ("stage", "text"), ("stays", "int"), ("open_stays", "int"),
         ("median_days", "real"), ("p90_days", "real"), ("longest_days", "real"),
         ("longest_open_days", "real")),
-        time_in_stage, frozenset({PERIOD, AS_OF, OWNER, PER_OWNER}), ("stages", "followups")),
+        time_in_stage, frozenset({PERIOD, AS_OF, OWNER, PER_OWNER}), ("stages", "archive")),
     Report("dissolutions", "Dissolutions", (
         ("reason", "text"), ("from_stage", "text"), ("dissolutions", "int"),
         ("mean_days_to_dissolution", "real"), ("won_back", "int"),

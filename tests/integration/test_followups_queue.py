@@ -101,8 +101,9 @@ def everything(item: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Tables:
-    """One database whose follow-up tables (and the stage each customer is in) the test
-    fills itself (the log stays empty)."""
+    """One database whose follow-up items, and each customer's owner, last live contact
+    and stage (archive_customers, stage_current), the test fills itself (the log stays
+    empty)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -112,12 +113,13 @@ class Tables:
 
     def fill(self, customers: list[Customer], items: list[Item]) -> None:
         with self.db.transaction():
-            self.db.execute("DELETE FROM followup_customers")
+            self.db.execute("DELETE FROM archive_customers")
             self.db.execute("DELETE FROM followup_items")
             self.db.execute("DELETE FROM stage_current")
             self.db.executemany(
-                "INSERT INTO followup_customers (customer, customer_id, owner, "
-                "last_contact_at, last_contact_actor, position) VALUES (?, ?, ?, ?, ?, 1)",
+                "INSERT INTO archive_customers (customer, customer_id, contacts, purchases, "
+                "total_amount, open_follow_ups, owner, last_contact_at, last_contact_actor, "
+                "position) VALUES (?, ?, 1, 0, '0', 0, ?, ?, ?, 1)",
                 [[c.customer, f"id-{c.customer}", c.owner, _text(c.last_contact_at),
                   c.last_contact_actor] for c in customers])
             self.db.executemany(

@@ -128,21 +128,43 @@ def test_an_unreachable_reporting_database_exits_1_without_its_password(
     assert "bob:***@" in result.output and "s3cret" not in result.output
 
 
-def test_an_index_no_query_reads_any_more_is_dropped_from_an_older_database(
+def test_tables_columns_and_indexes_no_one_reads_any_more_go_from_an_older_database(
         tmp_path: Path) -> None:
-    from touchlog.projections.engine.reporting_db import SUPERSEDED_INDEXES, ReportingDB
+    from touchlog.projections.engine.reporting_db import (
+        SUPERSEDED_INDEXES,
+        SUPERSEDED_TABLES,
+        ReportingDB,
+    )
 
     path = tmp_path / "old.db"
     ReportingDB(str(path)).close()
-    with sqlite3.connect(path) as conn:  # as an earlier version left it
-        conn.execute("DROP INDEX followup_customers_coalesce_nullif_owner_last_contact_actor")
-        conn.execute(f"CREATE INDEX {SUPERSEDED_INDEXES[0]} ON followup_customers "
-                     "(coalesce(owner, last_contact_actor))")
+    with sqlite3.connect(path) as conn:  # as earlier versions left it
+        views = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")]
+        for view in views:  # the views read today's columns; made again with the rest
+            conn.execute(f"DROP VIEW {view}")
+        conn.execute("DROP INDEX archive_customers_coalesce_nullif_owner_last_contact_actor")
+        conn.execute("ALTER TABLE archive_customers DROP COLUMN last_contact_actor")
+        conn.execute("DROP TABLE followup_customers")
+        conn.execute("CREATE TABLE followup_customers (customer TEXT PRIMARY KEY, "
+                     "customer_id TEXT, owner TEXT, last_contact_at TEXT, "
+                     "last_contact_actor TEXT, position INTEGER)")
+        for index, expression in zip(SUPERSEDED_INDEXES, (
+                "coalesce(owner, last_contact_actor)",
+                "coalesce(nullif(owner, ''), last_contact_actor)"), strict=True):
+            conn.execute(f"CREATE INDEX {index} ON followup_customers ({expression})")
+        conn.execute("CREATE TABLE followup_contacts (customer TEXT, contact_id TEXT, "
+                     "occurred_at TEXT, actor TEXT, retracted INTEGER, position INTEGER, "
+                     "PRIMARY KEY (customer, contact_id))")
     ReportingDB(str(path)).close()
     with sqlite3.connect(path) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    assert SUPERSEDED_INDEXES[0] not in names
-    assert "followup_customers_coalesce_nullif_owner_last_contact_actor" in names
+        followup_customers = [r[1] for r in conn.execute("PRAGMA table_info(followup_customers)")]
+        archive_customers = [r[1] for r in conn.execute("PRAGMA table_info(archive_customers)")]
+    assert not names & {*SUPERSEDED_INDEXES, *SUPERSEDED_TABLES}
+    assert followup_customers == ["customer", "customer_id", "position"]
+    assert "last_contact_actor" in archive_customers
+    assert "archive_customers_coalesce_nullif_owner_last_contact_actor" in names
+    assert set(views) <= names
 
 
 def test_every_kind_of_event_database_has_a_reporting_dialect_of_the_same_name() -> None:

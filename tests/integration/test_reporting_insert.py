@@ -64,8 +64,11 @@ def test_a_number_column_is_the_exact_amount_it_is_given(db_url: str) -> None:
     try:
         columns = ARCHIVE_CUSTOMERS.column_names
         amounts = ["13990.93", "999.69", "0.10"]  # exact text, as the projections give them
-        rows = [[f"C{n:04d}", f"id{n}", 1, None, None, 0, amounts[n % 3], None, None, 0,
-                 None, None, None, None, n, amounts[n % 3]] for n in range(COPY_FROM + 1)]
+        values = {"contacts": 1, "purchases": 0, "open_follow_ups": 0}
+        rows = [[{**values, "customer": f"C{n:04d}", "customer_id": f"id{n}", "position": n,
+                  "total_amount": amounts[n % 3],
+                  "total_amount_value": amounts[n % 3]}.get(c) for c in columns]
+                for n in range(COPY_FROM + 1)]
         with db.transaction():
             db.insert("archive_customers", columns, rows,
                       numbers=dict(ARCHIVE_CUSTOMERS.numbers))

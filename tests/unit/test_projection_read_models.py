@@ -117,19 +117,24 @@ def test_stage_history_closes_each_stay_and_counts_cycles(db: ReportingDB) -> No
         {"stage": "exploration", "cycle": 2}]
 
 
-def test_follow_up_facts_track_owner_and_latest_live_contact(db: ReportingDB) -> None:
-    c = acme()
-    c.update_profile({"owner": "ann"})
-    c.retract_contact("c3", "wrong customer")
-    c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "bob", at=T0, purpose="demo")
-    c.reschedule_follow_up("f1", "2018-02-03T00:00:00+00:00", at=T0)
-    feed(db, FollowUpsProjection(), c)
+def test_the_cadence_reads_the_archives_owner_and_latest_live_contact(db: ReportingDB) -> None:
+    def history() -> Customer:
+        c = acme()
+        c.update_profile({"owner": "ann"})
+        c.retract_contact("c3", "wrong customer")
+        c.schedule_follow_up("f1", "2018-02-01T00:00:00+00:00", "bob", at=T0, purpose="demo")
+        c.reschedule_follow_up("f1", "2018-02-03T00:00:00+00:00", at=T0)
+        return c
+
+    feed(db, FollowUpsProjection(), history())
+    feed(db, ArchiveProjection(), history())
     [customer] = db.query("SELECT owner, last_contact_at, last_contact_actor "
-                          "FROM followup_customers")
+                          "FROM archive_customers")
     assert customer == {"owner": "ann", "last_contact_at": "2018-01-06T00:00:00+00:00",
                         "last_contact_actor": "bob"}
     [item] = db.query("SELECT due_at, status FROM followup_items")
     assert item == {"due_at": "2018-02-03T00:00:00+00:00", "status": "open"}
+    assert db.query("SELECT customer FROM followup_customers") == [{"customer": "ACME"}]
 
 
 def test_events_a_projection_does_not_use_are_skipped(db: ReportingDB) -> None:

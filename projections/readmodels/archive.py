@@ -20,7 +20,12 @@ from typing import Any
 from touchlog.domain.customer import PROFILE_FIELDS
 from touchlog.projections.engine.dialect import exact_sum, rating_average
 from touchlog.projections.engine.reporting_db import ReportingDB
-from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, PURCHASE
+from touchlog.projections.engine.schema import (
+    ARCHIVE_CHANNELS,
+    ARCHIVE_CONTACTS,
+    ARCHIVE_CUSTOMERS,
+    PURCHASE,
+)
 from touchlog.projections.readmodels.attributes import contact_attributes, customer_attributes
 from touchlog.projections.readmodels.changes import (
     Batch,
@@ -83,7 +88,7 @@ class _State:
             channels += _channels(ref, live)
         db.insert("archive_customers", CUSTOMER_COLUMNS, customers,
                   numbers=dict(ARCHIVE_CUSTOMERS.numbers))
-        db.insert("archive_channels", ("customer", "channel", "contacts", "position"), channels)
+        db.insert("archive_channels", ARCHIVE_CHANNELS.column_names, channels)
         self.contacts.write(db)
         self.contact_attributes.write(db)
         self.customer_attributes.write(db)

@@ -36,6 +36,17 @@ def exact_sum(amounts: Iterable[str]) -> str | None:
     return None if total is None else format(total, "f")
 
 
+def summed_amount(total: Decimal) -> str:
+    """An exact total as a report summary stores it, in one form whatever the amounts it
+    was summed from (their scales, the order): plain notation, no trailing zeros."""
+    return "0" if total == 0 else format(total.normalize(_EXACT), "f")
+
+
+def added_amounts(stored: str | None, change: str) -> str:
+    """``summed_amount`` of a stored total and a change to it (text amounts)."""
+    return summed_amount(_EXACT.add(Decimal(stored or "0"), Decimal(change)))
+
+
 def rating_average(total: int, count: int) -> float | None:
     """The mean of ``count`` ratings summing to ``total``, exactly, rounded half up to two
     places (what PostgreSQL's ``round(avg(rating)::numeric, 2)`` gives); None when unrated."""
@@ -127,6 +138,14 @@ class Dialect(ABC):
         """SQL: the UTC month of an instant as text, ``2018-01``."""
 
     @abstractmethod
+    def day(self, instant: str) -> str:
+        """SQL: the UTC day of an instant as text, ``2018-01-31``."""
+
+    @abstractmethod
+    def day_start(self, instant: str) -> str:
+        """SQL: the first instant of an instant's UTC day."""
+
+    @abstractmethod
     def month_start(self, month: str) -> str:
         """SQL: the first instant of a month given as ``2018-01`` text."""
 
@@ -169,6 +188,10 @@ class Dialect(ABC):
     @abstractmethod
     def named(self, statement: str) -> str:
         """The statement with ``:name`` parameters in the client's named form."""
+
+    @abstractmethod
+    def amounts_added(self, stored: str, change: str) -> str:
+        """SQL: ``added_amounts`` of a stored total and a change, both exact amounts."""
 
     @abstractmethod
     def number(self, amount: str) -> str:

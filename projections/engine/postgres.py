@@ -106,6 +106,9 @@ class PostgresReporting(Dialect):
             return []
         return [f"CREATE SCHEMA IF NOT EXISTS {_quoted(location.schema)}"]
 
+    def amounts_added(self, stored: str, change: str) -> str:
+        return f"trim_scale(coalesce({stored}, 0) + {change})"
+
     def number(self, amount: str) -> str:
         return f"CAST({amount} AS NUMERIC)"
 
@@ -113,6 +116,12 @@ class PostgresReporting(Dialect):
 
     def month(self, instant: str) -> str:
         return f"to_char({instant} AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+    def day(self, instant: str) -> str:
+        return f"to_char({instant} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+    def day_start(self, instant: str) -> str:
+        return f"(date_trunc('day', {instant} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 
     def month_start(self, month: str) -> str:
         return f"(CAST({month} || '-01' AS timestamp) AT TIME ZONE 'UTC')"

@@ -199,6 +199,39 @@ FOLLOWUP_CUSTOMERS = Table(
     (("customer", "text"), ("customer_id", "text"), ("position", "position")),
     key=("customer",), indexes=(("customer_id",),),
 )
+# The report summaries (projections/readmodels/summaries.py, docs/reporting.md "Report
+# summaries"), kept by the archive from its contact rows. ``month`` is the UTC month
+# ("2024-03") of a contact, or of a purchase for the columns about purchases; counts and
+# amounts only, nothing personal. Months, not days: a bulk load's batch holds contacts of
+# every day, and a row per day and channel made each batch rewrite tens of thousands of rows.
+SUMMARY_WITHIN_DAYS = 30  # purchases_after counts purchases within this many days after
+REPORT_CHANNEL_MONTHS = Table(
+    "report_channel_months",
+    (("month", "text"), ("channel", "text"), ("contacts", "int"), ("retracted", "int"),
+     ("deliberate", "int"), ("hard", "int"), ("by_company", "int"), ("by_customer", "int"),
+     ("by_third_party", "int"), ("judged", "int"), ("positive", "int"), ("neutral", "int"),
+     ("negative", "int"), ("purchases", "int"), ("revenue", "amount"),
+     ("purchases_after", "int"), ("revenue_after", "amount"),
+     ("first_touch_purchases", "int"), ("last_touch_purchases", "int"),
+     ("revenue_value", "number"), ("revenue_after_value", "number")),
+    key=("month", "channel"),
+    numbers=(("revenue_value", "revenue"), ("revenue_after_value", "revenue_after")),
+)
+REPORT_CHANNEL_CUSTOMERS = Table(
+    "report_channel_customers", (("channel", "text"), ("customers", "int")),
+    key=("channel",),
+)
+REPORT_COHORT_MONTHS = Table(
+    "report_cohort_months", (("cohort", "text"), ("month", "text"), ("active", "int")),
+    key=("cohort", "month"),
+)
+# Kept by the stages projection from stage_history: per day and stage, the stays
+# entered (entries) and left (exits; a stay that ended before it began left on its first day).
+REPORT_STAGE_DAYS = Table(
+    "report_stage_days",
+    (("day", "text"), ("stage", "text"), ("entries", "int"), ("exits", "int")),
+    key=("day", "stage"),
+)
 # Besides its position, each projection records the log it applies (``log_id``) and the
 # event at its position (``event_id``), so that tables made from another log, or ahead of
 # a log restored from an older backup, are refused (projections/engine/ownership.py).
@@ -211,8 +244,9 @@ TRACKING = Table(
 # projection name -> its tables; each projection owns its tables alone.
 PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS,
-                ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES),
-    "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS),
+                ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES, REPORT_CHANNEL_MONTHS,
+                REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS),
+    "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS, REPORT_STAGE_DAYS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS),
 }
 ALL_TABLES: tuple[Table, ...] = (

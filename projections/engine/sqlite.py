@@ -20,7 +20,13 @@ from touchlog.domain.errors import StoreError
 from touchlog.domain.storage.database import lock_timeout
 from touchlog.domain.storage.scratch import scratch_folder
 from touchlog.domain.storage.sqlite import create_file, read_only_uri
-from touchlog.projections.engine.dialect import VIEW_MARK, Dialect, exact_sum, rating_average
+from touchlog.projections.engine.dialect import (
+    VIEW_MARK,
+    Dialect,
+    added_amounts,
+    exact_sum,
+    rating_average,
+)
 
 if TYPE_CHECKING:
     from touchlog.domain.storage.location import Location
@@ -56,6 +62,7 @@ class SQLiteReporting(Dialect):
         conn.execute("PRAGMA cache_size=-16384")  # 16 MB: as fast as 64 MB for rebuilds, less RSS
         conn.create_aggregate("dsum", 1, _DecimalSum)  # type: ignore[arg-type]
         conn.create_aggregate("rating_avg", 1, _RatingAverage)  # type: ignore[arg-type]
+        conn.create_function("damount_add", 2, added_amounts, deterministic=True)
         return conn
 
     def scrub(self, db: ReportingDB, tables: Sequence[str]) -> None:
@@ -67,6 +74,9 @@ class SQLiteReporting(Dialect):
             raise StoreError(f"cannot empty the write-ahead log of {db.redacted}: another "
                              "process is reading it; run the command again when it is done")
 
+    def amounts_added(self, stored: str, change: str) -> str:
+        return f"damount_add({stored}, {change})"
+
     def number(self, amount: str) -> str:
         return f"CAST({amount} AS REAL)"
 
@@ -74,6 +84,12 @@ class SQLiteReporting(Dialect):
 
     def month(self, instant: str) -> str:
         return f"substr({instant}, 1, 7)"  # ISO text in UTC
+
+    def day(self, instant: str) -> str:
+        return f"substr({instant}, 1, 10)"
+
+    def day_start(self, instant: str) -> str:
+        return f"(substr({instant}, 1, 10) || 'T00:00:00+00:00')"
 
     def month_start(self, month: str) -> str:
         return f"({month} || '-01T00:00:00+00:00')"

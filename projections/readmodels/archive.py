@@ -26,6 +26,7 @@ from touchlog.projections.engine.schema import (
     ARCHIVE_CUSTOMERS,
     PURCHASE,
 )
+from touchlog.projections.readmodels import summaries
 from touchlog.projections.readmodels.attributes import contact_attributes, customer_attributes
 from touchlog.projections.readmodels.changes import (
     Batch,
@@ -71,6 +72,20 @@ class _State:
         self.merges: list[tuple[str, str, int]] = []  # (duplicate, kept, position): last
 
     def write(self, db: ReportingDB) -> None:
+        # The report summaries move by what the changed customers contribute after the
+        # writes less what they did before (summaries.py); a customer registered in the
+        # batch contributed nothing, and its rows are all in memory.
+        merged = {ref for duplicate, kept, _ in self.merges for ref in (duplicate, kept)}
+        stored = sorted((self.contacts.customers - self.new.keys()) | merged)
+        before = summaries.contributions(summaries.read_contacts(db, stored))
+        self._write(db)
+        after = summaries.contributions([
+            *summaries.read_contacts(db, stored),
+            *(row for row in self.contacts.inserts.values()
+              if row[0] in self.new and row[0] not in merged)])
+        summaries.apply_difference(db, before, after)
+
+    def _write(self, db: ReportingDB) -> None:
         rows: dict[str, list[list[Any]]] = {ref: [] for ref in self.new}
         for row in self.contacts.inserts.values():
             mine = rows.get(row[0])

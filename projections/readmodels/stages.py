@@ -16,6 +16,7 @@ from touchlog.domain.stages import History, StageFact, StageFacts
 from touchlog.projections.engine.dialect import plain
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_FACTS, STAGE_HISTORY
+from touchlog.projections.readmodels import summaries
 from touchlog.projections.readmodels.changes import (
     CONTACTS_AND_PROFILES,
     MERGED,
@@ -60,19 +61,21 @@ class StagesProjection:
 
     def prepare(self, batch: Batch, known: Known) -> _Writes:
         lines = _restored(known)
-        merged = []
+        merged, absorbed = [], []
         for c in batch:
             if c.kind not in RELEVANT:
                 continue
             ref = known.refs[c.customer_id]
             if c.kind == MERGED:  # the batch's last change (``ending_at_merges``)
-                lines[c.state["into"]].absorb(lines.pop(ref), c.position)
+                duplicate = lines.pop(ref)
+                lines[c.state["into"]].absorb(duplicate, c.position)
                 merged.append((ref, c.state["into"]))
+                absorbed.append(duplicate)
                 continue
             if c.kind == "Registered":
                 lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position, {})
             lines[ref].apply(c)
-        return _Writes([line for line in lines.values() if line.touched], merged)
+        return _Writes([line for line in lines.values() if line.touched], merged, absorbed)
 
 
 def _restored(known: Known) -> dict[str, _Line]:
@@ -109,6 +112,7 @@ class _Line:
         self.customer_id = customer_id
         self.facts = facts
         self.history: History = facts.history() if positions else ()
+        self.stored = self.history  # the stays the table holds before the batch
         self.positions = dict(positions)  # seq -> last event that changed the stay
         self.position = position  # of the stage_current row
         self.fact_rows: dict[str, list[Any]] = {}
@@ -209,8 +213,19 @@ class _Line:
 class _Writes(NamedTuple):
     lines: list[_Line]
     merged: list[tuple[str, str]]  # (duplicate, kept): the duplicate's rows move or go
+    absorbed: list[_Line]  # the duplicates' lines
 
     def write(self, db: ReportingDB) -> None:
+        # report_stage_days moves by what the customers' stays are after the writes less
+        # what they were before (summaries.py); both are in memory.
+        before = summaries.stay_contributions(
+            stay for line in (*self.lines, *self.absorbed) for stay in line.stored)
+        after = summaries.stay_contributions(
+            stay for line in self.lines for stay in line.history)
+        self._write(db)
+        summaries.apply_difference(db, before, after)
+
+    def _write(self, db: ReportingDB) -> None:
         for duplicate, kept in self.merged:
             db.execute("UPDATE stage_facts SET customer = ? WHERE customer = ? AND kind IN "
                        "('contact', 'change')", [kept, duplicate])

@@ -7,10 +7,9 @@ docs/reporting.md "Reports" states each rule.
 
 from __future__ import annotations
 
-from touchlog.projections.engine.schema import purchase_of
-from touchlog.projections.reports.frame import OWNERS, STAGES, Frame, count_where
+from touchlog.projections.reports.channels import channels
+from touchlog.projections.reports.frame import OWNERS, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, CHANNEL, OWNER, PERIOD, WITHIN, Report
-from touchlog.projections.reports.stays import STAYS
 
 # The segments, first matching rule wins (docs/reporting.md "RFM segments"); R is the
 # recency score, FM the mean of the frequency and monetary scores rounded half up.
@@ -87,100 +86,6 @@ def rfm(f: Frame) -> str:
 
 
 
-def _is(column: str, value: str) -> str:
-    return f"{column} = '{value}'"
-
-
-def channels(f: Frame) -> str:
-    """Per channel, the contacts of the period: live contacts and customers reached, the
-    classification's shares, outcome rates, the retracted share, purchases and revenue
-    through it, purchases (and revenue) within N days after a contact through it, and the
-    first and last touches of the period's commitments and purchases."""
-    live = "NOT k.retracted"
-    share = f.share
-    days = f.w.within_days
-    picked = f"{f.period('k.occurred_at')} AND {f.owned('k.customer')}"
-
-    def counted(condition: str) -> str:  # live contacts that meet the condition
-        return count_where(f"{live} AND {condition}")
-
-    kinds = (f"{count_where(_is('kind', 'commitment'))} AS commitments, "
-             f"{count_where(_is('kind', 'purchase'))} AS purchases")
-    first_touch = ("(SELECT c.channel FROM archive_contacts c WHERE c.customer = v.customer "
-                   "AND NOT c.retracted AND c.occurred_at <= v.at "
-                   "ORDER BY c.occurred_at, c.contact_id LIMIT 1)")
-    last_touch = ("coalesce((SELECT c.channel FROM archive_contacts c WHERE "
-                  "c.customer = v.customer AND NOT c.retracted AND c.occurred_at <= v.at "
-                  "AND (v.own IS NULL OR c.contact_id <> v.own) "
-                  "ORDER BY c.occurred_at DESC, c.contact_id DESC LIMIT 1), v.own_channel)")
-    return (
-        f"WITH {STAGES}, {OWNERS}, {STAYS}, "
-        f"base AS (SELECT k.channel, {count_where(live)} AS contacts, "
-        f"count(DISTINCT CASE WHEN {live} THEN k.customer END) AS customers, "
-        f"{count_where('k.retracted')} AS retracted, "
-        f"{counted('k.deliberate')} AS deliberate, {counted('k.hard')} AS hard, "
-        f"{counted(_is('k.initiated_by', 'company'))} AS by_company, "
-        f"{counted(_is('k.initiated_by', 'customer'))} AS by_customer, "
-        f"{counted(_is('k.initiated_by', 'third_party'))} AS by_third_party, "
-        f"{counted('k.outcome IS NOT NULL')} AS judged, "
-        f"{counted(_is('k.outcome', 'positive'))} AS positive, "
-        f"{counted(_is('k.outcome', 'neutral'))} AS neutral, "
-        f"{counted(_is('k.outcome', 'negative'))} AS negative, "
-        f"{counted(purchase_of('k.'))} AS purchases, "
-        f"sum(CASE WHEN {live} THEN k.amount_value END) AS revenue "
-        f"FROM archive_contacts k WHERE {picked} GROUP BY k.channel), "
-        "bought AS (SELECT k.customer, k.contact_id, k.channel, k.occurred_at, "
-        f"k.amount_value FROM archive_contacts k WHERE {picked} AND {live} "
-        f"AND {purchase_of('k.')}), "
-        # c + N days >= p, written as c >= p - N days: a seek in the customer's contacts
-        "influenced AS (SELECT DISTINCT c.channel, p.customer, p.contact_id, p.amount_value "
-        "FROM bought p JOIN archive_contacts c ON c.customer = p.customer "
-        f"AND c.occurred_at >= {f.d.shifted('p.occurred_at', f.d.days_literal(-days))} "
-        "AND c.occurred_at < p.occurred_at AND NOT c.retracted), "
-        "after AS (SELECT channel, count(*) AS purchases, sum(amount_value) AS revenue "
-        "FROM influenced GROUP BY channel), "
-        "conversions AS (SELECT 'purchase' AS kind, customer, occurred_at AS at, "
-        "contact_id AS own, channel AS own_channel FROM bought UNION ALL "
-        "SELECT 'commitment', s.customer, s.entered_at, NULL, NULL FROM stays s "
-        f"WHERE s.to_stage = 'commitment' AND {f.period('s.entered_at')} "
-        f"AND {f.owned('s.customer')}), "
-        f"touches AS (SELECT v.kind, {first_touch} AS first_channel, "
-        f"{last_touch} AS last_channel FROM conversions v), "
-        f"firsts AS (SELECT first_channel AS channel, {kinds} FROM touches "
-        "GROUP BY first_channel), "
-        f"lasts AS (SELECT last_channel AS channel, {kinds} FROM touches "
-        "GROUP BY last_channel), "
-        "every AS (SELECT channel FROM base UNION SELECT channel FROM after UNION "
-        "SELECT channel FROM firsts UNION SELECT channel FROM lasts) "
-        "SELECT e.channel, CAST(coalesce(b.contacts, 0) AS INTEGER) AS contacts, "
-        "CAST(coalesce(b.customers, 0) AS INTEGER) AS customers, "
-        f"{share('b.deliberate', 'b.contacts')} AS deliberate_share, "
-        f"{share('b.contacts - b.deliberate', 'b.contacts')} AS spontaneous_share, "
-        f"{share('b.hard', 'b.contacts')} AS hard_share, "
-        f"{share('b.contacts - b.hard', 'b.contacts')} AS soft_share, "
-        f"{share('b.by_company', 'b.contacts')} AS company_share, "
-        f"{share('b.by_customer', 'b.contacts')} AS customer_share, "
-        f"{share('b.by_third_party', 'b.contacts')} AS third_party_share, "
-        f"{share('b.positive', 'b.judged')} AS positive_rate, "
-        f"{share('b.neutral', 'b.judged')} AS neutral_rate, "
-        f"{share('b.negative', 'b.judged')} AS negative_rate, "
-        f"{share('b.retracted', 'b.contacts + b.retracted')} AS retracted_share, "
-        "CAST(coalesce(b.purchases, 0) AS INTEGER) AS purchases, "
-        f"{f.money('b.revenue')} AS revenue, "
-        "CAST(coalesce(a.purchases, 0) AS INTEGER) AS purchases_after, "
-        f"{f.money('a.revenue')} AS revenue_after, "
-        "CAST(coalesce(fi.commitments, 0) AS INTEGER) AS first_touch_commitments, "
-        "CAST(coalesce(la.commitments, 0) AS INTEGER) AS last_touch_commitments, "
-        "CAST(coalesce(fi.purchases, 0) AS INTEGER) AS first_touch_purchases, "
-        "CAST(coalesce(la.purchases, 0) AS INTEGER) AS last_touch_purchases "
-        "FROM every e LEFT JOIN base b ON b.channel = e.channel "
-        "LEFT JOIN after a ON a.channel = e.channel "
-        "LEFT JOIN firsts fi ON fi.channel = e.channel "
-        "LEFT JOIN lasts la ON la.channel = e.channel "
-        f"WHERE e.channel IS NOT NULL AND {f.channel('e.channel')} "
-        f"ORDER BY e.channel{f.d.collate('text')}")
-
-
 def satisfaction(f: Frame) -> str:
     """Per month and channel, the ratings of the period's live contacts: how many, their
     mean, and the shares of 4-5 and of 1-2; a row with no channel is the month's total."""
@@ -203,29 +108,41 @@ def satisfaction(f: Frame) -> str:
 
 def cohorts(f: Frame) -> str:
     """Customers by the month of their first live contact (the period's months), and per
-    later month how many of them had a live contact (a purchase is one) that month."""
+    later month how many of them had a live contact (a purchase is one) that month.
+
+    Without an owner or an end it reads the archive's ``report_cohort_months``; otherwise
+    it counts the contact rows until the end (tests/integration/test_report_summaries.py
+    proves the two equal)."""
     d = f.d
-    after = ("(CAST(substr(c.month, 1, 4) AS INTEGER) - CAST(substr(c.cohort, 1, 4) AS "
-             "INTEGER)) * 12 + CAST(substr(c.month, 6, 2) AS INTEGER) - "
-             "CAST(substr(c.cohort, 6, 2) AS INTEGER)")
-    until = "k.occurred_at < :until_end" if "until_end" in f.params else "1 = 1"
     chosen = " AND ".join(
         [*(["cohort >= " + d.month(":since")] if "since" in f.params else []),
          *(["cohort <= " + d.month(":until")] if "until" in f.params else [])]) or "1 = 1"
-    return (
+    if f.summarised and "until" not in f.params:
+        counted = (
+            "WITH RECURSIVE counts AS (SELECT cohort, month, active FROM report_cohort_months), "
+            "members AS (SELECT cohort, active AS customers FROM counts "
+            f"WHERE month = cohort AND {chosen}), "
+            f"{f.months('(SELECT min(cohort) FROM members)', '(SELECT max(month) FROM counts)')}")
+    else:
+        until = "k.occurred_at < :until_end" if "until_end" in f.params else "1 = 1"
         # The months each customer was active in, found in one pass over the contacts.
-        f"WITH RECURSIVE {OWNERS}, active AS MATERIALIZED (SELECT k.customer, "
-        f"{d.month('k.occurred_at')} AS month FROM archive_contacts k "
-        f"WHERE NOT k.retracted AND {until} AND {f.owned('k.customer')} GROUP BY 1, 2), "
-        "firsts AS MATERIALIZED (SELECT customer, min(month) AS cohort FROM active "
-        "GROUP BY customer), "
-        "members AS (SELECT cohort, count(*) AS customers FROM firsts "
-        f"WHERE {chosen} GROUP BY cohort), "
-        f"{f.months('(SELECT min(cohort) FROM members)', '(SELECT max(month) FROM active)')}, "
-        "cells AS (SELECT m.cohort, mo.month FROM members m JOIN months mo "
-        "ON mo.month >= m.cohort), "
-        "counts AS (SELECT f.cohort, a.month, count(*) AS active FROM firsts f "
-        "JOIN active a ON a.customer = f.customer GROUP BY f.cohort, a.month) "
+        counted = (
+            f"WITH RECURSIVE {OWNERS}, active AS MATERIALIZED (SELECT k.customer, "
+            f"{d.month('k.occurred_at')} AS month FROM archive_contacts k "
+            f"WHERE NOT k.retracted AND {until} AND {f.owned('k.customer')} GROUP BY 1, 2), "
+            "firsts AS MATERIALIZED (SELECT customer, min(month) AS cohort FROM active "
+            "GROUP BY customer), "
+            "members AS (SELECT cohort, count(*) AS customers FROM firsts "
+            f"WHERE {chosen} GROUP BY cohort), "
+            f"{f.months('(SELECT min(cohort) FROM members)', '(SELECT max(month) FROM active)')}, "
+            "counts AS (SELECT f.cohort, a.month, count(*) AS active FROM firsts f "
+            "JOIN active a ON a.customer = f.customer GROUP BY f.cohort, a.month)")
+    after = ("(CAST(substr(c.month, 1, 4) AS INTEGER) - CAST(substr(c.cohort, 1, 4) AS "
+             "INTEGER)) * 12 + CAST(substr(c.month, 6, 2) AS INTEGER) - "
+             "CAST(substr(c.cohort, 6, 2) AS INTEGER)")
+    return (
+        f"{counted}, cells AS (SELECT m.cohort, mo.month FROM members m JOIN months mo "
+        "ON mo.month >= m.cohort) "
         f"SELECT c.cohort, {after} AS months_after, c.month AS period, "
         "CAST(m.customers AS INTEGER) AS customers, "
         "CAST(coalesce(n.active, 0) AS INTEGER) AS active, "

@@ -16,9 +16,11 @@ from typing import Any
 from touchlog.domain.settings import DEFAULT_CADENCE_DAYS
 from touchlog.domain.values import Stage
 from touchlog.projections.engine.dialect import Dialect
-from touchlog.projections.engine.schema import CADENCE_OWNER
+from touchlog.projections.engine.schema import CADENCE_OWNER, SUMMARY_WITHIN_DAYS
 
-WITHIN_DAYS = 30  # the channels report's default: purchases within 30 days after a contact
+# The channels report's default: purchases within 30 days after a contact, the period the
+# archive's summary counts (schema.SUMMARY_WITHIN_DAYS).
+WITHIN_DAYS = SUMMARY_WITHIN_DAYS
 STAGE_ORDER = tuple(stage.value for stage in Stage)
 STAGES = ("stages(stage, stage_rank) AS (VALUES "
           + ", ".join(f"('{s}', {rank})" for rank, s in enumerate(STAGE_ORDER, 1)) + ")")
@@ -45,12 +47,20 @@ class Window:
     channel: str | None = None
     within_days: int = WITHIN_DAYS
     per_owner: bool = False
+    # False: count the detail rows even where the report summaries would answer (the two
+    # give the same numbers; tests/integration/test_report_summaries.py compares them).
+    from_summaries: bool = True
     cadence: Mapping[str, int] = field(default_factory=lambda: {
         s.value: d for s, d in DEFAULT_CADENCE_DAYS.items() if d})
 
 
 def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 class Frame:
@@ -61,19 +71,64 @@ class Frame:
         self.w = window
         self.view = view
         self.params: dict[str, Any] = {}
+        self.no_whole_month = False  # a period within one month, not the whole of it
         if not view:
             moment = window.as_of or datetime.now(UTC)
             self.params["as_of"] = dialect.instant(moment)
             if window.since is not None:
                 self.params["since"] = dialect.instant(midnight(window.since))
+                self.params["since_day"] = window.since.isoformat()
             if window.until is not None:
                 self.params["until"] = dialect.instant(midnight(window.until))
+                self.params["until_day"] = window.until.isoformat()
                 self.params["until_end"] = dialect.instant(
                     midnight(window.until) + timedelta(days=1))
+            if window.since is not None or window.until is not None:
+                self._whole_months(window.since, window.until)
             if window.owner is not None:
                 self.params["owner"] = window.owner
             if window.channel is not None:
                 self.params["channel"] = window.channel
+
+    def _whole_months(self, since: date | None, until: date | None) -> None:
+        """The period's whole months (``whole_first`` to ``whole_last``, ``2024-03``) and
+        where they begin and end (``whole_start``, ``whole_end``), for a monthly summary."""
+        first = last = None
+        if since is not None:
+            first = since if since.day == 1 else _next_month(since)
+            self.params["whole_first"] = first.isoformat()[:7]
+            self.params["whole_start"] = self.d.instant(midnight(first))
+        if until is not None:
+            end = until + timedelta(days=1)
+            last = end if end.day == 1 else until.replace(day=1)
+            self.params["whole_last"] = (last - timedelta(days=1)).isoformat()[:7]
+            self.params["whole_end"] = self.d.instant(midnight(last))
+        self.no_whole_month = first is not None and last is not None and first >= last
+
+    def whole_months(self, month: str) -> str:
+        """SQL: ``month`` (a month as text, ``2024-03``) is one of the period's whole
+        months; ``1 = 1`` without a period."""
+        if self.no_whole_month:
+            return "1 = 0"
+        clauses = []
+        if "whole_first" in self.params:
+            clauses.append(f"{month} >= :whole_first")
+        if "whole_last" in self.params:
+            clauses.append(f"{month} <= :whole_last")
+        return " AND ".join(clauses) or "1 = 1"
+
+    def edges(self, column: str) -> str | None:
+        """SQL: ``column`` (an instant) lies in the period but in none of its whole
+        months (its first days before them, its last days after them); None when there are
+        no such days."""
+        if self.no_whole_month:
+            return self.period(column)
+        clauses = []
+        if "since" in self.params and self.params["since"] != self.params["whole_start"]:
+            clauses.append(f"({column} >= :since AND {column} < :whole_start)")
+        if "until" in self.params and self.params["until_end"] != self.params["whole_end"]:
+            clauses.append(f"({column} >= :whole_end AND {column} < :until_end)")
+        return " OR ".join(clauses) or None
 
     @property
     def as_of(self) -> str:
@@ -88,6 +143,26 @@ class Frame:
         if "until_end" in self.params:
             clauses.append(f"{column} < :until_end")
         return " AND ".join(clauses) or "1 = 1"
+
+    def period_days(self, column: str) -> str:
+        """SQL: ``column`` (a day as text, "2024-03-01") lies in the period; ``1 = 1``
+        without one."""
+        clauses = []
+        if "since_day" in self.params:
+            clauses.append(f"{column} >= :since_day")
+        if "until_day" in self.params:
+            clauses.append(f"{column} <= :until_day")
+        return " AND ".join(clauses) or "1 = 1"
+
+    @property
+    def has_period(self) -> bool:
+        return "since" in self.params or "until" in self.params
+
+    @property
+    def summarised(self) -> bool:
+        """The report summaries (schema.REPORT_CHANNEL_MONTHS …) answer: they are kept for
+        every customer, so for no owner in particular."""
+        return self.w.from_summaries and "owner" not in self.params
 
     def owned(self, customer: str) -> str:
         """SQL: the customer belongs to the owner asked for; ``1 = 1`` without one."""

@@ -19,11 +19,54 @@ def _stays(f: Frame) -> str:
             f"chosen AS NOT MATERIALIZED (SELECT * FROM stays WHERE {f.owned('customer')})")
 
 
+# What the stages report selects from ``months``, ``stages`` and ``per_month``.
+_STAGES_SELECT = (
+    "SELECT mo.month AS period, st.stage, "
+    "CAST(coalesce((SELECT sum(p.entries) FROM per_month p WHERE p.stage = st.stage "
+    "AND p.month = mo.month), 0) AS INTEGER) AS entries, "
+    "CAST(coalesce((SELECT sum(p.net) FROM per_month p WHERE p.stage = st.stage "
+    "AND p.month <= mo.month), 0) AS INTEGER) AS customers "
+    "FROM months mo CROSS JOIN stages st ORDER BY mo.month, st.stage_rank")
+
+
 def stages(f: Frame) -> str:
     """Per month and stage: entries in the period, and customers in the stage at the month's
     end (or at the reading time, in its month). A stay counts from ``entered_at`` to
     ``left_at`` (a stay that ended before it began, which a backdated signal made, counts
-    from its start to its start)."""
+    from its start to its start).
+
+    Without an owner, the days before the reading time's are read from the stages
+    projection's ``report_stage_days``, and only the stays of that day itself from
+    ``stage_history``; the two forms give the same numbers
+    (tests/integration/test_report_summaries.py)."""
+    d = f.d
+    left = d.greatest("entered_at", "left_at")
+    if not f.summarised:
+        return _stages_from_stays(f)
+    start, today = d.day_start(f.as_of), d.day(f.as_of)
+    # The days before the reading time's from the summary; that day's own stays from
+    # stage_history (one pass over it: an index for them would cost every write).
+    moves = (
+        "moves AS (SELECT stage, day, entries - exits AS delta, CASE WHEN "
+        f"{f.period_days('day')} THEN entries ELSE 0 END AS entry FROM report_stage_days "
+        f"WHERE day < {today} UNION ALL SELECT to_stage, {d.day('entered_at')}, 1, "
+        f"CASE WHEN {f.period('entered_at')} THEN 1 ELSE 0 END FROM stage_history "
+        f"WHERE entered_at >= {start} AND entered_at <= {f.as_of} UNION ALL "
+        f"SELECT to_stage, {d.day(left)}, -1, 0 FROM stage_history WHERE "
+        f"(left_at >= {start} AND left_at <= {f.as_of} AND left_at >= entered_at) OR "
+        f"(entered_at >= {start} AND entered_at <= {f.as_of} AND left_at < entered_at))")
+    first = f.first_month("(SELECT min(substr(day, 1, 7)) FROM report_stage_days "
+                          "WHERE entries > 0)")
+    return (
+        f"WITH RECURSIVE {STAGES}, {moves}, {f.months(first, f.last_month())}, "
+        "per_month AS (SELECT CASE WHEN substr(m.day, 1, 7) < span.first_month THEN '' "
+        "ELSE substr(m.day, 1, 7) END AS month, m.stage, sum(m.delta) AS net, "
+        "sum(m.entry) AS entries FROM moves m, span GROUP BY 1, 2) "
+        f"{_STAGES_SELECT}")
+
+
+def _stages_from_stays(f: Frame) -> str:
+    """``stages`` for an owner, from the stays themselves."""
     d = f.d
     left = d.greatest("entered_at", "left_at")
     first = f.first_month(f"(SELECT min({d.month('entered_at')}) FROM chosen)")
@@ -41,12 +84,7 @@ def stages(f: Frame) -> str:
         f"WHERE left_at IS NOT NULL AND {left} <= {f.as_of} GROUP BY 1, 2), "
         "per_month AS (SELECT month, stage, sum(net) AS net, sum(entries) AS entries "
         "FROM moves GROUP BY month, stage) "
-        "SELECT mo.month AS period, st.stage, "
-        "CAST(coalesce((SELECT sum(p.entries) FROM per_month p WHERE p.stage = st.stage "
-        "AND p.month = mo.month), 0) AS INTEGER) AS entries, "
-        "CAST(coalesce((SELECT sum(p.net) FROM per_month p WHERE p.stage = st.stage "
-        "AND p.month <= mo.month), 0) AS INTEGER) AS customers "
-        "FROM months mo CROSS JOIN stages st ORDER BY mo.month, st.stage_rank")
+        f"{_STAGES_SELECT}")
 
 
 def funnel(f: Frame) -> str:

@@ -364,3 +364,49 @@ def test_a_report_exports_as_the_report_gives_it(history: str, tmp_path: Any) ->
     assert exported == report(history, "channels")
     meta = json.loads((tmp_path / "channels.jsonl.meta.json").read_text())
     assert set(meta["projections"]) == {"archive", "stages", "followups"}
+
+
+def test_reports_read_from_the_summaries_equal_those_counted_from_the_contacts(
+        history: str) -> None:
+    """channels, cohorts and stages read the summaries unless an owner is asked for;
+    counted from the contact and stay rows instead, they give the same numbers on both
+    databases."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from touchlog.projections.engine.reporting_db import ReportingDB
+    from touchlog.projections.reports.catalogue import run
+    from touchlog.projections.reports.frame import Window
+
+    # Periods of whole months, of part of one, and starting and ending mid-month.
+    windows = [Window(), Window(since=date(2024, 2, 1)), Window(until=date(2024, 3, 1)),
+               Window(since=date(2024, 2, 20), until=date(2024, 3, 2)),
+               Window(since=date(2024, 2, 1), until=date(2024, 3, 31)),
+               Window(since=date(2024, 3, 2), until=date(2024, 3, 20)),
+               Window(channel="phone")]
+    assert CliRunner().invoke(cli, ["--db", history, "projections", "run"]).exit_code == 0
+    db = ReportingDB(history)
+    try:
+        for name, more in (("channels", []), ("cohorts", []), ("stages", [
+                Window(as_of=datetime(2024, 3, 2, 12, tzinfo=UTC)),
+                Window(as_of=datetime(2024, 5, 5, tzinfo=UTC), since=date(2024, 2, 1))])):
+            for window in [*windows, *more]:
+                if window.channel and name != "channels":
+                    continue
+                detail = Window(**{**window.__dict__, "from_summaries": False})
+                summarised = run(db, REPORTS[name], window)
+                assert summarised and summarised == run(db, REPORTS[name], detail), (
+                    name, window)
+        assert db.query("SELECT channel, customers FROM report_channel_customers "
+                        "ORDER BY channel") == [
+            {"channel": c, "customers": n} for c, n in (
+                ("chat", 1), ("email", 1), ("phone", 3), ("random", 1), ("store", 2),
+                ("web", 1))]
+        store = db.query("SELECT month, contacts, purchases, revenue "
+                         "FROM report_channel_months WHERE channel = 'store' ORDER BY month")
+        assert [(r["month"], r["contacts"], r["purchases"], Decimal(r["revenue"]))
+                for r in store] == [("2024-02", 1, 1, Decimal(100)),
+                                    ("2024-03", 0, 0, Decimal(0)),
+                                    ("2024-04", 1, 1, Decimal(200))]
+    finally:
+        db.close()

@@ -92,6 +92,20 @@ def test_changed_value_is_named_by_table_key_and_column(projected: Any) -> None:
     assert changed == {"archive_customers"}
 
 
+def test_a_changed_report_summary_is_named_like_any_projection_table(projected: Any) -> None:
+    log, projector, _ = projected
+    tamper(projector.db, "UPDATE report_channel_months SET contacts = contacts + 1 "
+                         "WHERE month = ? AND channel = ?", ("2018-01", "phone"))
+    tamper(projector.db, "DELETE FROM report_stage_days WHERE day = ? AND stage = ?",
+           ("2018-01-08", "exploration"))
+
+    report = verify_projections(log)
+
+    assert sorted(str(d) for d in report.differences) == [
+        "report_channel_months month=2018-01 channel=phone : column contacts live 2 shadow 1",
+        "report_stage_days day=2018-01-08 stage=exploration : row missing in live"]
+
+
 def test_deleted_and_extra_rows_are_named_by_key(projected: Any) -> None:
     log, projector, ids = projected
     tamper(projector.db, "DELETE FROM archive_contacts WHERE contact_id = ?", (ids["first"],))

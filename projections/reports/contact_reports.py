@@ -25,13 +25,30 @@ SEGMENTS = (
 )
 
 
+# The three measures, each with the order that ranks its customers worst first (rank 1).
+MEASURES = (("r", "recency_days", "DESC"), ("f", "frequency", "ASC"), ("m", "monetary", "ASC"))
+
+
 def _scored(f: Frame) -> str:
     """CTEs owners, ``facts`` (per customer with a live contact by the reading time: its
     last contact, contacts and amounts) and ``scored`` (monetary to the cent, recency in
     whole days, the 1-5 scores, FM and the segment)."""
     d = f.d
     segment = "CASE " + " ".join(f"WHEN {rule} THEN '{name}'" for name, rule in SEGMENTS) + " END"
-    score = "1 + (5 * ({rank} - 1)) / (SELECT n FROM counted)"
+    # A score is 1 + floor(5 (rank - 1) / n), where rank - 1 is how many customers are
+    # worse: so it is 1 + how many of four marks the customer is better than, the s-th mark
+    # being the ceil(s n / 5)-th worst value (tied customers share it, as they share a
+    # rank). One sort of each measure's values finds its marks.
+    marks = ", ".join(
+        f"{name}_marks AS MATERIALIZED (SELECT i, v FROM (SELECT {column} AS v, "
+        f"row_number() OVER (ORDER BY {column} {order}) AS i FROM ranked) sorted "
+        "WHERE i IN (SELECT m FROM quintiles))" for name, column, order in MEASURES)
+
+    def score(name: str, column: str, order: str) -> str:
+        better = ">" if order == "ASC" else "<"
+        return "1 + " + " + ".join(
+            f"CASE WHEN {column} {better} (SELECT v FROM {name}_marks WHERE i = "
+            f"(SELECT m FROM quintiles WHERE s = {s})) THEN 1 ELSE 0 END" for s in range(1, 5))
     # A customer whose last live contact is by the reading time has its statistics in
     # archive_customers already; the others' are counted from their contacts until then.
     # ``later`` is materialised so that the database seeks those few customers' contacts
@@ -48,11 +65,12 @@ def _scored(f: Frame) -> str:
         "ranked AS MATERIALIZED (SELECT customer, last_contact_at, frequency, "
         f"{f.money('monetary')} AS monetary, "
         f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days FROM facts), "
-        "counted AS MATERIALIZED (SELECT count(*) AS n FROM ranked), "
-        "scores AS (SELECT ranked.*, "
-        f"{score.format(rank='rank() OVER (ORDER BY recency_days DESC)')} AS r, "
-        f"{score.format(rank='rank() OVER (ORDER BY frequency)')} AS f, "
-        f"{score.format(rank='rank() OVER (ORDER BY monetary)')} AS m FROM ranked), "
+        # s = 1..4 and m = ceil(s n / 5), the place of the s-th mark
+        "quintiles AS MATERIALIZED (SELECT s, (s * n + 4) / 5 AS m FROM (SELECT count(*) "
+        "AS n FROM ranked) counted CROSS JOIN (SELECT 1 AS s UNION ALL SELECT 2 UNION ALL "
+        f"SELECT 3 UNION ALL SELECT 4) q), {marks}, "
+        "scores AS (SELECT ranked.*, " + ", ".join(
+            f"{score(*measure)} AS {measure[0]}" for measure in MEASURES) + " FROM ranked), "
         "fm AS (SELECT scores.*, (f + m + 1) / 2 AS fm FROM scores), "
         f"scored AS (SELECT fm.*, {segment} AS segment FROM fm "
         f"WHERE {f.owned('customer')})")
@@ -78,12 +96,11 @@ def rfm(f: Frame) -> str:
         "avg(recency_days) AS recency_days, avg(frequency) AS frequency FROM scored "
         "GROUP BY segment) "
         "SELECT g.segment, CAST(coalesce(p.customers, 0) AS INTEGER) AS customers, "
-        f"{f.share('coalesce(p.customers, 0)', '(SELECT count(*) FROM scored)')} AS share, "
+        f"{f.share('coalesce(p.customers, 0)', '(SELECT sum(customers) FROM per)')} AS share, "
         f"{f.money('p.revenue')} AS revenue, "
         f"{f.d.rounded('p.recency_days', 2)} AS mean_recency_days, "
         f"{f.d.rounded('p.frequency', 2)} AS mean_frequency "
         "FROM segments g LEFT JOIN per p ON p.segment = g.segment ORDER BY g.segment_rank")
-
 
 
 def satisfaction(f: Frame) -> str:

@@ -129,39 +129,44 @@ def time_in_stage(f: Frame) -> str:
               "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
               else "SELECT stage, NULL AS owner, stage_rank FROM stages")
 
-    def joined(side: str) -> str:
-        return " AND ".join(f"{side}.{key} IS NOT DISTINCT FROM k.{key}"
+    def joined(side: str, other: str = "k") -> str:
+        return " AND ".join(f"{side}.{key} IS NOT DISTINCT FROM {other}.{key}"
                             for key in by.split(", "))
     # Each stay's owner only when asked for per owner: a seek per stay
     owner, owners = (("o.owner", " LEFT JOIN owners o ON o.customer = s.customer")
                      if f.w.per_owner else ("NULL AS owner", ""))
+    # Without owners, every pass over the stays reads stage_history's index on (to_stage,
+    # duration_seconds, entered_at, left_at): in stage order, and each stage's stays in
+    # duration order, so no pass sorts them.
+    picked = "MATERIALIZED" if f.w.per_owner else "NOT MATERIALIZED"
     return (
         f"{_stays(f)}, "
-        f"picked AS (SELECT s.to_stage AS stage, {owner}, s.entered_at, s.duration_seconds, "
-        f"CASE WHEN s.left_at IS NOT NULL AND s.left_at <= {f.as_of} THEN 1 ELSE 0 END "
-        f"AS closed FROM chosen s{owners} "
+        f"picked AS {picked} (SELECT s.to_stage AS stage, {owner}, s.entered_at, "
+        f"s.duration_seconds, CASE WHEN s.left_at IS NOT NULL AND s.left_at <= {f.as_of} "
+        f"THEN 1 ELSE 0 END AS closed FROM chosen s{owners} "
         f"WHERE {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
-        # One sort: every window is over the same order; then the two ranks' rows alone
-        f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER w AS n, "
-        "count(*) OVER w AS total, max(duration_seconds) OVER w AS longest FROM picked "
-        f"WHERE closed = 1 WINDOW w AS (PARTITION BY {by} ORDER BY duration_seconds "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)), "
-        f"done AS (SELECT {by}, max(total) AS stays, "
-        "max(CASE WHEN n = (total + 1) / 2 THEN seconds END) AS median, "
-        "max(CASE WHEN n = (9 * total + 9) / 10 THEN seconds END) AS p90, "
-        "max(longest) AS longest FROM ranked "
-        f"WHERE n = (total + 1) / 2 OR n = (9 * total + 9) / 10 GROUP BY {by}), "
-        f"lasting AS (SELECT {by}, count(*) AS stays, "
-        f"max({f.d.days_between('entered_at', f.as_of)}) AS longest FROM picked "
-        f"WHERE closed = 0 GROUP BY {by}), "
+        f"totals AS MATERIALIZED (SELECT {by}, sum(closed) AS closed, "
+        "max(CASE WHEN closed = 1 THEN duration_seconds END) AS longest, "
+        "count(*) - sum(closed) AS open, max(CASE WHEN closed = 0 THEN "
+        f"{f.d.days_between('entered_at', f.as_of)} END) AS longest_open FROM picked "
+        f"GROUP BY {by}), "
+        # The closed stays numbered in duration order; the two ranks' rows alone kept
+        f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER "
+        f"(PARTITION BY {by} ORDER BY duration_seconds) AS n FROM picked WHERE closed = 1), "
+        f"done AS (SELECT {', '.join(f'r.{key}' for key in by.split(', '))}, "
+        "max(CASE WHEN r.n = (t.closed + 1) / 2 THEN r.seconds END) AS median, "
+        "max(CASE WHEN r.n = (9 * t.closed + 9) / 10 THEN r.seconds END) AS p90 "
+        f"FROM ranked r CROSS JOIN totals t WHERE {joined('t', 'r')} "
+        "AND (r.n = (t.closed + 1) / 2 OR r.n = (9 * t.closed + 9) / 10) "
+        f"GROUP BY {', '.join(f'r.{key}' for key in by.split(', '))}), "
         f"keys AS ({groups}) "
         "SELECT k.owner, k.stage, "
-        "CAST(coalesce(c.stays, 0) + coalesce(o.stays, 0) AS INTEGER) AS stays, "
-        "CAST(coalesce(o.stays, 0) AS INTEGER) AS open_stays, "
+        "CAST(coalesce(t.closed, 0) + coalesce(t.open, 0) AS INTEGER) AS stays, "
+        "CAST(coalesce(t.open, 0) AS INTEGER) AS open_stays, "
         f"{f.days('c.median')} AS median_days, {f.days('c.p90')} AS p90_days, "
-        f"{f.days('c.longest')} AS longest_days, "
-        f"{f.d.rounded('o.longest', 2)} AS longest_open_days FROM keys k "
-        f"LEFT JOIN done c ON {joined('c')} LEFT JOIN lasting o ON {joined('o')} "
+        f"{f.days('t.longest')} AS longest_days, "
+        f"{f.d.rounded('t.longest_open', 2)} AS longest_open_days FROM keys k "
+        f"LEFT JOIN totals t ON {joined('t')} LEFT JOIN done c ON {joined('c')} "
         "ORDER BY " + (f"k.owner{f.d.collate('text')} NULLS LAST, " if f.w.per_owner
                        else "") + "k.stage_rank")
 

@@ -169,10 +169,7 @@ STAGE_HISTORY = Table(
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
      ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
      ("actor", "text"), ("contact_id", "text"), ("position", "position")),
-    key=("customer", "seq"), personal=("reason",),
-    # (to_stage, duration_seconds, …): the time-in-stage report reads each stage's stays in
-    # duration order, and the columns it filters on, from this index alone.
-    indexes=(("position",), ("to_stage", "duration_seconds", "entered_at", "left_at")),
+    key=("customer", "seq"), indexes=(("position",),), personal=("reason",),
     # An explicit change's stay carries its reason; the first's and a signal's are made up.
     personal_rows="contact_id IS NULL AND seq > 1",
 )

@@ -110,12 +110,7 @@ class Frame:
         months; ``1 = 1`` without a period."""
         if self.no_whole_month:
             return "1 = 0"
-        clauses = []
-        if "whole_first" in self.params:
-            clauses.append(f"{month} >= :whole_first")
-        if "whole_last" in self.params:
-            clauses.append(f"{month} <= :whole_last")
-        return " AND ".join(clauses) or "1 = 1"
+        return self._between(month, "whole_first", "whole_last")
 
     def edges(self, column: str) -> str | None:
         """SQL: ``column`` (an instant) lies in the period but in none of its whole
@@ -137,21 +132,21 @@ class Frame:
 
     def period(self, column: str) -> str:
         """SQL: ``column`` (an instant) lies in the period; ``1 = 1`` without one."""
-        clauses = []
-        if "since" in self.params:
-            clauses.append(f"{column} >= :since")
-        if "until_end" in self.params:
-            clauses.append(f"{column} < :until_end")
-        return " AND ".join(clauses) or "1 = 1"
+        return self._between(column, "since", "until_end", before="<")
 
     def period_days(self, column: str) -> str:
         """SQL: ``column`` (a day as text, "2024-03-01") lies in the period; ``1 = 1``
         without one."""
+        return self._between(column, "since_day", "until_day")
+
+    def _between(self, column: str, first: str, last: str, before: str = "<=") -> str:
+        """SQL: ``column`` is at least the parameter ``first`` and ``before`` the parameter
+        ``last``, each where the frame has it; ``1 = 1`` with neither."""
         clauses = []
-        if "since_day" in self.params:
-            clauses.append(f"{column} >= :since_day")
-        if "until_day" in self.params:
-            clauses.append(f"{column} <= :until_day")
+        if first in self.params:
+            clauses.append(f"{column} >= :{first}")
+        if last in self.params:
+            clauses.append(f"{column} {before} :{last}")
         return " AND ".join(clauses) or "1 = 1"
 
     @property

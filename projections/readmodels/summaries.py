@@ -1,6 +1,7 @@
-"""The report summaries: the archive keeps contacts per day and channel, customers per
+"""The report summaries: the archive keeps contacts per month and channel, customers per
 channel and active customers per cohort and month; the stages projection keeps stays
-entered and left per day and stage (docs/reporting.md "Report summaries").
+entered and left per day and stage (docs/reporting.md "Report summaries kept by the
+archive", "report_stage_days").
 
 A summary is the sum over customers of what each customer's rows contribute
 (``contributions``, ``stay_contributions``). When a batch changes customers, the projection
@@ -91,9 +92,7 @@ def contributions(rows: Iterable[Sequence[Any]]) -> dict[str, Sums]:
         if type(at) is not str:
             at = plain(at)
         month, channel = at[:7], row[CHANNEL]
-        sums = months.get((month, channel))
-        if sums is None:
-            sums = months[month, channel] = list(_EMPTY)
+        sums = _month_row(months, (month, channel))
         if row[RETRACTED]:
             sums[RETRACTED_] += 1
             continue

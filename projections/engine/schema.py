@@ -30,6 +30,8 @@ class Table:
     columns: tuple[tuple[str, str], ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    # (index, SQL): an index that holds only the rows the condition selects
+    partial: tuple[tuple[tuple[str, ...], str], ...] = ()
     # (number column, the exact amount column it is computed from), last in ``columns``
     numbers: tuple[tuple[str, str], ...] = ()
     # Columns holding personal data: an erased customer's read ERASED (docs/privacy.md),
@@ -65,9 +67,11 @@ class Table:
         cols = ", ".join(f"{name} {types[kind]}" for name, kind in self.columns)
         statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, "
                       f"PRIMARY KEY ({', '.join(self.key)}))"]
+        partial = dict(self.partial)
         for index in self.indexes:
+            where = f" WHERE {partial[index]}" if index in partial else ""
             statements.append(f"CREATE INDEX IF NOT EXISTS {self.index_name(index)} "
-                              f"ON {self.name} ({', '.join(index)})")
+                              f"ON {self.name} ({', '.join(index)}){where}")
         return statements
 
     def added_columns(self, types: Mapping[str, str], missing: set[str]) -> list[str]:
@@ -163,13 +167,19 @@ STAGE_CURRENT = Table(
      ("cycle", "int"), ("changes", "int"), ("position", "position")),
     key=("customer",), indexes=(("customer_id",),),
 )
+# The closed stays in stage and duration order, with the times the time-in-stage report
+# filters on: it numbers each stage's closed stays from this index alone, without a sort.
+# Partial, so that a query for every stay of a stage (the funnel's discovery entries) is
+# not read through it one table lookup at a time.
+CLOSED_STAYS = ("to_stage", "duration_seconds", "entered_at", "left_at")
 STAGE_HISTORY = Table(
     "stage_history",
     (("customer", "text"), ("seq", "int"), ("cycle", "int"), ("from_stage", "text"),
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
      ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
      ("actor", "text"), ("contact_id", "text"), ("position", "position")),
-    key=("customer", "seq"), indexes=(("position",),), personal=("reason",),
+    key=("customer", "seq"), indexes=(("position",), CLOSED_STAYS),
+    partial=((CLOSED_STAYS, "left_at IS NOT NULL"),), personal=("reason",),
     # An explicit change's stay carries its reason; the first's and a signal's are made up.
     personal_rows="contact_id IS NULL AND seq > 1",
 )

@@ -125,46 +125,51 @@ def time_in_stage(f: Frame) -> str:
     how many are open at the reading time, and of the closed ones the median, the 90th
     percentile (nearest rank) and the longest, in days; the longest open one so far."""
     by = "stage, owner" if f.w.per_owner else "stage"
-    groups = ("SELECT DISTINCT g.stage, g.owner, st.stage_rank FROM picked g "
-              "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
-              else "SELECT stage, NULL AS owner, stage_rank FROM stages")
+    keys = [key.strip() for key in by.split(",")]
 
-    def joined(side: str, other: str = "k") -> str:
+    def joined(side: str, other: str) -> str:
         return " AND ".join(f"{side}.{key} IS NOT DISTINCT FROM {other}.{key}"
-                            for key in by.split(", "))
+                            for key in keys)
     # Each stay's owner only when asked for per owner: a seek per stay
     owner, owners = (("o.owner", " LEFT JOIN owners o ON o.customer = s.customer")
                      if f.w.per_owner else ("NULL AS owner", ""))
-    # Without owners, each pass reads stage_history itself, cheaper than a copy of it.
-    picked = "MATERIALIZED" if f.w.per_owner else "NOT MATERIALIZED"
+    entered = f"{f.period('s.entered_at')} AND s.entered_at <= {f.as_of}"
+    # Without owners, the closed stays are read in stage and duration order from
+    # stage_history's index of them (schema.CLOSED_STAYS): numbering them needs no sort.
+    closed = "MATERIALIZED" if f.w.per_owner else "NOT MATERIALIZED"
     return (
         f"{_stays(f)}, "
-        f"picked AS {picked} (SELECT s.to_stage AS stage, {owner}, s.entered_at, "
-        f"s.duration_seconds, CASE WHEN s.left_at IS NOT NULL AND s.left_at <= {f.as_of} "
-        f"THEN 1 ELSE 0 END AS closed FROM chosen s{owners} "
-        f"WHERE {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
-        f"totals AS MATERIALIZED (SELECT {by}, sum(closed) AS closed, "
-        "max(CASE WHEN closed = 1 THEN duration_seconds END) AS longest, "
-        "count(*) - sum(closed) AS open, max(CASE WHEN closed = 0 THEN "
-        f"{f.d.days_between('entered_at', f.as_of)} END) AS longest_open FROM picked "
-        f"GROUP BY {by}), "
+        f"closed AS {closed} (SELECT s.to_stage AS stage, {owner}, s.duration_seconds "
+        f"FROM chosen s{owners} WHERE s.left_at IS NOT NULL AND s.left_at <= {f.as_of} "
+        f"AND {entered}), "
+        f"open AS (SELECT s.to_stage AS stage, {owner}, s.entered_at FROM chosen s{owners} "
+        f"WHERE (s.left_at IS NULL OR s.left_at > {f.as_of}) AND {entered}), "
+        f"closed_totals AS MATERIALIZED (SELECT {by}, count(*) AS stays, "
+        f"max(duration_seconds) AS longest FROM closed GROUP BY {by}), "
+        f"open_totals AS (SELECT {by}, count(*) AS stays, "
+        f"max({f.d.days_between('entered_at', f.as_of)}) AS longest FROM open GROUP BY {by}), "
         # The closed stays numbered in duration order; the two ranks' rows alone kept
         f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER "
-        f"(PARTITION BY {by} ORDER BY duration_seconds) AS n FROM picked WHERE closed = 1), "
-        f"done AS (SELECT {', '.join(f'r.{key}' for key in by.split(', '))}, "
-        "max(CASE WHEN r.n = (t.closed + 1) / 2 THEN r.seconds END) AS median, "
-        "max(CASE WHEN r.n = (9 * t.closed + 9) / 10 THEN r.seconds END) AS p90 "
-        f"FROM ranked r CROSS JOIN totals t WHERE {joined('t', 'r')} "
-        "AND (r.n = (t.closed + 1) / 2 OR r.n = (9 * t.closed + 9) / 10) "
-        f"GROUP BY {', '.join(f'r.{key}' for key in by.split(', '))}), "
-        f"keys AS ({groups}) "
+        f"(PARTITION BY {by} ORDER BY duration_seconds) AS n FROM closed), "
+        f"done AS (SELECT {', '.join(f'r.{key}' for key in keys)}, "
+        "max(CASE WHEN r.n = (t.stays + 1) / 2 THEN r.seconds END) AS median, "
+        "max(CASE WHEN r.n = (9 * t.stays + 9) / 10 THEN r.seconds END) AS p90 "
+        f"FROM ranked r CROSS JOIN closed_totals t WHERE {joined('t', 'r')} "
+        "AND (r.n = (t.stays + 1) / 2 OR r.n = (9 * t.stays + 9) / 10) "
+        f"GROUP BY {', '.join(f'r.{key}' for key in keys)}), "
+        "keys AS (" + ("SELECT DISTINCT g.stage, g.owner, st.stage_rank FROM (SELECT stage, "
+                       "owner FROM closed_totals UNION SELECT stage, owner FROM open_totals) g "
+                       "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
+                       else "SELECT stage, NULL AS owner, stage_rank FROM stages") + ") "
         "SELECT k.owner, k.stage, "
-        "CAST(coalesce(t.closed, 0) + coalesce(t.open, 0) AS INTEGER) AS stays, "
-        "CAST(coalesce(t.open, 0) AS INTEGER) AS open_stays, "
-        f"{f.days('c.median')} AS median_days, {f.days('c.p90')} AS p90_days, "
-        f"{f.days('t.longest')} AS longest_days, "
-        f"{f.d.rounded('t.longest_open', 2)} AS longest_open_days FROM keys k "
-        f"LEFT JOIN totals t ON {joined('t')} LEFT JOIN done c ON {joined('c')} "
+        "CAST(coalesce(c.stays, 0) + coalesce(o.stays, 0) AS INTEGER) AS stays, "
+        "CAST(coalesce(o.stays, 0) AS INTEGER) AS open_stays, "
+        f"{f.days('d.median')} AS median_days, {f.days('d.p90')} AS p90_days, "
+        f"{f.days('c.longest')} AS longest_days, "
+        f"{f.d.rounded('o.longest', 2)} AS longest_open_days FROM keys k "
+        f"LEFT JOIN closed_totals c ON {joined('c', 'k')} "
+        f"LEFT JOIN open_totals o ON {joined('o', 'k')} "
+        f"LEFT JOIN done d ON {joined('d', 'k')} "
         "ORDER BY " + (f"k.owner{f.d.collate('text')} NULLS LAST, " if f.w.per_owner
                        else "") + "k.stage_rank")
 

@@ -25,6 +25,8 @@ SEGMENTS = (
 )
 
 
+# SQL: the segment of a customer with scores ``r`` and ``fm``
+SEGMENT = "CASE " + " ".join(f"WHEN {rule} THEN '{name}'" for name, rule in SEGMENTS) + " END"
 # The three measures, each with the order that ranks its customers worst first (rank 1).
 MEASURES = (("r", "recency_days", "DESC"), ("f", "frequency", "ASC"), ("m", "monetary", "ASC"))
 
@@ -34,7 +36,6 @@ def _scored(f: Frame) -> str:
     last contact, contacts and amounts) and ``scored`` (monetary to the cent, recency in
     whole days, the 1-5 scores, FM and the segment)."""
     d = f.d
-    segment = "CASE " + " ".join(f"WHEN {rule} THEN '{name}'" for name, rule in SEGMENTS) + " END"
     # A score is 1 + floor(5 (rank - 1) / n), where rank - 1 is how many customers are
     # worse: so it is 1 + how many of four marks the customer is better than, the s-th mark
     # being the ceil(s n / 5)-th worst value (tied customers share it, as they share a
@@ -74,7 +75,7 @@ def _scored(f: Frame) -> str:
         "scores AS (SELECT ranked.*, " + ", ".join(
             f"{score(*measure)} AS {measure[0]}" for measure in MEASURES) + " FROM ranked), "
         "fm AS (SELECT scores.*, (f + m + 1) / 2 AS fm FROM scores), "
-        f"scored AS (SELECT fm.*, {segment} AS segment FROM fm "
+        f"scored AS (SELECT fm.*, {SEGMENT} AS segment FROM fm "
         f"WHERE {f.owned('customer')})")
 
 
@@ -94,9 +95,15 @@ def rfm(f: Frame) -> str:
     names = ", ".join(f"('{name}', {n})" for n, (name, _) in enumerate(SEGMENTS, 1))
     return (
         f"{_scored(f)}, segments(segment, segment_rank) AS (VALUES {names}), "
-        "per AS MATERIALIZED (SELECT segment, count(*) AS customers, sum(monetary) AS revenue, "
-        "avg(recency_days) AS recency_days, avg(frequency) AS frequency FROM scored "
-        "GROUP BY segment) "
+        # Summed per R and FM first (25 pairs at most; the segment is theirs), then per
+        # segment: the customers are sorted by two small numbers, not by a name.
+        "cells AS MATERIALIZED (SELECT r, fm, count(*) AS customers, "
+        "sum(monetary) AS revenue, sum(recency_days) AS recency_days, "
+        "sum(frequency) AS frequency FROM fm WHERE "
+        f"{f.owned('customer')} GROUP BY r, fm), "
+        f"per AS MATERIALIZED (SELECT {SEGMENT} AS segment, sum(customers) AS customers, "
+        "sum(revenue) AS revenue, sum(recency_days) * 1.0 / sum(customers) AS recency_days, "
+        "sum(frequency) * 1.0 / sum(customers) AS frequency FROM cells GROUP BY 1) "
         "SELECT g.segment, CAST(coalesce(p.customers, 0) AS INTEGER) AS customers, "
         f"{f.share('coalesce(p.customers, 0)', '(SELECT sum(customers) FROM per)')} AS share, "
         f"{f.money('p.revenue')} AS revenue, "

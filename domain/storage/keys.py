@@ -267,6 +267,11 @@ class _transaction:
         self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+# Any fixed number: the advisory lock held while the key store's schema and table are made
+# (not the event store's: a process making the event tables may open the key store).
+_CREATION_LOCK = 0x6B657973  # "keys"
+
+
 class PostgresKeyStore(KeyStore):
     """The table ``customer_keys`` in the schema ``<log schema>_keys``."""
 
@@ -288,9 +293,14 @@ class PostgresKeyStore(KeyStore):
             url = urlunsplit(("postgresql", parts.netloc, parts.path, query, ""))
             try:
                 conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-                conn.execute(f"SET search_path TO {self.schema}")
-                conn.execute(_TABLE.format(blob="bytea"))
+                # Processes opening a new log at once collide in the catalog creating the
+                # schema and the table ("UniqueViolation"), IF NOT EXISTS or not: an
+                # advisory lock of the key store's own makes them take turns.
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATION_LOCK,))
+                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                    conn.execute(f"SET search_path TO {self.schema}")
+                    conn.execute(_TABLE.format(blob="bytea"))
             except psycopg.Error as e:
                 raise StoreError(f"cannot open the key store in {self.location.redacted}: "
                                  f"{type(e).__name__}") from None

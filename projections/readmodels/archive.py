@@ -35,6 +35,15 @@ from touchlog.projections.readmodels.changes import (
     dispatch,
     known_references,
 )
+from touchlog.projections.readmodels.summaries import (
+    AMOUNT,
+    CHANNEL,
+    CONTACT_AT,
+    CONTACT_ID,
+    OCCURRED,
+    PURCHASED,
+    RETRACTED,
+)
 
 LIVE = "retracted = ?"  # bound to False: portable between 0/1 and boolean columns
 
@@ -53,11 +62,9 @@ class ArchiveProjection:
 
 
 CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names
-# Where archive_contacts rows (ContactRows lists) keep the values statistics need.
-_AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
-CONTACT_ID, OCCURRED, ACTOR, CHANNEL, RATING, AMOUNT, PURCHASED, RETRACTED, POSITION = (
-    _AT[name] for name in ("contact_id", "occurred_at", "actor", "channel", "rating",
-                           "amount", "purchase", "retracted", "position"))
+# Where archive_contacts rows (ContactRows lists) keep the values statistics need, beyond
+# those the summaries read (summaries.CONTACT_AT).
+ACTOR, RATING, POSITION = (CONTACT_AT[name] for name in ("actor", "rating", "position"))
 
 
 class _State:

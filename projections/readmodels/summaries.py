@@ -40,10 +40,11 @@ from touchlog.projections.engine.schema import (
 )
 
 # An archive_contacts row, as the archive holds it in memory (a list in the table's column
-# order) or as ``read_contacts`` reads it back: where the values a summary reads are.
-_AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
+# order) or as ``read_contacts`` reads it back: where its values are (the archive's
+# statistics read these too).
+CONTACT_AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
 (CUSTOMER, CONTACT_ID, OCCURRED, CHANNEL, INITIATED, OUTCOME, AMOUNT, DELIBERATE, HARD,
- PURCHASE, RETRACTED) = (_AT[name] for name in (
+ PURCHASED, RETRACTED) = (CONTACT_AT[name] for name in (
     "customer", "contact_id", "occurred_at", "channel", "initiated_by", "outcome", "amount",
     "deliberate", "hard", "purchase", "retracted"))
 
@@ -55,7 +56,7 @@ def _values(table: Table) -> list[str]:
 
 
 MONTH_VALUES = _values(REPORT_CHANNEL_MONTHS)
-AMOUNTS = frozenset({"revenue", "revenue_after"})
+AMOUNTS = frozenset(amount for _, amount in REPORT_CHANNEL_MONTHS.numbers)
 _D = {name: i for i, name in enumerate(MONTH_VALUES)}
 (CONTACTS, RETRACTED_, DELIBERATE_, HARD_, JUDGED, PURCHASES, REVENUE, AFTER, REVENUE_AFTER,
  FIRST_TOUCH, LAST_TOUCH) = (_D[name] for name in (
@@ -110,7 +111,7 @@ def contributions(rows: Iterable[Sequence[Any]]) -> dict[str, Sums]:
             if outcome in OUTCOMES:
                 sums[OUTCOMES[outcome]] += 1
         amount = row[AMOUNT]
-        purchase = bool(row[PURCHASE]) or amount is not None  # schema.PURCHASE
+        purchase = bool(row[PURCHASED]) or amount is not None  # schema.PURCHASE
         if purchase:
             sums[PURCHASES] += 1
             if amount is not None:

@@ -11,7 +11,11 @@ it counts the contact rows themselves. The two give the same numbers
 
 from __future__ import annotations
 
-from touchlog.projections.engine.schema import SUMMARY_WITHIN_DAYS, purchase_of
+from touchlog.projections.engine.schema import (
+    REPORT_CHANNEL_MONTHS,
+    SUMMARY_WITHIN_DAYS,
+    purchase_of,
+)
 from touchlog.projections.reports.frame import OWNERS, Frame, count_where
 from touchlog.projections.reports.stays import STAYS
 
@@ -26,11 +30,12 @@ LAST_TOUCH = ("coalesce((SELECT c.channel FROM archive_contacts c WHERE "
               "AND (v.own IS NULL OR c.contact_id <> v.own) "
               "ORDER BY c.occurred_at DESC, c.contact_id DESC LIMIT 1), v.own_channel)")
 # What is added up per channel: the counts and amounts of report_channel_months, in its
-# column order; ``revenue`` and ``revenue_after`` are the amounts' numbers.
+# column order; an amount (``revenue``, ``revenue_after``) is added as its number.
 SUMS = ("contacts", "retracted", "deliberate", "hard", "by_company", "by_customer",
         "by_third_party", "judged", "positive", "neutral", "negative", "purchases",
         "revenue", "purchases_after", "revenue_after", "first_touch_purchases",
         "last_touch_purchases")
+NUMBERS = {amount: number for number, amount in REPORT_CHANNEL_MONTHS.numbers}
 
 
 def _is(column: str, value: str) -> str:
@@ -80,7 +85,7 @@ def channels(f: Frame) -> str:
 
 
 def _summary_column(name: str) -> str:
-    return f"{name}_value AS {name}" if name in ("revenue", "revenue_after") else name
+    return f"{NUMBERS[name]} AS {name}" if name in NUMBERS else name
 
 
 def _reached(picked: str) -> str:
@@ -98,7 +103,7 @@ def _counted(f: Frame, name: str, picked: str) -> str:
     def counted(condition: str) -> str:  # live contacts that meet the condition
         return count_where(f"{LIVE} AND {condition}")
 
-    zeros = {n: "NULL" if n in ("revenue", "revenue_after") else "0" for n in SUMS}
+    zeros = {n: "NULL" if n in NUMBERS else "0" for n in SUMS}
 
     def row(channel: str, **values: str) -> str:  # a row of SUMS, zero where not given
         return f"SELECT {channel} AS channel, " + ", ".join(

@@ -18,9 +18,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.histories import play
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.contact import Contact, ContactChanges
-from touchlog.domain.errors import TouchlogError
 from touchlog.domain.settings import Settings
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
@@ -140,13 +140,7 @@ def test_summaries_equal_the_contact_rows_they_summarise_and_rebuild_equals_incr
     with tempfile.TemporaryDirectory() as tmp:
         with TouchpointLog(Settings(db=str(Path(tmp) / "t.db"))) as log:
             projector = Projector(log, batch_size=3)
-            ids: dict[str, list[str]] = {}
-            for op in ops:
-                try:
-                    apply(log, projector, ids, *op)
-                except TouchlogError:
-                    pass  # refused commands record nothing
-            projector.catch_up()
+            play(apply, log, projector, ops)
             summaries_equal_their_recomputation(projector.db)
             reports_equal_their_detail_form(projector.db)
             incremental = projector.snapshot()

@@ -33,8 +33,9 @@ MEASURES = (("r", "recency_days", "DESC"), ("f", "frequency", "ASC"), ("m", "mon
 
 def _scored(f: Frame) -> str:
     """CTEs owners, ``facts`` (per customer with a live contact by the reading time: its
-    last contact, contacts and amounts) and ``scored`` (monetary to the cent, recency in
-    whole days, the 1-5 scores, FM and the segment)."""
+    last contact, contacts and amounts), ``ranked`` (monetary to the cent, recency in
+    whole days) and ``fm`` (ranked with the 1-5 scores and FM) of every customer, whatever
+    the owner asked for: the scores rank each customer among all."""
     d = f.d
     # A score is 1 + floor(5 (rank - 1) / n), where rank - 1 is how many customers are
     # worse: so it is 1 + how many of four marks the customer is better than, the s-th mark
@@ -74,19 +75,20 @@ def _scored(f: Frame) -> str:
         f"SELECT 3 UNION ALL SELECT 4) q), {marks}, "
         "scores AS (SELECT ranked.*, " + ", ".join(
             f"{score(*measure)} AS {measure[0]}" for measure in MEASURES) + " FROM ranked), "
-        "fm AS (SELECT scores.*, (f + m + 1) / 2 AS fm FROM scores), "
-        f"scored AS (SELECT fm.*, {SEGMENT} AS segment FROM fm "
-        f"WHERE {f.owned('customer')})")
+        "fm AS (SELECT scores.*, (f + m + 1) / 2 AS fm FROM scores)")
 
 
 def rfm_customers(f: Frame) -> str:
     """Per customer: recency, frequency and monetary value at the reading time, the scores
     (among all customers, whatever the owner asked for) and the segment."""
     return (
-        f"{_scored(f)} SELECT customer, last_contact_at, recency_days, "
+        # fm materialised: the segment's rules read r and fm several times each, and
+        # would compute them again each time from their definitions
+        f"{_scored(f)}, listed AS MATERIALIZED (SELECT * FROM fm WHERE {f.owned('customer')}) "
+        "SELECT customer, last_contact_at, recency_days, "
         f"CAST(frequency AS INTEGER) AS frequency, {f.money('monetary')} AS monetary, "
         "CAST(r AS INTEGER) AS r, CAST(f AS INTEGER) AS f, CAST(m AS INTEGER) AS m, "
-        f"CAST(fm AS INTEGER) AS fm, segment FROM scored "
+        f"CAST(fm AS INTEGER) AS fm, {SEGMENT} AS segment FROM listed "
         f"ORDER BY customer{f.d.collate('text')}")
 
 

@@ -130,6 +130,10 @@ ARCHIVE_CONTACTS = Table(
 # whoever contacted it last. The follow-up queue and the reports filter on this exact
 # expression over archive_customers, so the index serves them.
 CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
+# The RFM report's measures in order, each with what its walk filters on: its quintile marks
+# are read off these (projections/reports/contact_reports.py).
+RFM = (("last_contact_at", "contacts"), ("contacts", "last_contact_at"),
+       ("total_amount_value", "contacts", "last_contact_at"))
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",
     (("customer", "text"), ("customer_id", "text"), ("contacts", "int"),
@@ -138,7 +142,7 @@ ARCHIVE_CUSTOMERS = Table(
      ("total_amount", "amount"), ("last_purchase_at", "instant"), ("average_rating", "real"),
      ("open_follow_ups", "int"), ("name", "text"), ("email", "text"), ("phone", "text"),
      ("owner", "text"), ("position", "position"), ("total_amount_value", "number")),
-    key=("customer",), indexes=(("customer_id",), ("position",), (CADENCE_OWNER,)),
+    key=("customer",), indexes=(("customer_id",), ("position",), (CADENCE_OWNER,), *RFM),
     numbers=(("total_amount_value", "total_amount"),), personal=("name", "email", "phone"),
 )
 ARCHIVE_CHANNELS = Table(

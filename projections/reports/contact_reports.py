@@ -27,66 +27,100 @@ SEGMENTS = (
 
 # SQL: the segment of a customer with scores ``r`` and ``fm``
 SEGMENT = "CASE " + " ".join(f"WHEN {rule} THEN '{name}'" for name, rule in SEGMENTS) + " END"
-# The three measures, each with the order that ranks its customers worst first (rank 1).
-MEASURES = (("r", "recency_days", "DESC"), ("f", "frequency", "ASC"), ("m", "monetary", "ASC"))
+# The three measures: the archive_customers column each is ranked by (worst first: the
+# oldest last contact, the fewest contacts, the least spent), and its score's column.
+MEASURES = (("r", "last_contact_at", "recency_days"), ("f", "contacts", "frequency"),
+            ("m", "total_amount_value", "monetary"))
 
 
 def _scored(f: Frame) -> str:
-    """CTEs owners, ``facts`` (per customer with a live contact by the reading time: its
-    last contact, contacts and amounts), ``ranked`` (monetary to the cent, recency in
-    whole days) and ``fm`` (ranked with the 1-5 scores and FM) of every customer, whatever
-    the owner asked for: the scores rank each customer among all."""
+    """CTEs owners, ``late``, ``marks`` (one row: each measure's four quintile marks),
+    ``ranked`` (per customer with a live contact by the reading time: its last contact,
+    recency in whole days, contacts, and amounts to the cent) and ``fm`` (ranked with the
+    1-5 scores and FM), of every customer, whatever the owner asked for: the scores rank
+    each customer among all."""
     d = f.d
-    # A score is 1 + floor(5 (rank - 1) / n), where rank - 1 is how many customers are
-    # worse: so it is 1 + how many of four marks the customer is better than, the s-th mark
-    # being the ceil(s n / 5)-th worst value (tied customers share it, as they share a
-    # rank). Each measure's values are counted (far fewer than the customers), and the
-    # marks found in the running counts.
-    marks = ", ".join(
-        f"{name}_counts AS MATERIALIZED (SELECT {column} AS v, sum(count(*)) OVER (ORDER BY "
-        f"{column} {order} ROWS UNBOUNDED PRECEDING) AS below FROM ranked GROUP BY {column})"
-        for name, column, order in MEASURES)
-
-    def score(name: str, column: str, order: str) -> str:
-        better = ">" if order == "ASC" else "<"
-        return "1 + " + " + ".join(
-            f"CASE WHEN {column} {better} (SELECT v FROM {name}_counts WHERE below >= "
-            f"(SELECT m FROM quintiles WHERE s = {s}) ORDER BY below LIMIT 1) "
-            "THEN 1 ELSE 0 END" for s in range(1, 5))
     # A customer whose last live contact is by the reading time has its statistics in
-    # archive_customers already; the others' are counted from their contacts until then.
-    # ``later`` is materialised so that the database seeks those few customers' contacts
-    # rather than scanning every contact for them.
-    return (
-        f"WITH {OWNERS}, later AS MATERIALIZED (SELECT customer FROM archive_customers "
-        f"WHERE last_contact_at > {f.as_of}), facts AS (SELECT a.customer, "
-        "a.last_contact_at, a.contacts AS frequency, a.total_amount_value AS monetary "
-        f"FROM archive_customers a WHERE a.contacts > 0 AND a.last_contact_at <= {f.as_of} "
-        "UNION ALL SELECT k.customer, max(k.occurred_at), count(*), "
-        "coalesce(sum(k.amount_value), 0) FROM later a JOIN archive_contacts k "
-        f"ON k.customer = a.customer WHERE k.occurred_at <= {f.as_of} "
-        "AND NOT k.retracted GROUP BY k.customer), "
+    # archive_customers already; the others' (``late``, few) are counted from their
+    # contacts until then. ``later`` is materialised so that the database seeks those few
+    # customers' contacts rather than scanning every contact for them.
+    def held(table: str = "archive_customers") -> str:
+        return f"FROM {table} WHERE contacts > 0 AND last_contact_at <= {f.as_of}"
+    # A score is 1 + floor(5 (rank - 1) / n), where rank - 1 is how many customers are
+    # worse: so it is 1 + how many of four marks the customer is better than, the s-th
+    # mark being the m-th worst value, m = ceil(s n / 5) (tied customers share it, as they
+    # share a rank). Each measure's marks are read from its index on archive_customers: of
+    # the customers held there, the k + 1 values from the (m - k)-th worst on (``window``),
+    # k the number of late customers. With the late customers' values they are the only
+    # candidates, and the mark is the least candidate c that at least m customers are no
+    # better than: lo (the held ones before the window) + those of the window and of the
+    # late ones that are <= c. tests/integration/test_rfm_marks.py checks it against
+    # ranking every customer.
+    ctes = [
+        OWNERS,
+        f"later AS MATERIALIZED (SELECT customer FROM archive_customers "
+        f"WHERE last_contact_at > {f.as_of})",
+        "late AS MATERIALIZED (SELECT k.customer, max(k.occurred_at) AS last_contact_at, "
+        "count(*) AS contacts, coalesce(sum(k.amount_value), 0) AS total_amount_value "
+        "FROM later a JOIN archive_contacts k ON k.customer = a.customer "
+        f"WHERE k.occurred_at <= {f.as_of} AND NOT k.retracted GROUP BY k.customer)",
+        f"sizes AS MATERIALIZED (SELECT k, k + (SELECT count(*) {held()}) AS n "
+        "FROM (SELECT count(*) AS k FROM late) c)",
+        # s = 1..4, m = ceil(s n / 5) and lo = m - k - 1 (0 at least)
+        f"places AS MATERIALIZED (SELECT s, m, {d.greatest('0', 'm - k - 1')} AS lo FROM "
+        "(SELECT s, (s * n + 4) / 5 AS m, k FROM sizes CROSS JOIN (SELECT 1 AS s UNION ALL "
+        "SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) q) p)",
+    ]
+    found = []
+    for name, column, _ in MEASURES:
+        for s in range(1, 5):
+            window, place = f"{name}_window{s}", f"(SELECT {{}} FROM places WHERE s = {s})"
+            ctes.append(
+                f"{window} AS MATERIALIZED (SELECT {column} AS v {held()} ORDER BY {column} "
+                f"LIMIT (SELECT k + 1 FROM sizes) OFFSET {place.format('lo')})")
+            found.append(
+                f"(SELECT c.v FROM (SELECT v FROM {window} UNION ALL SELECT {column} "
+                f"FROM late) c WHERE {place.format('lo')} + (SELECT count(*) FROM {window} w "
+                f"WHERE w.v <= c.v) + (SELECT count(*) FROM late l WHERE l.{column} <= c.v) "
+                f">= {place.format('m')} ORDER BY c.v LIMIT 1) AS {name}{s}")
+    # the marks as the scores compare them: recency in whole days, amounts to the cent
+    shown = {"r": lambda v: d.whole(d.days_between(v, f.as_of)), "f": lambda v: v,
+             "m": f.money}
+    ctes.append("marks AS MATERIALIZED (SELECT " + ", ".join(
+        f"{shown[name](f'{name}{s}')} AS {name}{s}" for name, _, _ in MEASURES
+        for s in range(1, 5)) + " FROM (SELECT " + ", ".join(found) + ") found)")
+
+    def score(name: str, column: str) -> str:
+        # the marks come in order (each as bad as the one before or better), so the
+        # number of marks beaten is the highest one beaten
+        better = "<" if name == "r" else ">"
+        return "CASE " + " ".join(
+            f"WHEN {column} {better} (SELECT {name}{s} FROM marks) THEN {s + 1}"
+            for s in range(4, 0, -1)) + " ELSE 1 END"
+    ctes += [
         "ranked AS MATERIALIZED (SELECT customer, last_contact_at, frequency, "
         f"{f.money('monetary')} AS monetary, "
-        f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days FROM facts), "
-        # s = 1..4 and m = ceil(s n / 5), the place of the s-th mark
-        "quintiles AS MATERIALIZED (SELECT s, (s * n + 4) / 5 AS m FROM (SELECT count(*) "
-        "AS n FROM ranked) counted CROSS JOIN (SELECT 1 AS s UNION ALL SELECT 2 UNION ALL "
-        f"SELECT 3 UNION ALL SELECT 4) q), {marks}, "
+        f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days FROM "
+        "(SELECT customer, last_contact_at, contacts AS frequency, total_amount_value AS "
+        f"monetary {held(d.read_whole('archive_customers'))} "
+        "UNION ALL SELECT customer, last_contact_at, contacts, "
+        "total_amount_value FROM late) facts)",
         "scores AS (SELECT ranked.*, " + ", ".join(
-            f"{score(*measure)} AS {measure[0]}" for measure in MEASURES) + " FROM ranked), "
-        "fm AS (SELECT scores.*, (f + m + 1) / 2 AS fm FROM scores)")
+            f"{score(name, scored)} AS {name}" for name, _, scored in MEASURES)
+        + " FROM ranked)",
+        "fm AS (SELECT scores.*, (f + m + 1) / 2 AS fm FROM scores)"]
+    return "WITH " + ", ".join(ctes)
 
 
 def rfm_customers(f: Frame) -> str:
     """Per customer: recency, frequency and monetary value at the reading time, the scores
     (among all customers, whatever the owner asked for) and the segment."""
     return (
-        # fm materialised: the segment's rules read r and fm several times each, and
-        # would compute them again each time from their definitions
+        # fm materialised: the segment's rules read r and fm several times each, which
+        # would otherwise be computed again for each from their definitions
         f"{_scored(f)}, listed AS MATERIALIZED (SELECT * FROM fm WHERE {f.owned('customer')}) "
         "SELECT customer, last_contact_at, recency_days, "
-        f"CAST(frequency AS INTEGER) AS frequency, {f.money('monetary')} AS monetary, "
+        "CAST(frequency AS INTEGER) AS frequency, monetary, "
         "CAST(r AS INTEGER) AS r, CAST(f AS INTEGER) AS f, CAST(m AS INTEGER) AS m, "
         f"CAST(fm AS INTEGER) AS fm, {SEGMENT} AS segment FROM listed "
         f"ORDER BY customer{f.d.collate('text')}")

@@ -336,8 +336,8 @@ def test_every_table_a_report_reads_is_a_projection_table_verify_compares() -> N
     compared = {t.name for tables in PROJECTION_TABLES.values() for t in tables}
     for name, chosen in REPORTS.items():
         sql = chosen.select(Frame(SQLiteReporting(), Window(), view=True))
-        read = set(re.findall(r"(?<!DISTINCT )(?:FROM|JOIN) ([a-z_]+)", sql)) - set(
-            re.findall(r"([a-z_]+)(?:\([a-z_, ]+\))? AS (?:NOT )?(?:MATERIALIZED )?\(", sql))
+        read = set(re.findall(r"(?<!DISTINCT )(?:FROM|JOIN) (\w+)", sql)) - set(
+            re.findall(r"(\w+)(?:\([a-z_, ]+\))? AS (?:NOT )?(?:MATERIALIZED )?\(", sql))
         assert read and read <= compared, (name, read - compared)
 
 

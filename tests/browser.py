@@ -93,9 +93,10 @@ class Page:
 def chromium() -> Iterator[Page]:
     """A fresh headless Chromium with one blank tab; stopped and its profile removed after."""
     profile = Path(tempfile.mkdtemp(prefix="touchlog-chromium-"))
+    # Its temporary files (the profile's lock socket among them) go in the profile too.
     browser = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
                                 "about:blank"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(profile)})
     try:
         port = _devtools_port(browser)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,23 @@ def timeline(db: Path, reference: str) -> list[dict[str, Any]]:
     return [e for e in json.loads(result.stdout) if e["type"] == "contact"]
 
 
+# What the properties share across their examples: the databases (``scratch``) and counts.
+_shared: dict[str, Any] = {"tried": 0, "stored": 0}
+
+
 def kept(value: str) -> str | None:
     """What the log keeps of a text field: blank means absent, anything else exactly."""
     return value if value.strip() else None
 
 
-def scratch_db() -> Path:
-    return Path(tempfile.mkdtemp(prefix="touchlog-hostile-")) / "touchlog.db"
+@pytest.fixture(scope="module", autouse=True)
+def scratch() -> Iterator[None]:
+    """The properties' two databases and their input file, in one folder removed at the
+    module's end."""
+    with tempfile.TemporaryDirectory(prefix="touchlog-hostile-") as folder:
+        _shared.update(contact=Path(folder) / "contact.db", folder=Path(folder),
+                       **{"import": Path(folder) / "import.db"})
+        yield
 
 
 @ci_and_long(customer=texts, fields=st.fixed_dictionaries({f: texts for f in TEXT_FIELDS}),
@@ -129,8 +140,6 @@ def test_contact_log_stores_any_text_exactly_or_refuses_it_cleanly(
     assert card["amount"] is None or "e" not in card["amount"].lower()
 
 
-_shared: dict[str, Any] = {"contact": scratch_db(), "import": scratch_db(), "tried": 0,
-                           "stored": 0}
 
 
 def csv_text(header: list[str], rows: list[list[str]]) -> str:
@@ -150,10 +159,9 @@ row_values = st.one_of(texts, st.sampled_from(DATES + AMOUNTS + ["phone", "email
        encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-8", "latin-1", "utf-16"]))
 def test_import_of_any_csv_is_exact_or_a_clean_refusal(
         extra: list[str], rows: list[list[str]], encoding: str) -> None:
-    db, folder = _shared["import"], Path(tempfile.mkdtemp(prefix="touchlog-csv-"))
+    db, path = _shared["import"], _shared["folder"] / "in.csv"  # each example's in turn
     header = ["customer", "occurred_at", "channel", *extra]
     text = csv_text(header, rows)
-    path = folder / "in.csv"
     try:
         path.write_bytes(text.encode(encoding, errors="surrogatepass"))
     except UnicodeEncodeError:
@@ -194,7 +202,7 @@ def _data_rows(path: Path, encoding: str) -> list[tuple[int, list[str]]]:
 
 @ci_and_long(data=st.binary(max_size=2_000))
 def test_import_of_random_bytes_never_crashes(data: bytes) -> None:
-    db, path = _shared["import"], Path(tempfile.mkdtemp(prefix="touchlog-bytes-")) / "in.csv"
+    db, path = _shared["import"], _shared["folder"] / "in.csv"
     path.write_bytes(b"customer,occurred_at,channel,summary\n" + data if data[:1] == b"+"
                      else data)
     result = invoke(db, "import", str(path), "--format", "json")

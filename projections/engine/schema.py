@@ -130,8 +130,9 @@ ARCHIVE_CONTACTS = Table(
 # whoever contacted it last. The follow-up queue and the reports filter on this exact
 # expression over archive_customers, so the index serves them.
 CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
-# The RFM report's measures in order, each with what its walk filters on: its quintile marks
-# are read off these (projections/reports/contact_reports.py).
+# The rfm reports read each measure's quintile marks off these: the last contact, the
+# contacts and the total, each then with the columns its walk filters on, so that no row
+# is looked up (projections/reports/contact_reports.py).
 RFM = (("last_contact_at", "contacts"), ("contacts", "last_contact_at"),
        ("total_amount_value", "contacts", "last_contact_at"))
 ARCHIVE_CUSTOMERS = Table(

@@ -140,8 +140,6 @@ def test_contact_log_stores_any_text_exactly_or_refuses_it_cleanly(
     assert card["amount"] is None or "e" not in card["amount"].lower()
 
 
-
-
 def csv_text(header: list[str], rows: list[list[str]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -177,13 +177,17 @@ STAGE_CURRENT = Table(
 # Partial, so that a query for every stay of a stage (the funnel's discovery entries) is
 # not read through it one table lookup at a time.
 CLOSED_STAYS = ("to_stage", "duration_seconds", "entered_at", "left_at")
+# Each customer's stays in the order they began, with what the funnel reads of them: it
+# finds each customer's start and the stays since from this index alone, not one table
+# lookup a stay.
+STAYS_SINCE = ("customer", "entered_at", "to_stage", "from_stage", "left_at")
 STAGE_HISTORY = Table(
     "stage_history",
     (("customer", "text"), ("seq", "int"), ("cycle", "int"), ("from_stage", "text"),
      ("to_stage", "text"), ("entered_at", "instant"), ("left_at", "instant"),
      ("duration_seconds", "int"), ("reason", "text"), ("reason_category", "text"),
      ("actor", "text"), ("contact_id", "text"), ("position", "position")),
-    key=("customer", "seq"), indexes=(("position",), CLOSED_STAYS),
+    key=("customer", "seq"), indexes=(("position",), CLOSED_STAYS, STAYS_SINCE),
     partial=((CLOSED_STAYS, "left_at IS NOT NULL"),), personal=("reason",),
     # An explicit change's stay carries its reason; the first's and a signal's are made up.
     personal_rows="contact_id IS NULL AND seq > 1",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
-from touchlog.projections.reports.stays import CYCLES, STAYS
+from touchlog.projections.reports.stays import STAYS, cycle_start
 
 RANK = "CASE to_stage " + " ".join(
     f"WHEN '{s}' THEN {rank}" for rank, s in enumerate(STAGE_ORDER, 1)) + " END"
@@ -181,13 +181,14 @@ def dissolutions(f: Frame) -> str:
     d = f.d
     to_dissolution = d.rounded(f"avg({d.days_between('cycle_start', 'entered_at')})", 2)
     return (
+        # The dissolutions are few: each one's cycle start and last rating are sought, and
+        # kept (materialised) so that the aggregates over them do not seek them again.
         f"{_stays(f)}, "
-        f"{CYCLES}, ended AS (SELECT s.reason, s.from_stage, s.entered_at, s.left_at, "
-        "s.duration_seconds, y.started AS cycle_start, (SELECT k.rating "
+        "ended AS MATERIALIZED (SELECT s.reason, s.from_stage, s.entered_at, s.left_at, "
+        f"s.duration_seconds, {cycle_start('s')} AS cycle_start, (SELECT k.rating "
         "FROM archive_contacts k WHERE k.customer = s.customer AND NOT k.retracted "
         "AND k.occurred_at <= s.entered_at ORDER BY k.occurred_at DESC, k.contact_id DESC "
-        "LIMIT 1) AS last_rating FROM chosen s JOIN cycles y ON y.customer = s.customer "
-        "AND y.cycle = s.cycle WHERE s.to_stage = 'dissolution' "
+        "LIMIT 1) AS last_rating FROM chosen s WHERE s.to_stage = 'dissolution' "
         f"AND {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
         "judged AS (SELECT ended.*, CASE WHEN left_at IS NOT NULL AND left_at <= "
         f"{f.as_of} THEN 1 ELSE 0 END AS back FROM ended) "

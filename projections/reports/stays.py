@@ -21,6 +21,10 @@ STAYS = ("stays AS NOT MATERIALIZED (SELECT h.customer, h.seq, h.cycle, h.from_s
 # CTE ``current_stages``: each customer's stage now.
 CURRENT_STAGES = "current_stages AS (SELECT customer, stage FROM stage_current)"
 
-# CTE ``cycles``: when each cycle of each relationship began (its first stay's entry).
-CYCLES = ("cycles AS (SELECT customer, cycle, min(entered_at) AS started "
-          "FROM stage_history GROUP BY customer, cycle)")
+
+
+def cycle_start(stay: str) -> str:
+    """SQL: when the cycle of the relationship the stay ``stay`` (an alias of ``stays``)
+    belongs to began, its first stay's entry: sought among that customer's stays."""
+    return (f"(SELECT min(c.entered_at) FROM stage_history c WHERE c.customer = {stay}.customer "
+            f"AND c.cycle = {stay}.cycle)")

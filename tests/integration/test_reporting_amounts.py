@@ -62,14 +62,18 @@ def test_an_amendment_and_a_retraction_move_the_numbers_with_the_text(db_url: st
 
 
 def test_tables_an_earlier_version_made_get_the_number_columns_filled(db_url: str) -> None:
+    from touchlog.projections.engine.schema import ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS
     from touchlog.projections.reports.catalogue import REPORTS
 
     seeded(db_url)
-    for report in REPORTS.values():  # an earlier version had neither views nor columns
+    for report in REPORTS.values():  # an earlier version had neither views nor columns,
         sql(db_url, f"DROP VIEW {report.view}")
-    for table, column in (("archive_contacts", "amount_value"),
-                          ("archive_customers", "total_amount_value")):
-        sql(db_url, f"ALTER TABLE {table} DROP COLUMN {column}")  # as an earlier version made it
+    for table, column in ((ARCHIVE_CONTACTS, "amount_value"),
+                          (ARCHIVE_CUSTOMERS, "total_amount_value")):
+        for index in table.indexes:  # nor indexes of those columns
+            if column in index:
+                sql(db_url, f"DROP INDEX {table.index_name(index)}")
+        sql(db_url, f"ALTER TABLE {table.name} DROP COLUMN {column}")
     archive = json.loads(touchlog(db_url, "archive", "--format", "json"))
     assert [r["total_amount"] for r in archive] == ["14990.62", "5.500000000001"]
     totals = sql(db_url, "SELECT customer FROM archive_customers ORDER BY total_amount_value")

@@ -22,7 +22,6 @@ STAYS = ("stays AS NOT MATERIALIZED (SELECT h.customer, h.seq, h.cycle, h.from_s
 CURRENT_STAGES = "current_stages AS (SELECT customer, stage FROM stage_current)"
 
 
-
 def cycle_start(stay: str) -> str:
     """SQL: when the cycle of the relationship the stay ``stay`` (an alias of ``stays``)
     belongs to began, its first stay's entry: sought among that customer's stays."""

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from touchlog.cli.services import Services
+from touchlog.projections.engine.batching import batching
 
 # command name -> "module:attribute"; one module per noun.
 COMMANDS = {
@@ -91,6 +92,7 @@ def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
 
     Example: touchlog contact log ACME --channel phone --at 2018-01-05T10:00
     """
+    batching()  # a bad TOUCHLOG_BATCHING is refused before any command does anything
     if ctx.obj is None:  # tests inject their own services
         ctx.obj = Services(db=db, config=config)
     ctx.call_on_close(ctx.obj.close)

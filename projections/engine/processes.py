@@ -63,23 +63,23 @@ def projecting_alongside(log: TouchpointLog, *, indexed: bool = True) -> Iterato
 
 
 def _follow_until(settings: Settings, indexed: bool, stop: Any, parent: int) -> None:
-    from touchlog.projections.engine.runner import EVENTS_PER_BATCH_ALONGSIDE, reporting_url
+    from touchlog.projections.engine.batching import batching
+    from touchlog.projections.engine.runner import reporting_url
 
     def step(projector: Projector) -> bool:
         if not _one_batch(projector, projector.select(None)):
             stop.wait(0.05)  # caught up: wait for the writer
         return not stop.is_set()
-    _in_steps(settings, reporting_url(settings), indexed, EVENTS_PER_BATCH_ALONGSIDE, parent,
-              step)
+    _in_steps(settings, reporting_url(settings), indexed, batching().alongside, parent, step)
 
 
 def catch_up_alone(settings: Settings, url: str, names: list[str], stop: Any,
                     parent: int) -> None:
     """A rebuild's helper: applies ``names`` up to the log's head, then ends (or sooner,
     when the rebuild is over or gone)."""
-    from touchlog.projections.engine.runner import EVENTS_PER_BATCH
+    from touchlog.projections.engine.batching import batching
 
-    _in_steps(settings, url, False, EVENTS_PER_BATCH, parent,
+    _in_steps(settings, url, False, batching().events, parent,
               lambda projector: _one_batch(projector, names) > 0 and not stop.is_set())
 
 

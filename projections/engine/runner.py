@@ -30,6 +30,7 @@ from touchlog.domain.storage.events import landmarks, link_of, notifications
 from touchlog.domain.storage.files import Protected
 from touchlog.domain.storage.keys import MASTER_KEY_ENV
 from touchlog.domain.storage.location import locate
+from touchlog.projections.engine.batching import batching
 from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
     REBUILD_HELPER,
@@ -52,16 +53,6 @@ from touchlog.projections.readmodels.changes import (
 from touchlog.projections.readmodels.followups import FollowUpsProjection
 from touchlog.projections.readmodels.stages import StagesProjection
 
-EVENTS_PER_BATCH = 20_000
-# A follower beside a writer keeps its transactions short, so the writer's waits for the
-# write lock stay short too.
-EVENTS_PER_BATCH_ALONGSIDE = 5_000
-# From this many contacts to record, the projections follow an import in a second process.
-FOLLOW_IMPORTS_FROM = 10_000
-# A rebuild of a log at least this long shares the work with a second process, which
-# applies these projections while this one applies the others (the two shares take about
-# as long); below it, starting the process costs more than it saves.
-PARALLEL_REBUILD_FROM = 50_000
 HELPER_SHARE = ("archive",)
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
 RECONNECTS = 3  # times a catch-up opens a lost reporting connection again
@@ -99,7 +90,7 @@ class Projector:
     """Keeps the read models of one log up to date in one reporting database."""
 
     def __init__(self, log: TouchpointLog, db: ReportingDB | None = None,
-                 batch_size: int = EVENTS_PER_BATCH) -> None:
+                 batch_size: int | None = None) -> None:
         self.log = log
         self.db = db or ReportingDB(reporting_url(log))
         # When the reporting tables share the log's database, "anything new?" may be one
@@ -108,7 +99,7 @@ class Projector:
                 if self.db.url == log.settings.db else None)
         self.head_query = (f"SELECT name, position, {head} AS head FROM {TRACKING.name}"
                            if head is not None else None)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or batching().events
         self.projections = projections()
         self.fitting: set[str] = set()  # projections whose tables were found to fit the log
         self._identity: str | None = None  # the log's, once it has one (ownership.py)
@@ -251,7 +242,7 @@ class Projector:
         if not shared or len(shared) == len(chosen) or available_cores() < 2:
             return []
         head = self.log.recorder.max_notification_id() or 0
-        return shared if head >= PARALLEL_REBUILD_FROM else []
+        return shared if head >= batching().parallel_rebuild_from else []
 
     def status(self) -> list[dict[str, Any]]:
         """Each projection's position, the log's head, and how many events behind it is; or,
@@ -304,14 +295,15 @@ def _stop_when(stopping: threading.Event, subscription: Any) -> None:
 def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
     """The reporting tables follow an import of ``contacts`` contacts recorded in the body.
 
-    They exist before the first contact is recorded; from FOLLOW_IMPORTS_FROM contacts on a
+    They exist before the first contact is recorded; from ``follow_imports_from`` contacts on a
     second process applies batches while the body records; at the end this process
     applies what is left, in small batches, so its memory stays flat.
     """
-    projector = Projector(log, batch_size=EVENTS_PER_BATCH_ALONGSIDE)
+    sizes = batching()
+    projector = Projector(log, batch_size=sizes.alongside)
     try:
         projector.ensure_fits()  # refused before anything is recorded
-        alongside = contacts >= FOLLOW_IMPORTS_FROM
+        alongside = contacts >= sizes.follow_imports_from
         # A long import into empty tables builds the readers' indexes once, at the end:
         # much cheaper than keeping them up to date row by row (as a rebuild does).
         empty = alongside and not any(projector.db.positions().values())

@@ -18,6 +18,7 @@ from touchlog.domain.contact import Contact, ContactChanges, FollowUpPlan
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.events import notifications
 from touchlog.projections.engine import runner
+from touchlog.projections.engine.batching import BATCHING_ENV, Batching, batching
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
 from touchlog.projections.queries.reads import Queries
@@ -83,9 +84,19 @@ def test_a_batch_whose_position_moved_meanwhile_rolls_back(db_url: str) -> None:
         second.close()
 
 
+def test_batching_takes_the_counts_the_environment_gives(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(BATCHING_ENV, raising=False)
+    assert batching() == Batching()
+    monkeypatch.setenv(BATCHING_ENV, " events=7 , parallel_rebuild_from=1")
+    assert batching() == Batching(events=7, parallel_rebuild_from=1)
+    with TouchpointLog(Settings(db=str(tmp_path / "t.db"))) as log:
+        assert Projector(log).batch_size == 7
+
+
 def test_a_long_rebuild_shares_the_archive_with_a_helper_process(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "PARALLEL_REBUILD_FROM", 1)
+    monkeypatch.setenv(BATCHING_ENV, "parallel_rebuild_from=1")
     monkeypatch.setattr(runner, "available_cores", lambda: 2)
     with TouchpointLog(Settings(db=db_url)) as log:
         for i in range(12):

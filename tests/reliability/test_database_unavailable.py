@@ -197,6 +197,18 @@ def test_a_bad_lock_timeout_setting_is_a_clear_error(
     clear_error(result, "TOUCHLOG_LOCK_TIMEOUT")
 
 
+@pytest.mark.parametrize("value", ["events=lots", "events=0", "batch=5000", "events"])
+def test_a_bad_batching_setting_is_a_clear_error_before_anything_is_written(
+        folder: Path, touchlog: Any, clear_error: Callable[..., None], value: str) -> None:
+    db = folder / "t.db"
+    assert touchlog("--db", str(db), *WRITES[0]).returncode == 0
+    before = contents(db)
+    for args in (WRITES[0], ["projections", "run"], READS[0]):
+        clear_error(touchlog("--db", str(db), *args, env={"TOUCHLOG_BATCHING": value}),
+                    "TOUCHLOG_BATCHING", "events, alongside")
+    assert contents(db) == before
+
+
 QUERIES = READS + [
     ["projections", "run"], ["projections", "rebuild"], ["export", "archive", "--format",
                                                          "csv", "-o", "{out}"],

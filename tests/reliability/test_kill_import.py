@@ -18,6 +18,7 @@ import csv
 import json
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,21 +37,33 @@ from tests.reliability.crashes import (
 )
 from tests.reliability.databases import Databases, fill
 from tests.stored_contacts import logged_states
+from touchlog.projections.engine.batching import BATCHING_ENV, batching
 from touchlog.projections.engine.processes import FOLLOWER
 from touchlog.projections.engine.reporting_db import ReportingDB
-from touchlog.projections.engine.runner import FOLLOW_IMPORTS_FROM, projections
+from touchlog.projections.engine.runner import projections
 
 CUSTOMERS = 397
 SEED = 7
-ROWS, BATCH = 1_500, 30  # below FOLLOW_IMPORTS_FROM: the import runs alone
-# From FOLLOW_IMPORTS_FROM rows a follower runs beside the import. The log it starts from
-# holds 8,400 events that nobody projected, so the follower's first step is always one
-# whole batch (EVENTS_PER_BATCH_ALONGSIDE = 5,000) of those, whatever the import has
-# recorded by then; the step is always completed, as the follower looks at the request to
-# stop only between steps. Its statements are therefore the same in every run up to the end
-# of that batch, and only those are kill points. After it, how much it reads depends on how
-# far the import has got.
-FOLLOWED_ROWS, FOLLOWED_BATCH, FILLED_CUSTOMERS = FOLLOW_IMPORTS_FROM, 200, 200
+# The module runs with small batches (``TOUCHLOG_BATCHING``), so that a 1,000-row import is
+# followed as the defaults follow one of 10,000.
+BATCHING = "alongside=500,follow_imports_from=1000"
+ROWS, BATCH = 900, 30  # below follow_imports_from: the import runs alone
+# From follow_imports_from rows a follower runs beside the import. The log it starts from
+# holds 650 events that nobody projected, so the follower's first step is always one whole
+# batch (``alongside``, 500) of those, whatever the import has recorded by then; the step
+# is always completed, as the follower looks at the request to stop only between steps. Its
+# statements are therefore the same in every run up to the end of that batch, and only
+# those are kill points. After it, how much it reads depends on how far the import has got.
+FOLLOWED_ROWS, FOLLOWED_BATCH, FILLED_CUSTOMERS = 1_000, 20, 25
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_batches() -> Iterator[None]:
+    """``BATCHING`` for every command of the module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BATCHING_ENV, BATCHING)
+        assert ROWS < batching().follow_imports_from <= FOLLOWED_ROWS
+        yield
 
 
 def generated_rows(count: int) -> list[dict[str, str]]:
@@ -147,7 +160,7 @@ def test_an_import_killed_at_any_statement_keeps_whole_batches_and_finishes_exac
 
 @dataclass(frozen=True)
 class Followed:
-    """A long import, the log it starts from (8,400 events projected by nobody), and the kill
+    """A long import, the log it starts from (650 events projected by nobody), and the kill
     points of its follower."""
 
     databases: Databases
@@ -161,7 +174,7 @@ def followed(module_databases: Databases,
              tmp_path_factory: pytest.TempPathFactory) -> Followed:
     databases, folder = module_databases, tmp_path_factory.mktemp("followed")
     start = databases.new()
-    fill(start, customers=FILLED_CUSTOMERS)
+    assert fill(start, customers=FILLED_CUSTOMERS) > batching().alongside
     base = Counter(s["summary"] for s in logged_states(start))
     importing = Import(folder, FOLLOWED_ROWS, FOLLOWED_BATCH, base)
     trace = traced(importing.args(databases.new(template=start)), FOLLOWER, folder)

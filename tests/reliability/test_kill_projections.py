@@ -1,8 +1,10 @@
 """kill -9 of ``touchlog projections run``, of ``touchlog projections rebuild`` and of the
 rebuild's helper process, at chosen statements (docs/reliability.md "Crashes").
 
-The log holds 52,000 events: a run applies them in three batches (EVENTS_PER_BATCH), and a
-rebuild shares its work with a helper process (from PARALLEL_REBUILD_FROM events). Each kill
+The log holds 5,200 events and the module runs with small batches (``TOUCHLOG_BATCHING``,
+``BATCHING``): a run applies them in three batches, and a rebuild shares its work with a
+helper process (from ``parallel_rebuild_from`` events), as the defaults do for logs ten
+times as long. Each kill
 point is a statement of a traced run of the same command on the same database
 (tests/reliability/crashes.py); every kill starts from a fresh copy of it. After a kill, a
 restarted ``touchlog projections run`` leaves every projection table equal to a clean
@@ -16,6 +18,7 @@ the helper's included, comes in the same order in every run: all of them are kil
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +36,11 @@ from tests.reliability.crashes import (
     traced,
 )
 from tests.reliability.databases import Databases, fill
+from touchlog.projections.engine.batching import BATCHING_ENV, batching
 from touchlog.projections.engine.processes import REBUILD_HELPER
-from touchlog.projections.engine.runner import PARALLEL_REBUILD_FROM
 
-CUSTOMERS = 2_000  # 26 events each
+CUSTOMERS = 200  # 26 events each
+BATCHING = "events=2000,parallel_rebuild_from=5000"
 SEED = 11
 RUN, REBUILD = ["projections", "run"], ["projections", "rebuild"]
 
@@ -53,11 +57,21 @@ class Logs:
     run_points: list[Point]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def small_batches() -> Iterator[None]:
+    """``BATCHING`` for every command and projector of the module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BATCHING_ENV, BATCHING)
+        yield
+
+
 @pytest.fixture(scope="module")
 def logs(module_databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Logs:
     databases = module_databases
     unprojected = databases.new()
-    assert fill(unprojected, customers=CUSTOMERS) >= PARALLEL_REBUILD_FROM
+    head = fill(unprojected, customers=CUSTOMERS)
+    assert head >= batching().parallel_rebuild_from
+    assert head > 2 * batching().events  # three batches
     caught_up = databases.new(template=unprojected)
     trace = traced(["--db", caught_up, *RUN], COMMAND, tmp_path_factory.mktemp("logs"))
     clean = rebuilt(caught_up, databases.new())

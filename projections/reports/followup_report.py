@@ -21,10 +21,12 @@ def followups(f: Frame) -> str:
     d = f.d
     owner = "i.owner = :owner" if "owner" in f.params else "1 = 1"
     cadence_owner = f"{CADENCE_OWNER} = :owner" if "owner" in f.params else "1 = 1"
-    days = ("CASE s.stage " + " ".join(
-        f"WHEN '{stage}' THEN {d.days_literal(n)}" for stage, n in sorted(f.w.cadence.items()))
-        + " END") if f.w.cadence else "NULL"
-    due = d.shifted("c.last_contact_at", days)
+    # A customer is overdue when its last live contact is more than its stage's cadence
+    # before the reading time: before the reading time less that many days (computed once
+    # per stage, not once per customer), as the queue's cadence items say (queries/reads.py).
+    overdue_before = ("CASE s.stage " + " ".join(
+        f"WHEN '{stage}' THEN {d.shifted(f.as_of, d.days_literal(-n))}"
+        for stage, n in sorted(f.w.cadence.items())) + " END") if f.w.cadence else "NULL"
     return (
         f"WITH {CURRENT_STAGES}, "
         "items AS (SELECT i.owner, "
@@ -37,19 +39,21 @@ def followups(f: Frame) -> str:
         f"FROM followup_items i WHERE {f.period('i.due_at')} AND {owner} GROUP BY i.owner), "
         f"cadence AS (SELECT {CADENCE_OWNER} AS owner, count(*) AS overdue "
         "FROM archive_customers c JOIN current_stages s ON s.customer = c.customer "
-        f"WHERE c.last_contact_at IS NOT NULL AND {due} < {f.as_of} AND {cadence_owner} "
+        f"WHERE c.last_contact_at < {overdue_before} AND {cadence_owner} "
         f"GROUP BY {CADENCE_OWNER}), "
-        "every AS (SELECT owner FROM items UNION SELECT owner FROM cadence) "
-        "SELECT e.owner, CAST(coalesce(i.scheduled, 0) AS INTEGER) AS scheduled, "
-        "CAST(coalesce(i.on_time, 0) AS INTEGER) AS completed_on_time, "
-        "CAST(coalesce(i.late, 0) AS INTEGER) AS completed_late, "
-        "CAST(coalesce(i.cancelled, 0) AS INTEGER) AS cancelled, "
-        "CAST(coalesce(i.still_open, 0) AS INTEGER) AS open, "
-        "CAST(coalesce(i.overdue, 0) AS INTEGER) AS overdue, "
-        "CAST(coalesce(c.overdue, 0) AS INTEGER) AS cadence_overdue FROM every e "
-        "LEFT JOIN items i ON i.owner IS NOT DISTINCT FROM e.owner "
-        "LEFT JOIN cadence c ON c.owner IS NOT DISTINCT FROM e.owner "
-        f"ORDER BY e.owner{d.collate('text')} NULLS LAST")
+        # each owner's row sums its items and its cadence count (grouping puts the null
+        # owner in one row, as IS NOT DISTINCT FROM would), rather than joining each owner
+        # to the other list: a scan of it per owner
+        "per_owner AS (SELECT owner, scheduled, on_time, late, cancelled, still_open, "
+        "overdue, 0 AS cadence_overdue FROM items UNION ALL "
+        "SELECT owner, 0, 0, 0, 0, 0, 0, overdue FROM cadence) "
+        "SELECT owner, CAST(sum(scheduled) AS INTEGER) AS scheduled, "
+        "CAST(sum(on_time) AS INTEGER) AS completed_on_time, "
+        "CAST(sum(late) AS INTEGER) AS completed_late, "
+        "CAST(sum(cancelled) AS INTEGER) AS cancelled, "
+        "CAST(sum(still_open) AS INTEGER) AS open, CAST(sum(overdue) AS INTEGER) AS overdue, "
+        "CAST(sum(cadence_overdue) AS INTEGER) AS cadence_overdue FROM per_owner "
+        f"GROUP BY owner ORDER BY owner{d.collate('text')} NULLS LAST")
 
 
 def _status(status: str) -> str:

@@ -300,6 +300,25 @@ def test_followups_per_owner_with_the_cadence_items_overdue(history: str) -> Non
     assert sorted(cadence) == [r["owner"] for r in rows]  # as the queue judges them
 
 
+@pytest.mark.parametrize(("moment", "dana"), [("2024-03-22T00:00:00", 0),
+                                               ("2024-03-22T00:00:01", 1)])
+def test_a_cadence_item_is_overdue_from_the_instant_after_it_falls_due(
+        history: str, moment: str, dana: int) -> None:
+    # The cadence items are those of the customers as they stand (stage, last live
+    # contact), judged at the reading time. HOOLI (dana) is in exploration (a 7-day
+    # cadence) and its last contact is d1, 03-15 00:00: its item falls due 03-22 00:00 and
+    # is overdue only after that. ACME (ann) is in commitment (30 days) since a4, 03-02: due
+    # 04-01; INITECH is in dissolution, which has no cadence; GLOBEX's (bob) last contact
+    # is b3, 04-10.
+    rows = report(history, "followups", "--as-of", moment)
+    assert {r["owner"]: r["cadence_overdue"] for r in rows} == {
+        "ann": 0, "bob": 0, **({"dana": 1} if dana else {})}
+    queue = CliRunner().invoke(cli, ["--db", history, "followups", "--as-of", moment,
+                                     "--status", "overdue", "--format", "json"])
+    assert sorted(i["owner"] for i in json.loads(queue.stdout) if i["kind"] == "cadence") \
+        == (["dana"] if dana else [])  # as the queue judges them
+
+
 def test_options_a_report_does_not_take_are_refused_by_name(history: str) -> None:
     result = CliRunner().invoke(cli, ["--db", history, "report", "rfm", "--since",
                                       "2024-01-01"])

@@ -5,6 +5,8 @@ Each reads the stays of ``stays.STAYS``; docs/reporting.md "Reports" states each
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
 from touchlog.projections.reports.stays import STAYS, cycle_start
@@ -135,7 +137,8 @@ def time_in_stage(f: Frame) -> str:
                      if f.w.per_owner else ("NULL AS owner", ""))
     entered = f"{f.period('s.entered_at')} AND s.entered_at <= {f.as_of}"
     # Without owners, the closed stays are read in stage and duration order from
-    # stage_history's index of them (schema.CLOSED_STAYS): numbering them needs no sort.
+    # stage_history's index of them (schema.CLOSED_STAYS), each rank's entry reached by
+    # walking it (_durations_at_ranks); per owner, they are numbered per group.
     closed = "MATERIALIZED" if f.w.per_owner else "NOT MATERIALIZED"
     return (
         f"{_stays(f)}, "
@@ -146,17 +149,10 @@ def time_in_stage(f: Frame) -> str:
         f"WHERE (s.left_at IS NULL OR s.left_at > {f.as_of}) AND {entered}), "
         f"closed_totals AS MATERIALIZED (SELECT {by}, count(*) AS stays, "
         f"max(duration_seconds) AS longest FROM closed GROUP BY {by}), "
+        # the longest open stay is the earliest entered: its days counted once per group
         f"open_totals AS (SELECT {by}, count(*) AS stays, "
-        f"max({f.d.days_between('entered_at', f.as_of)}) AS longest FROM open GROUP BY {by}), "
-        # The closed stays numbered in duration order; the two ranks' rows alone kept
-        f"ranked AS (SELECT {by}, duration_seconds AS seconds, row_number() OVER "
-        f"(PARTITION BY {by} ORDER BY duration_seconds) AS n FROM closed), "
-        f"done AS (SELECT {', '.join(f'r.{key}' for key in keys)}, "
-        "max(CASE WHEN r.n = (t.stays + 1) / 2 THEN r.seconds END) AS median, "
-        "max(CASE WHEN r.n = (9 * t.stays + 9) / 10 THEN r.seconds END) AS p90 "
-        f"FROM ranked r CROSS JOIN closed_totals t WHERE {joined('t', 'r')} "
-        "AND (r.n = (t.stays + 1) / 2 OR r.n = (9 * t.stays + 9) / 10) "
-        f"GROUP BY {', '.join(f'r.{key}' for key in keys)}), "
+        f"{f.d.days_between('min(entered_at)', f.as_of)} AS longest FROM open GROUP BY {by}), "
+        f"{_ranked_durations(keys, joined) if f.w.per_owner else _durations_at_ranks()}, "
         "keys AS (" + ("SELECT DISTINCT g.stage, g.owner, st.stage_rank FROM (SELECT stage, "
                        "owner FROM closed_totals UNION SELECT stage, owner FROM open_totals) g "
                        "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
@@ -172,6 +168,45 @@ def time_in_stage(f: Frame) -> str:
         f"LEFT JOIN done d ON {joined('d', 'k')} "
         "ORDER BY " + (f"k.owner{f.d.collate('text')} NULLS LAST, " if f.w.per_owner
                        else "") + "k.stage_rank")
+
+
+def median_rank(stays: str) -> str:
+    """SQL: the nearest rank of the median among ``stays`` values in order."""
+    return f"({stays} + 1) / 2"
+
+
+def p90_rank(stays: str) -> str:
+    """SQL: the nearest rank of the 90th percentile among ``stays`` values in order."""
+    return f"(9 * {stays} + 9) / 10"
+
+
+def _durations_at_ranks() -> str:
+    """CTE ``done``: per stage, the durations of the closed stays at the median's and the
+    90th percentile's rank, each the one entry at its rank in the stage's closed stays in
+    duration order (stage_history's index of them, schema.CLOSED_STAYS): an index walk to
+    that rank, not a numbering of every stay."""
+    def at(stage: str, rank: str) -> str:
+        return (f"(SELECT c.duration_seconds FROM closed c WHERE c.stage = '{stage}' "
+                f"ORDER BY c.duration_seconds LIMIT 1 OFFSET (SELECT coalesce(max({rank}) "
+                f"- 1, 0) FROM closed_totals WHERE stage = '{stage}'))")
+    return "done AS (" + " UNION ALL ".join(
+        f"SELECT '{stage}' AS stage, {at(stage, median_rank('stays'))} AS median, "
+        f"{at(stage, p90_rank('stays'))} AS p90" for stage in STAGE_ORDER) + ")"
+
+
+def _ranked_durations(keys: list[str], joined: Callable[[str, str], str]) -> str:
+    """CTEs ``ranked`` and ``done``: per group of ``keys``, the closed stays numbered in
+    duration order, and the durations at the median's and the 90th percentile's rank (the
+    groups, owners among them, are known only as the stays are read)."""
+    by = ", ".join(f"r.{key}" for key in keys)
+    median, p90 = median_rank("t.stays"), p90_rank("t.stays")
+    return (
+        f"ranked AS (SELECT {', '.join(keys)}, duration_seconds AS seconds, row_number() "
+        f"OVER (PARTITION BY {', '.join(keys)} ORDER BY duration_seconds) AS n FROM closed), "
+        f"done AS (SELECT {by}, max(CASE WHEN r.n = {median} THEN r.seconds END) AS median, "
+        f"max(CASE WHEN r.n = {p90} THEN r.seconds END) AS p90 "
+        f"FROM ranked r CROSS JOIN closed_totals t WHERE {joined('t', 'r')} "
+        f"AND (r.n = {median} OR r.n = {p90}) GROUP BY {by})")
 
 
 def dissolutions(f: Frame) -> str:

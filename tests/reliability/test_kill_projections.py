@@ -4,12 +4,11 @@ rebuild's helper process, at chosen statements (docs/reliability.md "Crashes").
 The log holds 5,200 events and the module runs with small batches (``TOUCHLOG_BATCHING``,
 ``BATCHING``): a run applies them in three batches, and a rebuild shares its work with a
 helper process (from ``parallel_rebuild_from`` events), as the defaults do for logs ten
-times as long. Each kill
-point is a statement of a traced run of the same command on the same database
-(tests/reliability/crashes.py); every kill starts from a fresh copy of it. After a kill, a
-restarted ``touchlog projections run`` leaves every projection table equal to a clean
-rebuild into a separate database, at the log's head; a rebuild whose helper alone was
-killed finishes by itself with the same tables.
+times as long. Each kill point is a statement of a traced run of the same command on the
+same database (tests/reliability/crashes.py); every kill starts from a fresh copy of it.
+After a kill, a restarted ``touchlog projections run`` leaves every projection table equal
+to a clean rebuild into a separate database, at the log's head; a rebuild whose helper
+alone was killed finishes by itself with the same tables.
 
 Nothing else writes the tables while these commands run, so every statement of each process,
 the helper's included, comes in the same order in every run: all of them are kill points.

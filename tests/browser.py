@@ -15,6 +15,7 @@ import queue
 import re
 import secrets
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -27,6 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from tests.process_groups import wait_for_group
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -94,9 +97,11 @@ def chromium() -> Iterator[Page]:
     """A fresh headless Chromium with one blank tab; stopped and its profile removed after."""
     profile = Path(tempfile.mkdtemp(prefix="touchlog-chromium-"))
     # Its temporary files (the profile's lock socket among them) go in the profile too.
+    # In a session of its own, so that its renderers and services are stopped with it.
     browser = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
                                 "about:blank"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(profile)})
+                               stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(profile)},
+                               start_new_session=True)
     try:
         port = _devtools_port(browser)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
@@ -111,8 +116,11 @@ def chromium() -> Iterator[Page]:
         finally:
             sock.close()
     finally:
-        browser.kill()
+        # Every process of the browser, then the profile: one still running would write
+        # into it again after it was removed.
+        os.killpg(browser.pid, signal.SIGKILL)
         browser.wait()
+        wait_for_group(browser.pid, timeout=60)
         shutil.rmtree(profile, ignore_errors=True)
 
 

@@ -13,11 +13,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.process_groups import wait_for_group
 from touchlog.domain.application import TouchpointLog
 from touchlog.domain.settings import Settings
 from touchlog.domain.storage.faults import ENV
@@ -115,7 +115,7 @@ def killed(args: list[str], point: Point, scratch: Path,
                               stderr=subprocess.PIPE, text=True, start_new_session=True,
                               env={**os.environ, ENV: plan + (",group=1" if group else "")})
     out, err = victim.communicate(timeout=TIMEOUT)
-    _wait_for_group(victim.pid)  # a killed command's helper ends within one batch
+    wait_for_group(victim.pid, TIMEOUT)  # a killed command's helper ends within one batch
     assert marker.exists(), f"the run ended without reaching {point}: {err}"
     assert _point(point.process, marker.read_text()) == point
     if group or point.process == COMMAND:
@@ -156,22 +156,3 @@ def _point(process: str, line: str) -> Point:
 
 def _number(point: Point) -> int:
     return point.number
-
-
-def _wait_for_group(group: int) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while _alive_in(group):
-        assert time.monotonic() < deadline, f"process group {group} did not end"
-        time.sleep(0.02)
-
-
-def _alive_in(group: int) -> bool:
-    """Whether a process of ``group`` runs (zombies that nobody reaps do not count)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            return True
-    return False

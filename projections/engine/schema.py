@@ -232,6 +232,7 @@ REPORT_CHANNEL_MONTHS = Table(
      ("negative", "int"), ("purchases", "int"), ("revenue", "amount"),
      ("purchases_after", "int"), ("revenue_after", "amount"),
      ("first_touch_purchases", "int"), ("last_touch_purchases", "int"),
+     ("ratings", "int"), ("rating_sum", "int"), ("ratings_4_5", "int"), ("ratings_1_2", "int"),
      ("revenue_value", "number"), ("revenue_after_value", "number")),
     key=("month", "channel"),
     numbers=(("revenue_value", "revenue"), ("revenue_after_value", "revenue_after")),

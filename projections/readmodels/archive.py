@@ -42,6 +42,7 @@ from touchlog.projections.readmodels.summaries import (
     CONTACT_ID,
     OCCURRED,
     PURCHASED,
+    RATING,
     RETRACTED,
 )
 
@@ -64,7 +65,7 @@ class ArchiveProjection:
 CUSTOMER_COLUMNS = ARCHIVE_CUSTOMERS.column_names
 # Where archive_contacts rows (ContactRows lists) keep the values statistics need, beyond
 # those the summaries read (summaries.CONTACT_AT).
-ACTOR, RATING, POSITION = (CONTACT_AT[name] for name in ("actor", "rating", "position"))
+ACTOR, POSITION = (CONTACT_AT[name] for name in ("actor", "position"))
 
 
 class _State:

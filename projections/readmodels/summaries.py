@@ -43,10 +43,10 @@ from touchlog.projections.engine.schema import (
 # order) or as ``read_contacts`` reads it back: where its values are (the archive's
 # statistics read these too).
 CONTACT_AT = {name: i for i, name in enumerate(ARCHIVE_CONTACTS.column_names)}
-(CUSTOMER, CONTACT_ID, OCCURRED, CHANNEL, INITIATED, OUTCOME, AMOUNT, DELIBERATE, HARD,
- PURCHASED, RETRACTED) = (CONTACT_AT[name] for name in (
-    "customer", "contact_id", "occurred_at", "channel", "initiated_by", "outcome", "amount",
-    "deliberate", "hard", "purchase", "retracted"))
+(CUSTOMER, CONTACT_ID, OCCURRED, CHANNEL, INITIATED, OUTCOME, RATING, AMOUNT, DELIBERATE,
+ HARD, PURCHASED, RETRACTED) = (CONTACT_AT[name] for name in (
+    "customer", "contact_id", "occurred_at", "channel", "initiated_by", "outcome", "rating",
+    "amount", "deliberate", "hard", "purchase", "retracted"))
 
 Sums = dict[tuple[str, ...], list[Any]]  # summary key -> its values, in the table's order
 
@@ -59,9 +59,10 @@ MONTH_VALUES = _values(REPORT_CHANNEL_MONTHS)
 AMOUNTS = frozenset(amount for _, amount in REPORT_CHANNEL_MONTHS.numbers)
 _D = {name: i for i, name in enumerate(MONTH_VALUES)}
 (CONTACTS, RETRACTED_, DELIBERATE_, HARD_, JUDGED, PURCHASES, REVENUE, AFTER, REVENUE_AFTER,
- FIRST_TOUCH, LAST_TOUCH) = (_D[name] for name in (
+ FIRST_TOUCH, LAST_TOUCH, RATINGS, RATING_SUM, HIGH, LOW) = (_D[name] for name in (
     "contacts", "retracted", "deliberate", "hard", "judged", "purchases", "revenue",
-    "purchases_after", "revenue_after", "first_touch_purchases", "last_touch_purchases"))
+    "purchases_after", "revenue_after", "first_touch_purchases", "last_touch_purchases",
+    "ratings", "rating_sum", "ratings_4_5", "ratings_1_2"))
 # initiated_by and outcome values counted in a column of their own
 BY = {"company": _D["by_company"], "customer": _D["by_customer"],
       "third_party": _D["by_third_party"]}
@@ -110,6 +111,14 @@ def contributions(rows: Iterable[Sequence[Any]]) -> dict[str, Sums]:
             sums[JUDGED] += 1
             if outcome in OUTCOMES:
                 sums[OUTCOMES[outcome]] += 1
+        rating = row[RATING]
+        if rating is not None:  # the satisfaction report's counts
+            sums[RATINGS] += 1
+            sums[RATING_SUM] += rating
+            if rating >= 4:
+                sums[HIGH] += 1
+            elif rating <= 2:
+                sums[LOW] += 1
         amount = row[AMOUNT]
         purchase = bool(row[PURCHASED]) or amount is not None  # schema.PURCHASE
         if purchase:

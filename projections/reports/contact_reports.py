@@ -150,16 +150,31 @@ def rfm(f: Frame) -> str:
 
 def satisfaction(f: Frame) -> str:
     """Per month and channel, the ratings of the period's live contacts: how many, their
-    mean, and the shares of 4-5 and of 1-2; a row with no channel is the month's total."""
-    # The contacts are read once, into per month and channel sums; the month's total row
-    # adds those up.
+    mean, and the shares of 4-5 and of 1-2; a row with no channel is the month's total.
+
+    Without an owner it reads the period's whole months from the archive's
+    ``report_channel_months`` and counts only the days outside them from the contacts;
+    otherwise it counts the contact rows (tests/integration/test_report_summaries.py proves
+    the two equal)."""
+    def counted(picked: str) -> str:  # per month and channel, the ratings of ``picked``
+        return (f"SELECT {f.d.month('k.occurred_at')} AS period, k.channel, "
+                "count(*) AS ratings, sum(k.rating) AS points, "
+                f"{count_where('k.rating >= 4')} AS high, {count_where('k.rating <= 2')} AS low "
+                "FROM archive_contacts k WHERE NOT k.retracted AND k.rating IS NOT NULL "
+                f"AND {f.channel('k.channel')} AND {picked} GROUP BY 1, 2")
+    if f.summarised:
+        edges = f.edges("k.occurred_at")
+        parts = ["SELECT month AS period, channel, ratings, rating_sum AS points, "
+                 "ratings_4_5 AS high, ratings_1_2 AS low FROM report_channel_months "
+                 f"WHERE ratings > 0 AND {f.whole_months('month')} AND {f.channel('channel')}",
+                 *([counted(f"({edges})")] if edges is not None else [])]
+        # an edge's month is never a whole month: each (month, channel) comes from one part
+        cells = f"cells AS ({' UNION ALL '.join(parts)})"
+    else:
+        picked = f"{f.period('k.occurred_at')} AND {f.owned('k.customer')}"
+        cells = f"cells AS ({counted(picked)})"
     return (
-        f"WITH {OWNERS}, cells AS (SELECT {f.d.month('k.occurred_at')} AS period, "
-        "k.channel, count(*) AS ratings, sum(k.rating) AS points, "
-        f"{count_where('k.rating >= 4')} AS high, {count_where('k.rating <= 2')} AS low "
-        "FROM archive_contacts k WHERE NOT k.retracted "
-        f"AND k.rating IS NOT NULL AND {f.period('k.occurred_at')} "
-        f"AND {f.channel('k.channel')} AND {f.owned('k.customer')} GROUP BY 1, 2), "
+        f"WITH {OWNERS}, {cells}, "
         "rows AS (SELECT * FROM cells UNION ALL SELECT period, NULL, sum(ratings), "
         "sum(points), sum(high), sum(low) FROM cells GROUP BY period) "
         "SELECT period, channel, CAST(ratings AS INTEGER) AS ratings, "

@@ -31,7 +31,7 @@ from touchlog.projections.reports.frame import Window
 
 CHANNELS = ["phone", "email", "store"]
 SUMMARIES = (*ARCHIVE_SUMMARIES, REPORT_STAGE_DAYS)
-SUMMARISED = ("channels", "cohorts", "stages")
+SUMMARISED = ("channels", "cohorts", "satisfaction", "stages")
 # Periods, a channel, and reading times within a day with stays entered and left (the
 # history's times are 08:00, 09:00 and 10:00), at one of them, and before everything.
 WINDOWS = (Window(), Window(since=date(2018, 1, 20)), Window(until=date(2018, 2, 10)),
@@ -64,12 +64,13 @@ def apply(log: TouchpointLog, projector: Projector, ids: dict[str, list[str]], o
             day, channel, amount=amount, purchase=flag and amount is None,
             outcome=["positive", "neutral", "negative", None][day % 4],
             initiated_by=["company", "customer", "third_party"][day % 3],
+            rating=[None, 1, 2, 3, 4, 5][day % 6],
             stage_signal="commitment" if day % 7 == 0 else None))
         ids.setdefault(ref, []).append(r.contact_id)
     elif op == "amend" and known:
         log.amend_contact(ref, known[day % len(known)], ContactChanges(
             occurred_at=contact(day, channel).occurred_at, channel=channel, amount=amount,
-            purchase=flag))
+            purchase=flag, rating=day % 5 + 1))
     elif op == "retract" and known:
         log.retract_contact(ref, known[day % len(known)], "invalid")
     elif op == "stage":
@@ -104,7 +105,11 @@ RECOMPUTED = {
         "sum(NOT retracted) AS contacts, sum(retracted) AS retracted, "
         "sum(NOT retracted AND deliberate) AS deliberate, "
         "sum(NOT retracted AND (purchase OR amount IS NOT NULL)) AS purchases, "
-        "dsum(CASE WHEN NOT retracted THEN amount END) AS revenue "
+        "dsum(CASE WHEN NOT retracted THEN amount END) AS revenue, "
+        "count(CASE WHEN NOT retracted THEN rating END) AS ratings, "
+        "coalesce(sum(CASE WHEN NOT retracted THEN rating END), 0) AS rating_sum, "
+        "count(CASE WHEN NOT retracted AND rating >= 4 THEN 1 END) AS ratings_4_5, "
+        "count(CASE WHEN NOT retracted AND rating <= 2 THEN 1 END) AS ratings_1_2 "
         "FROM archive_contacts GROUP BY 1, 2 ORDER BY 1, 2"),
 }
 
@@ -126,7 +131,8 @@ def summaries_equal_their_recomputation(db: ReportingDB) -> None:
 def reports_equal_their_detail_form(db: ReportingDB) -> None:
     for name in SUMMARISED:
         for window in WINDOWS:
-            if window.channel and name != "channels" or window.as_of and name != "stages":
+            if window.channel and name not in ("channels", "satisfaction") or (
+                    window.as_of and name != "stages"):
                 continue  # an option the report does not take
             detail = Window(**{**window.__dict__, "from_summaries": False})
             assert run(db, REPORTS[name], window) == run(db, REPORTS[name], detail), (

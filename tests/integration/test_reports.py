@@ -279,6 +279,13 @@ def test_satisfaction_per_month_and_channel_with_the_months_total(history: str) 
                         "2024-02-01"), "period", "channel", "ratings") == [
         ("2024-02", "phone", 2), ("2024-02", None, 2), ("2024-03", "phone", 1),
         ("2024-03", None, 1)]
+    # January's and March's days in the period from the contacts, February (a whole
+    # month) from the archive's summary
+    assert table(report(history, "satisfaction", "--since", "2024-01-15", "--until",
+                        "2024-03-10"), "period", "channel", "ratings", "mean") == [
+        ("2024-01", "email", 1, 4.0), ("2024-01", "web", 1, 2.0), ("2024-01", None, 2, 3.0),
+        ("2024-02", "phone", 2, 2.5), ("2024-02", None, 2, 2.5), ("2024-03", "phone", 1, 3.0),
+        ("2024-03", None, 1, 3.0)]
 
 
 def test_cohorts_by_month_of_first_contact_and_share_active_later(history: str) -> None:

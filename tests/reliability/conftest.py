@@ -29,15 +29,22 @@ def figures() -> Counter[str]:
     return FIGURES
 
 
+# The capabilities that let root read, write and enter whatever the modes say.
+DAC_BYPASS = "-dac_override,-dac_read_search"
+
+
 @pytest.fixture
 def touchlog() -> Run:
     """Runs ``touchlog ARGS…`` in a fresh process; text out, never raises on an exit code."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            as_user: int | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        # setpriv rather than subprocess's user=: the interpreter must still be reachable.
-        prefix = [] if as_user is None else [
-            "setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups"]
+            permissions_apply: bool = False, **kwargs: Any
+            ) -> subprocess.CompletedProcess[str]:
+        # Root passes every permission check by two capabilities; without them the file
+        # modes apply to it as to their owner. The same user, not another one: it still
+        # reaches the interpreter in a checkout only its owner may enter.
+        prefix = ["setpriv", f"--bounding-set={DAC_BYPASS}", f"--inh-caps={DAC_BYPASS}",
+                  "--"] if permissions_apply else []
         return subprocess.run([*prefix, *TOUCHLOG, *args], capture_output=True, text=True,
                               env={**os.environ, **(env or {})}, timeout=timeout,
                               check=False, **kwargs)

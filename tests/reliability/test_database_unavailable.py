@@ -37,7 +37,6 @@ READS = [["timeline", "ACME"], ["archive"], ["followups"], ["projections", "stat
          ["customer", "show", "ACME"], ["stage", "history", "ACME"], ["verify"],
          ["audit", "ACME", "--as-of", "2018-02-01"], ["audit", "ACME", "--export", "{out}"],
          ["export", "archive", "--format", "csv", "-o", "{out}.csv"]]
-NOBODY = 65534
 
 
 def contents(db: Path) -> str:
@@ -61,9 +60,8 @@ def commands(rows: list[list[str]], folder: Path) -> list[list[str]]:
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
-    """A folder outside pytest's (owner-only) temp root, so an unprivileged user can enter."""
+    """A folder of its own, whose modes the test changes."""
     path = Path(tempfile.mkdtemp(prefix="touchlog-rel-"))
-    path.chmod(0o755)
     yield path
     for p in [path, *path.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
@@ -80,20 +78,15 @@ def seeded(folder: Path, touchlog: Any) -> Path:
     return db
 
 
-def unprivileged(folder: Path) -> dict[str, Any]:
-    """Permissions do not stop root: as root, the folder and its files go to an unprivileged
-    user, who runs the commands (``touchlog(..., **unprivileged(folder))``)."""
-    if os.geteuid() != 0:
-        return {}
-    for p in (folder, *folder.iterdir()):
-        os.chown(p, NOBODY, NOBODY)
-    return {"as_user": NOBODY}
+def unprivileged() -> dict[str, Any]:
+    """Permissions do not stop root: as root, the commands run without the capabilities
+    that pass over them (``touchlog(..., **unprivileged())``)."""
+    return {"permissions_apply": True} if os.geteuid() == 0 else {}
 
 
 def outputs(folder: Path) -> Iterator[Path]:
-    """Fresh names for the files and folders reads write (exports), in a writable folder."""
+    """Fresh names for the files and folders reads write (exports), in a folder of their own."""
     scratch = Path(tempfile.mkdtemp(prefix="touchlog-out-"))
-    scratch.chmod(0o777)
     try:
         yield from (scratch / f"out-{n}" for n in range(1000))
     finally:
@@ -110,7 +103,7 @@ def test_a_read_only_database_can_be_read_and_refuses_writes_clearly(
         clear_error: Callable[..., None], figures: Counter[str]) -> None:
     db = seeded(folder, touchlog)
     before = contents(db)
-    user = unprivileged(folder)
+    user = unprivileged()
     db.chmod(file_mode)
     folder.chmod(dir_mode)
     names = outputs(folder)
@@ -150,7 +143,7 @@ def test_a_read_only_folder_whose_log_has_committed_changes_in_its_wal_shows_the
     finally:
         keeper.close()
     assert (copy / "touchlog.db-wal").stat().st_size > 0  # BOB is only in the WAL
-    user = unprivileged(copy)
+    user = unprivileged()
     for p in copy.iterdir():
         p.chmod(0o444)
     copy.chmod(0o555)
@@ -246,11 +239,10 @@ def test_reports_of_a_read_only_log_whose_projections_are_behind_go_to_another_d
         folder: Path, touchlog: Any, clear_error: Callable[..., None]) -> None:
     db = seeded(folder, touchlog)
     assert touchlog("--db", str(db), *WRITES[0]).returncode == 0  # not projected yet
-    user = unprivileged(folder)
+    user = unprivileged()
     db.chmod(0o444)
     folder.chmod(0o555)
     reports = Path(tempfile.mkdtemp(prefix="touchlog-reports-"))
-    reports.chmod(0o777)
     try:
         result = touchlog("--db", str(db), "archive", cwd="/", **user)
         clear_error(result, "TOUCHLOG_REPORTING_DB")

@@ -15,7 +15,6 @@ cuts nothing; nor does a table written to a file or a pipe, unless ``COLUMNS`` i
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
+import orjson
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -103,20 +103,51 @@ def render(data: Sequence[Mapping[str, Any]] | Mapping[str, Any], fmt: str | Non
     return _table(rows, None if context and context.meta.get(WIDE) else terminal_width())
 
 
+# orjson writes the text json.dumps(indent=2, ensure_ascii=False) writes, but for how a
+# few numbers are spelled (1e-05 as 0.00001), many times faster (tests/unit/test_render.py);
+# instants, dates and dataclasses go to ``_shown``, as json.dumps would send them.
+_JSON_OPTIONS = (orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+                 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
 def _json(data: Any) -> str:
     """JSON as RFC 8259 has it, always: a value JSON has no form for (a number that is not
-    finite, bytes: only a tampered reporting table holds one) is shown by ``json_value``."""
+    finite, bytes: only a tampered reporting table holds one) is shown by ``json_value``,
+    any other value of no JSON kind as its text."""
+    if _non_finite(data):
+        data = _finite(data)
+    try:
+        return orjson.dumps(data, default=_shown, option=_JSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:  # what orjson does not write: an integer beyond 64 bits
+        return json.dumps(data, ensure_ascii=False, indent=2, default=_shown,
+                          allow_nan=False)
+
+
+def _shown(value: Any) -> Any:
     from touchlog.projections.engine.dialect import json_value
 
-    def shown(value: Any) -> Any:
-        return json_value(value) if isinstance(value, bytes | bytearray | memoryview) \
-            else str(value)
+    return json_value(value) if isinstance(value, bytes | bytearray | memoryview) \
+        else str(value)
 
-    try:
-        return json.dumps(data, ensure_ascii=False, indent=2, default=shown, allow_nan=False)
-    except ValueError:  # a NaN or an infinity, somewhere
-        return json.dumps(_finite(data), ensure_ascii=False, indent=2, default=shown,
-                          allow_nan=False)
+
+def _non_finite(data: Any) -> bool:
+    """Whether a number that is not finite is anywhere in ``data`` (orjson would write it
+    as null). Records are mostly text and whole numbers, passed over at once."""
+    if isinstance(data, float):
+        return data - data != 0.0  # nan for an infinity or a nan, 0.0 for the others
+    if isinstance(data, dict):
+        data = data.values()
+    elif not isinstance(data, list | tuple):
+        return False
+    for value in data:
+        kind = value.__class__
+        if kind is float:
+            if value - value != 0.0:
+                return True
+        elif kind is not str and kind is not int and value is not None \
+                and _non_finite(value):
+            return True
+    return False
 
 
 def _finite(data: Any) -> Any:
@@ -130,6 +161,8 @@ def _finite(data: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
+    if type(value) is str:  # most cells
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -143,22 +176,24 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
 
+class _Lines(list[str]):
+    """What a csv writer writes: one call per row, the whole line."""
+
+    write = list.append
+
+
 def _csv(rows: Sequence[Mapping[str, Any]], raw: bool) -> str:
     # With "\n" as the terminator the csv module leaves a value holding a bare "\r"
     # unquoted, and it would not read back as written; "\r\n" quotes it. Lines end in "\n".
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    lines = _Lines()
+    writer = csv.writer(lines, lineterminator="\r\n")
     columns = _columns(rows)
-    lines = []
     from touchlog.projections.queries.export import spreadsheet_safe
 
     safe = (lambda text: text) if raw else spreadsheet_safe
-    for values in [columns, *([safe(_cell(row.get(c))) for c in columns] for row in rows)]:
-        writer.writerow(values)
-        lines.append(out.getvalue().removesuffix("\r\n"))
-        out.seek(0)
-        out.truncate()
-    return "\n".join(lines)
+    writer.writerow(columns)
+    writer.writerows([safe(_cell(row.get(c))) for c in columns] for row in rows)
+    return "\n".join(line[:-2] for line in lines)
 
 
 def terminal_width() -> int | None:
@@ -175,13 +210,19 @@ def _table(rows: Sequence[Mapping[str, Any]], width: int | None) -> str:
     if not rows:
         return "(nothing)"
     columns = [c for c in _columns(rows) if any(row.get(c) is not None for row in rows)]
-    cells = [[_table_cell(c, row.get(c)).translate(_ESCAPED) for c in columns] for row in rows]
+    cells = [[_table_cell(c, row.get(c)) for c in columns] for row in rows]
     headings = [_heading(c) for c in columns]
-    widths = _fitted([max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headings)],
-                     [max(len(h), NARROWEST) for h in headings], width)
+    widest = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headings)]
+    widths = _fitted(widest, [max(len(h), NARROWEST) for h in headings], width)
+    cut = [i for i, (w, most) in enumerate(zip(widths, widest, strict=True)) if w < most]
+    for values in (headings, *cells) if cut else ():
+        for i in cut:
+            values[i] = _fit(values[i], widths[i])
+    # every value fits its column now: each line is one format, left-aligned and padded
+    template = "  ".join(f"{{:<{w}}}" for w in widths)
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(_fit(v, w).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+        return template.format(*values).rstrip()
 
     return "\n".join([line(headings), line(["-" * w for w in widths]), *map(line, cells)])
 
@@ -214,6 +255,8 @@ _INSTANT = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d{1,6})?\+00:00"
 def short_instant(value: str) -> str:
     """An instant as tables show it, to the minute in UTC (``2018-01-05 10:00``); any other
     text as it is."""
+    if len(value) < 25 or value[10] != "T":  # too short for one, or no "T" where it goes
+        return value
     match = _INSTANT.fullmatch(value)
     return f"{match[1]} {match[2]}" if match else value
 
@@ -230,12 +273,18 @@ def _heading(column: str) -> str:
 
 
 def _table_cell(column: str, value: Any) -> str:
+    """A value as a table shows it, its controls escaped."""
+    kind = value.__class__
+    if kind is int or kind is float:  # most cells that are not text: no control in them
+        return days_and_hours(value) if column.endswith("_seconds") else str(value)
     if isinstance(value, str):
-        return short_instant(value)
-    if column.endswith("_seconds") and isinstance(value, int | float) \
+        text = short_instant(value)
+    elif column.endswith("_seconds") and isinstance(value, int | float) \
             and not isinstance(value, bool):
-        return days_and_hours(value)
-    return _cell(value)
+        text = days_and_hours(value)
+    else:
+        text = _cell(value)
+    return text.translate(_ESCAPED) if _CONTROLS.search(text) else text
 
 
 # Characters a table shows escaped: C0 and C1 controls and DEL (escape sequences, bells,
@@ -243,3 +292,4 @@ def _table_cell(column: str, value: Any) -> str:
 _ESCAPED = {code: ascii(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0),
                                                      *range(0x202A, 0x202F),
                                                      *range(0x2066, 0x206A))}
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # their characters

@@ -104,16 +104,16 @@ class ReportingDB:
                 self.conn.cursor().executemany(self.dialect.sql(statement), rows)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.errors():
-            cursor = self.conn.execute(self.dialect.sql(statement), tuple(params))
-            names = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        return [dict(zip(names, row, strict=True)) for row in self.dialect.plain_rows(rows)]
+        return self._records(self.dialect.sql(statement), tuple(params))
 
     def query_named(self, statement: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """``query`` with ``:name`` parameters, given by name."""
+        return self._records(self.dialect.named(statement), dict(params))
+
+    def _records(self, statement: str, params: Any) -> list[dict[str, Any]]:
+        """The rows of a statement in the client's own form, as records by column name."""
         with self.errors():
-            cursor = self.conn.execute(self.dialect.named(statement), dict(params))
+            cursor = self.conn.execute(statement, params)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         return [dict(zip(names, row, strict=True)) for row in self.dialect.plain_rows(rows)]

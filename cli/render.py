@@ -284,7 +284,8 @@ def _table_cell(column: str, value: Any) -> str:
         text = days_and_hours(value)
     else:
         text = _cell(value)
-    return text.translate(_ESCAPED) if _CONTROLS.search(text) else text
+    # every character escaped is one isprintable() refuses: most text is passed at once
+    return text if text.isprintable() else text.translate(_ESCAPED)
 
 
 # Characters a table shows escaped: C0 and C1 controls and DEL (escape sequences, bells,
@@ -292,4 +293,3 @@ def _table_cell(column: str, value: Any) -> str:
 _ESCAPED = {code: ascii(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0),
                                                      *range(0x202A, 0x202F),
                                                      *range(0x2066, 0x206A))}
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # their characters

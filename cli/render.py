@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from math import isfinite
 from typing import Any, TypeVar
 
 import click
@@ -134,7 +135,7 @@ def _non_finite(data: Any) -> bool:
     """Whether a number that is not finite is anywhere in ``data`` (orjson would write it
     as null). Records are mostly text and whole numbers, passed over at once."""
     if isinstance(data, float):
-        return data - data != 0.0  # nan for an infinity or a nan, 0.0 for the others
+        return not isfinite(data)
     if isinstance(data, dict):
         data = data.values()
     elif not isinstance(data, list | tuple):
@@ -142,7 +143,7 @@ def _non_finite(data: Any) -> bool:
     for value in data:
         kind = value.__class__
         if kind is float:
-            if value - value != 0.0:
+            if not isfinite(value):
                 return True
         elif kind is not str and kind is not int and value is not None \
                 and _non_finite(value):

@@ -252,6 +252,16 @@ REPORT_STAGE_DAYS = Table(
     (("day", "text"), ("stage", "text"), ("entries", "int"), ("exits", "int")),
     key=("day", "stage"),
 )
+# Kept by the stages projection for the funnel: per discovery entry, keyed by its day and
+# the day of the customer's discovery entry before it ('' for its first), the stage it got
+# furthest to since (customers_furthest, on that stage's row) and its dissolutions since, by
+# the stage they left, with how many of those were won back.
+REPORT_FUNNEL_STARTS = Table(
+    "report_funnel_starts",
+    (("day", "text"), ("previous_day", "text"), ("stage", "text"),
+     ("customers_furthest", "int"), ("dissolved", "int"), ("won_back", "int")),
+    key=("day", "previous_day", "stage"),
+)
 # Besides its position, each projection records the log it applies (``log_id``) and the
 # event at its position (``event_id``), so that tables made from another log, or ahead of
 # a log restored from an older backup, are refused (projections/engine/ownership.py).
@@ -266,7 +276,8 @@ PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "archive": (ARCHIVE_CONTACTS, ARCHIVE_CUSTOMERS, ARCHIVE_CHANNELS,
                 ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES, REPORT_CHANNEL_MONTHS,
                 REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS),
-    "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS, REPORT_STAGE_DAYS),
+    "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS, REPORT_STAGE_DAYS,
+               REPORT_FUNNEL_STARTS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS),
 }
 ALL_TABLES: tuple[Table, ...] = (

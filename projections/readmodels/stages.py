@@ -216,12 +216,11 @@ class _Writes(NamedTuple):
     absorbed: list[_Line]  # the duplicates' lines
 
     def write(self, db: ReportingDB) -> None:
-        # report_stage_days moves by what the customers' stays are after the writes less
-        # what they were before (summaries.py); both are in memory.
+        # report_stage_days and report_funnel_starts move by what the customers' stays are
+        # after the writes less what they were before (summaries.py); both are in memory.
         before = summaries.stay_contributions(
-            stay for line in (*self.lines, *self.absorbed) for stay in line.stored)
-        after = summaries.stay_contributions(
-            stay for line in self.lines for stay in line.history)
+            line.stored for line in (*self.lines, *self.absorbed))
+        after = summaries.stay_contributions(line.history for line in self.lines)
         self._write(db)
         summaries.apply_difference(db, before, after)
 

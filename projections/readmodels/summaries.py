@@ -1,7 +1,8 @@
 """The report summaries: the archive keeps contacts per month and channel, customers per
 channel and active customers per cohort and month; the stages projection keeps stays
-entered and left per day and stage (docs/reporting.md "Report summaries kept by the
-archive", "report_stage_days").
+entered and left per day and stage, and what the funnel counts of each discovery entry
+(docs/reporting.md "Report summaries kept by the archive", "report_stage_days",
+"report_funnel_starts").
 
 A summary is the sum over customers of what each customer's rows contribute
 (``contributions``, ``stay_contributions``). When a batch changes customers, the projection
@@ -26,7 +27,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from touchlog.domain.stages import Stay
+from touchlog.domain.stages import DISSOLUTION, Stay
+from touchlog.domain.values import Stage
 from touchlog.projections.engine.dialect import plain, summed_amount
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import (
@@ -34,6 +36,7 @@ from touchlog.projections.engine.schema import (
     REPORT_CHANNEL_CUSTOMERS,
     REPORT_CHANNEL_MONTHS,
     REPORT_COHORT_MONTHS,
+    REPORT_FUNNEL_STARTS,
     REPORT_STAGE_DAYS,
     SUMMARY_WITHIN_DAYS,
     Table,
@@ -70,6 +73,7 @@ OUTCOMES = {"positive": _D["positive"], "neutral": _D["neutral"],
             "negative": _D["negative"]}
 _EMPTY = [Decimal(0) if name in AMOUNTS else 0 for name in MONTH_VALUES]
 ARCHIVE_SUMMARIES = (REPORT_CHANNEL_MONTHS, REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS)
+STAGE_SUMMARIES = (REPORT_STAGE_DAYS, REPORT_FUNNEL_STARTS)
 
 
 def _month_row(months: Sums, key: tuple[str, ...]) -> list[Any]:
@@ -174,29 +178,62 @@ def read_contacts(db: ReportingDB, customers: Sequence[str]) -> list[tuple[Any, 
                                   ", ".join(names))]
 
 
-def stay_contributions(stays: Iterable[Stay]) -> dict[str, Sums]:
-    """What these stays contribute to report_stage_days: per day and stage, the stays
-    entered and the stays left (at the later of their entry and exit, as the stages
-    report counts them)."""
-    sums: Sums = {}
-    for stay in stays:
-        key = (stay.entered_at[:10], stay.to_stage)
-        row = sums.get(key)
-        if row is None:
-            row = sums[key] = [0, 0]
-        row[0] += 1
-        if stay.left_at is not None:
-            key = (max(stay.entered_at, stay.left_at)[:10], stay.to_stage)
-            row = sums.get(key)
+def stay_contributions(histories: Iterable[Sequence[Stay]]) -> dict[str, Sums]:
+    """What these customers' histories contribute to report_stage_days (per day and stage,
+    the stays entered and the stays left, at the later of their entry and exit, as the
+    stages report counts them) and to report_funnel_starts (``_funnel_starts``)."""
+    days: Sums = {}
+    starts: Sums = {}
+    for history in histories:
+        for stay in history:
+            key = (stay.entered_at[:10], stay.to_stage)
+            row = days.get(key)
             if row is None:
-                row = sums[key] = [0, 0]
-            row[1] += 1
-    return {REPORT_STAGE_DAYS.name: sums}
+                row = days[key] = [0, 0]
+            row[0] += 1
+            if stay.left_at is not None:
+                key = (max(stay.entered_at, stay.left_at)[:10], stay.to_stage)
+                row = days.get(key)
+                if row is None:
+                    row = days[key] = [0, 0]
+                row[1] += 1
+        _funnel_starts(history, starts)
+    return {REPORT_STAGE_DAYS.name: days, REPORT_FUNNEL_STARTS.name: starts}
+
+
+def _funnel_starts(history: Sequence[Stay], starts: Sums) -> None:
+    """One customer's rows of report_funnel_starts, as the funnel report counts a customer
+    whose first discovery entry in the period is ``start``: of the stays entered at or after
+    ``start``, the furthest stage other than dissolution, and each dissolution by the stage
+    it left (won back once it has ended). The row of each entry names the day of the entry
+    before it, so that a period's first one is the entry whose previous day lies before the
+    period."""
+    previous = ""
+    for start in sorted(s.entered_at for s in history if s.to_stage == Stage.DISCOVERY):
+        day = start[:10]
+        since = [s for s in history if s.entered_at >= start]
+        furthest = max((s for s in since if s.to_stage != DISSOLUTION),
+                       key=lambda s: Stage(s.to_stage).rank).to_stage
+        _funnel_row(starts, (day, previous, furthest))[0] += 1
+        for stay in since:
+            if stay.to_stage == DISSOLUTION and stay.from_stage not in (None, DISSOLUTION):
+                row = _funnel_row(starts, (day, previous, stay.from_stage))
+                row[1] += 1
+                if stay.left_at is not None:
+                    row[2] += 1
+        previous = day
+
+
+def _funnel_row(starts: Sums, key: tuple[str, ...]) -> list[Any]:
+    row = starts.get(key)
+    if row is None:
+        row = starts[key] = [0, 0, 0]
+    return row
 
 
 def apply_difference(db: ReportingDB, before: dict[str, Sums], after: dict[str, Sums]) -> None:
     """Adds ``after`` and takes away ``before`` in each summary table they name."""
-    for table in (*ARCHIVE_SUMMARIES, REPORT_STAGE_DAYS):
+    for table in (*ARCHIVE_SUMMARIES, *STAGE_SUMMARIES):
         if table.name in after:
             _apply(db, table, before.get(table.name, {}), after[table.name])
 

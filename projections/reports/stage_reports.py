@@ -92,24 +92,77 @@ def _stages_from_stays(f: Frame) -> str:
 def funnel(f: Frame) -> str:
     """Of the customers who entered discovery in the period: how many reached each stage
     (or a later one) by the reading time, conversions, dissolutions from each stage and how
-    many of those were won back."""
+    many of those were won back.
+
+    Without an owner, the customers are counted from the stages projection's
+    ``report_funnel_starts``, which counts each one as its whole history stands. Only
+    customers with a stay entered or left after the reading time (none, unless it lies in
+    the past or a stay in the future) are counted from ``stage_history``: their rows in
+    the summary are taken away and their counts as of the reading time added. The two
+    forms give the same numbers (tests/integration/test_report_summaries.py)."""
+    if not f.summarised:
+        return (f"{_stays(f)}, {_funnel_counts(f, 'chosen', '', bounded=True)}, "
+                f"{_funnel_select(f)}")
+    d = f.d
+    # Late customers exist only if the summary's latest day (of entries and exits) is not
+    # before the reading time's: else stage_history is not read at all (``gate`` is empty
+    # and comes first), and their stays are sought by key.
+    late = ("gate AS MATERIALIZED (SELECT 1 AS open WHERE (SELECT max(day) FROM "
+            f"report_stage_days) >= {d.day(f.as_of)}), "
+            "late AS MATERIALIZED (SELECT DISTINCT h.customer FROM gate CROSS JOIN stays h "
+            f"WHERE h.entered_at > {f.as_of} OR h.left_at > {f.as_of}), "
+            "late_stays AS NOT MATERIALIZED (SELECT * FROM stays "
+            "WHERE customer IN (SELECT customer FROM late))")
+    before = ("(r.previous_day = '' OR r.previous_day < :since_day)" if "since" in f.params
+              else "r.previous_day = ''")
+    kept = f"{f.period_days('r.day')} AND {before}"  # the period's first entries
+    return (
+        f"WITH RECURSIVE {STAGES}, {STAYS}, {late}, "
+        f"{_funnel_counts(f, 'late_stays', 'now_', bounded=True)}, "
+        f"{_funnel_counts(f, 'late_stays', 'all_', bounded=False)}, "
+        "tops AS MATERIALIZED (SELECT top, sum(customers) AS customers FROM ("
+        "SELECT st.stage_rank AS top, r.customers_furthest AS customers "
+        f"FROM report_funnel_starts r JOIN stages st ON st.stage = r.stage WHERE {kept} "
+        "UNION ALL SELECT top, customers FROM now_tops "
+        "UNION ALL SELECT top, -customers FROM all_tops) t GROUP BY top), "
+        "ended AS MATERIALIZED (SELECT stage, sum(dissolved) AS dissolved, "
+        "sum(won_back) AS won_back FROM ("
+        f"SELECT r.stage, r.dissolved, r.won_back FROM report_funnel_starts r WHERE {kept} "
+        "UNION ALL SELECT stage, dissolved, won_back FROM now_ended "
+        "UNION ALL SELECT stage, -dissolved, -won_back FROM all_ended) e GROUP BY stage), "
+        f"{_funnel_select(f)}")
+
+
+def _funnel_counts(f: Frame, stays: str, prefix: str, *, bounded: bool) -> str:
+    """CTEs ``{prefix}tops`` (top, customers): the customers of ``stays`` who entered
+    discovery in the period, by the rank of the furthest stage they reached since, and
+    ``{prefix}ended`` (stage, dissolved, won_back): their dissolutions since, by the stage
+    they left. ``bounded``: what had happened by the reading time; else everything."""
+    p = prefix
+    by_then = f" AND h.entered_at <= {f.as_of}" if bounded else ""
     # Each customer's start, then its stays since: seeks in the customer's stays, no sort
     # of every stay by customer.
-    after_start = ("h.customer = s.customer AND h.entered_at >= s.started "
-                   f"AND h.entered_at <= {f.as_of}")
+    after_start = f"h.customer = s.customer AND h.entered_at >= s.started{by_then}"
+    back = (f"left_at IS NOT NULL AND left_at <= {f.as_of}" if bounded
+            else "left_at IS NOT NULL")
     return (
-        f"{_stays(f)}, "
-        "starts AS MATERIALIZED (SELECT customer, min(entered_at) AS started FROM chosen "
-        f"WHERE to_stage = 'discovery' AND {f.period('entered_at')} "
-        f"AND entered_at <= {f.as_of} GROUP BY customer), "
-        "since AS (SELECT h.customer, h.to_stage, h.from_stage, h.left_at FROM starts s "
-        f"JOIN chosen h ON {after_start}), "
-        f"reached AS (SELECT (SELECT max({RANK}) FROM chosen h WHERE {after_start} "
-        "AND h.to_stage <> 'dissolution') AS top FROM starts s), "
-        "tops AS MATERIALIZED (SELECT top, count(*) AS customers FROM reached GROUP BY top), "
-        "ended AS (SELECT from_stage AS stage, count(*) AS dissolved, "
-        f"sum(CASE WHEN left_at IS NOT NULL AND left_at <= {f.as_of} THEN 1 ELSE 0 END) "
-        "AS won_back FROM since WHERE to_stage = 'dissolution' GROUP BY from_stage), "
+        f"{p}starts AS MATERIALIZED (SELECT customer, min(entered_at) AS started "
+        f"FROM {stays} h WHERE to_stage = 'discovery' AND {f.period('entered_at')}"
+        f"{by_then} GROUP BY customer), "
+        f"{p}since AS (SELECT h.customer, h.to_stage, h.from_stage, h.left_at "
+        f"FROM {p}starts s JOIN {stays} h ON {after_start}), "
+        f"{p}reached AS (SELECT (SELECT max({RANK}) FROM {stays} h WHERE {after_start} "
+        f"AND h.to_stage <> 'dissolution') AS top FROM {p}starts s), "
+        f"{p}tops AS MATERIALIZED (SELECT top, count(*) AS customers FROM {p}reached "
+        "GROUP BY top), "
+        f"{p}ended AS (SELECT from_stage AS stage, count(*) AS dissolved, "
+        f"sum(CASE WHEN {back} THEN 1 ELSE 0 END) AS won_back FROM {p}since "
+        "WHERE to_stage = 'dissolution' GROUP BY from_stage)")
+
+
+def _funnel_select(f: Frame) -> str:
+    """The funnel's rows from ``tops`` and ``ended`` (``_funnel_counts``)."""
+    return (
         "counts AS (SELECT st.stage, st.stage_rank, (SELECT coalesce(sum(t.customers), 0) "
         "FROM tops t WHERE t.top >= st.stage_rank) AS customers FROM stages st "
         "WHERE st.stage <> 'dissolution') "

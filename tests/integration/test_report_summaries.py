@@ -10,12 +10,13 @@ same reports counted from the contact rows, and a rebuild gives the same summary
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.histories import play
@@ -24,14 +25,13 @@ from touchlog.domain.contact import Contact, ContactChanges
 from touchlog.domain.settings import Settings
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.runner import Projector
-from touchlog.projections.engine.schema import REPORT_STAGE_DAYS
-from touchlog.projections.readmodels.summaries import ARCHIVE_SUMMARIES
+from touchlog.projections.readmodels.summaries import ARCHIVE_SUMMARIES, STAGE_SUMMARIES
 from touchlog.projections.reports.catalogue import REPORTS, run
 from touchlog.projections.reports.frame import Window
 
 CHANNELS = ["phone", "email", "store"]
-SUMMARIES = (*ARCHIVE_SUMMARIES, REPORT_STAGE_DAYS)
-SUMMARISED = ("channels", "cohorts", "satisfaction", "stages")
+SUMMARIES = (*ARCHIVE_SUMMARIES, *STAGE_SUMMARIES)
+SUMMARISED = ("channels", "cohorts", "funnel", "satisfaction", "stages")
 # Periods, a channel, and reading times within a day with stays entered and left (the
 # history's times are 08:00, 09:00 and 10:00), at one of them, and before everything.
 WINDOWS = (Window(), Window(since=date(2018, 1, 20)), Window(until=date(2018, 2, 10)),
@@ -74,8 +74,9 @@ def apply(log: TouchpointLog, projector: Projector, ids: dict[str, list[str]], o
     elif op == "retract" and known:
         log.retract_contact(ref, known[day % len(known)], "invalid")
     elif op == "stage":
-        log.change_stage(ref, "commitment" if flag else "dissolution", "decided", "ann",
-                         at=contact(day, channel).occurred_at)
+        # to discovery again now and then: a customer with several discovery entries
+        stage = "discovery" if day % 5 == 0 else "commitment" if flag else "dissolution"
+        log.change_stage(ref, stage, "decided", "ann", at=contact(day, channel).occurred_at)
     elif op == "catch_up":
         projector.catch_up()
     elif op == "merge":  # refused (into itself, into one merged away, …) as often as not
@@ -132,15 +133,24 @@ def reports_equal_their_detail_form(db: ReportingDB) -> None:
     for name in SUMMARISED:
         for window in WINDOWS:
             if window.channel and name not in ("channels", "satisfaction") or (
-                    window.as_of and name != "stages"):
+                    window.as_of and name not in ("funnel", "stages")):
                 continue  # an option the report does not take
             detail = Window(**{**window.__dict__, "from_summaries": False})
             assert run(db, REPORTS[name], window) == run(db, REPORTS[name], detail), (
                 name, window)
 
 
+# A customer in discovery again (01-20 and 01-25, after dissolving): from 01-20 on, the
+# funnel counts it once, from its entry that day.
+AGAIN = [("log", "A", 3, "phone", None, False), ("stage", "A", 11, "phone", None, False),
+         ("stage", "A", 20, "phone", None, False), ("stage", "A", 22, "phone", None, False),
+         ("catch_up", "A", 1, "phone", None, False), ("stage", "A", 25, "phone", None, False),
+         ("log", "B", 23, "email", None, False)]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
+@example(AGAIN)
 def test_summaries_equal_the_contact_rows_they_summarise_and_rebuild_equals_incremental(
         ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,4 +164,26 @@ def test_summaries_equal_the_contact_rows_they_summarise_and_rebuild_equals_incr
             rebuilt = projector.snapshot()
             assert {t.name: rebuilt[t.name] for t in SUMMARIES} == {
                 t.name: incremental[t.name] for t in SUMMARIES}
+            projector.close()
+
+
+def test_a_customer_in_discovery_again_is_counted_once_from_its_first_entry_in_the_period(
+        ) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with TouchpointLog(Settings(db=str(Path(tmp) / "t.db"))) as log:
+            projector = Projector(log, batch_size=3)
+            play(apply, log, projector, AGAIN)
+            stays = projector.db.query("SELECT to_stage, entered_at FROM stage_history "
+                                       "WHERE customer = 'A' ORDER BY seq")
+            assert [(s["to_stage"], s["entered_at"][:10]) for s in stays] == [
+                ("discovery", "2018-01-03"), ("dissolution", "2018-01-11"),
+                ("discovery", "2018-01-20"), ("dissolution", "2018-01-22"),
+                ("discovery", "2018-01-25")]
+            since = Window(since=date(2018, 1, 20))
+            for window in (since, replace(since, from_summaries=False)):
+                # A from 01-20 (dissolved once from discovery, won back), B from 01-23.
+                assert [(r["stage"], r["customers"], r["dissolved"], r["won_back"])
+                        for r in run(projector.db, REPORTS["funnel"], window)] == [
+                    ("discovery", 2, 1, 1), ("exploration", 0, 0, 0),
+                    ("expansion", 0, 0, 0), ("commitment", 0, 0, 0)]
             projector.close()

@@ -170,7 +170,7 @@ STAGE_CURRENT = Table(
     "stage_current",
     (("customer", "text"), ("customer_id", "text"), ("stage", "text"), ("since", "instant"),
      ("cycle", "int"), ("changes", "int"), ("position", "position")),
-    key=("customer",), indexes=(("customer_id",),),
+    key=("customer",), indexes=(("customer_id",), ("stage", "since")),
 )
 # The closed stays in stage and duration order, with the times the time-in-stage report
 # filters on: it numbers each stage's closed stays from this index alone, without a sort.
@@ -262,6 +262,23 @@ REPORT_FUNNEL_STARTS = Table(
      ("customers_furthest", "int"), ("dissolved", "int"), ("won_back", "int")),
     key=("day", "previous_day", "stage"),
 )
+# Kept by the stages projection for time in stage: the closed stays per stage and span of
+# duration, so that a rank among a stage's closed stays is sought among its span's stays
+# alone. A span is named by its shortest duration in seconds (``from_seconds``): 0 for the
+# stays that lasted no time (discovery, when the first contact signals a later stage), 1
+# for those under a day, else the first second of their whole day (86400 × days).
+REPORT_STAY_DURATIONS = Table(
+    "report_stay_durations",
+    (("stage", "text"), ("from_seconds", "int"), ("stays", "int")),
+    key=("stage", "from_seconds"),
+)
+
+
+def duration_span(seconds: str) -> str:
+    """SQL: the ``from_seconds`` of report_stay_durations that a duration (SQL, in whole
+    seconds, never negative) lies in."""
+    return (f"CASE WHEN {seconds} = 0 THEN 0 WHEN {seconds} < 86400 THEN 1 "
+            f"ELSE {seconds} - {seconds} % 86400 END")
 # Besides its position, each projection records the log it applies (``log_id``) and the
 # event at its position (``event_id``), so that tables made from another log, or ahead of
 # a log restored from an older backup, are refused (projections/engine/ownership.py).
@@ -277,7 +294,7 @@ PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
                 ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES, REPORT_CHANNEL_MONTHS,
                 REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS),
     "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS, REPORT_STAGE_DAYS,
-               REPORT_FUNNEL_STARTS),
+               REPORT_FUNNEL_STARTS, REPORT_STAY_DURATIONS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS),
 }
 ALL_TABLES: tuple[Table, ...] = (

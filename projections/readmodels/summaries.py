@@ -1,8 +1,8 @@
 """The report summaries: the archive keeps contacts per month and channel, customers per
 channel and active customers per cohort and month; the stages projection keeps stays
-entered and left per day and stage, and what the funnel counts of each discovery entry
-(docs/reporting.md "Report summaries kept by the archive", "report_stage_days",
-"report_funnel_starts").
+entered and left per day and stage, what the funnel counts of each discovery entry and
+the closed stays per span of duration (docs/reporting.md "Report summaries kept by
+the archive", "report_stage_days", "report_funnel_starts", "report_stay_durations").
 
 A summary is the sum over customers of what each customer's rows contribute
 (``contributions``, ``stay_contributions``). When a batch changes customers, the projection
@@ -38,6 +38,7 @@ from touchlog.projections.engine.schema import (
     REPORT_COHORT_MONTHS,
     REPORT_FUNNEL_STARTS,
     REPORT_STAGE_DAYS,
+    REPORT_STAY_DURATIONS,
     SUMMARY_WITHIN_DAYS,
     Table,
 )
@@ -73,7 +74,7 @@ OUTCOMES = {"positive": _D["positive"], "neutral": _D["neutral"],
             "negative": _D["negative"]}
 _EMPTY = [Decimal(0) if name in AMOUNTS else 0 for name in MONTH_VALUES]
 ARCHIVE_SUMMARIES = (REPORT_CHANNEL_MONTHS, REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS)
-STAGE_SUMMARIES = (REPORT_STAGE_DAYS, REPORT_FUNNEL_STARTS)
+STAGE_SUMMARIES = (REPORT_STAGE_DAYS, REPORT_FUNNEL_STARTS, REPORT_STAY_DURATIONS)
 
 
 def _month_row(months: Sums, key: tuple[str, ...]) -> list[Any]:
@@ -181,9 +182,11 @@ def read_contacts(db: ReportingDB, customers: Sequence[str]) -> list[tuple[Any, 
 def stay_contributions(histories: Iterable[Sequence[Stay]]) -> dict[str, Sums]:
     """What these customers' histories contribute to report_stage_days (per day and stage,
     the stays entered and the stays left, at the later of their entry and exit, as the
-    stages report counts them) and to report_funnel_starts (``_funnel_starts``)."""
+    stages report counts them), to report_funnel_starts (``_funnel_starts``) and to
+    report_stay_durations (the closed stays per stage and ``span_from_seconds``)."""
     days: Sums = {}
     starts: Sums = {}
+    durations: Counter[tuple[Any, ...]] = Counter()  # (stage, from_seconds)
     for history in histories:
         for stay in history:
             key = (stay.entered_at[:10], stay.to_stage)
@@ -197,8 +200,20 @@ def stay_contributions(histories: Iterable[Sequence[Stay]]) -> dict[str, Sums]:
                 if row is None:
                     row = days[key] = [0, 0]
                 row[1] += 1
+                durations[stay.to_stage, span_from_seconds(stay.duration_seconds or 0)] += 1
         _funnel_starts(history, starts)
-    return {REPORT_STAGE_DAYS.name: days, REPORT_FUNNEL_STARTS.name: starts}
+    return {REPORT_STAGE_DAYS.name: days, REPORT_FUNNEL_STARTS.name: starts,
+            REPORT_STAY_DURATIONS.name: {k: [n] for k, n in durations.items()}}
+
+
+
+def span_from_seconds(seconds: int) -> int:
+    """The ``from_seconds`` of report_stay_durations that a duration lies in (as
+    schema.duration_span in SQL): 0 for none, 1 under a day, else its whole day's first
+    second."""
+    if seconds == 0:
+        return 0
+    return 1 if seconds < 86400 else seconds - seconds % 86400
 
 
 def _funnel_starts(history: Sequence[Stay], starts: Sums) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from touchlog.projections.engine.schema import duration_span
 from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
-from touchlog.projections.reports.stays import STAYS, cycle_start
+from touchlog.projections.reports.stays import OPEN_STAYS, STAYS, cycle_start
 
 RANK = "CASE to_stage " + " ".join(
     f"WHEN '{s}' THEN {rank}" for rank, s in enumerate(STAGE_ORDER, 1)) + " END"
@@ -103,21 +104,14 @@ def funnel(f: Frame) -> str:
     if not f.summarised:
         return (f"{_stays(f)}, {_funnel_counts(f, 'chosen', '', bounded=True)}, "
                 f"{_funnel_select(f)}")
-    d = f.d
-    # Late customers exist only if the summary's latest day (of entries and exits) is not
-    # before the reading time's: else stage_history is not read at all (``gate`` is empty
-    # and comes first), and their stays are sought by key.
-    late = ("gate AS MATERIALIZED (SELECT 1 AS open WHERE (SELECT max(day) FROM "
-            f"report_stage_days) >= {d.day(f.as_of)}), "
-            "late AS MATERIALIZED (SELECT DISTINCT h.customer FROM gate CROSS JOIN stays h "
-            f"WHERE h.entered_at > {f.as_of} OR h.left_at > {f.as_of}), "
+    late = ("late AS MATERIALIZED (SELECT DISTINCT customer FROM after), "
             "late_stays AS NOT MATERIALIZED (SELECT * FROM stays "
             "WHERE customer IN (SELECT customer FROM late))")
     before = ("(r.previous_day = '' OR r.previous_day < :since_day)" if "since" in f.params
               else "r.previous_day = ''")
     kept = f"{f.period_days('r.day')} AND {before}"  # the period's first entries
     return (
-        f"WITH RECURSIVE {STAGES}, {STAYS}, {late}, "
+        f"WITH RECURSIVE {STAGES}, {STAYS}, {_after(f)}, {late}, "
         f"{_funnel_counts(f, 'late_stays', 'now_', bounded=True)}, "
         f"{_funnel_counts(f, 'late_stays', 'all_', bounded=False)}, "
         "tops AS MATERIALIZED (SELECT top, sum(customers) AS customers FROM ("
@@ -131,6 +125,18 @@ def funnel(f: Frame) -> str:
         "UNION ALL SELECT stage, dissolved, won_back FROM now_ended "
         "UNION ALL SELECT stage, -dissolved, -won_back FROM all_ended) e GROUP BY stage), "
         f"{_funnel_select(f)}")
+
+
+def _after(f: Frame) -> str:
+    """CTEs ``gate`` and ``after``: the stays entered or left after the reading time, which
+    the summaries (counting every stay) count too soon. There are such stays only if
+    report_stage_days (which counts entries and exits) has a day on or after the reading
+    time's: else ``gate`` is empty, and stage_history is not read at all (``gate`` comes
+    first in the join)."""
+    return ("gate AS MATERIALIZED (SELECT 1 AS open WHERE (SELECT max(day) FROM "
+            f"report_stage_days) >= {f.d.day(f.as_of)}), "
+            "after AS MATERIALIZED (SELECT h.* FROM gate CROSS JOIN stays h "
+            f"WHERE h.entered_at > {f.as_of} OR h.left_at > {f.as_of})")
 
 
 def _funnel_counts(f: Frame, stays: str, prefix: str, *, bounded: bool) -> str:
@@ -178,13 +184,41 @@ def _funnel_select(f: Frame) -> str:
 def time_in_stage(f: Frame) -> str:
     """Per stage (and owner, with ``per_owner``), the stays entered in the period: how many,
     how many are open at the reading time, and of the closed ones the median, the 90th
-    percentile (nearest rank) and the longest, in days; the longest open one so far."""
-    by = "stage, owner" if f.w.per_owner else "stage"
-    keys = [key.strip() for key in by.split(",")]
+    percentile (nearest rank) and the longest, in days; the longest open one so far.
+
+    Without an owner, a period or ``per_owner``, the counts are read from the summaries
+    (``_stay_totals``); else from the stays (``_stay_totals_of_stays``). The two forms
+    give the same numbers (tests/integration/test_report_summaries.py)."""
+    keys = ["stage", "owner"] if f.w.per_owner else ["stage"]
 
     def joined(side: str, other: str) -> str:
         return " AND ".join(f"{side}.{key} IS NOT DISTINCT FROM {other}.{key}"
                             for key in keys)
+    totals = (_stay_totals(f) if f.summarised and not f.has_period and not f.w.per_owner
+              else _stay_totals_of_stays(f, keys, joined))
+    return (
+        f"{totals}, "
+        "keys AS (" + ("SELECT DISTINCT g.stage, g.owner, st.stage_rank FROM (SELECT stage, "
+                       "owner FROM closed_totals UNION SELECT stage, owner FROM open_totals) g "
+                       "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
+                       else "SELECT stage, NULL AS owner, stage_rank FROM stages") + ") "
+        "SELECT k.owner, k.stage, "
+        "CAST(coalesce(c.stays, 0) + coalesce(o.stays, 0) AS INTEGER) AS stays, "
+        "CAST(coalesce(o.stays, 0) AS INTEGER) AS open_stays, "
+        f"{f.days('d.median')} AS median_days, {f.days('d.p90')} AS p90_days, "
+        f"{f.days('c.longest')} AS longest_days, "
+        f"{f.d.rounded('o.longest', 2)} AS longest_open_days FROM keys k "
+        f"LEFT JOIN closed_totals c ON {joined('c', 'k')} "
+        f"LEFT JOIN open_totals o ON {joined('o', 'k')} "
+        f"LEFT JOIN done d ON {joined('d', 'k')} "
+        "ORDER BY " + (f"k.owner{f.d.collate('text')} NULLS LAST, " if f.w.per_owner
+                       else "") + "k.stage_rank")
+
+
+def _stay_totals_of_stays(f: Frame, keys: list[str], joined: Callable[[str, str], str]) -> str:
+    """CTEs ``closed_totals`` (stays, longest), ``open_totals`` (stays, longest in days) and
+    ``done`` (median, p90) per group of ``keys``, counted from the stays."""
+    by = ", ".join(keys)
     # Each stay's owner only when asked for per owner: a seek per stay
     owner, owners = (("o.owner", " LEFT JOIN owners o ON o.customer = s.customer")
                      if f.w.per_owner else ("NULL AS owner", ""))
@@ -205,22 +239,64 @@ def time_in_stage(f: Frame) -> str:
         # the longest open stay is the earliest entered: its days counted once per group
         f"open_totals AS (SELECT {by}, count(*) AS stays, "
         f"{f.d.days_between('min(entered_at)', f.as_of)} AS longest FROM open GROUP BY {by}), "
-        f"{_ranked_durations(keys, joined) if f.w.per_owner else _durations_at_ranks()}, "
-        "keys AS (" + ("SELECT DISTINCT g.stage, g.owner, st.stage_rank FROM (SELECT stage, "
-                       "owner FROM closed_totals UNION SELECT stage, owner FROM open_totals) g "
-                       "JOIN stages st ON st.stage = g.stage" if f.w.per_owner
-                       else "SELECT stage, NULL AS owner, stage_rank FROM stages") + ") "
-        "SELECT k.owner, k.stage, "
-        "CAST(coalesce(c.stays, 0) + coalesce(o.stays, 0) AS INTEGER) AS stays, "
-        "CAST(coalesce(o.stays, 0) AS INTEGER) AS open_stays, "
-        f"{f.days('d.median')} AS median_days, {f.days('d.p90')} AS p90_days, "
-        f"{f.days('c.longest')} AS longest_days, "
-        f"{f.d.rounded('o.longest', 2)} AS longest_open_days FROM keys k "
-        f"LEFT JOIN closed_totals c ON {joined('c', 'k')} "
-        f"LEFT JOIN open_totals o ON {joined('o', 'k')} "
-        f"LEFT JOIN done d ON {joined('d', 'k')} "
-        "ORDER BY " + (f"k.owner{f.d.collate('text')} NULLS LAST, " if f.w.per_owner
-                       else "") + "k.stage_rank")
+        f"{_ranked_durations(keys, joined) if f.w.per_owner else _durations_at_ranks()}")
+
+
+def _stay_totals(f: Frame) -> str:
+    """CTEs ``closed_totals``, ``open_totals`` and ``done`` per stage (as
+    ``_stay_totals_of_stays``) from the summaries, for every stay entered by the reading
+    time: the stays from report_stage_days' entries, the closed ones from
+    report_stay_durations, each less the stays entered or left after the reading time
+    (``after``). A rank's duration is sought among the closed stays of its span of
+    duration alone (the spans before it counted by the summary), and is 0 without a search
+    in the span of stays that lasted no time; the longest closed stay is the last in the
+    index of closed stays, the longest open one the earliest entered of stage_current's
+    and of ``after``'s."""
+    t = f.as_of
+    by_then = f"h.left_at IS NOT NULL AND h.left_at <= {t} AND h.entered_at <= {t}"
+
+    def closed(stage: str) -> str:  # the closed stays of a stage (SQL) by then, indexed
+        return f"stays h WHERE h.to_stage = {stage} AND {by_then}"
+
+    def at(stage: str, rank: Callable[[str], str]) -> str:
+        literal = f"'{stage}'"
+        span = (f"FROM spans m JOIN closed_counts c ON c.stage = m.stage WHERE m.stage = "
+                f"{literal} AND m.upto >= {rank('c.stays')} AND m.before < {rank('c.stays')}")
+        sought = (f"(SELECT h.duration_seconds FROM {closed(literal)} AND h.duration_seconds "
+                  f">= (SELECT m.from_seconds {span}) ORDER BY h.duration_seconds LIMIT 1 "
+                  f"OFFSET (SELECT coalesce(max({rank('c.stays')} - 1 - m.before), 0) {span}))")
+        return f"CASE WHEN (SELECT m.from_seconds {span}) = 0 THEN 0 ELSE {sought} END"
+    earliest_open = (
+        f"(SELECT min(h.entered_at) FROM open_stays h WHERE h.to_stage = st.stage "
+        f"AND h.entered_at <= {t})",
+        f"(SELECT min(h.entered_at) FROM after h WHERE h.to_stage = st.stage "
+        f"AND h.entered_at <= {t} AND h.left_at > {t})")
+    earliest = f"coalesce({f.d.least(*earliest_open)}, {', '.join(earliest_open)})"
+    return (
+        f"WITH RECURSIVE {STAGES}, {STAYS}, {OPEN_STAYS}, {_after(f)}, "
+        "durations AS MATERIALIZED (SELECT stage, from_seconds, sum(stays) AS stays FROM ("
+        "SELECT stage, from_seconds, stays FROM report_stay_durations UNION ALL "
+        f"SELECT to_stage, {duration_span('duration_seconds')}, -1 FROM after "
+        "WHERE left_at IS NOT NULL) x GROUP BY stage, from_seconds HAVING sum(stays) > 0), "
+        "spans AS MATERIALIZED (SELECT stage, from_seconds, "
+        "CAST(sum(stays) OVER w AS INTEGER) AS upto, "
+        "CAST(sum(stays) OVER w - stays AS INTEGER) AS before "
+        "FROM durations WINDOW w AS (PARTITION BY stage ORDER BY from_seconds)), "
+        "closed_counts AS MATERIALIZED (SELECT stage, CAST(sum(stays) AS INTEGER) AS stays "
+        "FROM durations GROUP BY stage), "
+        "entered AS MATERIALIZED (SELECT stage, CAST(sum(entries) AS INTEGER) AS stays "
+        "FROM report_stage_days GROUP BY stage), "
+        "closed_totals AS (SELECT st.stage, c.stays, (SELECT h.duration_seconds FROM "
+        f"{closed('st.stage')} ORDER BY h.duration_seconds DESC LIMIT 1) AS longest "
+        "FROM stages st JOIN closed_counts c ON c.stage = st.stage), "
+        "open_totals AS (SELECT st.stage, coalesce(e.stays, 0) - coalesce(c.stays, 0) - "
+        f"(SELECT count(*) FROM after h WHERE h.to_stage = st.stage AND h.entered_at > {t}) "
+        f"AS stays, {f.d.days_between(earliest, t)} AS longest FROM stages st "
+        "LEFT JOIN entered e ON e.stage = st.stage "
+        "LEFT JOIN closed_counts c ON c.stage = st.stage), "
+        "done AS (" + " UNION ALL ".join(
+            f"SELECT '{stage}' AS stage, {at(stage, median_rank)} AS median, "
+            f"{at(stage, p90_rank)} AS p90" for stage in STAGE_ORDER) + ")")
 
 
 def median_rank(stays: str) -> str:

@@ -21,6 +21,11 @@ STAYS = ("stays AS NOT MATERIALIZED (SELECT h.customer, h.seq, h.cycle, h.from_s
 # CTE ``current_stages``: each customer's stage now.
 CURRENT_STAGES = "current_stages AS (SELECT customer, stage FROM stage_current)"
 
+# CTE ``open_stays``: the stays that have not ended, each customer's last (stage_current
+# holds it, with an index in stage and entry order).
+OPEN_STAYS = ("open_stays AS NOT MATERIALIZED (SELECT customer, stage AS to_stage, "
+              "since AS entered_at FROM stage_current)")
+
 
 def cycle_start(stay: str) -> str:
     """SQL: when the cycle of the relationship the stay ``stay`` (an alias of ``stays``)

@@ -28,7 +28,7 @@ def test_intact_projections_exit_zero_with_a_digest_per_table(projected: str) ->
     out = json.loads(result.output)
     assert out["intact"] is True and out["differences"] == []
     assert out["positions"] == dict.fromkeys(("archive", "stages", "followups"), out["head"])
-    assert len(out["tables"]) == 15  # the report summaries' five among them
+    assert len(out["tables"]) == 16  # the report summaries' six among them
     assert all(t["identical"] and len(t["live_digest"]) == 64 for t in out["tables"])
 
 

@@ -200,7 +200,7 @@ STAGE_FACTS = Table(
     "stage_facts",
     (("customer", "text"), ("fact_id", "text"), ("kind", "text"), ("at", "instant"),
      ("stage", "text"), ("reason", "text"), ("reason_category", "text"), ("actor", "text"),
-     ("retracted", "flag"), ("position", "position")),
+     ("retracted", "flag"), ("rating", "int"), ("position", "position")),
     key=("customer", "fact_id"), personal=("reason",),
 )
 FOLLOWUP_ITEMS = Table(
@@ -279,6 +279,19 @@ def duration_span(seconds: str) -> str:
     seconds, never negative) lies in."""
     return (f"CASE WHEN {seconds} = 0 THEN 0 WHEN {seconds} < 86400 THEN 1 "
             f"ELSE {seconds} - {seconds} % 86400 END")
+# Kept by the stages projection for the dissolutions report: per day a dissolution began,
+# its reason category (UNCATEGORISED without one) and the stage it left, the dissolutions,
+# the seconds from their cycles' starts to them (the cycles' earlier stays' durations), the
+# ones won back and the seconds until then, and the ratings of the last live contacts at
+# or before each (stage_facts.rating).
+UNCATEGORISED = "uncategorised"
+REPORT_DISSOLUTION_DAYS = Table(
+    "report_dissolution_days",
+    (("day", "text"), ("reason", "text"), ("from_stage", "text"), ("dissolutions", "int"),
+     ("seconds_to_dissolution", "int"), ("won_back", "int"), ("seconds_to_win_back", "int"),
+     ("rated", "int"), ("rating_sum", "int")),
+    key=("day", "reason", "from_stage"),
+)
 # Besides its position, each projection records the log it applies (``log_id``) and the
 # event at its position (``event_id``), so that tables made from another log, or ahead of
 # a log restored from an older backup, are refused (projections/engine/ownership.py).
@@ -294,7 +307,7 @@ PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
                 ARCHIVE_CONTACT_ATTRIBUTES, ARCHIVE_CUSTOMER_ATTRIBUTES, REPORT_CHANNEL_MONTHS,
                 REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS),
     "stages": (STAGE_CURRENT, STAGE_HISTORY, STAGE_FACTS, REPORT_STAGE_DAYS,
-               REPORT_FUNNEL_STARTS, REPORT_STAY_DURATIONS),
+               REPORT_FUNNEL_STARTS, REPORT_STAY_DURATIONS, REPORT_DISSOLUTION_DAYS),
     "followups": (FOLLOWUP_ITEMS, FOLLOWUP_CUSTOMERS),
 }
 ALL_TABLES: tuple[Table, ...] = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from touchlog.domain.stages import History, StageFact, StageFacts
+from touchlog.domain.stages import DISSOLUTION, History, StageFact, StageFacts
 from touchlog.projections.engine.dialect import plain
 from touchlog.projections.engine.reporting_db import ReportingDB
 from touchlog.projections.engine.schema import STAGE_CURRENT, STAGE_FACTS, STAGE_HISTORY
@@ -73,7 +73,8 @@ class StagesProjection:
                 absorbed.append(duplicate)
                 continue
             if c.kind == "Registered":
-                lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position, {})
+                lines[ref] = _Line(ref, c.customer_id, StageFacts(c.state["at"]), c.position,
+                                   {}, {})
             lines[ref].apply(c)
         return _Writes([line for line in lines.values() if line.touched], merged, absorbed)
 
@@ -97,8 +98,9 @@ def _restored(known: Known) -> dict[str, _Line]:
               bool(r["retracted"])) for r in rows if r["kind"] == "contact"],
             [StageFact(plain(r["at"]), r["stage"], None, r["reason"], r["actor"],
                        r["reason_category"]) for r in rows if r["kind"] == "change"])
+        ratings = {r["fact_id"]: r["rating"] for r in rows if r["kind"] == "contact"}
         lines[ref] = _Line(ref, cur["customer_id"], restored, cur["position"],
-                           stays.get(ref, {}))
+                           stays.get(ref, {}), ratings)
     return lines
 
 
@@ -106,13 +108,16 @@ class _Line:
     """One customer's facts and derived history while a batch is applied."""
 
     def __init__(self, ref: str, customer_id: str, facts: StageFacts, position: int,
-                 positions: dict[int, int]) -> None:
-        """A customer seen before (``positions`` its stays'), or a new one (none)."""
+                 positions: dict[int, int], ratings: dict[str, int | None]) -> None:
+        """A customer seen before (``positions`` its stays', ``ratings`` its contacts'), or
+        a new one (none)."""
         self.ref = ref
         self.customer_id = customer_id
         self.facts = facts
+        self.ratings = ratings  # contact id -> its rating (as amended)
         self.history: History = facts.history() if positions else ()
         self.stored = self.history  # the stays the table holds before the batch
+        self.stored_contacts = self.rated_contacts(self.stored)  # and the contacts then
         self.positions = dict(positions)  # seq -> last event that changed the stay
         self.position = position  # of the stage_current row
         self.fact_rows: dict[str, list[Any]] = {}
@@ -131,14 +136,17 @@ class _Line:
             if facts.by_contact != by_contact:
                 self._fact(REGISTERED, BY_CONTACT, facts.registered_at, None, None, None, None,
                            c.position)
+            self.ratings[contact_id] = e["rating"]
             self.fact_rows[contact_id] = [self.ref, contact_id, "contact", e["occurred_at"],
                                           e["stage_signal"], None, e["reason_category"],
-                                          e["actor"], False, c.position]
+                                          e["actor"], False, e["rating"], c.position]
             self.touched = True
         elif c.kind == "ContactAmended":
             if e["contact_id"] not in facts.contacts:
                 return
             facts.contact_amended(e["contact_id"], e["changes"])
+            if "rating" in e["changes"]:
+                self.ratings[e["contact_id"]] = e["changes"]["rating"]
             self._contact(e["contact_id"], c.position)
         elif c.kind == "ContactRetracted":
             if e["contact_id"] not in facts.contacts:
@@ -160,6 +168,7 @@ class _Line:
             if row[2] not in (REGISTERED, BY_CONTACT):
                 self.fact_rows[fact_id] = [self.ref, *row[1:]]
         self.facts.absorb(other.facts)
+        self.ratings.update(other.ratings)
         facts = self.facts
         self._fact(REGISTERED, BY_CONTACT if facts.by_contact else REGISTERED,
                    facts.registered_at, None, None, None, None, position)
@@ -168,14 +177,22 @@ class _Line:
     def _contact(self, contact_id: str, position: int) -> None:
         k = self.facts.contacts[contact_id]
         self._fact(contact_id, "contact", k.occurred_at, k.signal, None, k.category, k.actor,
-                   position, k.retracted)
+                   position, k.retracted, self.ratings.get(contact_id))
 
     def _fact(self, fact_id: str, kind: str, at: str, stage: str | None, reason: str | None,
               category: str | None, actor: str | None, position: int,
-              retracted: bool = False) -> None:
+              retracted: bool = False, rating: int | None = None) -> None:
         self.fact_rows[fact_id] = [self.ref, fact_id, kind, at, stage, reason, category,
-                                   actor, retracted, position]
+                                   actor, retracted, rating, position]
         self.touched = True
+
+    def rated_contacts(self, history: History) -> list[tuple[str, str, int | None]] | None:
+        """The live contacts as (occurred_at, contact id, rating), in that order, where
+        ``history`` has a dissolution (the rating before each is counted); else None."""
+        if all(stay.to_stage != DISSOLUTION for stay in history):
+            return None
+        return sorted((k.occurred_at, contact_id, self.ratings.get(contact_id))
+                      for contact_id, k in self.facts.contacts.items() if not k.retracted)
 
     def _derive(self, position: int) -> None:
         before, after = self.history, self.facts.history()
@@ -216,11 +233,13 @@ class _Writes(NamedTuple):
     absorbed: list[_Line]  # the duplicates' lines
 
     def write(self, db: ReportingDB) -> None:
-        # report_stage_days and report_funnel_starts move by what the customers' stays are
-        # after the writes less what they were before (summaries.py); both are in memory.
+        # The summaries (summaries.STAGE_SUMMARIES) move by what the customers' stays (and
+        # contacts' ratings) are after the writes less what they were before; both are in
+        # memory.
         before = summaries.stay_contributions(
-            line.stored for line in (*self.lines, *self.absorbed))
-        after = summaries.stay_contributions(line.history for line in self.lines)
+            (line.stored, line.stored_contacts) for line in (*self.lines, *self.absorbed))
+        after = summaries.stay_contributions(
+            (line.history, line.rated_contacts(line.history)) for line in self.lines)
         self._write(db)
         summaries.apply_difference(db, before, after)
 

@@ -1,8 +1,9 @@
 """The report summaries: the archive keeps contacts per month and channel, customers per
 channel and active customers per cohort and month; the stages projection keeps stays
-entered and left per day and stage, what the funnel counts of each discovery entry and
-the closed stays per span of duration (docs/reporting.md "Report summaries kept by
-the archive", "report_stage_days", "report_funnel_starts", "report_stay_durations").
+entered and left per day and stage, what the funnel counts of each discovery entry, the
+closed stays per span of duration and the dissolutions per day (docs/reporting.md "Report
+summaries kept by the archive", "report_stage_days", "report_funnel_starts",
+"report_stay_durations", "report_dissolution_days").
 
 A summary is the sum over customers of what each customer's rows contribute
 (``contributions``, ``stay_contributions``). When a batch changes customers, the projection
@@ -36,10 +37,12 @@ from touchlog.projections.engine.schema import (
     REPORT_CHANNEL_CUSTOMERS,
     REPORT_CHANNEL_MONTHS,
     REPORT_COHORT_MONTHS,
+    REPORT_DISSOLUTION_DAYS,
     REPORT_FUNNEL_STARTS,
     REPORT_STAGE_DAYS,
     REPORT_STAY_DURATIONS,
     SUMMARY_WITHIN_DAYS,
+    UNCATEGORISED,
     Table,
 )
 
@@ -74,7 +77,8 @@ OUTCOMES = {"positive": _D["positive"], "neutral": _D["neutral"],
             "negative": _D["negative"]}
 _EMPTY = [Decimal(0) if name in AMOUNTS else 0 for name in MONTH_VALUES]
 ARCHIVE_SUMMARIES = (REPORT_CHANNEL_MONTHS, REPORT_CHANNEL_CUSTOMERS, REPORT_COHORT_MONTHS)
-STAGE_SUMMARIES = (REPORT_STAGE_DAYS, REPORT_FUNNEL_STARTS, REPORT_STAY_DURATIONS)
+STAGE_SUMMARIES = (REPORT_STAGE_DAYS, REPORT_FUNNEL_STARTS, REPORT_STAY_DURATIONS,
+                   REPORT_DISSOLUTION_DAYS)
 
 
 def _month_row(months: Sums, key: tuple[str, ...]) -> list[Any]:
@@ -179,15 +183,21 @@ def read_contacts(db: ReportingDB, customers: Sequence[str]) -> list[tuple[Any, 
                                   ", ".join(names))]
 
 
-def stay_contributions(histories: Iterable[Sequence[Stay]]) -> dict[str, Sums]:
+def stay_contributions(
+        customers: Iterable[tuple[Sequence[Stay], Sequence[tuple[str, str, int | None]] | None]],
+) -> dict[str, Sums]:
     """What these customers' histories contribute to report_stage_days (per day and stage,
     the stays entered and the stays left, at the later of their entry and exit, as the
-    stages report counts them), to report_funnel_starts (``_funnel_starts``) and to
-    report_stay_durations (the closed stays per stage and ``span_from_seconds``)."""
+    stages report counts them), to report_funnel_starts (``_funnel_starts``), to
+    report_stay_durations (the closed stays per stage and ``span_from_seconds``) and, with
+    each customer's live contacts as (occurred_at, contact id, rating) in that order (given
+    for a customer with a dissolution, else None), to report_dissolution_days
+    (``_dissolutions``)."""
     days: Sums = {}
     starts: Sums = {}
     durations: Counter[tuple[Any, ...]] = Counter()  # (stage, from_seconds)
-    for history in histories:
+    dissolutions: Sums = {}
+    for history, contacts in customers:
         for stay in history:
             key = (stay.entered_at[:10], stay.to_stage)
             row = days.get(key)
@@ -202,9 +212,36 @@ def stay_contributions(histories: Iterable[Sequence[Stay]]) -> dict[str, Sums]:
                 row[1] += 1
                 durations[stay.to_stage, span_from_seconds(stay.duration_seconds or 0)] += 1
         _funnel_starts(history, starts)
+        if contacts is not None:
+            _dissolutions(history, contacts, dissolutions)
     return {REPORT_STAGE_DAYS.name: days, REPORT_FUNNEL_STARTS.name: starts,
-            REPORT_STAY_DURATIONS.name: {k: [n] for k, n in durations.items()}}
+            REPORT_STAY_DURATIONS.name: {k: [n] for k, n in durations.items()},
+            REPORT_DISSOLUTION_DAYS.name: dissolutions}
 
+
+def _dissolutions(history: Sequence[Stay], contacts: Sequence[tuple[str, str, int | None]],
+                  sums: Sums) -> None:
+    """One customer's rows of report_dissolution_days: each dissolution, the seconds of its
+    cycle's stays before it, whether it has ended (won back) and after how long, and the
+    rating of the last live contact at or before its start."""
+    times = [at for at, _, _ in contacts]
+    for stay in history:
+        if stay.to_stage != DISSOLUTION or stay.from_stage is None:  # (never the first)
+            continue
+        key = (stay.entered_at[:10], stay.reason_category or UNCATEGORISED, stay.from_stage)
+        row = sums.get(key)
+        if row is None:
+            row = sums[key] = [0, 0, 0, 0, 0, 0]
+        row[0] += 1
+        row[1] += sum(s.duration_seconds or 0 for s in history
+                      if s.cycle == stay.cycle and s.seq < stay.seq)
+        if stay.left_at is not None:
+            row[2] += 1
+            row[3] += stay.duration_seconds or 0
+        last = bisect_right(times, stay.entered_at) - 1
+        if last >= 0 and contacts[last][2] is not None:
+            row[4] += 1
+            row[5] += contacts[last][2]
 
 
 def span_from_seconds(seconds: int) -> int:

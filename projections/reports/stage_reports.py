@@ -10,7 +10,7 @@ from collections.abc import Callable
 from touchlog.projections.engine.schema import duration_span
 from touchlog.projections.reports.frame import OWNERS, STAGE_ORDER, STAGES, Frame, count_where
 from touchlog.projections.reports.report import AS_OF, OWNER, PER_OWNER, PERIOD, Report
-from touchlog.projections.reports.stays import OPEN_STAYS, STAYS, cycle_start
+from touchlog.projections.reports.stays import OPEN_STAYS, STAYS
 
 RANK = "CASE to_stage " + " ".join(
     f"WHEN '{s}' THEN {rank}" for rank, s in enumerate(STAGE_ORDER, 1)) + " END"
@@ -340,29 +340,78 @@ def _ranked_durations(keys: list[str], joined: Callable[[str, str], str]) -> str
 
 def dissolutions(f: Frame) -> str:
     """Dissolutions in the period by reason and the stage left: how many, the mean days
-    from the cycle's start, how many were won back and the mean days until then, and the
-    rating of the last live contact before each (the peak-end rule)."""
+    from the cycle's start (the durations of the cycle's stays before), how many were won
+    back and the mean days until then, and the rating of the last live contact before each
+    (the peak-end rule).
+
+    Without an owner, they are counted from the stages projection's
+    report_dissolution_days, which counts each as the whole history stands; the ones
+    entered or left after the reading time (``after``) are taken away and counted again as
+    of then. The two forms give the same numbers
+    (tests/integration/test_report_summaries.py)."""
     d = f.d
-    to_dissolution = d.rounded(f"avg({d.days_between('cycle_start', 'entered_at')})", 2)
+    back = f"left_at IS NOT NULL AND left_at <= {f.as_of}"
+    by_then = f"entered_at <= {f.as_of}"
+    if f.summarised:
+        counted = (
+            f"WITH RECURSIVE {STAYS}, {_after(f)}, "
+            f"late_ended AS MATERIALIZED ({_ended('after', f.period('s.entered_at'))}), "
+            f"{COUNTED} AS (SELECT reason, from_stage, dissolutions, seconds_to_dissolution, "
+            "won_back, seconds_to_win_back, rated, rating_sum FROM report_dissolution_days "
+            f"WHERE {f.period_days('day')} UNION ALL "
+            f"{_counted('late_ended', '1 = 1', '-', 'left_at IS NOT NULL')} UNION ALL "
+            f"{_counted('late_ended', by_then, '', back)})")
+    else:
+        counted = (
+            # The dissolutions are few: each one's cycle and last rating are sought, and
+            # kept (materialised) so that the aggregates over them do not seek them again.
+            f"{_stays(f)}, ended AS MATERIALIZED ("
+            f"{_ended('chosen', f.period('s.entered_at') + ' AND s.' + by_then)}), "
+            f"{COUNTED} AS ({_counted('ended', '1 = 1', '', back)})")
+    def mean(total: str, count: str) -> str:
+        return f"CASE WHEN sum({count}) > 0 THEN sum({total}) * 1.0 / sum({count}) END"
     return (
-        # The dissolutions are few: each one's cycle start and last rating are sought, and
-        # kept (materialised) so that the aggregates over them do not seek them again.
-        f"{_stays(f)}, "
-        "ended AS MATERIALIZED (SELECT s.reason, s.from_stage, s.entered_at, s.left_at, "
-        f"s.duration_seconds, {cycle_start('s')} AS cycle_start, (SELECT k.rating "
-        "FROM archive_contacts k WHERE k.customer = s.customer AND NOT k.retracted "
-        "AND k.occurred_at <= s.entered_at ORDER BY k.occurred_at DESC, k.contact_id DESC "
-        "LIMIT 1) AS last_rating FROM chosen s WHERE s.to_stage = 'dissolution' "
-        f"AND {f.period('s.entered_at')} AND s.entered_at <= {f.as_of}), "
-        "judged AS (SELECT ended.*, CASE WHEN left_at IS NOT NULL AND left_at <= "
-        f"{f.as_of} THEN 1 ELSE 0 END AS back FROM ended) "
-        "SELECT reason, from_stage, count(*) AS dissolutions, "
-        f"{to_dissolution} AS mean_days_to_dissolution, CAST(sum(back) AS INTEGER) AS won_back, "
-        f"{f.days('avg(CASE WHEN back = 1 THEN duration_seconds END)')} "
-        "AS mean_days_to_win_back, count(last_rating) AS last_contact_rated, "
-        f"{d.rounded('avg(last_rating)', 2)} AS last_contact_rating_mean "
-        "FROM judged GROUP BY reason, from_stage "
-        f"ORDER BY count(*) DESC, reason{d.collate('text')}, from_stage{d.collate('text')}")
+        f"{counted} SELECT reason, from_stage, CAST(sum(dissolutions) AS INTEGER) AS "
+        f"dissolutions, {f.days(mean('seconds_to_dissolution', 'dissolutions'))} "
+        "AS mean_days_to_dissolution, CAST(sum(won_back) AS INTEGER) AS won_back, "
+        f"{f.days(mean('seconds_to_win_back', 'won_back'))} AS mean_days_to_win_back, "
+        "CAST(sum(rated) AS INTEGER) AS last_contact_rated, "
+        f"{d.rounded(mean('rating_sum', 'rated'), 2)} AS last_contact_rating_mean "
+        "FROM counted GROUP BY reason, from_stage "
+        "HAVING sum(dissolutions) > 0 "
+        f"ORDER BY sum(dissolutions) DESC, reason{d.collate('text')}, "
+        f"from_stage{d.collate('text')}")
+
+
+# CTE ``counted``: dissolutions counted as report_dissolution_days counts them.
+COUNTED = ("counted(reason, from_stage, dissolutions, seconds_to_dissolution, won_back, "
+           "seconds_to_win_back, rated, rating_sum)")
+
+
+def _ended(stays: str, where: str) -> str:
+    """SQL: the dissolutions among ``stays`` (rows of ``stays.STAYS``, alias ``s``) that meet
+    ``where``: each with the seconds of its cycle's stays before it (``to_dissolution``)
+    and the rating of the last live contact at or before its start (``last_rating``)."""
+    return (
+        "SELECT s.reason, s.from_stage, s.entered_at, s.left_at, s.duration_seconds, "
+        "(SELECT coalesce(sum(c.duration_seconds), 0) FROM stays c WHERE c.customer = "
+        "s.customer AND c.seq < s.seq AND c.cycle = s.cycle) AS to_dissolution, "
+        "(SELECT k.rating FROM archive_contacts k WHERE k.customer = s.customer "
+        "AND NOT k.retracted AND k.occurred_at <= s.entered_at "
+        "ORDER BY k.occurred_at DESC, k.contact_id DESC LIMIT 1) AS last_rating "
+        f"FROM {stays} s WHERE s.to_stage = 'dissolution' AND {where}")
+
+
+def _counted(ended: str, where: str, sign: str, back: str) -> str:
+    """SQL: the rows of ``ended`` (``_ended``) that meet ``where`` as rows of
+    report_dissolution_days (one dissolution each), negated with ``sign`` '-'; ``back``:
+    the dissolution has been won back."""
+    return (
+        f"SELECT reason, from_stage, {sign}1, {sign}to_dissolution, "
+        f"CASE WHEN {back} THEN {sign}1 ELSE 0 END, "
+        f"CASE WHEN {back} THEN {sign}duration_seconds ELSE 0 END, "
+        f"CASE WHEN last_rating IS NOT NULL THEN {sign}1 ELSE 0 END, "
+        f"{sign}coalesce(last_rating, 0) FROM {ended} WHERE {where}")
 
 
 REPORTS = (

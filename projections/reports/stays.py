@@ -7,10 +7,12 @@ in the order things happened) is a change here.
 
 from __future__ import annotations
 
+from touchlog.projections.engine.schema import UNCATEGORISED
+
 # Why a relationship ended, as the dissolutions report groups it: the reason category
 # (docs/events.md "Why relationships end"), or "uncategorised" for a dissolution recorded
 # without one.
-DISSOLUTION_REASON = "coalesce(h.reason_category, 'uncategorised')"
+DISSOLUTION_REASON = f"coalesce(h.reason_category, '{UNCATEGORISED}')"
 
 # CTE ``stays``: every stay, ``reason`` as DISSOLUTION_REASON groups it. ``left_at`` is null
 # while the stay lasts; ``duration_seconds`` is left_at - entered_at.

@@ -267,6 +267,31 @@ def test_dissolutions_by_reason_and_stage_left_with_win_backs_and_the_last_ratin
         "competition"]
 
 
+def test_stage_reports_read_at_a_time_before_later_stays(history: str) -> None:
+    """At 02-15 00:00 the summaries (which count every stay) hold stays that began or
+    ended later: ACME's commitment (03-02), GLOBEX's win-back (04-10), INITECH's dissolution
+    (05-05), HOOLI (03-10)."""
+    # Entered discovery by then: ACME (furthest expansion, 02-01), GLOBEX (exploration,
+    # dissolved from it 02-10, not yet back), INITECH (discovery).
+    assert table(report(history, "funnel", "--as-of", "2024-02-15T00:00"), "stage", "customers",
+                 "dissolved", "won_back") == [
+        ("discovery", 3, 0, 0), ("exploration", 2, 1, 0), ("expansion", 1, 0, 0),
+        ("commitment", 0, 0, 0)]
+    # discovery: ACME 10 and GLOBEX 5 days closed, INITECH open since 02-05; exploration:
+    # 21 and 21; expansion: ACME open since 02-01; dissolution: GLOBEX open since 02-10.
+    assert table(report(history, "time-in-stage", "--as-of", "2024-02-15T00:00"), "stage", "stays",
+                 "open_stays", "median_days", "p90_days", "longest_days",
+                 "longest_open_days") == [
+        ("discovery", 3, 1, 5.0, 10.0, 10.0, 10.0), ("exploration", 2, 0, 21.0, 21.0, 21.0, None),
+        ("expansion", 1, 1, None, None, None, 14.0), ("commitment", 0, 0, None, None, None, None),
+        ("dissolution", 1, 1, None, None, None, 5.0)]
+    # GLOBEX only: 5 + 21 days from its start, not yet won back, b2 rated 1.
+    assert table(report(history, "dissolutions", "--as-of", "2024-02-15T00:00"), "reason",
+                 "from_stage", "dissolutions", "mean_days_to_dissolution", "won_back",
+                 "mean_days_to_win_back", "last_contact_rated", "last_contact_rating_mean") == [
+        ("competition", "exploration", 1, 26.0, 0, None, 1, 1.0)]
+
+
 def test_satisfaction_per_month_and_channel_with_the_months_total(history: str) -> None:
     assert table(report(history, "satisfaction"), "period", "channel", "ratings", "mean",
                  "share_4_5", "share_1_2") == [

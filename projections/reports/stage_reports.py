@@ -40,7 +40,7 @@ def stages(f: Frame) -> str:
 
     Without an owner, the days before the reading time's are read from the stages
     projection's ``report_stage_days``, and only the stays of that day itself from
-    ``stage_history``; the two forms give the same numbers
+    ``stage_history`` (when there are any); the two forms give the same numbers
     (tests/integration/test_report_summaries.py)."""
     d = f.d
     left = d.greatest("entered_at", "left_at")
@@ -48,14 +48,18 @@ def stages(f: Frame) -> str:
         return _stages_from_stays(f)
     start, today = d.day_start(f.as_of), d.day(f.as_of)
     # The days before the reading time's from the summary; that day's own stays from
-    # stage_history (one pass over it: an index for them would cost every write).
+    # stage_history (one pass over it: an index for them would cost every write), read
+    # only when the summary has a row for that day (``moved``, first in the joins, is
+    # empty otherwise).
     moves = (
+        "moved AS MATERIALIZED (SELECT 1 AS open WHERE EXISTS (SELECT 1 FROM "
+        f"report_stage_days WHERE day = {today})), "
         "moves AS (SELECT stage, day, entries - exits AS delta, CASE WHEN "
         f"{f.period_days('day')} THEN entries ELSE 0 END AS entry FROM report_stage_days "
         f"WHERE day < {today} UNION ALL SELECT to_stage, {d.day('entered_at')}, 1, "
-        f"CASE WHEN {f.period('entered_at')} THEN 1 ELSE 0 END FROM stage_history "
-        f"WHERE entered_at >= {start} AND entered_at <= {f.as_of} UNION ALL "
-        f"SELECT to_stage, {d.day(left)}, -1, 0 FROM stage_history WHERE "
+        f"CASE WHEN {f.period('entered_at')} THEN 1 ELSE 0 END FROM moved CROSS JOIN "
+        f"stage_history WHERE entered_at >= {start} AND entered_at <= {f.as_of} UNION ALL "
+        f"SELECT to_stage, {d.day(left)}, -1, 0 FROM moved CROSS JOIN stage_history WHERE "
         f"(left_at >= {start} AND left_at <= {f.as_of} AND left_at >= entered_at) OR "
         f"(entered_at >= {start} AND entered_at <= {f.as_of} AND left_at < entered_at))")
     first = f.first_month("(SELECT min(substr(day, 1, 7)) FROM report_stage_days "

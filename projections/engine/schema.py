@@ -279,6 +279,8 @@ def duration_span(seconds: str) -> str:
     seconds, never negative) lies in."""
     return (f"CASE WHEN {seconds} = 0 THEN 0 WHEN {seconds} < 86400 THEN 1 "
             f"ELSE {seconds} - {seconds} % 86400 END")
+
+
 # Kept by the stages projection for the dissolutions report: per day a dissolution began,
 # its reason category (UNCATEGORISED without one) and the stage it left, the dissolutions,
 # the seconds from their cycles' starts to them (the cycles' earlier stays' durations), the

@@ -28,9 +28,3 @@ CURRENT_STAGES = "current_stages AS (SELECT customer, stage FROM stage_current)"
 OPEN_STAYS = ("open_stays AS NOT MATERIALIZED (SELECT customer, stage AS to_stage, "
               "since AS entered_at FROM stage_current)")
 
-
-def cycle_start(stay: str) -> str:
-    """SQL: when the cycle of the relationship the stay ``stay`` (an alias of ``stays``)
-    belongs to began, its first stay's entry: sought among that customer's stays."""
-    return (f"(SELECT min(c.entered_at) FROM stage_history c WHERE c.customer = {stay}.customer "
-            f"AND c.cycle = {stay}.cycle)")

@@ -215,11 +215,6 @@ class Dialect(ABC):
         """A cursor whose ``fetchmany`` does not hold the whole result in memory."""
 
     @abstractmethod
-    def read_whole(self, table: str) -> str:
-        """The table in a FROM clause, to be read row by row rather than through one of its
-        indexes (a query about most of its rows, with a condition an index could serve)."""
-
-    @abstractmethod
     def collate(self, kind: str) -> str:
         """The ORDER BY collation that sorts a column of this abstract type by code point."""
 

@@ -179,9 +179,6 @@ class PostgresReporting(Dialect):
     def streaming_cursor(self, conn: Any) -> Any:
         return conn.cursor(name="rows")  # server-side: rows arrive as they are fetched
 
-    def read_whole(self, table: str) -> str:
-        return table  # the planner weighs a scan against an index from its statistics
-
     def collate(self, kind: str) -> str:
         return ' COLLATE "C"' if kind == "text" else ""
 

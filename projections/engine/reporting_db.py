@@ -29,7 +29,9 @@ from touchlog.projections.engine.sqlite import SQLiteReporting
 
 # Indexes earlier versions made and nothing reads any more (each costs every write).
 SUPERSEDED_INDEXES = ("followup_customers_coalesce_owner_last_contact_actor",
-                      "followup_customers_coalesce_nullif_owner_last_contact_actor")
+                      "followup_customers_coalesce_nullif_owner_last_contact_actor",
+                      # now with the total and the customer too (schema.RFM)
+                      "archive_customers_contacts_last_contact_at")
 # Columns earlier versions had: the stage now lives in stage_current alone, and what the
 # cadence needs of a customer in archive_customers alone.
 SUPERSEDED_COLUMNS = (("archive_customers", "stage"), ("followup_customers", "stage"),

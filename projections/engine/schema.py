@@ -132,8 +132,11 @@ ARCHIVE_CONTACTS = Table(
 CADENCE_OWNER = "coalesce(nullif(owner, ''), last_contact_actor)"
 # The rfm reports read each measure's quintile marks off these: the last contact, the
 # contacts and the total, each then with the columns its walk filters on, so that no row
-# is looked up (projections/reports/contact_reports.py).
-RFM = (("last_contact_at", "contacts"), ("contacts", "last_contact_at"),
+# is looked up (projections/reports/contact_reports.py). The second holds every column
+# the reports score a customer by, so that they read each customer's measures from it
+# rather than from the table's far wider rows.
+RFM = (("last_contact_at", "contacts"),
+       ("contacts", "last_contact_at", "total_amount_value", "customer"),
        ("total_amount_value", "contacts", "last_contact_at"))
 ARCHIVE_CUSTOMERS = Table(
     "archive_customers",

@@ -143,9 +143,6 @@ class SQLiteReporting(Dialect):
     def streaming_cursor(self, conn: Any) -> Any:
         return conn.cursor()
 
-    def read_whole(self, table: str) -> str:
-        return f"{table} NOT INDEXED"  # a range on an index would cost a lookup a row
-
     def collate(self, kind: str) -> str:
         return ""  # SQLite compares text by code point
 

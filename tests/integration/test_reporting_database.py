@@ -148,10 +148,11 @@ def test_tables_columns_and_indexes_no_one_reads_any_more_go_from_an_older_datab
         conn.execute("CREATE TABLE followup_customers (customer TEXT PRIMARY KEY, "
                      "customer_id TEXT, owner TEXT, last_contact_at TEXT, "
                      "last_contact_actor TEXT, position INTEGER)")
-        for index, expression in zip(SUPERSEDED_INDEXES, (
-                "coalesce(owner, last_contact_actor)",
-                "coalesce(nullif(owner, ''), last_contact_actor)"), strict=True):
-            conn.execute(f"CREATE INDEX {index} ON followup_customers ({expression})")
+        for index, (table, expression) in zip(SUPERSEDED_INDEXES, (
+                ("followup_customers", "coalesce(owner, last_contact_actor)"),
+                ("followup_customers", "coalesce(nullif(owner, ''), last_contact_actor)"),
+                ("archive_customers", "contacts, last_contact_at")), strict=True):
+            conn.execute(f"CREATE INDEX {index} ON {table} ({expression})")
         conn.execute("CREATE TABLE followup_contacts (customer TEXT, contact_id TEXT, "
                      "occurred_at TEXT, actor TEXT, retracted INTEGER, position INTEGER, "
                      "PRIMARY KEY (customer, contact_id))")
@@ -164,6 +165,7 @@ def test_tables_columns_and_indexes_no_one_reads_any_more_go_from_an_older_datab
     assert followup_customers == ["customer", "customer_id", "position"]
     assert "last_contact_actor" in archive_customers
     assert "archive_customers_coalesce_nullif_owner_last_contact_actor" in names
+    assert "archive_customers_contacts_last_contact_at_total_amount_value_customer" in names
     assert set(views) <= names
 
 

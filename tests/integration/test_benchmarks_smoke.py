@@ -63,8 +63,10 @@ def assert_complete(result: dict[str, Any], kind: str) -> None:
         assert found["wall_s"] > 0 and found["cpu_s"] >= 0, name
         assert 0 <= found["busy_others"] <= found["busy"] <= 1, name
     assert result["conditions"]["import"]["cpu_s"] >= m["import"]["import_cpu_s"]
-    assert {name for name in m["reports"]} == {*REPORTS, "html"}
+    assert {name for name in m["reports"]} == {*REPORTS, "html", "customers_pass"}
     assert all(m["reports"][name]["median_s"] > 0 for name in REPORTS)
+    # the floor beside them: one pass over every customer
+    assert m["reports"]["customers_pass"]["rows"] == result["run"]["customers"] > 0
     assert m["reports"]["html"]["bytes"] > 0
     # Without --compare no growth ratios; the mapped import's ratio on SQLite only; the
     # browser's load time where chromium is.
@@ -76,6 +78,18 @@ def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:
     result = run_harness(tmp_path)
     assert_complete(result, "sqlite")
     assert {t["pass"] for t in result["targets"]} <= {True, False}
+    # Compared with a run (here itself): a growth ratio per report, judged against 10, and
+    # the customers' pass beside them, shown but not judged.
+    from benchmarks.report import compare, table, targets
+
+    (tmp_path / "other.json").write_text(json.dumps(result))
+    result["comparison"] = compare(result, tmp_path / "other.json")
+    assert result["comparison"]["customers pass 300/300"] == 1.0
+    judged = {t["target"]: t["limit"] for t in targets(result)}
+    assert judged["report rfm 300/300"] == "<= 10"
+    assert not any(name.startswith("customers pass") for name in judged)
+    result["targets"] = targets(result)
+    assert "customers pass 300/300" in table(result)
 
 
 @pytest.mark.postgres

@@ -105,7 +105,10 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
     with prepared(args.db, work) as target:
         result = {"machine": {**report.machine(), "postgres": target.server_version},
                   "run": {"contacts": args.size, "customers": stats.customers,
-                          "db_kind": target.kind, "seed": args.seed, "measured": chosen},
+                          "db_kind": target.kind, "seed": args.seed, "measured": chosen,
+                          # a kept SQLite file, which a run comparing with this one reads
+                          "db": target.url if args.keep and target.kind == "sqlite"
+                          else None},
                   "data": data, "measurements": m, "conditions": conditions}
         the_run = measure.Run(target.url, work, args.seed, stats.customers)
         if "raw" in chosen:
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
                   lambda: measure.measure_timeline_process(the_run, args.timeline_runs)),
                  ("verify", "touchlog verify", lambda: measure.measure_verify(the_run)),
                  ("reports", "every report, and report html", lambda: measure.measure_reports(
-                     the_run)))
+                     the_run, _compared_db(args))))
         for name, message, step in steps:
             if name in chosen:
                 progress(message)
@@ -143,6 +146,15 @@ def run(args: argparse.Namespace, chosen: list[str], work: Path) -> dict[str, An
                     m[key] = step()
     _ratios(m)
     return result
+
+
+def _compared_db(args: argparse.Namespace) -> str | None:
+    """The SQLite file of the run ``--compare`` names, when it was kept and is still there:
+    the reports are then timed on it too, in this run."""
+    if args.compare is None:
+        return None
+    other = json.loads(args.compare.read_text())["run"].get("db")
+    return other if other is not None and Path(other).exists() else None
 
 
 def _ratios(m: dict[str, Any]) -> None:

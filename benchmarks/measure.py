@@ -248,48 +248,64 @@ CUSTOMERS_PASS = "customers_pass"
 CUSTOMERS_PASS_SQL = "SELECT count(*), sum(contacts) FROM archive_customers"
 
 
-def measure_reports(run: Run) -> dict[str, Any]:
+def measure_reports(run: Run, other_db: str | None = None) -> dict[str, Any]:
     """Each report (``touchlog report NAME`` without options, through the Python API, the
     tables caught up first), then ``report html``: its size, the seconds to write it and,
     where Debian's chromium is installed, the seconds the browser takes to load it; and
-    beside them, as a floor, one pass over every customer (CUSTOMERS_PASS)."""
+    beside them, as a floor, one pass over every customer (CUSTOMERS_PASS).
+
+    With ``other_db`` (the SQLite file of another run, at another size), each report and
+    the pass are timed on it too, alternately with this run's (``other_median_s``), so
+    that their growth ratio is measured in one run, the machine's changing speed weighing
+    on both sizes alike."""
     from touchlog.projections.queries.reads import Queries
     from touchlog.projections.reports.catalogue import REPORTS
     from touchlog.projections.reports.frame import Window
     from touchlog.projections.reports.html import write_html
 
-    log = open_log(run)
-    queries = Queries(log)
+    opened = [Queries(open_log(run))]
     try:
-        queries.projector.catch_up()
+        if other_db is not None:
+            opened.append(Queries(open_log(Run(other_db, run.work, run.seed, 0))))
+        for queries in opened:
+            queries.projector.catch_up()
         result: dict[str, Any] = {}
         for name in REPORTS:
-            result[name] = _timed(lambda name=name: len(queries.report(name)))
-        result[CUSTOMERS_PASS] = _timed(lambda: queries.db.query(CUSTOMERS_PASS_SQL)[0][
-            "count(*)"])
+            result[name] = _timed([lambda q=q, name=name: len(q.report(name))
+                                   for q in opened])
+        result[CUSTOMERS_PASS] = _timed([lambda q=q: q.db.query(CUSTOMERS_PASS_SQL)[0][
+            "count(*)"] for q in opened])
         page = run.work / "report.html"
         started = time.perf_counter()
-        write_html(queries, Window(), page, force=True)
+        write_html(opened[0], Window(), page, force=True)
         result["html"] = {"write_s": time.perf_counter() - started,
                           "bytes": page.stat().st_size, "load_s": _browser_load(page)}
         return result
     finally:
-        queries.close()
-        log.close()
+        for queries in opened:
+            queries.close()
+            queries.log.close()
 
 
-def _timed(run: Any) -> dict[str, Any]:
-    """``run()`` timed REPORT_RUNS times and until REPORT_SECONDS have gone (at most
-    MAX_REPORT_RUNS); ``rows`` is what it returned."""
-    walls: list[float] = []
+def _timed(calls: list[Callable[[], int]]) -> dict[str, Any]:
+    """The first call (and the other, if any, alternately with it) timed REPORT_RUNS times
+    and until REPORT_SECONDS have gone in all (at most MAX_REPORT_RUNS each); ``rows`` is
+    what the first returned, ``other_median_s`` the other's median."""
+    walls: list[list[float]] = [[] for _ in calls]
     rows = 0
-    while len(walls) < REPORT_RUNS or (
-            sum(walls) < REPORT_SECONDS and len(walls) < MAX_REPORT_RUNS):
-        started = time.perf_counter()
-        rows = run()
-        walls.append(time.perf_counter() - started)
-    return {"median_s": statistics.median(walls), "max_s": max(walls), "runs": len(walls),
-            "rows": rows}
+    while len(walls[0]) < REPORT_RUNS or (
+            sum(map(sum, walls)) < REPORT_SECONDS and len(walls[0]) < MAX_REPORT_RUNS):
+        for i, call in enumerate(calls):
+            started = time.perf_counter()
+            returned = call()
+            walls[i].append(time.perf_counter() - started)
+            if i == 0:
+                rows = returned
+    found = {"median_s": statistics.median(walls[0]), "max_s": max(walls[0]),
+             "runs": len(walls[0]), "rows": rows}
+    if len(walls) > 1:
+        found["other_median_s"] = statistics.median(walls[1])
+    return found
 
 
 def _browser_load(page: Path) -> float | None:

@@ -92,6 +92,24 @@ def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:
     assert "customers pass 300/300" in table(result)
 
 
+def test_a_run_compared_with_a_kept_one_times_the_reports_on_both(tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+    first = run_harness(tmp_path, "--only", "reports", "--keep", str(kept))
+    assert first["run"]["db"] == str(kept / "touchlog.db")
+    (tmp_path / "first.json").write_text(json.dumps(first))
+    second = run_harness(tmp_path, "--only", "reports", "--compare",
+                         str(tmp_path / "first.json"))
+    reports = second["measurements"]["reports"]
+    assert second["run"]["db"] is None  # not kept: nothing to compare with later
+    for name in (*REPORTS, "customers_pass"):
+        # the kept database timed in this run, alternately with its own
+        assert reports[name]["other_median_s"] > 0, name
+    own = reports["rfm"]
+    assert second["comparison"]["report rfm 300/300"] == pytest.approx(
+        own["median_s"] / own["other_median_s"])
+    assert "other_median_s" not in first["measurements"]["reports"]["rfm"]
+
+
 @pytest.mark.postgres
 def test_harness_records_every_measurement_on_postgres_and_drops_its_database(
         tmp_path: Path, postgres_url: str) -> None:

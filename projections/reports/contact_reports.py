@@ -47,8 +47,7 @@ def _scored(f: Frame) -> str:
     # measures are read from the index on (contacts, last_contact_at, total_amount_value,
     # customer) (schema.RFM), which holds every column they are read for: the database
     # reads its narrow entries rather than the table's wide rows.
-    def held() -> str:
-        return f"FROM archive_customers WHERE contacts > 0 AND last_contact_at <= {f.as_of}"
+    held = f"FROM archive_customers WHERE contacts > 0 AND last_contact_at <= {f.as_of}"
     # A score is 1 + floor(5 (rank - 1) / n), where rank - 1 is how many customers are
     # worse: so it is 1 + how many of four marks the customer is better than, the s-th
     # mark being the m-th worst value, m = ceil(s n / 5) (tied customers share it, as they
@@ -67,7 +66,7 @@ def _scored(f: Frame) -> str:
         "count(*) AS contacts, coalesce(sum(k.amount_value), 0) AS total_amount_value "
         "FROM later a JOIN archive_contacts k ON k.customer = a.customer "
         f"WHERE k.occurred_at <= {f.as_of} AND NOT k.retracted GROUP BY k.customer)",
-        f"sizes AS MATERIALIZED (SELECT k, k + (SELECT count(*) {held()}) AS n "
+        f"sizes AS MATERIALIZED (SELECT k, k + (SELECT count(*) {held}) AS n "
         "FROM (SELECT count(*) AS k FROM late) c)",
         # s = 1..4, m = ceil(s n / 5) and lo = m - k - 1 (0 at least)
         f"places AS MATERIALIZED (SELECT s, m, {d.greatest('0', 'm - k - 1')} AS lo FROM "
@@ -79,7 +78,7 @@ def _scored(f: Frame) -> str:
         for s in range(1, 5):
             window, place = f"{name}_window{s}", f"(SELECT {{}} FROM places WHERE s = {s})"
             ctes.append(
-                f"{window} AS MATERIALIZED (SELECT {column} AS v {held()} ORDER BY {column} "
+                f"{window} AS MATERIALIZED (SELECT {column} AS v {held} ORDER BY {column} "
                 f"LIMIT (SELECT k + 1 FROM sizes) OFFSET {place.format('lo')})")
             found.append(
                 f"(SELECT c.v FROM (SELECT v FROM {window} UNION ALL SELECT {column} "
@@ -105,7 +104,7 @@ def _scored(f: Frame) -> str:
         f"{f.money('monetary')} AS monetary, "
         f"{d.whole(d.days_between('last_contact_at', f.as_of))} AS recency_days FROM "
         "(SELECT customer, last_contact_at, contacts AS frequency, total_amount_value AS "
-        f"monetary {held()} "
+        f"monetary {held} "
         "UNION ALL SELECT customer, last_contact_at, contacts, "
         "total_amount_value FROM late) facts)",
         "scores AS (SELECT ranked.*, " + ", ".join(

@@ -85,10 +85,10 @@ def test_harness_records_every_measurement_on_sqlite(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text(json.dumps(result))
     result["comparison"] = compare(result, tmp_path / "other.json")
     assert result["comparison"]["customers pass 300/300"] == 1.0
-    judged = {t["target"]: t["limit"] for t in targets(result)}
+    result["targets"] = targets(result)
+    judged = {t["target"]: t["limit"] for t in result["targets"]}
     assert judged["report rfm 300/300"] == "<= 10"
     assert not any(name.startswith("customers pass") for name in judged)
-    result["targets"] = targets(result)
     assert "customers pass 300/300" in table(result)
 
 

@@ -1,8 +1,9 @@
 """Work on units (lists of rows) in order, with a forked helper process taking some of them.
 
 The import's first pass uses it to parse rows on two cores (pipeline.py): the process
-that reads the file, spools and reports rows also parses, and hands units to the helper when
-it can. Results always come back in the units' order, whoever parsed them.
+that reads the file, spools and reports rows hands units to the helper, and parses one
+itself when the helper has enough queued. Results always come back in the units' order,
+whoever parsed them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from typing import Any
 
 from touchlog.domain.settings import available_cores
 
-HELPER_QUEUE = 2  # units sent to the helper and not yet back: it need not wait for more
-MAX_WAITING = 8  # units parsed but held up by the helper's, before this one takes it over
+# Units sent to the helper and not yet back. A unit is bigger than a pipe holds, so
+# sending one waits until the helper has taken it: with 8 queued, the helper parses nearly
+# every unit while this process reads and spools (pass 1 of 100k rows 1.0 s, where 2, which
+# left this process parsing most units itself, took 1.25-1.3 s; docs/performance.md).
+HELPER_QUEUE = 8
+MAX_WAITING = 16  # units parsed but held up by the helper's, before this one takes it over
 HELPER_PATIENCE = 0.2  # seconds this process waits for the helper before taking its unit
 HELPER = True  # a forked process parses some units while this one reads and spools
 PARSER = "touchlog-parser"  # the helper's name (``multiprocessing.current_process().name``)

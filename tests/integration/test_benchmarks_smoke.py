@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +122,27 @@ def test_harness_records_every_measurement_on_postgres_and_drops_its_database(
         left = conn.execute("SELECT datname FROM pg_database "
                             "WHERE datname LIKE 'touchlog_bench_%'").fetchall()
     assert left == []
+
+
+def test_import_stages_times_the_recorder_and_the_follower(tmp_path: Path) -> None:
+    """``python -m benchmarks.import_stages``: both writing processes' stages, each timed
+    where it ran (the follower is made to start at once)."""
+    from benchmarks.generate import write_csv
+
+    source = tmp_path / "contacts.csv"
+    write_csv(source, 300)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.import_stages", str(source), str(tmp_path / "s.db")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "TOUCHLOG_BATCHING": "follow_imports_from=1,alongside=50"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout[done.stdout.index("import of 300 contacts"):]
+    recorder, follower = table.split("\ntouchlog-follower: ")
+    calls = {m[1]: int(m[2].replace(",", "")) for m in re.finditer(
+        r"^ +(\S.*?) +[\d.]+ s +[\d.]+ µs +\(([\d,]+)×\)$", recorder, re.MULTILINE)}
+    assert calls["pass 1: read, parse (with the parsing helper), spool"] == 1
+    assert calls["pass 2: record the spool"] == 1
+    assert calls["events: make, seal, chain, apply"] > 300  # a contact's, a follow-up's
+    assert calls["seal personal fields"] > 300
+    assert "decode, open sealed fields" in follower
+    assert "apply: read, compute, write, commit" in follower

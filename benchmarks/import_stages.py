@@ -1,6 +1,8 @@
 """``python -m benchmarks.import_stages FILE DB``: where an import's time goes, per process.
 
-Runs ``touchlog --db DB import FILE`` in this process (DB must not exist yet) with the
+Runs ``touchlog --db DB import FILE`` in this process (DB: a SQLite file that does not
+exist yet, or the URL of an empty PostgreSQL database; the CPU shown is touchlog's, not
+the server's) with the
 stages of the recorder and of the projections' follower timed: each named function is
 wrapped so that its calls add up their wall time, in whichever process runs them (the
 follower, a fresh interpreter, imports this module again and wraps its own). No profiler
@@ -114,15 +116,23 @@ def table(results: list[dict[str, Any]], contacts: int, wall: float, cpu: float)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or not Path(argv[0]).is_file() or Path(argv[1]).exists():
+    if len(argv) != 2 or not Path(argv[0]).is_file() or (
+            "://" not in argv[1] and Path(argv[1]).exists()):
         print(__doc__, file=sys.stderr)
         return 1
     import resource
-    import sqlite3
 
     from touchlog.cli.main import cli
+    from touchlog.domain import importing as package
 
     source, db = argv
+    summaries = []  # what the import returns: it counts the contacts it recorded
+    importing = package.import_file
+
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        summaries.append(importing(*args, **kwargs))
+        return summaries[-1]
+    package.import_file = kept  # the one the command calls
     with tempfile.TemporaryDirectory(prefix="touchlog-import-stages-") as folder:
         os.environ[RESULTS_ENV] = folder  # the follower inherits it
         started = time.perf_counter()
@@ -130,12 +140,9 @@ def main(argv: list[str]) -> int:
         wall = time.perf_counter() - started
         _leave()
         results = [json.loads(p.read_text()) for p in Path(folder).glob("*.json")]
-    with sqlite3.connect(db) as conn:
-        contacts = conn.execute("SELECT count(*) FROM archive_contacts").fetchone()[0]
-    conn.close()
     cpu = sum(getattr(resource.getrusage(who), f) for f in ("ru_utime", "ru_stime")
               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    print(table(results, max(contacts, 1), wall, cpu))
+    print(table(results, max(summaries[-1].imported, 1), wall, cpu))
     return 0
 
 

@@ -22,14 +22,15 @@ class Batching:
     """
 
     events: int = 20_000  # per transaction of a catch-up or a rebuild
-    # per transaction of a follower beside a writer: short, so that the writer's waits for
-    # the write lock stay short too
+    # per transaction of the projections beside an import that writes the same SQLite
+    # file (``follower_batch`` in runner.py): short, so that the import's waits for the
+    # file's write lock stay short too
     alongside: int = 5_000
     # from this many contacts to record, the projections follow an import in a second
     # process
     follow_imports_from: int = 10_000
     # A rebuild of a log at least this long shares the work with a second process, which
-    # applies the archive (``HELPER_SHARE`` in runner.py) while this one applies the
+    # applies the archive (``SECOND_SHARE`` in processes.py) while this one applies the
     # others (the two shares take about as long); below it, starting the process costs
     # more than it saves.
     parallel_rebuild_from: int = 50_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -23,20 +23,24 @@ if TYPE_CHECKING:
 # The processes' names (``multiprocessing.current_process().name`` inside them).
 FOLLOWER = "touchlog-follower"
 REBUILD_HELPER = "touchlog-rebuild-helper"
+# The projections a second process applies while this one applies the others, when both
+# work through a long stretch of the log (a rebuild; the end of an import): the archive,
+# about as long to apply as the two others together.
+SECOND_SHARE = ("archive",)
 
 @contextmanager
-def spawned(name: str, target: Any, *args: Any, finish: bool) -> Iterator[None]:
+def spawned(name: str, target: Any, *args: Any, finish: bool) -> Iterator[Any]:
     """Runs ``target(*args, stop, parent pid)`` in a fresh interpreter (no inherited
-    connections) while the body runs. When the body ends, waits for the helper: to finish
-    its work (``finish``) or to stop after its current batch (``stop`` set); a body that
-    failed always stops it."""
+    connections) while the body runs, which gets the process. When the body ends, waits
+    for the helper: to finish its work (``finish``) or to stop after its current batch
+    (``stop`` set); a body that failed always stops it."""
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     helper = context.Process(target=target, args=(*args, stop, os.getpid()), name=name,
                              daemon=True)
     helper.start()
     try:
-        yield
+        yield helper
     except BaseException:
         stop.set()
         raise
@@ -47,30 +51,55 @@ def spawned(name: str, target: Any, *args: Any, finish: bool) -> Iterator[None]:
 
 
 @contextmanager
-def projecting_alongside(log: TouchpointLog, *, indexed: bool = True) -> Iterator[None]:
+def projecting_alongside(log: TouchpointLog, *, indexed: bool = True,
+                         meanwhile: Callable[[], object] | None = None) -> Iterator[None]:
     """Keeps the projections catching up in a second process while the body records events
     (an import), so the reporting tables fill on the second core instead of afterwards.
     Unless ``indexed``, the follower leaves the readers' indexes missing (the caller
     builds them at the end).
 
-    The follower stops when the body ends (or its parent dies) after at most the batch it
-    is applying; whatever it has not applied by then, the caller's own ``catch_up``
+    When the body ends, the follower stops after at most the batch it is applying; with
+    ``meanwhile``, it goes on instead with its share of what is left (``SECOND_SHARE``: up
+    to the log's head, then it ends) while this process runs ``meanwhile`` (the other
+    projections' catch-up), so that what the follower had not applied yet is applied on
+    two cores. Whatever it has not applied when it ends, the caller's own ``catch_up``
     applies. It may fail for any reason without harm: every batch it applies is one
     exactly-once transaction.
     """
-    with spawned(FOLLOWER, _follow_until, log.settings, indexed, finish=False):
+    context = multiprocessing.get_context("spawn")
+    ending, sharing = context.Event(), context.Event()
+    with spawned(FOLLOWER, _follow_until, log.settings, indexed, ending, sharing,
+                 finish=meanwhile is not None) as follower:
         yield
+        if meanwhile is not None:
+            ending.set()
+            # The batch it is applying is of every projection: this process starts on its
+            # own share once that batch is over (or the follower is gone), so that each
+            # process applies projections the other does not touch.
+            while not sharing.wait(0.05) and follower.is_alive():
+                pass
+            meanwhile()
 
 
-def _follow_until(settings: Settings, indexed: bool, stop: Any, parent: int) -> None:
-    from touchlog.projections.engine.batching import batching
-    from touchlog.projections.engine.runner import reporting_url
+def _follow_until(settings: Settings, indexed: bool, ending: Any, sharing: Any, stop: Any,
+                  parent: int) -> None:
+    from touchlog.projections.engine.runner import follower_batch, reporting_url
+
+    steps = 0
 
     def step(projector: Projector) -> bool:
+        nonlocal steps
+        # The first step is always a batch of every projection, however soon the writer
+        # is done: what the follower does up to its end is the same in every run.
+        if steps and ending.is_set():  # the writer is done: this process's share
+            sharing.set()
+            return _one_batch(projector, list(SECOND_SHARE)) > 0 and not stop.is_set()
+        steps += 1
         if not _one_batch(projector, projector.select(None)):
             stop.wait(0.05)  # caught up: wait for the writer
         return not stop.is_set()
-    _in_steps(settings, reporting_url(settings), indexed, batching().alongside, parent, step)
+    _in_steps(settings, reporting_url(settings), indexed, follower_batch(settings), parent,
+              step)
 
 
 def catch_up_alone(settings: Settings, url: str, names: list[str], stop: Any,

@@ -34,6 +34,7 @@ from touchlog.projections.engine.batching import batching
 from touchlog.projections.engine.ownership import adopt, examine, refusal
 from touchlog.projections.engine.processes import (
     REBUILD_HELPER,
+    SECOND_SHARE,
     catch_up_alone,
     projecting_alongside,
     spawned,
@@ -53,7 +54,6 @@ from touchlog.projections.readmodels.changes import (
 from touchlog.projections.readmodels.followups import FollowUpsProjection
 from touchlog.projections.readmodels.stages import StagesProjection
 
-HELPER_SHARE = ("archive",)
 REPORTING_DB_ENV = "TOUCHLOG_REPORTING_DB"
 RECONNECTS = 3  # times a catch-up opens a lost reporting connection again
 
@@ -70,6 +70,18 @@ def reporting_url(log: TouchpointLog | Settings) -> str:
     """The reporting database: its own URL when configured, else the event database."""
     settings = log if isinstance(log, Settings) else log.settings
     return os.environ.get(REPORTING_DB_ENV) or settings.db
+
+
+def follower_batch(settings: Settings) -> int:
+    """Events a transaction of the projections beside an import and at its end:
+    ``alongside`` when they write the log's own SQLite file, where the import waits for
+    each of their transactions to take the file's one write lock; ``events`` when they
+    write elsewhere (PostgreSQL, a reporting file of their own), where bigger batches cost
+    less an event and nobody waits."""
+    sizes = batching()
+    log, reporting = locate(settings.db).path, locate(reporting_url(settings)).path
+    shared = log is not None and reporting is not None and log.resolve() == reporting.resolve()
+    return sizes.alongside if shared else sizes.events
 
 
 def protected_databases(settings: Settings) -> Protected:
@@ -219,7 +231,7 @@ class Projector:
         Indexes only readers use are dropped first and built again at the end, which is
         much cheaper than keeping them up to date row by row. A rebuild killed midway
         leaves them missing until the next connection creates them again. A long log is
-        shared with a second process (``HELPER_SHARE``), on the second core.
+        shared with a second process (``SECOND_SHARE``), on the second core.
         """
         chosen = self.select(names)
         with self.db.transaction():
@@ -238,7 +250,7 @@ class Projector:
 
     def _helper_share(self, chosen: list[str]) -> list[str]:
         """The projections a helper process should rebuild; none when it would not pay."""
-        shared = [name for name in chosen if name in HELPER_SHARE]
+        shared = [name for name in chosen if name in SECOND_SHARE]
         if not shared or len(shared) == len(chosen) or available_cores() < 2:
             return []
         head = self.log.recorder.max_notification_id() or 0
@@ -296,11 +308,12 @@ def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
     """The reporting tables follow an import of ``contacts`` contacts recorded in the body.
 
     They exist before the first contact is recorded; from ``follow_imports_from`` contacts on a
-    second process applies batches while the body records; at the end this process
-    applies what is left, in small batches, so its memory stays flat.
+    second process applies batches while the body records, and at the end applies the
+    archive up to the log's head while this process applies the other projections; then
+    this process applies whatever is left, in small batches, so its memory stays flat.
     """
     sizes = batching()
-    projector = Projector(log, batch_size=sizes.alongside)
+    projector = Projector(log, batch_size=follower_batch(log.settings))
     try:
         projector.ensure_fits()  # refused before anything is recorded
         alongside = contacts >= sizes.follow_imports_from
@@ -310,7 +323,10 @@ def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
         if empty:
             with projector.db.transaction():
                 projector.db.drop_reader_indexes(projector.projections)
-        with projecting_alongside(log, indexed=not empty) if alongside else nullcontext():
+        others = [name for name in projector.projections if name not in SECOND_SHARE]
+        with projecting_alongside(log, indexed=not empty,
+                                  meanwhile=lambda: projector.catch_up(others)) \
+                if alongside else nullcontext():
             yield
         projector.catch_up()
         if empty:

@@ -45,12 +45,13 @@ from touchlog.projections.engine.runner import projections
 CUSTOMERS = 397
 SEED = 7
 # The module runs with small batches (``TOUCHLOG_BATCHING``), so that a 1,000-row import is
-# followed as the defaults follow one of 10,000.
-BATCHING = "alongside=500,follow_imports_from=1000"
+# followed as the defaults follow one of 10,000: ``alongside`` where the follower shares the
+# log's SQLite file, ``events`` on PostgreSQL (runner.follower_batch).
+BATCHING = "alongside=500,events=500,follow_imports_from=1000"
 ROWS, BATCH = 900, 30  # below follow_imports_from: the import runs alone
 # From follow_imports_from rows a follower runs beside the import. The log it starts from
 # holds 650 events that nobody projected, so the follower's first step is always one whole
-# batch (``alongside``, 500) of those, whatever the import has recorded by then; the step
+# batch (500) of those, whatever the import has recorded by then; the step
 # is always completed, as the follower looks at the request to stop only between steps. Its
 # statements are therefore the same in every run up to the end of that batch, and only
 # those are kill points. After it, how much it reads depends on how far the import has got.
@@ -174,7 +175,7 @@ def followed(module_databases: Databases,
              tmp_path_factory: pytest.TempPathFactory) -> Followed:
     databases, folder = module_databases, tmp_path_factory.mktemp("followed")
     start = databases.new()
-    assert fill(start, customers=FILLED_CUSTOMERS) > batching().alongside
+    assert fill(start, customers=FILLED_CUSTOMERS) > batching().alongside == batching().events
     base = Counter(s["summary"] for s in logged_states(start))
     importing = Import(folder, FOLLOWED_ROWS, FOLLOWED_BATCH, base)
     trace = traced(importing.args(databases.new(template=start)), FOLLOWER, folder)

@@ -310,7 +310,8 @@ def following_import(log: TouchpointLog, contacts: int) -> Iterator[None]:
     They exist before the first contact is recorded; from ``follow_imports_from`` contacts on a
     second process applies batches while the body records, and at the end applies the
     archive up to the log's head while this process applies the other projections; then
-    this process applies whatever is left, in small batches, so its memory stays flat.
+    this process applies whatever is left. Both apply ``follower_batch`` events at a time,
+    so their memory stays flat.
     """
     sizes = batching()
     projector = Projector(log, batch_size=follower_batch(log.settings))

@@ -252,3 +252,18 @@ def test_a_reason_category_goes_with_a_dissolution_and_is_refused_otherwise() ->
     assert [(s.to_stage, s.reason_category) for s in customer.stage_history] == [
         ("discovery", None), ("exploration", None), ("dissolution", "died"),
         ("exploration", None), ("dissolution", "competition")]
+
+
+def test_a_new_event_equals_the_one_its_class_makes_and_wrong_fields_are_refused() -> None:
+    """``Chained.trigger_event`` makes events without the dataclass's ``__init__``: the
+    same event, and the same refusal of fields the class does not have or lacks."""
+    customer = new_customer()
+    customer.log_contact(card("c-1", purpose="visit"))
+    [made] = customer.collect_events()
+    assert made == Customer.ContactLogged(**vars(made))  # every field, as __init__ sets them
+    assert isinstance(made.originator_id, type(customer.id)) and made.originator_version == 2
+    with pytest.raises(TypeError, match="ContactLogged takes"):
+        customer.trigger_event(Customer.ContactLogged, **{**card("c-2"), "colour": "red"})
+    with pytest.raises(TypeError, match="ContactLogged takes"):
+        customer.trigger_event(Customer.ContactLogged, **card("c-3"))  # no person, source…
+    assert customer.version == 2 and not customer.collect_events()  # nothing recorded

@@ -24,7 +24,7 @@ from touchlog.domain.settings import available_cores
 # Units sent to the helper and not yet back. A unit is bigger than a pipe holds, so
 # sending one waits until the helper has taken it: with 8 queued, the helper parses nearly
 # every unit while this process reads and spools (pass 1 of 100k rows 1.0 s, where 2, which
-# left this process parsing most units itself, took 1.25-1.3 s; docs/performance.md).
+# left this process parsing most units itself, took 1.25-1.3 s; docs/changelog.md).
 HELPER_QUEUE = 8
 MAX_WAITING = 16  # units parsed but held up by the helper's, before this one takes it over
 HELPER_PATIENCE = 0.2  # seconds this process waits for the helper before taking its unit

@@ -6,10 +6,10 @@ the server's) with the stages of the recorder and of the projections' follower t
 each named function is wrapped so that its calls add up their wall time, in whichever
 process runs them (the follower, a fresh interpreter, imports this module again and wraps
 its own). No profiler runs, so the figures are those of an import as it runs, give or take
-the wrappers' ~1 µs a call. Prints the wall time and the CPU of every process (the parsing helper's too), then
-for the recorder (``MainProcess``) and the follower each its CPU and each stage's seconds
-and µs a contact; a stage is indented under the one that calls it. The import's own
-summary comes first.
+the wrappers' ~1 µs a call. Prints the wall time and the CPU of every process (the
+parsing helper's too), then for the recorder (``MainProcess``) and the follower each its
+CPU and each stage's seconds and µs a contact; a stage is indented under the one that
+calls it. The import's own summary comes first.
 
 Example: python -m benchmarks.import_stages /tmp/bench/contacts.csv /tmp/stages.db
 """

@@ -79,8 +79,8 @@ def follower_batch(settings: Settings) -> int:
     write elsewhere (PostgreSQL, a reporting file of their own), where bigger batches cost
     less an event and nobody waits."""
     sizes = batching()
-    log, reporting = locate(settings.db).path, locate(reporting_url(settings)).path
-    shared = log is not None and reporting is not None and log.resolve() == reporting.resolve()
+    # The reporting tables share the log's database as Projector tells it: the same URL.
+    shared = reporting_url(settings) == settings.db and locate(settings.db).path is not None
     return sizes.alongside if shared else sizes.events
 
 
